@@ -1,0 +1,5 @@
+"""`python -m cgpreset`."""
+
+from .cli import main
+
+main()

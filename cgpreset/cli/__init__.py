@@ -1,0 +1,147 @@
+"""The `cgpreset` command line: a thin layer over the Python API.
+
+Errors become one line on stderr and an exit code in exactly one place (`CgPresetGroup`).
+Commands live in small modules beside this one and register themselves on `cli`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import click
+from pydantic import SecretStr
+
+from .. import __version__
+from ..client import CoinGlassClient
+from ..errors import CgPresetError, ExitCode
+from ..redact import redact
+from ..settings import Settings, load_settings
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class _RedactingFilter(logging.Filter):
+    """Last line of defence: no log record carries the key."""
+
+    def __init__(self, secret: str | None) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage(), self.secret)
+        record.args = ()
+        return True
+
+
+@dataclass
+class Target:
+    """Where commands send requests: the real API, an override, or the embedded emulator."""
+
+    base_url: str
+    ws_url: str
+    settings: Settings  # with the key to use (a throwaway key for the embedded emulator)
+    embedded: bool
+
+
+@dataclass
+class App:
+    """Per-invocation state on ctx.obj: settings, and a lazily built target and client."""
+
+    settings: Settings
+    stack: ExitStack = field(default_factory=ExitStack)
+
+    @cached_property
+    def target(self) -> Target:
+        s = self.settings
+        if not s.uses_embedded_emulator:
+            return Target(s.effective_base_url, s.effective_ws_url, s, embedded=False)
+        from ..emulator import serve
+
+        click.echo(
+            "note: no COINGLASS_API_KEY and no CGPRESET_BASE_URL: using the embedded CoinGlass emulator",
+            err=True,
+        )
+        emu = self.stack.enter_context(serve(plan="standard"))
+        settings = s.model_copy(update={"api_key": SecretStr(emu.api_key)})
+        return Target(emu.base_url, emu.ws_url, settings, embedded=True)
+
+    @cached_property
+    def client(self) -> CoinGlassClient:
+        t = self.target
+        client = CoinGlassClient(t.settings, base_url=t.base_url)
+        self.stack.callback(client.close)
+        return client
+
+    def close(self) -> None:
+        self.stack.close()
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+class CgPresetGroup(click.Group):
+    """Maps CgPresetError to `Error: <one line>` on stderr and the error's exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CgPresetError as exc:
+            secret = ctx.obj.settings.key if isinstance(ctx.obj, App) else None
+            line = redact(" ".join(str(exc).split()), secret)
+            click.secho(f"Error: {line}", fg="red", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Aborted.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=CgPresetGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, prog_name="cgpreset")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
+    """Clone a production CoinGlass v4 preset to a watchlist, run it, check it, stream it.
+
+    \b
+    Quick start (no key needed: the embedded emulator answers):
+        cgpreset demo
+    """
+    settings = load_settings()
+    level = logging.WARNING - 10 * min(verbose, 2)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_RedactingFilter(settings.key))
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("cgpreset")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    app = App(settings)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+def _load_commands() -> None:
+    # Imported for their side effect: each module adds its commands to `cli`.
+    from . import doctor, emulator_cmd, generate_cmd, run_cmd, stream_cmd  # noqa: F401
+
+
+_load_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="cgpreset")
+
+
+def iter_commands() -> Iterator[str]:
+    """Names of every command, for the docs test."""
+    yield from sorted(cli.commands)
+
+
+__all__ = ["App", "ExitCode", "Target", "cli", "main", "pass_app"]

@@ -1,0 +1,174 @@
+"""cgpreset errors: one tree, the exit code on the class, one place that prints them.
+
+* CgPresetError                                       exit 2
+  + UsageError           bad flags or arguments        exit 2
+  + ConfigError          preset / watchlist / config / template / settings input is wrong   exit 2
+  + FindingsError        ran fine, but checks failed or drift was found                      exit 1
+  + ApiError             CoinGlass refused the call or could not be reached (after retries)  exit 3
+    - AuthError              key missing or invalid
+    - PlanError              endpoint or interval above the key's plan
+    - InvalidParameterError  a parameter missing or not accepted                (exit 2: our input)
+    - UnsupportedPairError   the exchange does not list that instrument          (exit 2: our input)
+    - NotFoundError          unknown path
+    - RateLimitedError       "Too Many Requests" (body code 400) or HTTP 429    retried
+    - ServerError            body code 500 or HTTP 5xx                          retried
+    - TransportError         timeout, connection reset, DNS                     retried
+    - MalformedResponseError bad JSON, an HTML page, or the wrong shape
+"""
+
+from __future__ import annotations
+
+from enum import Enum, IntEnum
+from typing import ClassVar
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, documented in the README."""
+
+    OK = 0
+    FINDINGS = 1  # ran, but a check failed, data is missing, or --check found drift
+    USAGE = 2  # bad usage, config or input
+    API = 3  # the API refused or was unreachable (auth, plan, network after retries)
+
+
+class ErrorKind(str, Enum):
+    """How an API failure is classified; the value is what reports and JSON show."""
+
+    AUTH = "auth"
+    PLAN = "plan"
+    INVALID_PARAMETER = "invalid_parameter"
+    UNSUPPORTED_PAIR = "unsupported_pair"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    SERVER = "server_error"
+    TRANSPORT = "transport"
+    MALFORMED = "malformed_response"
+
+
+class CgPresetError(Exception):
+    """Base class for every error cgpreset shows to a user."""
+
+    exit_code: ClassVar[int] = ExitCode.USAGE
+
+
+class UsageError(CgPresetError):
+    """Bad flags or arguments."""
+
+
+class ConfigError(CgPresetError):
+    """A preset, watchlist, coin config, template or setting is wrong."""
+
+
+class FindingsError(CgPresetError):
+    """The command ran, but found problems (failed checks, drift)."""
+
+    exit_code = ExitCode.FINDINGS
+
+
+class ApiError(CgPresetError):
+    """CoinGlass refused the call or could not be reached."""
+
+    exit_code = ExitCode.API
+    kind: ClassVar[ErrorKind] = ErrorKind.SERVER
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "",
+        code: str | None = None,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.code = code
+        self.http_status = http_status
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        where = f"GET {self.path}: " if self.path else ""
+        status = []
+        if self.http_status is not None and self.http_status != 200:
+            status.append(f"HTTP {self.http_status}")
+        if self.code is not None:
+            status.append(f"code {self.code}")
+        suffix = f" ({', '.join(status)})" if status else ""
+        return f"{self.kind.value}: {where}{self.message}{suffix}"
+
+
+class AuthError(ApiError):
+    """The API key is missing or invalid."""
+
+    kind = ErrorKind.AUTH
+
+
+class PlanError(ApiError):
+    """The endpoint, interval or history depth is above the key's plan."""
+
+    kind = ErrorKind.PLAN
+
+
+class InvalidParameterError(ApiError):
+    """A parameter is missing or not acceptable."""
+
+    exit_code = ExitCode.USAGE
+    kind = ErrorKind.INVALID_PARAMETER
+
+
+class UnsupportedPairError(ApiError):
+    """The exchange does not list the instrument asked for."""
+
+    exit_code = ExitCode.USAGE
+    kind = ErrorKind.UNSUPPORTED_PAIR
+
+
+class NotFoundError(ApiError):
+    """The path does not exist on the API."""
+
+    kind = ErrorKind.NOT_FOUND
+
+
+class RateLimitedError(ApiError):
+    """The key's per-minute budget is used up."""
+
+    kind = ErrorKind.RATE_LIMITED
+    retryable = True
+
+
+class ServerError(ApiError):
+    """The API failed on its side (body code 500 or HTTP 5xx)."""
+
+    kind = ErrorKind.SERVER
+    retryable = True
+
+
+class TransportError(ApiError):
+    """Timeout, connection reset or name resolution failure."""
+
+    kind = ErrorKind.TRANSPORT
+    retryable = True
+
+
+class MalformedResponseError(ApiError):
+    """The answer is not the JSON envelope we expect (bad JSON, HTML, wrong shape)."""
+
+    kind = ErrorKind.MALFORMED
+
+
+ERRORS_BY_KIND: dict[ErrorKind, type[ApiError]] = {
+    cls.kind: cls
+    for cls in (
+        AuthError,
+        PlanError,
+        InvalidParameterError,
+        UnsupportedPairError,
+        NotFoundError,
+        RateLimitedError,
+        ServerError,
+        TransportError,
+        MalformedResponseError,
+    )
+}

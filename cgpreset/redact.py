@@ -1,0 +1,31 @@
+"""Keep the API key out of everything a person or a file could see."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+REDACTED = "<redacted>"
+_KEY_PARAMS = {"cg-api-key", "cg_api_key", "api_key", "apikey"}
+_QUERY_KEY = re.compile(r"(?i)(cg-api-key=)[^&\s'\"]+")
+_HEADER_KEY = re.compile(r"(?i)(cg-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
+
+
+def redact_url(url: str) -> str:
+    """The URL with any key-carrying query parameter replaced by <redacted>."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    query = [
+        (k, REDACTED if k.lower() in _KEY_PARAMS else v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="<>")))
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """Text with the secret (if given) and every `cg-api-key=`/`CG-API-KEY:` value removed."""
+    if secret:
+        text = text.replace(secret, REDACTED)
+    text = _QUERY_KEY.sub(lambda m: m.group(1) + REDACTED, text)
+    return _HEADER_KEY.sub(lambda m: m.group(1) + REDACTED, text)

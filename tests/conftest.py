@@ -1,0 +1,71 @@
+"""Shared fixtures: an isolated environment, fixture loading, a fake clock, the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's key, URLs or .env file."""
+    for name in list(os.environ):
+        if name.startswith("CGPRESET_") or name in ("COINGLASS_API_KEY", "CG_API_KEY"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def load_fixture(name: str) -> Any:
+    """A JSON file from tests/fixtures (copied from ../shared/samples)."""
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+class FakeClock:
+    """A monotonic clock that only moves when someone sleeps; thread-safe."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.now += max(0.0, seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def emulator() -> Iterator[Any]:
+    """A fresh in-process CoinGlass emulator (Standard plan) on free ports."""
+    from cgpreset.emulator import serve
+
+    with serve(plan="standard", seed=7) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu_env(emulator: Any) -> dict[str, str]:
+    """Environment that points the CLI at the emulator fixture."""
+    return {
+        "CGPRESET_BASE_URL": emulator.base_url,
+        "CGPRESET_WS_URL": emulator.ws_url,
+        "COINGLASS_API_KEY": emulator.api_key,
+    }
