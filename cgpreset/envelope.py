@@ -47,14 +47,16 @@ def classify(
         return AuthError(text, **kw)
     if "upgrade" in low or "not available for your current api plan" in low or code == "403":
         return PlanError(text, **kw)
-    if "pair does not exist" in low or "not supported" in low and "pair" in low:
+    if "pair does not exist" in low or ("not supported" in low and "pair" in low):
         return UnsupportedPairError(text, **kw)
     if "parameter" in low or code == "422":
         return InvalidParameterError(text, **kw)
     if "endpoint not found" in low or code == "404" or http_status == 404:
         return NotFoundError(text, **kw)
-    if code == "401" or http_status in (401, 403):
-        return AuthError(text, **kw) if code != "403" and http_status != 403 else PlanError(text, **kw)
+    if http_status == 403:
+        return PlanError(text, **kw)
+    if code == "401" or http_status == 401:
+        return AuthError(text, **kw)
     if code == "500" or "server error" in low or http_status >= 500 or code == "408" or http_status == 408:
         return ServerError(text, **kw)
     if code == "400" or http_status == 400:

@@ -1,0 +1,49 @@
+"""`cgpreset doctor` and the CLI's error contract: one line on stderr, the documented exit code."""
+
+from __future__ import annotations
+
+import json
+
+import responses
+from click.testing import CliRunner
+
+from cgpreset.cli import cli
+
+BASE = "http://api.test"
+KEY = "doctor-key-0123456789"
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {"CGPRESET_BASE_URL": BASE, "COINGLASS_API_KEY": KEY, "CGPRESET_MAX_ATTEMPTS": "1", **extra}
+
+
+@responses.activate
+def test_doctor_reports_plan_budget_and_latency_without_the_key() -> None:
+    headers = {"API-KEY-MAX-LIMIT": "300", "API-KEY-USE-LIMIT": "4"}
+    responses.get(BASE + "/api/futures/supported-coins", json={"code": "0", "data": ["BTC"]}, headers=headers)
+    responses.get(BASE + "/api/user/account/subscription",
+                  json={"code": "0", "data": {"level": "STANDARD", "expire_time": 1, "expired": False}},
+                  headers=headers)
+    result = CliRunner().invoke(cli, ["doctor", "--json"], env=env(), catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["key"] == "<set>" and out["plan"] == "standard" and out["rate_per_minute"] == 300
+    assert out["error"] is None and out["latency_ms"] >= 0
+    assert KEY not in result.output
+
+
+@responses.activate
+def test_doctor_exits_3_with_one_line_when_the_key_is_refused() -> None:
+    responses.get(BASE + "/api/futures/supported-coins", json={"code": "400", "msg": "Invalid API key provided"})
+    result = CliRunner().invoke(cli, ["doctor"], env=env())
+    assert result.exit_code == 3
+    assert result.stderr.strip().splitlines() == [
+        "Error: auth: GET /api/futures/supported-coins: Invalid API key provided (code 400)"
+    ]
+    assert "Traceback" not in result.output and KEY not in result.output
+
+
+def test_bad_setting_exits_2() -> None:
+    result = CliRunner().invoke(cli, ["doctor"], env=env(CGPRESET_PLAN="gold"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: setting plan:")

@@ -1,0 +1,271 @@
+"""The CoinGlass client: headers, retries per failure class, rate limiting, plan detection, paging."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from cgpreset.client import CoinGlassClient, iter_windows, split_forming
+from cgpreset.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    ExitCode,
+    InvalidParameterError,
+    MalformedResponseError,
+    NotFoundError,
+    PlanError,
+    ServerError,
+    TransportError,
+    UnsupportedPairError,
+)
+from cgpreset.plans import HOUR_MS, Plan
+from cgpreset.settings import Settings
+from tests.conftest import FakeClock, load_fixture
+
+BASE = "https://api.test"
+KEY = "sekrit-KEY-0123456789abcdef"
+COINS = BASE + "/api/futures/supported-coins"
+FUNDING = BASE + "/api/futures/funding-rate/history"
+
+
+def make_client(clock: FakeClock, **overrides: object) -> CoinGlassClient:
+    settings = Settings(api_key=KEY, base_url=BASE, plan="standard", max_attempts=4, **overrides)
+    return CoinGlassClient(settings, sleep=clock.sleep, clock=clock)
+
+
+def ok(data: object, **extra: object) -> dict:
+    return {"json": {"code": "0", "data": data}, "status": 200, **extra}
+
+
+@responses.activate
+def test_sends_key_user_agent_and_accept_headers(clock: FakeClock) -> None:
+    responses.get(
+        COINS,
+        match=[matchers.header_matcher({"CG-API-KEY": KEY, "accept": "application/json"})],
+        **ok(["BTC"]),
+    )
+    with make_client(clock) as client:
+        assert client.fetch("supported-coins") == ["BTC"]
+    assert responses.calls[0].request.headers["User-Agent"].startswith("cgpreset/")
+
+
+@responses.activate
+def test_no_key_sends_no_key_header(clock: FakeClock) -> None:
+    responses.get(COINS, json={"code": "401", "msg": "API key missing."})
+    client = CoinGlassClient(Settings(base_url=BASE, plan="standard"), sleep=clock.sleep, clock=clock)
+    with pytest.raises(AuthError):
+        client.request("supported-coins")
+    assert "CG-API-KEY" not in responses.calls[0].request.headers
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"code": "401", "msg": "API key missing."}, AuthError),
+        ({"code": "400", "msg": "Invalid API key provided"}, AuthError),
+        ({"code": "401", "msg": "Upgrade plan"}, PlanError),
+        ({"code": "403", "msg": "The requested interval is not available for your current API plan.",
+          "details": {"upgrade_required": "STANDARD"}}, PlanError),
+        ({"code": "400", "msg": "Required String parameter 'symbol' is not present"}, InvalidParameterError),
+        ({"code": "400", "msg": "The requested pair does not exist on the exchange. Please check"},
+         UnsupportedPairError),
+        ({"code": "404", "msg": "Endpoint not found. Please refer to the API documentation"}, NotFoundError),
+    ],
+)
+@responses.activate
+def test_refusals_are_not_retried(clock: FakeClock, body: dict, error: type[ApiError]) -> None:
+    responses.get(COINS, json=body)
+    with make_client(clock) as client, pytest.raises(error):
+        client.request("supported-coins")
+    assert len(responses.calls) == 1
+    assert clock.sleeps == []
+    assert client.stats.retries == 0
+
+
+@responses.activate
+def test_server_error_is_retried_with_backoff_then_succeeds(clock: FakeClock) -> None:
+    responses.get(COINS, json={"code": "500", "msg": "Server Error"})
+    responses.get(COINS, body="<html>502 Bad Gateway</html>", status=502)
+    responses.get(COINS, **ok(["BTC"]))
+    with make_client(clock) as client:
+        resp = client.request("supported-coins")
+    assert resp.data == ["BTC"] and resp.attempts == 3
+    assert len(responses.calls) == 3
+    assert client.stats.retries == 2
+    assert len(clock.sleeps) == 2 and clock.sleeps[1] > clock.sleeps[0] > 0
+
+
+@responses.activate
+def test_server_error_gives_up_after_max_attempts(clock: FakeClock) -> None:
+    responses.get(COINS, json={"code": "500", "msg": "Server Error"})
+    with make_client(clock) as client, pytest.raises(ServerError) as info:
+        client.request("supported-coins")
+    assert len(responses.calls) == 4
+    assert info.value.exit_code == ExitCode.API
+
+
+@pytest.mark.parametrize("exc", [requests.ConnectTimeout("ct"), requests.ReadTimeout("rt"),
+                                 requests.ConnectionError("Connection reset by peer")])
+@responses.activate
+def test_transport_failures_are_retried(clock: FakeClock, exc: Exception) -> None:
+    responses.get(COINS, body=exc)
+    responses.get(COINS, **ok(["BTC"]))
+    with make_client(clock) as client:
+        assert client.request("supported-coins").attempts == 2
+    assert client.stats.retries == 1
+
+
+@responses.activate
+def test_transport_failure_final_message(clock: FakeClock) -> None:
+    responses.get(COINS, body=requests.ReadTimeout("read timed out"))
+    with make_client(clock) as client, pytest.raises(TransportError) as info:
+        client.request("supported-coins")
+    assert str(info.value) == "transport: GET /api/futures/supported-coins: timed out after 30s"
+    assert len(responses.calls) == 4
+
+
+@pytest.mark.parametrize("form", ["body", "http429"])
+@responses.activate
+def test_rate_limit_both_forms_wait_for_the_window(clock: FakeClock, form: str) -> None:
+    if form == "body":
+        responses.get(COINS, json={"code": "400", "msg": "Too Many Requests"})
+    else:
+        responses.get(COINS, body="Too Many Requests", status=429)
+    responses.get(COINS, **ok(["BTC"]))
+    with make_client(clock) as client:
+        assert client.request("supported-coins").attempts == 2
+    assert client.stats.rate_limited == 1
+    # No blind exponential backoff: the limiter holds the next request until the window frees up.
+    assert sum(clock.sleeps) == pytest.approx(client.limiter.span)
+
+
+@responses.activate
+def test_rate_limit_honours_retry_after(clock: FakeClock) -> None:
+    responses.get(COINS, body="slow down", status=429, headers={"Retry-After": "3"})
+    responses.get(COINS, **ok(["BTC"]))
+    with make_client(clock) as client:
+        client.request("supported-coins")
+    assert sum(clock.sleeps) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ['{"code":"0","data":[{"time":16759872', "<!DOCTYPE html><title>Just a moment...</title>", "[]"],
+)
+@responses.activate
+def test_malformed_answers_are_not_retried(clock: FakeClock, raw: str) -> None:
+    responses.get(COINS, body=raw, status=200)
+    with make_client(clock) as client, pytest.raises(MalformedResponseError):
+        client.request("supported-coins")
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_wrong_shape_rows_are_malformed_naming_the_field(clock: FakeClock) -> None:
+    responses.get(FUNDING, **ok([{"time": 1, "open": "0.01", "high": "x", "low": "0", "close": "0"}]))
+    with make_client(clock) as client, pytest.raises(MalformedResponseError) as info:
+        client.fetch("funding-rate-history", {"exchange": "OKX", "symbol": "SOL-USDT-SWAP", "interval": "1h"})
+    assert "field 'high'" in str(info.value)
+
+
+@responses.activate
+def test_key_never_in_errors_logs_or_repr(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    responses.get(COINS, body=requests.ConnectionError(f"failed for header CG-API-KEY: {KEY}"))
+    caplog.set_level(logging.DEBUG)
+    with make_client(clock) as client, pytest.raises(TransportError) as info:
+        client.request("supported-coins")
+    assert KEY not in str(info.value)
+    assert KEY not in repr(client) and "<set>" in repr(client)
+    assert KEY not in caplog.text
+    assert KEY not in repr(client.settings)
+
+
+def test_missing_or_unknown_parameters_fail_before_any_request(clock: FakeClock) -> None:
+    with make_client(clock) as client:
+        with pytest.raises(ConfigError, match="missing required parameter"):
+            client.request("funding-rate-history", {"exchange": "OKX", "interval": "1h"})
+        with pytest.raises(ConfigError, match="unknown parameter"):
+            client.request("open-interest-aggregated-history", {"coin": "SOL", "symbol": "SOL", "interval": "1h"})
+
+
+@responses.activate
+def test_typed_rows_accept_both_field_spellings(clock: FakeClock) -> None:
+    url = BASE + "/api/futures/liquidation/exchange-list"
+    responses.get(url, json=load_fixture("futures_liquidation_exchange-list.json"))
+    responses.get(url, **ok([{"exchange": "All", "liquidation_usd": "3", "long_liquidation_usd": 1,
+                              "short_liquidation_usd": "2"}]))
+    with make_client(clock) as client:
+        real = client.fetch("liquidation-exchange-list", {"range": "1h", "symbol": "BTC"})
+        docs = client.fetch("liquidation-exchange-list", {"range": "1h", "symbol": "BTC"})
+    assert real[0]["long_liquidation_usd"] == 50328.1749
+    assert docs[0] == {"exchange": "All", "liquidation_usd": 3.0, "long_liquidation_usd": 1.0,
+                       "short_liquidation_usd": 2.0}
+
+
+@responses.activate
+def test_mixed_string_and_number_ohlc_are_coerced(clock: FakeClock) -> None:
+    rows = load_fixture("futures_open-interest_aggregated-history.rows-observed.json")
+    rows[1]["time"] = 1773849600000
+    responses.get(BASE + "/api/futures/open-interest/aggregated-history", **ok(rows))
+    with make_client(clock) as client:
+        got = client.fetch("open-interest-aggregated-history", {"symbol": "BTC", "interval": "4h"})
+    assert got[1]["high"] == 45740423.0381 and got[1]["open"] == 45714242.0
+
+
+@responses.activate
+def test_plan_from_subscription(clock: FakeClock) -> None:
+    responses.get(BASE + "/api/user/account/subscription",
+                  json=load_fixture("user_account_subscription.docs-example.json"))
+    client = CoinGlassClient(Settings(api_key=KEY, base_url=BASE), sleep=clock.sleep, clock=clock)
+    assert client.plan() is Plan.PROFESSIONAL
+    assert client.plan() is Plan.PROFESSIONAL
+    assert len(responses.calls) == 1  # read once
+    assert client.limiter.limit == 1200
+
+
+@responses.activate
+def test_plan_falls_back_to_rate_limit_header(clock: FakeClock) -> None:
+    responses.get(BASE + "/api/user/account/subscription", json={"code": "401", "msg": "Upgrade plan"})
+    responses.get(COINS, headers={"API-KEY-MAX-LIMIT": "80", "API-KEY-USE-LIMIT": "2"}, **ok(["BTC"]))
+    client = CoinGlassClient(Settings(api_key=KEY, base_url=BASE), sleep=clock.sleep, clock=clock)
+    assert client.plan() is Plan.STARTUP
+    assert client.rate_max == 80 and client.rate_used == 2
+
+
+@responses.activate
+def test_rate_headers_resize_the_limiter(clock: FakeClock) -> None:
+    responses.get(COINS, headers={"API-KEY-MAX-LIMIT": "30", "API-KEY-USE-LIMIT": "29"}, **ok([]))
+    with make_client(clock) as client:
+        client.request("supported-coins")
+        assert client.limiter.limit == 30
+        # Another process used 28 of the 30: our next two requests must wait for the window.
+        assert client.limiter.in_window() == 29
+
+
+def test_windows_cover_the_range_in_1000_bar_steps() -> None:
+    start, end = 0, 2500 * HOUR_MS
+    windows = list(iter_windows(start, end, "1h"))
+    assert windows == [(0, 1000 * HOUR_MS), (1000 * HOUR_MS, 2000 * HOUR_MS), (2000 * HOUR_MS, end)]
+
+
+@responses.activate
+def test_history_walks_windows_and_dedupes_the_forming_bar(clock: FakeClock) -> None:
+    def bar(t: int, close: str) -> dict:
+        return {"time": t, "open": "1", "high": "2", "low": "0.5", "close": close}
+
+    responses.get(FUNDING, **ok([bar(0, "1"), bar(HOUR_MS, "1")]))
+    responses.get(FUNDING, **ok([bar(HOUR_MS, "1.5"), bar(2 * HOUR_MS, "1.7")]))
+    with make_client(clock) as client:
+        rows = client.history("funding-rate-history", {"exchange": "OKX", "symbol": "X", "interval": "1h"},
+                              start_ms=0, end_ms=3 * HOUR_MS, limit=2)
+    assert [r["time"] for r in rows] == [0, HOUR_MS, 2 * HOUR_MS]
+    assert rows[1]["close"] == 1.5  # the later answer wins
+    sent = [c.request.url for c in responses.calls]
+    assert "start_time=0" in sent[0] and "end_time=7200000" in sent[0] and "limit=2" in sent[0]
+    closed, forming = split_forming(rows, "1h", now_ms=2 * HOUR_MS + 5)
+    assert [r["time"] for r in closed] == [0, HOUR_MS] and forming is not None

@@ -1,0 +1,31 @@
+"""The README stays true: every command is documented and has help; CI runs the README's test command."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from cgpreset.cli import cli
+from cgpreset.errors import ExitCode
+from tests.conftest import REPO
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_is_documented_and_has_help(name: str) -> None:
+    assert f"cgpreset {name}" in README
+    assert cli.commands[name].help
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    match = re.search(r"<!-- ci:test -->\s*```(?:bash|sh)?\n(.+?)\n```", README, re.S)
+    assert match, "README has no marked test command"
+    command = match.group(1).strip()
+    assert command in (REPO / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_exit_codes_are_documented() -> None:
+    for code in ExitCode:
+        assert re.search(rf"^\| *{int(code)} *\|", README, re.M), f"exit code {int(code)} not in README"
