@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
@@ -29,3 +31,16 @@ def redact(text: str, secret: str | None = None) -> str:
         text = text.replace(secret, REDACTED)
     text = _QUERY_KEY.sub(lambda m: m.group(1) + REDACTED, text)
     return _HEADER_KEY.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class RedactingLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Given to websockets as its logger: its DEBUG handshake lines carry the URL with the key."""
+
+    def __init__(self, logger: logging.Logger, secret: str | None = None) -> None:
+        super().__init__(logger, {})
+        self.secret = secret
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            text = str(msg) % args if args else str(msg)
+            self.logger.log(level, redact(text, self.secret), **kwargs)

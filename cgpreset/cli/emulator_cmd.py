@@ -1,1 +1,73 @@
-"""Placeholder until its owner lands the commands."""
+"""`cgpreset emulator`: run the local CoinGlass v4 emulator (REST + WebSocket) until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..emulator import load_faults, serve
+from ..errors import UsageError
+from ..plans import Plan
+from . import cli
+
+
+@cli.command("emulator")
+@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535),
+              help="REST port (0 = any free port).")
+@click.option("--ws-port", default=8788, show_default=True, type=click.IntRange(0, 65535),
+              help="WebSocket port (0 = any free port).")
+@click.option("--plan", default="standard", show_default=True, type=click.Choice([p.value for p in Plan]),
+              help="The plan the emulated key has: rate budget, interval floors, history depth, gating.")
+@click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Delay added to every REST answer.")
+@click.option("--faults", "faults_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML or JSON file of scripted faults (format: cgpreset/emulator/faults.py).")
+@click.option("--seed", default=7, show_default=True, type=int, help="Seed of the generated data and faults.")
+@click.option("--api-key", default=None, help="The key to accept (default: a random one, printed).")
+@click.option("--rate-limit-status", default="200", show_default=True, type=click.Choice(["200", "429"]),
+              help="HTTP status of 'Too Many Requests' answers (the body is the same).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file: Path | None, seed: int,
+             api_key: str | None, rate_limit_status: str, host: str) -> None:
+    """Serve a faithful local CoinGlass v4 API (REST + WebSocket) until Ctrl-C.
+
+    Prints the variables that point cgpreset at it. Faults (5xx, hangs, resets, truncated
+    JSON, HTML pages, field drift...) are scripted per path with --faults.
+
+    \b
+    Example:
+        cgpreset emulator --plan hobbyist --faults faults.yaml
+        eval "$(cgpreset emulator --port 0 --ws-port 0 | head -3)"   # in another shell
+    """
+    faults = load_faults(faults_file, default_seed=seed) if faults_file else None
+    stop = threading.Event()
+
+    def _on_term(signum: int, frame: Any) -> None:
+        stop.set()
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_term) if in_main else None
+    try:
+        with serve(plan=plan, seed=seed, latency_ms=latency_ms, faults=faults, api_key=api_key, port=port,
+                   ws_port=ws_port, rate_limit_status=int(rate_limit_status), host=host) as emu:
+            click.echo(f"export CGPRESET_BASE_URL={emu.base_url}")
+            click.echo(f"export CGPRESET_WS_URL={emu.ws_url}")
+            click.echo(f"export COINGLASS_API_KEY={emu.api_key}")
+            rules = len(faults.rules) if faults else 0
+            click.echo(f"CoinGlass v4 emulator: plan {plan}, seed {seed}, {rules} fault rule(s). "
+                       "Ctrl-C to stop.", err=True)
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                pass
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}/{ws_port}: {exc.strerror or exc}") from None
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+    click.echo("emulator stopped", err=True)

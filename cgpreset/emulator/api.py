@@ -1,0 +1,407 @@
+"""What the emulated API answers: validation and data for each endpoint, as envelopes (spec §2–§6).
+
+Pure: no sockets, no key handling (rest.py checks the key first). Every answer is an envelope
+dict in the key order CoinGlass uses; errors are the bodies seen in the wild
+(tests/fixtures/_errors_observed.json), over HTTP 200.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from ..catalogue import BY_PATH, Endpoint
+from ..plans import (
+    DAY_MS,
+    HOUR_MS,
+    INTERVALS,
+    LIQUIDATION_RANGES,
+    MINUTE_MS,
+    Plan,
+    bar_open,
+    history_days,
+    interval_ms,
+)
+from . import series
+from .data import COIN_BY_CODE, COINS, EXCHANGES, INSTRUMENTS, PAIRS, SUPPORTED_EXCHANGES, Coin, coin_share
+from .etf import etf_rows
+from .market import Market, change_pct
+
+Body = dict[str, Any]
+
+#: `limit` above this is refused with code 400 (a real probe saw that above 4500; spec §4). Up to it,
+#: `limit` is honoured (a real Hobbyist probe got 1080 rows for limit=2000), although the docs say
+#: "max 1000": cgpreset's client stays at 1000 (catalogue.MAX_LIMIT). Without `limit`: 1000 rows.
+LIMIT_HARD_MAX = 4500
+DEFAULT_LIMIT = 1000
+
+# Error bodies, byte-for-byte as observed where they were observed (spec §2.3).
+API_KEY_MISSING: Body = {"code": "401", "msg": "API key missing."}
+API_KEY_INVALID: Body = {"code": "400", "msg": "Invalid API key provided"}
+UPGRADE_PLAN: Body = {"code": "401", "msg": "Upgrade plan"}
+TOO_MANY_REQUESTS: Body = {"code": "400", "msg": "Too Many Requests"}
+SERVER_ERROR: Body = {"code": "500", "msg": "Server Error"}
+ENDPOINT_NOT_FOUND: Body = {
+    "code": "404",
+    "msg": "Endpoint not found. Please refer to the API documentation: https://docs.coinglass.com",
+}
+PAIR_NOT_FOUND: Body = {
+    "code": "400",
+    "msg": "The requested pair does not exist on the exchange. "
+    "Please check the documentation to view supported pairs.",
+}
+INTERVAL_NOT_IN_PLAN_MSG = "The requested interval is not available for your current API plan."
+
+
+def missing_param(name: str) -> Body:
+    """The Spring-style message CoinGlass sends for an absent required parameter."""
+    return {"code": "400", "msg": f"Required String parameter '{name}' is not present"}
+
+
+def bad_param(name: str, value: str, expected: str) -> Body:
+    """A parameter that is present but not acceptable (wording not observed; code 400 is)."""
+    return {"code": "400", "msg": f"Invalid parameter '{name}': {value!r}. Expected {expected}."}
+
+
+def interval_not_in_plan(interval: str) -> Body:
+    """Code 403 with `details.upgrade_required`: the lowest plan whose floor allows the interval."""
+    needed = next(p for p in Plan if p.allows_interval(interval))
+    return {
+        "code": "403",
+        "msg": INTERVAL_NOT_IN_PLAN_MSG,
+        "details": {"upgrade_required": needed.name},
+    }
+
+
+def ok(data: Any, *, with_msg: bool = False) -> Body:
+    """A success envelope; real ones mostly omit `msg` (spec §2.1)."""
+    return {"code": "0", "msg": "success", "data": data} if with_msg else {"code": "0", "data": data}
+
+
+class ApiModel:
+    """Answers one (path, params) for a plan, seed and clock."""
+
+    def __init__(self, plan: Plan, seed: int, now_ms: Callable[[], int]) -> None:
+        self.plan = plan
+        self.seed = seed
+        self.now_ms = now_ms
+        self.market = Market(seed)
+
+    # -- entry point -------------------------------------------------------------------------
+
+    def answer(self, path: str, params: Mapping[str, str]) -> Body:
+        """The envelope for a GET with a valid key (key and rate checks happen before this).
+
+        Checks in order: path (404), plan (Upgrade plan), no params at all on a history endpoint
+        (500), the first missing required parameter, interval (400, then the plan floor: 403),
+        integer parameters and limit (400); then the endpoint: an unknown pair is a 400, an unknown
+        coin is success with empty data.
+        """
+        ep = BY_PATH.get(path.rstrip("/") or "/")
+        if ep is None:
+            return ENDPOINT_NOT_FOUND
+        if not self.plan.at_least(ep.min_plan):
+            return UPGRADE_PLAN
+        if ep.is_history and not params:
+            return SERVER_ERROR  # observed on history endpoints called with no params at all
+        for name in ep.required:
+            if not params.get(name):
+                return missing_param(name)
+        error = self._check_common(ep, params)
+        if error is not None:
+            return error
+        handler: Callable[[Mapping[str, str]], Body] = getattr(self, "_" + ep.id.replace("-", "_"))
+        return handler(params)
+
+    def _check_common(self, ep: Endpoint, params: Mapping[str, str]) -> Body | None:
+        if "interval" in ep.required:
+            interval = params["interval"]
+            if interval not in INTERVALS:
+                return bad_param("interval", interval, "one of " + ", ".join(INTERVALS))
+            if ep.interval_floor and not self.plan.allows_interval(interval):
+                return interval_not_in_plan(interval)
+        for name in ("limit", "start_time", "end_time", "per_page", "page"):
+            if name in params and name in ep.params:
+                value = params[name]
+                if not value.lstrip("-").isdigit():
+                    return bad_param(name, value, "an integer")
+        if "limit" in params and "limit" in ep.params:
+            limit = int(params["limit"])
+            if limit < 1 or limit > LIMIT_HARD_MAX:
+                return {"code": "400", "msg": f"Parameter 'limit' must be between 1 and {LIMIT_HARD_MAX}"}
+        return None
+
+    # -- history windows -----------------------------------------------------------------------
+
+    def bar_opens(self, params: Mapping[str, str], listed: str) -> tuple[list[int], int]:
+        """The bar opens a history call returns, and the bar length.
+
+        Bars align to the interval; `end_time` is exclusive; the newest bar is the forming one.
+        Without `start_time` the newest `limit` bars of the window come back, with it the
+        oldest `limit` bars from start_time on. Depth is cut to the plan's history (spec §4).
+        """
+        interval = params["interval"]
+        step = interval_ms(interval)
+        now = self.now_ms()
+        limit = int(params.get("limit") or DEFAULT_LIMIT)
+        listed_ms = int(datetime.fromisoformat(listed).replace(tzinfo=timezone.utc).timestamp() * 1000)
+        days = history_days(self.plan, interval)
+        earliest = listed_ms if days is None else max(listed_ms, now - days * DAY_MS)
+        earliest = _ceil_bar(earliest, interval)
+        last = bar_open(now, interval)
+        if params.get("end_time"):
+            last = min(last, bar_open(int(params["end_time"]) - 1, interval))
+        if params.get("start_time"):
+            first = max(earliest, _ceil_bar(int(params["start_time"]), interval))
+            last = min(last, first + (limit - 1) * step)
+        else:
+            first = max(earliest, last - (limit - 1) * step)
+        if first > last:
+            return [], step
+        return list(range(first, last + 1, step)), step
+
+    # -- endpoints (one method per catalogue id) -------------------------------------------------
+
+    def _supported_coins(self, params: Mapping[str, str]) -> Body:
+        return ok([c.code for c in COINS])
+
+    def _supported_exchanges(self, params: Mapping[str, str]) -> Body:
+        return ok(list(SUPPORTED_EXCHANGES))
+
+    def _supported_exchange_pairs(self, params: Mapping[str, str]) -> Body:
+        wanted = params.get("exchange")
+        names = [wanted] if wanted else sorted(EXCHANGES, key=str.lower)
+        return ok({ex: [i.as_row() for i in INSTRUMENTS[ex]] for ex in names if ex in INSTRUMENTS})
+
+    def _account_subscription(self, params: Mapping[str, str]) -> Body:
+        today = bar_open(self.now_ms(), "1d")
+        expire = today + (97 + self.seed % 200) * DAY_MS + 41_491_000
+        return ok({"level": self.plan.name, "expire_time": expire, "expired": False})
+
+    def _coins_markets(self, params: Mapping[str, str]) -> Body:
+        now = self.now_ms()
+        venues = _exchange_list(params.get("exchange_list"))
+        rows = [r for r in (self._market_row(c, now, venues) for c in COINS) if r is not None]
+        rows.sort(key=lambda r: -r["market_cap_usd"])  # market-cap order: NOT the OI ranking
+        # Page size and order are undocumented upstream (spec §6.9): 100 per page here, so one
+        # page holds the whole universe; callers must rank by OI themselves.
+        per_page = int(params.get("per_page") or 100)
+        page = max(1, int(params.get("page") or 1))
+        return ok(rows[(page - 1) * per_page : page * per_page])
+
+    def _open_interest_exchange_list(self, params: Mapping[str, str]) -> Body:
+        coin = COIN_BY_CODE.get(params["symbol"])
+        if coin is None:
+            return ok([])
+        now = self.now_ms()
+        rows = sorted((self._oi_row(coin, ex, now) for ex in coin.venues), key=lambda r: -r["open_interest_usd"])
+        return ok([_oi_total_row(coin, rows), *rows])
+
+    def _funding_rate_history(self, params: Mapping[str, str]) -> Body:
+        inst = PAIRS.get((params["exchange"], params["symbol"]))
+        if inst is None:
+            return PAIR_NOT_FOUND
+        if inst.kind == "dated":
+            return ok([])  # dated futures have no funding
+        coin = COIN_BY_CODE[inst.coin]
+        opens, step = self.bar_opens(params, coin.listed)
+        key = self.market.key("funding-hl", inst.exchange, inst.instrument_id)
+        bars = series.ohlc(lambda t: self.market.funding(inst, t), key, opens, step, self.now_ms(), 0.04)
+        return ok([_ohlc_row(b, lambda v: series.fmt_num(v, 6)) for b in bars])
+
+    def _open_interest_aggregated_history(self, params: Mapping[str, str]) -> Body:
+        coin = COIN_BY_CODE.get(params["symbol"])
+        if coin is None:
+            return ok([])
+        opens, step = self.bar_opens(params, coin.listed)
+        if params.get("unit", "usd").lower() == "coin":
+            def value(t: int) -> float:
+                return self.market.oi(coin, t) / self.market.price(coin, t)
+            fmt = lambda v: series.fmt_num(v, 4)  # noqa: E731
+        else:
+            def value(t: int) -> float:
+                return self.market.oi(coin, t)
+            fmt = lambda v: str(round(v))  # noqa: E731
+        key = self.market.key("oi-hl", coin.code)
+        bars = series.ohlc(value, key, opens, step, self.now_ms(), 0.002)
+        return ok([_ohlc_row(b, fmt) for b in bars])
+
+    def _liquidation_aggregated_history(self, params: Mapping[str, str]) -> Body:
+        return self._flow_history(params, "liq")
+
+    def _aggregated_taker_buy_sell_volume_history(self, params: Mapping[str, str]) -> Body:
+        return self._flow_history(params, "taker")
+
+    def _flow_history(self, params: Mapping[str, str], kind: str) -> Body:
+        coin = COIN_BY_CODE.get(params["symbol"])
+        with_msg = kind == "taker"  # the taker docs example carries "msg": "success"
+        if coin is None:
+            return ok([], with_msg=with_msg)
+        weight = _venue_weight(coin, _exchange_list(params["exchange_list"]))
+        if weight == 0.0:
+            return ok([], with_msg=with_msg)
+        opens, step = self.bar_opens(params, coin.listed)
+        now = self.now_ms()
+        rows = []
+        for t in opens:
+            if kind == "liq":
+                lo, sh = self.market.liquidations(coin, t, step, now)
+                rows.append({"time": t, "aggregated_long_liquidation_usd": round(lo * weight, 5),
+                             "aggregated_short_liquidation_usd": round(sh * weight, 5)})
+            else:
+                buy, sell = self.market.taker(coin, t, step, now)
+                if params.get("unit", "usd").lower() == "coin":
+                    price = self.market.price(coin, t)
+                    buy, sell = buy / price, sell / price
+                rows.append({"time": t, "aggregated_buy_volume_usd": round(buy * weight, 4),
+                             "aggregated_sell_volume_usd": round(sell * weight, 4)})
+        return ok(rows, with_msg=with_msg)
+
+    def _liquidation_exchange_list(self, params: Mapping[str, str]) -> Body:
+        rng = params["range"]
+        if rng not in LIQUIDATION_RANGES:
+            return bad_param("range", rng, "one of " + ", ".join(LIQUIDATION_RANGES))
+        symbol = params.get("symbol")
+        if symbol and symbol not in COIN_BY_CODE:
+            return ok([])
+        coins = [COIN_BY_CODE[symbol]] if symbol else list(COINS)
+        hours = int(rng[:-1])
+        now = self.now_ms()
+        totals: dict[str, list[float]] = {}
+        for coin in coins:
+            for ex, (lo, sh) in self.market.liquidations_by_exchange(coin, now, hours).items():
+                acc = totals.setdefault(ex, [0.0, 0.0])
+                acc[0] += lo
+                acc[1] += sh
+        rows = [_liq_row(ex, lo, sh) for ex, (lo, sh) in totals.items()]
+        rows.sort(key=lambda r: -r["liquidation_usd"])
+        all_long = sum(r["longLiquidation_usd"] for r in rows)
+        all_short = sum(r["shortLiquidation_usd"] for r in rows)
+        return ok([_liq_row("All", all_long, all_short), *rows])
+
+    def _etf_bitcoin_flow_history(self, params: Mapping[str, str]) -> Body:
+        return ok(etf_rows(self.market, self.now_ms()))
+
+    # -- row builders --------------------------------------------------------------------------
+
+    def _oi_row(self, coin: Coin, ex: str, now: int) -> dict[str, Any]:
+        m = self.market
+        usd = m.oi_on(coin, ex, now)
+        price = m.price(coin, now)
+        coin_margined = ex in ("Binance", "OKX", "Bybit") and coin.inverse
+        frac = 0.12 + 0.12 * series.unit(m.key("cm", coin.code, ex), 0) if coin_margined else 0.0
+        row: dict[str, Any] = {
+            "exchange": ex,
+            "symbol": coin.code,
+            "open_interest_usd": round(usd, 4),
+            "open_interest_quantity": round(usd / price, 4),
+            "open_interest_by_coin_margin": round(usd * frac, 2),
+            "open_interest_by_stable_coin_margin": round(usd * (1 - frac), 2),
+            "open_interest_quantity_by_coin_margin": round(usd * frac / price, 4),
+            "open_interest_quantity_by_stable_coin_margin": round(usd * (1 - frac) / price, 4),
+        }
+        for label, minutes in _CHANGE_WINDOWS_OI:
+            row[f"open_interest_change_percent_{label}"] = change_pct(
+                usd, m.oi_on(coin, ex, now - minutes * MINUTE_MS))
+        return row
+
+    def _market_row(self, coin: Coin, now: int, venues: list[str] | None) -> dict[str, Any] | None:
+        m = self.market
+        share = 1.0 if venues is None else _venue_weight(coin, venues)
+        if share == 0.0:
+            return None
+        price = m.price(coin, now)
+        oi = m.oi(coin, now) * share
+        mcap = coin.market_cap_usd * price / coin.price
+        vol_key = m.key("volact", coin.code)
+
+        def volume(end: int, minutes: int) -> float:
+            mid = end - minutes * MINUTE_MS // 2
+            rate = m.oi(coin, mid) * share * 0.02 * (1.0 + 0.5 * series.level(vol_key, mid))
+            return rate * minutes / 60
+
+        funding = 0.0068 + 0.0045 * series.level(m.key("funding-avg", coin.code), now)
+        by_vol = funding * (1 + 0.1 * series.signed(m.key("fv", coin.code), now // HOUR_MS))
+        vol24 = volume(now, 1440)
+        row: dict[str, Any] = {
+            "symbol": coin.code,
+            "current_price": float(f"{price:.6g}"),
+            "avg_funding_rate_by_oi": round(funding, 6),
+            "avg_funding_rate_by_vol": round(by_vol, 6),
+            "market_cap_usd": round(mcap, 3),
+            "open_interest_market_cap_ratio": round(oi / mcap, 4),
+            "open_interest_usd": round(oi, 4),
+            "open_interest_quantity": round(oi / price, 4),
+            "open_interest_volume_ratio": round(oi / vol24, 4),
+        }
+        for label, minutes in _CHANGE_WINDOWS:
+            row[f"price_change_percent_{label}"] = change_pct(price, m.price(coin, now - minutes * MINUTE_MS))
+        for label, minutes in _CHANGE_WINDOWS_OI:
+            row[f"open_interest_change_percent_{label}"] = change_pct(
+                oi, m.oi(coin, now - minutes * MINUTE_MS) * share)
+        for label, minutes in _CHANGE_WINDOWS_OI:
+            row[f"volume_change_percent_{label}"] = change_pct(
+                volume(now, minutes), volume(now - minutes * MINUTE_MS, minutes))
+        for label, minutes in (("1h", 60), ("4h", 240), ("24h", 1440)):
+            row[f"volume_change_usd_{label}"] = round(
+                volume(now, minutes) - volume(now - minutes * MINUTE_MS, minutes), 4)
+        lsr_key = m.key("lsr", coin.code)
+        for label, minutes in _CHANGE_WINDOWS:
+            row[f"long_short_ratio_{label}"] = round(1.0 + 0.25 * series.level(lsr_key, now - minutes * 30_000), 4)
+        hourly = m.hourly_liquidations(coin, now, 24)
+        for hours in (1, 4, 12, 24):
+            lo = sum(b[1] for b in hourly[-hours:]) * share
+            sh = sum(b[2] for b in hourly[-hours:]) * share
+            row[f"liquidation_usd_{hours}h"] = round(lo + sh, 5)
+            row[f"long_liquidation_usd_{hours}h"] = round(lo, 5)
+            row[f"short_liquidation_usd_{hours}h"] = round(sh, 5)
+        return row
+
+
+_CHANGE_WINDOWS = (("5m", 5), ("15m", 15), ("30m", 30), ("1h", 60), ("4h", 240), ("12h", 720), ("24h", 1440))
+_CHANGE_WINDOWS_OI = (("5m", 5), ("15m", 15), ("30m", 30), ("1h", 60), ("4h", 240), ("24h", 1440))
+
+
+def _ceil_bar(ts: int, interval: str) -> int:
+    start = bar_open(ts, interval)
+    return start if start == ts else start + interval_ms(interval)
+
+
+def _exchange_list(raw: str | None) -> list[str] | None:
+    if not raw:
+        return None
+    return [name.strip() for name in raw.split(",") if name.strip()]
+
+
+def _venue_weight(coin: Coin, venues: list[str] | None) -> float:
+    """The part of the coin's market that the listed exchanges hold (unknown names count 0)."""
+    if venues is None:
+        return 1.0
+    return min(1.0, sum(coin_share(coin, ex) for ex in set(venues)))
+
+
+def _ohlc_row(bar: tuple[int, float, float, float, float], fmt: Callable[[float], str]) -> dict[str, Any]:
+    t, o, h, lo, c = bar
+    return {"time": t, "open": fmt(o), "high": fmt(h), "low": fmt(lo), "close": fmt(c)}
+
+
+def _oi_total_row(coin: Coin, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The `exchange: "All"` row: sums of the exchange rows (percent changes OI-weighted)."""
+    total: dict[str, Any] = {"exchange": "All", "symbol": coin.code}
+    usd = sum(r["open_interest_usd"] for r in rows) or 1.0
+    for name in rows[0]:
+        if name in ("exchange", "symbol"):
+            continue
+        if name.startswith("open_interest_change_percent"):
+            total[name] = round(sum(r[name] * r["open_interest_usd"] for r in rows) / usd, 2)
+        else:
+            total[name] = round(sum(r[name] for r in rows), 4)
+    return total
+
+
+def _liq_row(exchange: str, long_usd: float, short_usd: float) -> dict[str, Any]:
+    """A liquidation exchange-list row, with the field names real responses use (spec §6.7)."""
+    lo, sh = round(long_usd, 5), round(short_usd, 5)
+    return {"exchange": exchange, "liquidation_usd": round(lo + sh, 5),
+            "longLiquidation_usd": lo, "shortLiquidation_usd": sh}

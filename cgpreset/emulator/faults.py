@@ -1,0 +1,276 @@
+"""Scripted faults, per path: what goes wrong, on which call, how often. Deterministic with the seed.
+
+A faults file is YAML or JSON (`cgpreset emulator --faults FILE`, or `serve(faults=...)` with the
+same structure, or a list of FaultRule):
+
+    seed: 7                  # optional; default: the emulator's seed
+    rules:
+      - path: /api/futures/funding-rate/history     # exact path, or a glob: "/api/futures/*", "*"
+        kind: http_5xx
+        status: 502
+        nth: 1               # fire on the 1st matching call only
+      - path: "*"
+        kind: latency
+        ms: 250
+        probability: 0.1     # seeded: the same calls fire on every run
+      - path: /api/futures/liquidation/aggregated-history
+        kind: drift
+        rename: {aggregated_long_liquidation_usd: long_liq_usd}
+        every: 2             # the 2nd, 4th, 6th... matching call
+        times: 3             # at most 3 firings in all
+
+A bare list of rules works too. When to fire: `nth`, `every` and `probability` must all agree
+(unset ones agree); none set = every matching call; `times` caps the firings.
+
+Kinds and their parameters:
+
+    latency     ms (default 1000): added delay, then the normal answer
+    http_5xx    status 500 | 502 | 503 (default 503): an HTML (502/503) or text (500) body
+    code_500    HTTP 200 + {"code":"500","msg":"Server Error"}
+    rate_limit  {"code":"400","msg":"Too Many Requests"}; status (default: the emulator's
+                rate_limit_status, 200 or 429)
+    hang        seconds (default 5): wait, then answer normally (the client has given up by then)
+    reset       close the connection without an answer (TCP reset)
+    truncated   the JSON cut in half; declared: "cut" (default: Content-Length of the cut body,
+                so the client sees invalid JSON) or "full" (of the whole body: the connection
+                closes early, an incomplete read)
+    html        status (default 200): a Cloudflare-like HTML error page
+    empty       {"code":"0","data":[]}
+    drift       rename: {old: new} field renames in rows (default: DEFAULT_RENAME)
+    types       mode: flip (default: numbers <-> numeric strings) | to_str | to_num | bad
+                (non-numeric "-"); fields: only these fields (default: all but time fields)
+
+Faults apply before the key check (as an edge proxy would) and use no rate budget, except
+latency, drift, types and empty, which shape an otherwise normal answer.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+
+KINDS: tuple[str, ...] = (
+    "latency", "http_5xx", "code_500", "rate_limit", "hang", "reset", "truncated", "html",
+    "empty", "drift", "types",
+)
+#: Kinds that change a normal answer rather than replace it.
+SHAPING = frozenset({"latency", "empty", "drift", "types", "truncated"})
+
+DEFAULT_RENAME: dict[str, str] = {
+    "aggregated_long_liquidation_usd": "long_liq_usd",
+    "aggregated_buy_volume_usd": "buy_vol_usd",
+    "longLiquidation_usd": "long_liq_usd",
+    "open_interest_usd": "oi_usd",
+    "close": "c",
+    "flow_usd": "net_flow_usd",
+    "instrument_id": "instId",
+    "level": "plan_level",
+}
+_TIME_FIELDS = frozenset({"time", "timestamp", "expire_time"})
+
+
+@dataclass
+class FaultRule:
+    """One scripted fault: where (path glob), what (kind + parameters) and when."""
+
+    path: str
+    kind: str
+    nth: int | None = None
+    every: int | None = None
+    probability: float | None = None
+    times: int | None = None
+    ms: float = 1000.0
+    status: int | None = None
+    seconds: float = 5.0
+    rename: dict[str, str] | None = None
+    mode: str = "flip"
+    fields: list[str] | None = None
+    declared: str = "cut"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"fault kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        for name in ("nth", "every", "times"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"fault {self.kind}: {name} must be a whole number >= 1")
+        if self.probability is not None and not 0.0 <= float(self.probability) <= 1.0:
+            raise ConfigError(f"fault {self.kind}: probability must be between 0 and 1")
+        if self.kind == "http_5xx" and self.status is not None and not 500 <= self.status <= 599:
+            raise ConfigError(f"fault http_5xx: status must be 5xx, not {self.status}")
+        if self.mode not in ("flip", "to_str", "to_num", "bad"):
+            raise ConfigError(f"fault types: mode {self.mode!r} is not flip, to_str, to_num or bad")
+        if self.declared not in ("cut", "full"):
+            raise ConfigError(f"fault truncated: declared {self.declared!r} is not cut or full")
+
+    def matches(self, path: str) -> bool:
+        return self.path == path or fnmatchcase(path, self.path)
+
+
+@dataclass
+class _RuleState:
+    rule: FaultRule
+    rng: random.Random
+    calls: int = 0
+    fired: int = 0
+
+
+@dataclass
+class FaultPlan:
+    """Rules plus their counters; `decide` is called once per request, from any thread."""
+
+    rules: list[FaultRule]
+    seed: int = 0
+    _states: list[_RuleState] = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self._states = [
+            _RuleState(r, random.Random(f"{self.seed}:{i}:{r.kind}:{r.path}")) for i, r in enumerate(self.rules)
+        ]
+
+    def decide(self, path: str) -> list[FaultRule]:
+        """The rules that fire for this call, in file order."""
+        fired = []
+        with self._lock:
+            for st in self._states:
+                r = st.rule
+                if not r.matches(path):
+                    continue
+                st.calls += 1
+                roll = st.rng.random() if r.probability is not None else 0.0
+                if r.times is not None and st.fired >= r.times:
+                    continue
+                if r.nth is not None and st.calls != r.nth:
+                    continue
+                if r.every is not None and st.calls % r.every != 0:
+                    continue
+                if r.probability is not None and roll >= r.probability:
+                    continue
+                st.fired += 1
+                fired.append(r)
+        return fired
+
+
+def parse_faults(spec: Any, *, default_seed: int = 0) -> FaultPlan:
+    """A FaultPlan from None, a list of FaultRule/dicts, or {"seed": .., "rules": [..]}."""
+    seed = default_seed
+    items: Iterable[Any]
+    if spec is None:
+        items = []
+    elif isinstance(spec, FaultPlan):
+        return FaultPlan(list(spec.rules), spec.seed)
+    elif isinstance(spec, Mapping):
+        unknown = set(spec) - {"seed", "rules"}
+        if unknown:
+            raise ConfigError(f"faults: unknown top-level key(s) {', '.join(sorted(map(str, unknown)))}")
+        seed = int(spec.get("seed", default_seed))
+        items = spec.get("rules") or []
+    elif isinstance(spec, (list, tuple)):
+        items = spec
+    else:
+        raise ConfigError("faults: expected a list of rules or a mapping with `rules`")
+    return FaultPlan([_rule(item, i) for i, item in enumerate(items)], seed)
+
+
+def _rule(item: Any, index: int) -> FaultRule:
+    if isinstance(item, FaultRule):
+        return item
+    if not isinstance(item, Mapping):
+        raise ConfigError(f"faults: rule {index + 1} is not a mapping")
+    allowed = {f.name for f in fields(FaultRule)}
+    unknown = set(item) - allowed
+    if unknown:
+        raise ConfigError(f"faults: rule {index + 1} has unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    if "kind" not in item:
+        raise ConfigError(f"faults: rule {index + 1} has no `kind`")
+    try:
+        return FaultRule(**{"path": "*", **item})
+    except TypeError as exc:
+        raise ConfigError(f"faults: rule {index + 1}: {exc}") from None
+
+
+def load_faults(path: str | Path, *, default_seed: int = 0) -> FaultPlan:
+    """Read a YAML or JSON faults file; any problem is a one-line ConfigError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"faults file {p}: {exc.strerror or exc}") from None
+    try:
+        spec = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"faults file {p}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {first}") from None
+    try:
+        return parse_faults(spec, default_seed=default_seed)
+    except ConfigError as exc:
+        raise ConfigError(f"faults file {p}: {exc}") from None
+
+
+# -- body transforms (copies; never mutate what the generator returned) ----------------------------
+
+
+def shape_body(body: dict[str, Any], rule: FaultRule) -> dict[str, Any]:
+    """Apply an empty / drift / types fault to a success envelope."""
+    if body.get("code") != "0":
+        return body
+    if rule.kind == "empty":
+        return {"code": "0", "data": []}
+    out = copy.deepcopy(body)
+    if rule.kind == "drift":
+        mapping = rule.rename or DEFAULT_RENAME
+        out["data"] = _walk_rows(out["data"], lambda row: {mapping.get(k, k): v for k, v in row.items()})
+    elif rule.kind == "types":
+        out["data"] = _walk_rows(out["data"], lambda row: _retype(row, rule))
+    return out
+
+
+def _walk_rows(data: Any, fn: Any) -> Any:
+    if isinstance(data, list):
+        return [fn(r) if isinstance(r, dict) else r for r in data]
+    if isinstance(data, dict):
+        if all(isinstance(v, list) for v in data.values()):  # exchange -> rows
+            return {k: _walk_rows(v, fn) for k, v in data.items()}
+        return fn(data)
+    return data
+
+
+def _retype(row: dict[str, Any], rule: FaultRule) -> dict[str, Any]:
+    out = {}
+    for k, v in row.items():
+        chosen = k in rule.fields if rule.fields else k not in _TIME_FIELDS
+        out[k] = _retype_value(v, rule.mode) if chosen else v
+    return out
+
+
+def _retype_value(v: Any, mode: str) -> Any:
+    is_num = isinstance(v, (int, float)) and not isinstance(v, bool)
+    numeric_str = isinstance(v, str) and _is_number(v)
+    if mode == "bad" and (is_num or numeric_str):
+        return "-"
+    if is_num and mode in ("flip", "to_str"):
+        return str(v)
+    if numeric_str and mode in ("flip", "to_num"):
+        number = float(v)
+        return int(number) if number.is_integer() and "." not in v else number
+    return v
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,292 @@
+"""The emulator's WebSocket side (spec §9), on the `websockets` asyncio server in a background thread.
+
+Protocol as emulated:
+
+* URL `ws://127.0.0.1:<port>/ws-api?cg-api-key=<KEY>`. Another path: close 1008 "unknown path".
+* No key: a text frame `{"code":"401","msg":"API key missing."}`, then close 1008. A wrong key:
+  `{"code":"400","msg":"Invalid API key provided"}`, then close 1008. A plan below Standard:
+  `{"code":"401","msg":"Upgrade plan"}`, then close 1008. (Upstream documents none of this; these
+  are the REST bodies, sent the way a WS server would.)
+* Text `ping` -> text `pong`. `{"method":"subscribe","channels":[...]}` and `unsubscribe`: no ack.
+* Pushes `{"channel": ..., "data": [events]}` for `liquidationOrders` (camelCase fields),
+  `liquidation_orders` (snake_case fields) and `futures_trades@{exchange}_{symbol}@{minVolUsd}`.
+  Liquidations come at `event_rate` per second across the universe (weighted by OI).
+* `drop_after` seconds: the server aborts each connection (no close frame: the client sees 1006).
+  `idle_timeout` seconds without any client frame: close 1001 "idle timeout".
+* No protocol-level pings from the server; RFC 6455 pings from the client are answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import math
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from ..plans import Plan
+from ..redact import RedactingLoggerAdapter
+from . import api
+from .data import COINS, PAIRS, Coin, perp_symbol
+from .market import Market
+from .recorder import Recorder, WsConnection, WsFrame
+
+WS_PATH = "/ws-api"
+#: websockets logs the request line (with `cg-api-key=`) at DEBUG: never the key.
+_LOG = RedactingLoggerAdapter(logging.getLogger("cgpreset.emulator.ws"))
+LIQ_CHANNELS = ("liquidationOrders", "liquidation_orders")
+_TRADES = re.compile(r"^futures_trades@(?P<exchange>[^_]+)_(?P<symbol>.+)@(?P<min>\d+(?:\.\d+)?)$")
+_TICK = 0.05  # seconds between push rounds and watchdog checks
+
+
+class WsServer:
+    """Runs the WebSocket endpoint on its own event loop thread."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        plan: Plan,
+        seed: int,
+        recorder: Recorder,
+        now_ms: Callable[[], int],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        drop_after: float | None = None,
+        idle_timeout: float | None = None,
+        event_rate: float = 20.0,
+    ) -> None:
+        self.api_key = api_key
+        self.plan = plan
+        self.seed = seed
+        self.recorder = recorder
+        self.now_ms = now_ms
+        self.host = host
+        self.port = port
+        self.drop_after = drop_after
+        self.idle_timeout = idle_timeout
+        self.event_rate = event_rate
+        self.market = Market(seed)
+        self._ids = itertools.count(1)
+        self._weights = [c.oi_usd for c in COINS]
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._live: set[ServerConnection] = set()
+        self._thread = threading.Thread(target=self._run, name="cg-emulator-ws", daemon=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(5.0)
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with serve(self._handler, self.host, self.port, ping_interval=None, close_timeout=0.2,
+                         compression=None, logger=_LOG) as server:
+            self.port = next(iter(server.sockets)).getsockname()[1]
+            self._ready.set()
+            await self._stop.wait()
+            for ws in list(self._live):
+                ws.transport.abort()
+
+    # -- one connection ----------------------------------------------------------------------------
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        url = urlsplit(ws.request.path if ws.request else "/")
+        keys = parse_qs(url.query).get("cg-api-key", [])
+        key = keys[0] if keys else ""
+        conn = WsConnection(next(self._ids), url.path, bool(key), key == self.api_key, time.monotonic())
+        self.recorder.add_ws(conn)
+        self._live.add(ws)
+        try:
+            refusal = self._refusal(url.path, key)
+            if refusal is not None:
+                reason, body = refusal
+                if body is not None:
+                    await ws.send(json.dumps(body, separators=(",", ":")))
+                self.recorder.ws_close(conn, time.monotonic(), reason)
+                await ws.close(1008, body["msg"] if body else "unknown path")
+                return
+            await self._serve(ws, conn)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._live.discard(ws)
+            reason = "shutdown" if self._stop is not None and self._stop.is_set() else "client"
+            self.recorder.ws_close(conn, time.monotonic(), reason)
+
+    def _refusal(self, path: str, key: str) -> tuple[str, dict[str, str] | None] | None:
+        if path.rstrip("/") != WS_PATH:
+            return "bad_path", None
+        if not key:
+            return "auth", api.API_KEY_MISSING
+        if key != self.api_key:
+            return "auth", api.API_KEY_INVALID
+        if not self.plan.at_least(Plan.STANDARD):
+            return "plan", api.UPGRADE_PLAN
+        return None
+
+    async def _serve(self, ws: ServerConnection, conn: WsConnection) -> None:
+        subs: set[str] = set()
+        tasks = [
+            asyncio.create_task(self._push(ws, conn, subs)),
+            asyncio.create_task(self._watch(ws, conn)),
+        ]
+        try:
+            async for message in ws:
+                text = message if isinstance(message, str) else f"<binary {len(message)} bytes>"
+                self.recorder.ws_frame(conn, WsFrame(time.monotonic(), text))
+                if text == "ping":
+                    await ws.send("pong")
+                    continue
+                self._apply(text, subs, conn)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _apply(self, text: str, subs: set[str], conn: WsConnection) -> None:
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            return
+        if not isinstance(msg, dict) or not isinstance(msg.get("channels"), list):
+            return
+        channels = [c for c in msg["channels"] if isinstance(c, str)]
+        if msg.get("method") == "subscribe":
+            subs.update(channels)
+        elif msg.get("method") == "unsubscribe":
+            subs.difference_update(channels)
+        conn.subscriptions = sorted(subs)
+
+    async def _watch(self, ws: ServerConnection, conn: WsConnection) -> None:
+        """Apply drop_after (abrupt) and idle_timeout (close 1001)."""
+        while True:
+            await asyncio.sleep(_TICK / 2)
+            now = time.monotonic()
+            if self.drop_after is not None and now - conn.opened >= self.drop_after:
+                self.recorder.ws_close(conn, now, "drop_after")
+                ws.transport.abort()
+                return
+            last = conn.last_client_message or conn.opened
+            if self.idle_timeout is not None and now - last >= self.idle_timeout:
+                self.recorder.ws_close(conn, now, "idle_timeout")
+                await ws.close(1001, "idle timeout")
+                return
+
+    # -- pushes ------------------------------------------------------------------------------------
+
+    async def _push(self, ws: ServerConnection, conn: WsConnection, subs: set[str]) -> None:
+        rng = random.Random(f"{self.seed}:ws:{conn.id}")
+        while True:
+            await asyncio.sleep(_TICK)
+            if not subs:
+                continue
+            frames = self._frames(rng, subs)
+            for frame in frames:
+                await ws.send(json.dumps(frame, separators=(",", ":")))
+                conn.sent_frames += 1
+
+    def _frames(self, rng: random.Random, subs: set[str]) -> list[dict[str, Any]]:
+        frames: list[dict[str, Any]] = []
+        now = self.now_ms()
+        if any(ch in subs for ch in LIQ_CHANNELS):
+            events = [self._liquidation(rng, now) for _ in range(_poisson(rng, self.event_rate * _TICK))]
+            if events:
+                if "liquidationOrders" in subs:
+                    frames.append({"channel": "liquidationOrders", "data": [_variant_a(e) for e in events]})
+                if "liquidation_orders" in subs:
+                    frames.append({"channel": "liquidation_orders", "data": events})
+        for ch in sorted(subs):
+            m = _TRADES.match(ch)
+            inst = PAIRS.get((m["exchange"], m["symbol"])) if m else None
+            if m is None or inst is None:
+                continue
+            trades = []
+            for _ in range(_poisson(rng, self.event_rate * _TICK)):
+                trade = self._trade(rng, inst.exchange, inst.instrument_id, inst.coin, now)
+                if trade["volume_usd"] >= float(m["min"]):
+                    trades.append(trade)
+            if trades:
+                frames.append({"channel": ch, "data": trades})
+        return frames
+
+    def _liquidation(self, rng: random.Random, now: int) -> dict[str, Any]:
+        coin: Coin = rng.choices(COINS, weights=self._weights)[0]
+        exchange = rng.choice(coin.venues)
+        price = self.market.price(coin, now) * (1 + rng.uniform(-0.001, 0.001))
+        return {
+            "base_asset": coin.code,
+            "exchange": exchange,
+            "price": float(f"{price:.6g}"),
+            "side": rng.choice((1, 2)),
+            "symbol": perp_symbol(coin, exchange),
+            "time": now,
+            "volume_usd": round(rng.lognormvariate(math.log(4000), 1.3), 5),
+        }
+
+    def _trade(self, rng: random.Random, exchange: str, symbol: str, coin_code: str, now: int) -> dict[str, Any]:
+        coin = next(c for c in COINS if c.code == coin_code)
+        price = self.market.price(coin, now) * (1 + rng.uniform(-0.0005, 0.0005))
+        return {
+            "exchange": exchange,
+            "symbol": symbol,
+            "base_asset": coin.code,
+            "price": float(f"{price:.6g}"),
+            "side": rng.choice((1, 2)),  # 1 = sell, 2 = buy (spec §9)
+            "volume_usd": round(rng.lognormvariate(math.log(20000), 1.2), 4),
+            "time": now,
+        }
+
+
+def _variant_a(event: dict[str, Any]) -> dict[str, Any]:
+    """The docs-repo (camelCase) spelling of a liquidation event."""
+    return {
+        "baseAsset": event["base_asset"],
+        "exName": event["exchange"],
+        "price": event["price"],
+        "side": event["side"],
+        "symbol": event["symbol"],
+        "time": event["time"],
+        "volUsd": event["volume_usd"],
+    }
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw (Knuth); mean is small here."""
+    if mean <= 0:
+        return 0
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
