@@ -1,0 +1,97 @@
+"""`cgpreset validate`: schema and plan feasibility offline, every problem on its own line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from cgpreset.cli import cli
+from cgpreset.schema import validate_file
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["validate", *args])
+
+
+def _sol(tmp_path: Path, name: str = "sol.yaml", **replace: str) -> Path:
+    text = (GOLDEN / "sol.yaml").read_text(encoding="utf-8")
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_generated_configs_are_valid(tmp_path: Path) -> None:
+    shutil.copytree(GOLDEN, tmp_path / "deploy")
+    result = run("deploy")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == [f"ok deploy/{p.name}" for p in sorted(GOLDEN.glob("*.yaml"))]
+
+
+def test_interval_below_the_plan_floor_names_file_and_field(tmp_path: Path) -> None:
+    _sol(tmp_path, **{"plan: standard": "plan: hobbyist"})
+    result = run("sol.yaml")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "sol.yaml:interval: 1h is below the hobbyist plan's floor (4h)",
+        "Error: 1 problem(s) in 1 file(s)",
+    ]
+
+
+def test_every_feasibility_problem_is_listed(tmp_path: Path) -> None:
+    _sol(
+        tmp_path,
+        **{
+            "plan: standard": "plan: startup",
+            "history_days: 90": "history_days: 200",
+            "    symbol: SOL-USDT-SWAP\n": "    symbol: SOL-USDT-SWAP\n    interval: 5m\n",
+        },
+    )
+    assert validate_file(Path("sol.yaml")) == [
+        "sol.yaml:history_days: 200 is deeper than the startup plan keeps at 1h (180 days)",
+        "sol.yaml:layers.funding.interval: 5m is below the startup plan's floor (30m)",
+    ]
+
+
+def test_unknown_layer_unknown_key_and_bad_values_all_listed(tmp_path: Path) -> None:
+    _sol(tmp_path, **{"  etf_flows:": "  etf_flow:", "min_rows: 1": "min_rows: -1\n  min_row: 1",
+                      "interval: 1h": "interval: 2m"})
+    result = run("sol.yaml")
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert "sol.yaml:interval: Input should be '1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', " \
+           "'12h', '1d' or '1w'" in lines
+    assert ("sol.yaml:layers.etf_flow: unknown layer (expected one of funding, open_interest, liquidation, "
+            "taker_volume, liquidation_exchanges, etf_flows)") in lines
+    assert "sol.yaml:health.min_rows: Input should be greater than or equal to 0" in lines
+    assert "sol.yaml:health.min_row: unknown key" in lines
+    assert lines[-1] == "Error: 4 problem(s) in 1 file(s)"
+    assert "Traceback" not in result.output
+
+
+def test_several_files_and_a_missing_path(tmp_path: Path) -> None:
+    _sol(tmp_path, "a.yaml")
+    _sol(tmp_path, "b.yaml", **{"plan: standard": "plan: hobbyist"})
+    (tmp_path / "c.yaml").write_text("coin: [\n", encoding="utf-8")
+    result = run("a.yaml", "b.yaml", "c.yaml", "missing.yaml")
+    assert result.exit_code == 2
+    assert result.stdout == "ok a.yaml\n"
+    lines = result.stderr.splitlines()
+    assert lines[0] == "missing.yaml: no such file or directory"
+    assert lines[1] == "b.yaml:interval: 1h is below the hobbyist plan's floor (4h)"
+    assert lines[2].startswith("c.yaml: line 2: invalid YAML")
+    assert lines[3] == "Error: 3 problem(s) in 3 file(s)"
+
+
+def test_not_a_mapping(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text("- 1\n", encoding="utf-8")
+    result = run("x.yaml")
+    assert result.exit_code == 2 and "x.yaml: expected a mapping at the top level" in result.stderr
