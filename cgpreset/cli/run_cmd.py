@@ -1,1 +1,186 @@
-"""Placeholder until its owner lands the commands."""
+"""`cgpreset run-preset`, `health` and `demo`: fetch, check and store the watchlist's data."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console, RenderableType
+
+from ..config import CoinConfig, load_configs
+from ..demo import DEFAULT_DIR, repeat_commands, run_demo
+from ..errors import ExitCode
+from ..health import health_summary, health_table, run_health
+from ..plans import Plan
+from ..report import plan_json, plan_summary, plan_table, render_text, run_json, run_summary, run_table
+from ..runner import Budget, SeriesResult, run_preset, wall_ms
+from ..series import expand, plan_run
+from ..store import Store
+from . import App, cli, pass_app
+
+_PATH = click.Path(path_type=Path)
+_STORE = click.Path(dir_okay=False, path_type=Path)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
+
+
+def _print(*renderables: RenderableType | str) -> None:
+    """Tables on stdout: coloured on a terminal, plain deterministic text otherwise."""
+    out = sys.stdout
+    if out.isatty():
+        console = Console(file=out, highlight=False, soft_wrap=False)
+        for r in renderables:
+            console.print(r)
+    else:
+        click.echo(render_text(*renderables), nl=False)
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[SeriesResult], None] | None]:
+    """A progress bar on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty() or total == 0:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=Console(file=sys.stderr), transient=True) as progress:
+        task = progress.add_task("run-preset", total=total)
+        yield lambda result: progress.advance(task)
+
+
+def _dry_plan(app: App, configs: list[tuple[Path, CoinConfig]]) -> Plan:
+    """No API call: the plan from settings, else the lowest plan the configs were written for."""
+    if app.settings.plan != "auto":
+        return Plan(app.settings.plan)
+    return min((cfg.plan for _, cfg in configs), key=lambda p: p.rank)
+
+
+def _exit(code: int, refused: object = None) -> None:
+    """Exit with the report's code; when the API refused everything, also one `Error:` line on stderr."""
+    if code == ExitCode.API and refused is not None:
+        click.secho(f"Error: the API refused every request: {refused}", fg="red", err=True)
+    if code:
+        click.get_current_context().exit(code)
+
+
+@cli.command("run-preset")
+@click.argument("paths", nargs=-1, required=True, type=_PATH)
+@json_option
+@click.option("--store", "store_path", type=_STORE, default=None,
+              help="SQLite file [default: CGPRESET_STORE or ./cgpreset.db].")
+@click.option("--dry-run", is_flag=True, help="Print the request plan and its budget; call nothing.")
+@click.option("--full-refresh", is_flag=True, help="Ignore cursors: backfill every series again.")
+@click.option("--backfill-days", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Backfill at most N days on a series' first run (default: the config's history_days).")
+@click.option("--max-requests", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Stop starting requests after N; the rest is skipped and resumes next run.")
+@click.option("--deadline", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Stop starting requests after SECONDS; the rest is skipped and resumes next run.")
+@pass_app
+def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | None, dry_run: bool,
+                   full_refresh: bool, backfill_days: int | None, max_requests: int | None,
+                   deadline: float | None) -> None:
+    """Fetch every layer of the configs in PATH... (files or directories) into the store, and check it.
+
+    Incremental: each series resumes from its last closed bar. Exit 0 all ok, 1 a check failed or
+    data is missing (empty, failed or skipped series), 2 config error, 3 the API refused everything.
+
+    \b
+    Examples:
+        cgpreset run-preset deploy/ --dry-run
+        cgpreset run-preset deploy/ --json --max-requests 200 > run.json
+    """
+    configs = load_configs(list(paths))
+    store_path = store_path or app.settings.store
+    if dry_run:
+        cursors: dict[str, int] = {}
+        if store_path.exists():
+            with Store(store_path) as store:
+                cursors = store.cursors()
+        rp = plan_run(expand(configs), cursors=cursors, now_ms=wall_ms(), plan=_dry_plan(app, configs),
+                      full_refresh=full_refresh, backfill_cap=backfill_days)
+        if as_json:
+            click.echo(json.dumps(plan_json(rp), indent=2, sort_keys=True))
+        else:
+            _print(plan_table(rp))
+            click.echo(plan_summary(rp))
+        return
+    budget = Budget(max_requests=max_requests, deadline_s=deadline)
+    client = app.client
+    with Store(store_path) as store, _progress(len(expand(configs))) as on_result:
+        result = run_preset(configs, client, store, concurrency=app.settings.concurrency,
+                            full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
+                            on_result=on_result)
+    if as_json:
+        click.echo(json.dumps(run_json(result, store=store_path.as_posix()), indent=2, sort_keys=True))
+    else:
+        _print(run_table(result))
+        click.echo(run_summary(result))
+    _exit(result.exit_code, next((r.error for r in result.results if r.error is not None), None))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=_PATH)
+@json_option
+@click.option("--store", "store_path", type=_STORE, default=None,
+              help="Store whose stream liveness to show [default: CGPRESET_STORE or ./cgpreset.db].")
+@pass_app
+def health(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | None) -> None:
+    """The runbook's "4 shots": one minimal call per core layer of each config, plus ETF flows once.
+
+    OK only if code "0", rows came back and they have the expected fields. Shows the key's plan,
+    its rate budget and, if a stream has run, its liveness. Nothing is stored. Exit codes as run-preset.
+
+    \b
+    Example:
+        cgpreset health deploy/
+    """
+    configs = load_configs(list(paths))
+    report = run_health(configs, app.client, store_path=store_path or app.settings.store,
+                        concurrency=app.settings.concurrency)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+    else:
+        _print(health_table(report))
+        click.echo("\n".join(health_summary(report)))
+    _exit(report.exit_code, report.error or next((s.error for s in report.shots if s.error is not None), None))
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=_PATH, default=DEFAULT_DIR, show_default=True,
+              help="Folder for configs/ (and the store, unless --store).")
+@click.option("--store", "store_path", type=_STORE, default=None, help="SQLite file [default: OUT/cgpreset.db].")
+@pass_app
+@click.pass_context
+def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None) -> None:
+    """Run the whole job against the embedded emulator: resolve the top-10, generate, health, run.
+
+    Always uses the emulator (even with COINGLASS_API_KEY set) and ends with the commands that
+    repeat each step by hand. Running it again is incremental.
+
+    \b
+    Example:
+        cgpreset demo && sqlite3 cgpreset-demo/cgpreset.db 'select layer, count(*) from bars group by 1'
+    """
+    demo_app = App(app.settings.model_copy(update={"api_key": None, "base_url": None, "ws_url": None,
+                                                   "plan": "auto"}))
+    ctx.call_on_close(demo_app.close)
+    configs_dir, store_path = out_dir / "configs", store_path or out_dir / "cgpreset.db"
+    result = run_demo(demo_app.client, configs_dir=configs_dir, store_path=store_path,
+                      concurrency=app.settings.concurrency)
+    changed = sum(1 for c in result.generated.changes if c.status != "unchanged")
+    click.echo(f"generated {len(result.generated.rendered)} configs in {configs_dir.as_posix()} "
+               f"({changed} files changed)")
+    click.echo("\nhealth (4 shots per coin + ETF):")
+    _print(health_table(result.health))
+    click.echo("\n".join(health_summary(result.health)))
+    click.echo(f"\nrun-preset into {store_path.as_posix()}:")
+    _print(run_table(result.run))
+    click.echo(run_summary(result.run))
+    click.echo("\nrepeat by hand:")
+    for line in repeat_commands(configs_dir, store_path):
+        click.echo(f"  {line}")
+    _exit(result.exit_code)

@@ -1,0 +1,303 @@
+"""`run-preset`'s engine: fetch every series in parallel, store it page by page, check it.
+
+Series run in a thread pool through the one shared client (and its rate limiter). Each page
+(one request) is written with its cursor in one transaction, so a killed or budget-stopped run
+leaves whole pages only and the next run resumes from the cursor. A failing series never stops
+the others; a rate-limit answer that survives the retries stops the run like an empty budget.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .checks import Check, run_checks
+from .client import Response, split_forming
+from .config import CoinConfig
+from .errors import ApiError, CgPresetError, ErrorKind, ExitCode, RateLimitedError
+from .plans import DAY_MS, Plan, bar_open, interval_ms
+from .rows import parse_data
+from .series import TYPED_FIELDS, RunPlan, Series, SeriesPlan, expand, plan_run
+from .store import Store
+
+OK, EMPTY, FAILED, SKIPPED = "ok", "empty", "failed", "skipped"
+#: Failures that mean "the API refused us", not "this series is wrong" (exit 3 when all fail so).
+REFUSED_KINDS = {ErrorKind.AUTH, ErrorKind.PLAN, ErrorKind.TRANSPORT}
+EMPTY_REASON = "API returned no rows (code 0) — coin/pair mix-up?"
+
+
+class Client(Protocol):
+    """What the runner needs from CoinGlassClient (tests pass a fake)."""
+
+    def request(self, key: Any, params: Any = None) -> Response: ...
+    def plan(self) -> Plan: ...
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Budget:
+    """The run's request budget: `--max-requests`, `--deadline`, or a rate-limit answer."""
+
+    def __init__(self, max_requests: int | None = None, deadline_s: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_requests = max_requests
+        self._deadline = None if deadline_s is None else clock() + deadline_s
+        self._deadline_s = deadline_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.used = 0
+        self.reason: str | None = None
+
+    def take(self) -> str | None:
+        """Book one request; return why not if the budget is spent."""
+        with self._lock:
+            if self.reason is None:
+                if self.max_requests is not None and self.used >= self.max_requests:
+                    self.reason = f"budget exhausted (--max-requests {self.max_requests})"
+                elif self._deadline is not None and self._clock() >= self._deadline:
+                    self.reason = f"deadline reached (--deadline {self._deadline_s:g}s)"
+            if self.reason is not None:
+                return self.reason
+            self.used += 1
+            return None
+
+    def exhaust(self, reason: str) -> None:
+        with self._lock:
+            self.reason = self.reason or reason
+
+
+@dataclass
+class SeriesResult:
+    """The outcome of one series: ok / empty / failed / skipped, always with a reason if not ok."""
+
+    series: Series
+    outcome: str = OK
+    reason: str | None = None
+    rows: int = 0
+    new_rows: int = 0
+    requests: int = 0
+    planned: int = 0
+    checks: list[Check] = field(default_factory=list)
+    error: ApiError | None = None
+    latencies: list[float] = field(default_factory=list)
+    last_closed: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def last_bar_age_s(self, now_ms: int) -> float | None:
+        """Seconds since the last closed bar closed (how far behind the stored data is)."""
+        if self.last_closed is None:
+            return None
+        return max(0.0, (now_ms - self.last_closed - interval_ms(self.series.interval)) / 1000)
+
+    @property
+    def latency_ms(self) -> float | None:
+        return round(1000 * sum(self.latencies) / len(self.latencies), 1) if self.latencies else None
+
+
+@dataclass
+class RunResult:
+    """Everything one run did; `exit_code` follows the README table."""
+
+    results: list[SeriesResult]
+    plan: Plan | None
+    stats: dict[str, float]
+    seconds: float
+    now_ms: int
+    run_id: int | None = None
+    budget_reason: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if not self.results:
+            return ExitCode.OK
+        if all(r.outcome == FAILED and r.error is not None and r.error.kind in REFUSED_KINDS
+               for r in self.results):
+            return ExitCode.API
+        if any(r.outcome != OK or r.findings for r in self.results):
+            return ExitCode.FINDINGS
+        return ExitCode.OK
+
+
+def _store_rows(series: Series, raw: list[Any], typed: list[dict[str, Any]], now_ms: int) -> list[dict[str, Any]]:
+    """Rows as the store wants them: natural key, typed columns, raw payload."""
+    out = []
+    columns = TYPED_FIELDS[series.layer]
+    tf = series.endpoint.time_field
+    snapshot = bar_open(now_ms, series.interval)
+    for raw_row, row in zip(raw, typed, strict=True):
+        if series.layer == "liquidation_exchanges":
+            instrument, when = str(row["exchange"]), snapshot
+        else:
+            instrument, when = series.instrument, int(row[tf or "time"])
+        out.append({"instrument": instrument, "time": when, "payload": raw_row,
+                    **{col: row.get(name) for col, name in columns.items()}})
+    return out
+
+
+class Runner:
+    """Runs planned series through a client into a store."""
+
+    def __init__(self, client: Client, store: Store, *, concurrency: int = 8, budget: Budget | None = None,
+                 now_ms: int | None = None, on_result: Callable[[SeriesResult], None] | None = None) -> None:
+        self.client = client
+        self.store = store
+        self.concurrency = max(1, concurrency)
+        self.budget = budget or Budget()
+        self.now_ms = wall_ms() if now_ms is None else now_ms
+        self.on_result = on_result
+
+    def _params(self, series: Series, window: tuple[int, int] | None) -> dict[str, Any]:
+        params = series.param_dict
+        if window is not None:
+            params.update(start_time=window[0], end_time=window[1], limit=1000)
+        return params
+
+    def run_series(self, plan: SeriesPlan) -> SeriesResult:
+        s = plan.series
+        res = SeriesResult(s, planned=plan.requests, notes=list(plan.notes))
+        res.last_closed = self.store.cursor(s.id)
+        windows: Sequence[tuple[int, int] | None] = plan.windows if s.is_history else (None,)
+        received: dict[Any, dict[str, Any]] = {}
+        kept = 0
+        for i, window in enumerate(windows):
+            why = self.budget.take()
+            if why is not None:
+                res.outcome, res.reason = SKIPPED, f"{why}; {i} of {len(windows)} requests made, resumes next run"
+                break
+            try:
+                resp = self.client.request(s.endpoint, self._params(s, window))
+                res.requests += 1
+                res.latencies.append(resp.latency)
+                raw = resp.data if isinstance(resp.data, list) else []
+                typed = parse_data(s.endpoint, resp.data)
+            except RateLimitedError as exc:
+                res.requests += 1
+                self.budget.exhaust("rate limited after retries")
+                res.outcome, res.error = SKIPPED, exc
+                res.reason = f"rate limited after retries; {i} of {len(windows)} requests made, resumes next run"
+                break
+            except ApiError as exc:
+                res.requests += 1
+                res.outcome, res.reason, res.error = FAILED, str(exc), exc
+                break
+            kept += self._write_page(s, raw, typed, received, res)
+        rows = list(received.values()) if s.layer == "liquidation_exchanges" else [
+            received[k] for k in sorted(received)]
+        res.rows = kept
+        if res.outcome == OK and not rows:
+            fresh = res.last_closed is not None and (
+                self.now_ms - res.last_closed <= s.health.freshness_intervals * interval_ms(s.interval))
+            if fresh:
+                res.notes.append("no new bars")
+            else:
+                res.outcome, res.reason = EMPTY, EMPTY_REASON
+        elif res.outcome == OK and kept == 0 and s.keep:
+            res.outcome, res.reason = EMPTY, f"no rows for {', '.join(s.keep)} in the answer"
+        if s.check_days and s.layer == "etf_flows":
+            # ETF answers carry the whole history: check the window the configs care about
+            since = self.now_ms - s.check_days * DAY_MS
+            rows = [r for r in rows if int(r["timestamp"]) >= since]
+        if rows:
+            res.checks = run_checks(s.layer, rows, interval=s.interval, health=s.health, now_ms=self.now_ms,
+                                    last_closed=res.last_closed, time_field=s.endpoint.time_field or "time")
+        return res
+
+    def _write_page(self, s: Series, raw: list[Any], typed: list[dict[str, Any]],
+                    received: dict[Any, dict[str, Any]], res: SeriesResult) -> int:
+        """Store one page with its cursor; returns how many rows were stored."""
+        pairs = list(zip(raw, typed, strict=True))
+        tf = s.endpoint.time_field or "time"
+        if s.layer == "etf_flows" and s.history_days:
+            since = bar_open(self.now_ms - s.history_days * DAY_MS, "1d")
+            pairs = [(r, t) for r, t in pairs if int(t[tf]) >= since]
+        for _raw, t in pairs:
+            received[t.get("exchange") if s.layer == "liquidation_exchanges" else t[tf]] = t
+        if s.keep is not None:
+            pairs = [(r, t) for r, t in pairs if str(t.get("exchange")) in s.keep]
+        rows = _store_rows(s, [r for r, _ in pairs], [t for _, t in pairs], self.now_ms)
+        closed_upto = None
+        if s.layer != "liquidation_exchanges" and rows:
+            ordered = sorted((t for _, t in pairs), key=lambda t: t[tf])
+            closed, _forming = split_forming(ordered, s.interval, self.now_ms, tf)
+            closed_upto = int(closed[-1][tf]) if closed else None
+        written = self.store.write(series=s.id, layer=s.layer, coin=s.coin, interval=s.interval, rows=rows,
+                                   closed_upto=closed_upto)
+        res.new_rows += written.new_rows
+        if written.cursor is not None:
+            res.last_closed = written.cursor
+        return written.received
+
+    def run(self, plan: RunPlan) -> list[SeriesResult]:
+        """Run every series of the plan; results in plan order."""
+        def one(p: SeriesPlan) -> SeriesResult:
+            try:
+                result = self.run_series(p)
+            except Exception as exc:  # a store or program error in one series must not abort the others
+                what = str(exc) if isinstance(exc, CgPresetError) else f"internal error: {type(exc).__name__}: {exc}"
+                result = SeriesResult(p.series, outcome=FAILED, reason=what, planned=p.requests)
+            if self.on_result is not None:
+                self.on_result(result)
+            return result
+
+        # Longest first (most pages; the ETF answer is the whole history), so no long series
+        # starts last and leaves the other threads idle; results come back in plan order.
+        order = sorted(range(len(plan.plans)), key=lambda i: (-plan.plans[i].requests,
+                                                              plan.plans[i].series.layer != "etf_flows"))
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="cgpreset-run") as pool:
+            futures = {i: pool.submit(one, plan.plans[i]) for i in order}
+            return [futures[i].result() for i in range(len(plan.plans))]
+
+
+def run_preset(
+    configs: Sequence[tuple[Path, CoinConfig]],
+    client: Any,
+    store: Store,
+    *,
+    concurrency: int = 8,
+    full_refresh: bool = False,
+    backfill_days: int | None = None,
+    budget: Budget | None = None,
+    plan: Plan | None = None,
+    now_ms: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    on_result: Callable[[SeriesResult], None] | None = None,
+) -> RunResult:
+    """Expand, plan and run the configs; record the run in the store's runs table."""
+    started = clock()
+    before = dict(client.stats.as_dict()) if hasattr(client, "stats") else {}
+    now = wall_ms() if now_ms is None else now_ms
+    series = expand(configs)
+    run_id = store.start_run()
+    refused: ApiError | None = None
+    if plan is None:
+        try:
+            plan = client.plan()
+        except ApiError as exc:
+            refused = exc
+    budget = budget or Budget()
+    if refused is not None or plan is None:
+        results = [SeriesResult(s, outcome=FAILED, reason=str(refused), error=refused) for s in series]
+    else:
+        run_plan = plan_run(series, cursors=store.cursors(), now_ms=now, plan=plan, full_refresh=full_refresh,
+                            backfill_cap=backfill_days)
+        runner = Runner(client, store, concurrency=concurrency, budget=budget, now_ms=now, on_result=on_result)
+        results = runner.run(run_plan)
+    after = dict(client.stats.as_dict()) if hasattr(client, "stats") else {}
+    stats = {k: round(v - before.get(k, 0), 3) for k, v in after.items()}  # this run only
+    result = RunResult(results, plan, stats, round(clock() - started, 3), now, run_id, budget.reason)
+    from .report import outcomes_summary, totals
+
+    store.finish_run(run_id, exit_code=result.exit_code, totals=totals(result),
+                     outcomes=outcomes_summary(result))
+    return result

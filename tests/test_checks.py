@@ -1,0 +1,128 @@
+"""Health checks: each one passing and failing."""
+
+from __future__ import annotations
+
+import copy
+
+from cgpreset.catalogue import endpoint
+from cgpreset.checks import (
+    check_all_zero,
+    check_etf_tickers,
+    check_exchange_sum,
+    check_freshness,
+    check_gaps,
+    check_long_short_total,
+    check_min_rows,
+    check_ohlc,
+    run_checks,
+)
+from cgpreset.config import HealthSpec
+from cgpreset.rows import parse_rows
+from tests.conftest import load_fixture
+
+H = 3_600_000
+
+
+def liq_rows() -> list[dict]:
+    return parse_rows(endpoint("liquidation-exchange-list"),
+                      load_fixture("futures_liquidation_exchange-list.json")["data"])
+
+
+def consistent_liq_rows() -> list[dict]:
+    rows = [r for r in liq_rows() if r["exchange"] != "All"]
+    total = {k: sum(r[k] for r in rows) for k in ("liquidation_usd", "long_liquidation_usd",
+                                                   "short_liquidation_usd")}
+    return [{"exchange": "All", **total}, *rows]
+
+
+def ohlc(t: int, o: float = 1, h: float = 2, low: float = 0.5, c: float = 1.5) -> dict:
+    return {"time": t, "open": o, "high": h, "low": low, "close": c}
+
+
+def test_min_rows() -> None:
+    assert check_min_rows([1, 2], 2).ok
+    assert not check_min_rows([1], 2).ok
+
+
+def test_freshness() -> None:
+    now = 100 * H + 10
+    assert check_freshness(99 * H, "1h", now, 2).ok
+    bad = check_freshness(95 * H, "1h", now, 2)
+    assert not bad.ok and "5.0 intervals old > 2" in bad.detail
+    assert not check_freshness(None, "1h", now, 2).ok
+
+
+def test_gaps_and_order() -> None:
+    assert check_gaps([0, H, 2 * H], "1h", 0).ok
+    gap = check_gaps([0, H, 4 * H], "1h", 0)
+    assert not gap.ok and "2 bars missing" in gap.detail
+    assert check_gaps([0, H, 4 * H], "1h", 2).ok
+    assert not check_gaps([0, 2 * H, H], "1h", 5).ok  # not ascending
+    assert not check_gaps([0, 0], "1h", 5).ok  # duplicate time
+
+
+def test_ohlc() -> None:
+    assert check_ohlc([ohlc(0), ohlc(H, o=2, c=0.5)]).ok
+    bad = check_ohlc([ohlc(0), ohlc(H, o=3)])  # open above high
+    assert not bad.ok and "first at 3600000" in bad.detail
+    assert not check_ohlc([ohlc(0, c=0.1)]).ok  # close below low
+
+
+def test_exchange_sum_all_row() -> None:
+    assert check_exchange_sum(consistent_liq_rows(), 0.01).ok
+    # the fixture is truncated to 3 exchanges: the real "All" total exceeds their sum
+    bad = check_exchange_sum(liq_rows(), 0.01)
+    assert bad is not None and not bad.ok and bad.detail.startswith("All 97,418.70 vs sum of 3 exchanges")
+    zero_all = consistent_liq_rows()
+    zero_all[0]["liquidation_usd"] = 0.0  # a known CoinGlass failure mode
+    assert not check_exchange_sum(zero_all, 0.01).ok
+    assert check_exchange_sum([r for r in liq_rows() if r["exchange"] != "All"], 0.01) is None
+
+
+def test_long_short_total() -> None:
+    assert check_long_short_total(liq_rows(), 0.001).ok  # the real capture is consistent
+    rows = copy.deepcopy(liq_rows())
+    rows[1]["long_liquidation_usd"] = 0.0  # long/short zeroed while the total is right
+    bad = check_long_short_total(rows, 0.01)
+    assert bad is not None and not bad.ok and "HTX" in bad.detail
+
+
+def test_etf_flow_equals_sum_of_tickers() -> None:
+    rows = parse_rows(endpoint("etf-bitcoin-flow-history"), load_fixture("etf_bitcoin_flow-history.json")["data"])
+    # the fixture is a composite of two captures and lacks some tickers (574.8M of 655.3M)
+    assert not check_etf_tickers(rows, 0.01).ok  # type: ignore[union-attr]
+    rows[0]["flow_usd"] = sum(t["flow_usd"] for t in rows[0]["etf_flows"])
+    ok = check_etf_tickers(rows, 0.01)
+    assert ok is not None and ok.ok
+    rows[0]["flow_usd"] += 50_000_000
+    bad = check_etf_tickers(rows, 0.01)
+    assert bad is not None and not bad.ok
+    assert check_etf_tickers([{"timestamp": 0, "flow_usd": 1.0}], 0.01) is None  # no tickers: not evaluated
+    nulls = [{"timestamp": 0, "flow_usd": 5.0, "etf_flows": [{"etf_ticker": "A", "flow_usd": 5},
+                                                               {"etf_ticker": "B", "flow_usd": None}]}]
+    assert check_etf_tickers(nulls, 0.01).ok  # type: ignore[union-attr]
+
+
+def test_all_zero() -> None:
+    fields = ("aggregated_long_liquidation_usd", "aggregated_short_liquidation_usd")
+    zero = [{"time": t, fields[0]: 0, fields[1]: 0.0} for t in range(3)]
+    bad = check_all_zero(zero, fields)
+    assert bad is not None and not bad.ok
+    zero[1][fields[0]] = 10.0
+    assert check_all_zero(zero, fields).ok  # type: ignore[union-attr]
+    assert check_all_zero(zero[:2], fields) is None  # too few rows to say
+
+
+def test_run_checks_by_layer() -> None:
+    now = 10 * H + 5
+    rows = [ohlc(t * H) for t in range(11)]
+    names = [c.name for c in run_checks("funding", rows, interval="1h", health=HealthSpec(), now_ms=now,
+                                        last_closed=9 * H)]
+    assert names == ["min_rows", "gaps", "freshness", "ohlc", "all_zero"]
+    liq = run_checks("liquidation_exchanges", consistent_liq_rows(), interval="1h", health=HealthSpec(),
+                     now_ms=now, last_closed=None)
+    assert [c.name for c in liq] == ["min_rows", "all_equals_sum", "long_short_total", "all_zero"]
+    assert all(c.ok for c in liq)
+    no_zero = run_checks("funding", rows, interval="1h", health=HealthSpec(flag_all_zero=False), now_ms=now,
+                         last_closed=9 * H)
+    assert "all_zero" not in [c.name for c in no_zero]

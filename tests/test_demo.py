@@ -1,0 +1,46 @@
+"""`cgpreset demo`: embedded emulator always, configs + store in the folder it names, rerun incremental."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cgpreset.cli import cli
+
+
+def test_demo_twice(tmp_path: Path) -> None:
+    runner = CliRunner()
+    # a key in the environment must not take the demo to the real API
+    env = {"COINGLASS_API_KEY": "real-key-must-not-be-used", "CGPRESET_BASE_URL": "http://127.0.0.1:9"}
+    started = time.monotonic()
+    first = runner.invoke(cli, ["demo"], env=env, catch_exceptions=False)
+    took = time.monotonic() - started
+    assert first.exit_code == 0, first.output[-3000:]
+    assert took < 15  # "a few seconds" (about 4 s here); generous for slow CI
+    out = first.stdout
+    configs = sorted(p.name for p in (tmp_path / "cgpreset-demo" / "configs").glob("*.yaml"))
+    assert len(configs) == 10 and "sol.yaml" in configs
+    assert "generated 10 configs in cgpreset-demo/configs" in out
+    assert "41/41 shots ok — signed off" in out
+    assert "51 series: 51 ok, 0 empty, 0 failed, 0 skipped, 0 check findings" in out
+    tail = out[out.index("repeat by hand:"):]
+    for command in ("cgpreset emulator", "export CGPRESET_BASE_URL=", "export COINGLASS_API_KEY=",
+                    "cgpreset resolve", "cgpreset generate --out cgpreset-demo/configs",
+                    "cgpreset health cgpreset-demo/configs", "cgpreset run-preset cgpreset-demo/configs"):
+        assert command in tail
+    assert "real-key-must-not-be-used" not in first.output
+    db = tmp_path / "cgpreset-demo" / "cgpreset.db"
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT count(*) FROM bars").fetchone()[0]
+    con.close()
+    second = runner.invoke(cli, ["demo"], env=env, catch_exceptions=False)
+    assert second.exit_code == 0, second.output[-3000:]
+    assert "(0 files changed)" in second.stdout
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
+    grown = con.execute("SELECT count(*) FROM bars").fetchone()[0] - rows
+    con.close()
+    assert grown <= 51  # incremental: at most one new (forming) bar per series

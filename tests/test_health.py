@@ -1,0 +1,93 @@
+"""The 4-shot sign-off with a FakeClient: minimal calls, ok / empty / failed, plan-aware interval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cgpreset.catalogue import Endpoint
+from cgpreset.client import Response
+from cgpreset.errors import AuthError, ExitCode, MalformedResponseError, PlanError
+from cgpreset.health import health_summary, health_table, plan_shots, run_health
+from cgpreset.plans import Plan
+from cgpreset.report import render_text
+from tests.test_runner import FakeClient
+from tests.test_series import NOW, configs
+
+
+class LatestClient(FakeClient):
+    """Answers `limit` bars without a window: the newest ones, like the API."""
+
+    rate_max, rate_used = 300, 12
+
+    def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
+        params = dict(params or {})
+        if "interval" in params and "start_time" not in params:
+            params.update(start_time=NOW - 10 * 3_600_000, end_time=NOW + 3_600_000)
+        resp = super().request(ep, params)
+        if "limit" in (params or {}) and isinstance(resp.data, list):
+            resp.data = resp.data[-params["limit"]:]
+        return resp
+
+
+def test_shots_per_config_core_layers_plus_etf_once() -> None:
+    shots = plan_shots(configs("SOL", "BTC"), Plan.STANDARD)
+    assert [(s.coin, s.layer) for _, s in shots] == [
+        ("BTC", "funding"), ("BTC", "open_interest"), ("BTC", "liquidation"), ("BTC", "taker_volume"),
+        ("SOL", "funding"), ("SOL", "open_interest"), ("SOL", "liquidation"), ("SOL", "taker_volume"),
+        ("*", "etf_flows")]
+    assert shots[0][1].params == {"exchange": "Binance", "symbol": "BTCUSDT", "interval": "1h", "limit": 2}
+    assert shots[-1][1].params == {}
+
+
+def test_interval_raised_to_the_plan_floor() -> None:
+    shots = plan_shots(configs("SOL"), Plan.HOBBYIST)
+    assert shots[0][1].params["interval"] == "4h"
+    assert shots[0][1].plan_note == "1h below the hobbyist floor; asked 4h"
+
+
+def test_all_ok_signs_off(tmp_path: Path) -> None:
+    report = run_health(configs("SOL"), LatestClient(), store_path=tmp_path / "none.db", now_ms=NOW)
+    assert report.exit_code == ExitCode.OK
+    assert [s.outcome for s in report.shots] == ["ok"] * 5 and all(s.rows == 2 for s in report.shots[:4])
+    text = render_text(health_table(report))
+    assert text.splitlines()[0].split() == ["coin", "layer", "endpoint", "outcome", "plan", "latency", "last",
+                                            "bar", "note"]
+    assert health_summary(report) == ["plan: standard | rate budget: 300/min, used this minute: 12",
+                                      "stream: no stream has run against this store",
+                                      "5/5 shots ok — signed off"]
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_empty_failed_and_malformed_are_not_ok() -> None:
+    client = LatestClient(empty={"open-interest-aggregated-history"},
+                          fail={"funding-rate-history": PlanError("Upgrade plan", code="401"),
+                                "liquidation-aggregated-history": MalformedResponseError("row 0 has no field")})
+    report = run_health(configs("SOL"), client, now_ms=NOW)
+    outcomes = {s.layer: (s.outcome, s.error.kind.value if s.error else None) for s in report.shots}
+    assert outcomes == {"funding": ("failed", "plan"), "open_interest": ("empty", None),
+                        "liquidation": ("failed", "malformed_response"), "taker_volume": ("ok", None),
+                        "etf_flows": ("ok", None)}
+    assert report.exit_code == ExitCode.FINDINGS
+
+
+def test_refused_key_exits_3() -> None:
+    report = run_health(configs("SOL"), LatestClient(plan=AuthError("API key missing.", code="401")), now_ms=NOW)
+    assert report.exit_code == ExitCode.API and report.shots == []
+    assert health_summary(report)[0].startswith("key: refused before any shot: auth:")
+
+
+def test_stream_liveness_shown(tmp_path: Path) -> None:
+    from cgpreset.stream_store import StreamStore  # the stream engineer's store: record one run
+
+    db = tmp_path / "s.db"
+    with StreamStore(db) as stream:
+        stream.start_run(url="ws://x/ws-api?cg-api-key=<redacted>", channels=["liquidation_orders"], coins=None,
+                         now=100.0)
+        stream.update_run({"events": 30, "events_per_minute": 12.5, "reconnects": 1}, now=160.0,
+                          last_event_at=158.0)
+    report = run_health(configs("SOL"), LatestClient(), store_path=db, now_ms=NOW)
+    assert report.liveness is not None and report.liveness["events_per_minute"] == 12.5
+    line = health_summary(report)[1]
+    assert line.startswith("stream: run #1 running, 12.5 events/min, 1 reconnects, last event ")
+    assert report.as_dict()["stream"]["reconnects"] == 1

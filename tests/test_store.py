@@ -1,0 +1,122 @@
+"""The SQLite store: upsert on the natural key, cursors with their rows, concurrent writers."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cgpreset.errors import ConfigError
+from cgpreset.store import SCHEMA_VERSION, Store
+
+H = 3_600_000
+
+
+def bars(times: list[int], close: float = 1.0, instrument: str = "all") -> list[dict[str, Any]]:
+    return [{"instrument": instrument, "time": t, "open": 1.0, "high": 2.0, "low": 0.5, "close": close,
+             "payload": {"time": t, "open": "1", "high": "2", "low": "0.5", "close": str(close)}} for t in times]
+
+
+def write(store: Store, times: list[int], closed_upto: int | None, series: str = "oi/SOL/all/1h",
+          close: float = 1.0) -> Any:
+    return store.write(series=series, layer="open_interest", coin="SOL", interval="1h",
+                       rows=bars(times, close), closed_upto=closed_upto)
+
+
+def test_schema_versioned_and_wal(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    with pytest.raises(ConfigError, match="newer than this cgpreset"):
+        Store(path)
+
+
+def test_upsert_never_duplicates_and_updates_forming_bar(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        r1 = write(store, [0, H, 2 * H], closed_upto=H)
+        assert (r1.received, r1.new_rows, r1.cursor) == (3, 3, H)
+        r2 = write(store, [2 * H, 3 * H], closed_upto=2 * H, close=5.0)  # forming bar 2H closed now
+        assert (r2.new_rows, r2.cursor) == (1, 2 * H)
+        rows = store.rows("oi/SOL/all/1h")
+        assert [r["time"] for r in rows] == [0, H, 2 * H, 3 * H]
+        assert rows[2]["close"] == 5.0 and rows[2]["payload"]["close"] == "5.0"  # raw JSON kept
+        assert write(store, [0, H], closed_upto=H).new_rows == 0  # cursor never moves back
+        assert store.cursor("oi/SOL/all/1h") == 2 * H
+        assert store.count() == 4
+
+
+def test_failed_write_leaves_neither_rows_nor_cursor(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        broken = bars([0, H]) + [{"instrument": "all", "time": 2 * H, "payload": object()}]  # not JSON
+        with pytest.raises(TypeError):
+            store.write(series="x", layer="open_interest", coin="SOL", interval="1h", rows=broken,
+                        closed_upto=H)
+        assert store.count() == 0 and store.cursor("x") is None
+
+
+def test_runs_table(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        run = store.start_run()
+        store.finish_run(run, exit_code=1, totals={"requests": 5, "retries": 1, "rate_limited": 0,
+                                                   "rate_wait_seconds": 0.5},
+                         outcomes={"a": {"outcome": "ok"}})
+        (row,) = store.runs()
+        assert row["requests"] == 5 and row["exit_code"] == 1 and row["outcomes"] == {"a": {"outcome": "ok"}}
+        assert row["ended_at"] >= row["started_at"]
+
+
+def test_threads_with_separate_connections(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    Store(path).close()
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            with Store(path) as store:
+                for page in range(20):
+                    times = [(page * 10 + i) * H for i in range(10)]
+                    write(store, times, closed_upto=times[-1], series=f"s{n % 3}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with Store(path) as store:
+        # series s0..s2 share the natural key (same layer/coin/instrument): 200 distinct bars
+        assert store.count() == 200
+        assert store.cursor("s0") == 199 * H
+
+
+def _proc_writer(path: str, n: int) -> None:
+    with Store(path) as store:
+        for page in range(15):
+            times = [(page * 10 + i) * H for i in range(10)]
+            store.write(series=f"p{n}", layer="funding", coin=f"C{n}", interval="1h", rows=bars(times),
+                        closed_upto=times[-1])
+
+
+def test_processes_write_at_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.db")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_proc_writer, args=(path, n)) for n in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    with Store(path) as store:
+        assert store.count() == 4 * 150
+        assert all(store.cursor(f"p{n}") == 149 * H for n in range(4))
