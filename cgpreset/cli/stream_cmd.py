@@ -1,1 +1,89 @@
-"""Placeholder until its owner lands the commands."""
+"""`cgpreset stream`: live liquidation (and trade) events over the WebSocket API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..config import load_configs
+from ..stream import format_event, format_summary, options_from_configs, stream_until_stopped
+from ..stream_store import StreamStore
+from ..ws_events import StreamEvent
+from . import App, cli, pass_app
+
+_SECONDS = click.FloatRange(min=0, min_open=True)
+
+
+@cli.command()
+@click.option("--config", "configs", multiple=True, type=click.Path(path_type=Path),
+              help="Coin config file or directory (repeatable): keep only its coins, use its channels.")
+@click.option("--channel", "channels", multiple=True, metavar="NAME",
+              help="Channel to subscribe (repeatable); replaces the configs' channels. "
+                   "[default: liquidation_orders]")
+@click.option("--duration", type=_SECONDS, metavar="SECONDS", help="Stop after this long.")
+@click.option("--max-events", type=click.IntRange(min=1), metavar="N", help="Stop after N events.")
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON object per event; the last line is {"summary": {...}}.')
+@click.option("--store", "store", is_flag=False, flag_value="", default=None, metavar="FILE",
+              help="Save events (de-duplicated) and liveness to this SQLite file; "
+                   "a bare --store uses the run store (CGPRESET_STORE).")
+@click.option("--ping-interval", type=_SECONDS, metavar="SECONDS",
+              help="Seconds between text pings. [default: CGPRESET_HEARTBEAT_SECONDS or 20]")
+@click.option("--dead-after", type=_SECONDS, metavar="SECONDS",
+              help="Reconnect when nothing arrives for this long. [default: 2 x ping interval]")
+@click.option("--min-volume-usd", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="USD",
+              help="Drop events below this USD value (a config's stream.min_volume_usd wins for its coin).")
+@pass_app
+def stream(
+    app: App,
+    configs: tuple[Path, ...],
+    channels: tuple[str, ...],
+    duration: float | None,
+    max_events: int | None,
+    as_json: bool,
+    store: str | None,
+    ping_interval: float | None,
+    dead_after: float | None,
+    min_volume_usd: float,
+) -> None:
+    """Stream liquidation events live; reconnect and resubscribe on drops.
+
+    Prints one line per event (JSON with --json) until Ctrl-C, --duration or --max-events,
+    then a summary with the liveness figures. Exit 3 if the server refuses the key or plan.
+
+    \b
+    Examples:
+        cgpreset stream --config out/ --duration 60 --json
+        cgpreset stream --channel liquidationOrders --channel futures_trades@OKX_SOL-USDT-SWAP@10000
+    """
+    loaded = [cfg for _, cfg in load_configs(list(configs))] if configs else []
+    options = options_from_configs(  # checked before the target (maybe an embedded emulator) starts
+        loaded,
+        channels=channels,
+        url="",
+        key=None,
+        duration=duration,
+        max_events=max_events,
+        ping_interval=ping_interval or app.settings.heartbeat_seconds,
+        dead_after=dead_after,
+        backoff_max=app.settings.backoff_max,
+        min_volume_usd=min_volume_usd,
+    )
+    settings = app.target.settings
+    options.url, options.key = app.target.ws_url, settings.key
+
+    def on_event(event: StreamEvent) -> None:
+        click.echo(json.dumps(event.as_dict()) if as_json else format_event(event))
+
+    click.echo(f"streaming {', '.join(options.channels)} from {options.display_url}", err=True)
+    db = None
+    if store is not None:
+        db = StreamStore(Path(store) if store else settings.store)
+        app.stack.callback(db.close)
+    summary = stream_until_stopped(options, on_event=on_event, store=db)
+    if as_json:
+        click.echo(json.dumps({"summary": summary}))
+    else:
+        click.echo(format_summary(summary), err=True)

@@ -1,0 +1,191 @@
+"""Persist streamed events (de-duplicated) and stream liveness, in the run store's SQLite file.
+
+Own tables only: `stream_events` (natural key = primary key, so the same event stored twice is
+one row) and `stream_runs` (one row per `cgpreset stream` run, updated while it runs). WAL mode
+and a busy timeout let a stream write while `run-preset` or `health` use the same file. No URL
+with the key and no key is ever written.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .ws_events import StreamEvent
+
+BUSY_TIMEOUT_MS = 30_000  # same as the run store
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stream_events (
+    kind        TEXT    NOT NULL,
+    exchange    TEXT    NOT NULL,
+    symbol      TEXT    NOT NULL,
+    time_ms     INTEGER NOT NULL,
+    side_raw    TEXT    NOT NULL,
+    price       REAL    NOT NULL,
+    volume_usd  REAL    NOT NULL,
+    base_asset  TEXT    NOT NULL,
+    side        TEXT    NOT NULL,
+    channel     TEXT    NOT NULL,
+    run_id      INTEGER,
+    received_at REAL    NOT NULL,
+    PRIMARY KEY (kind, exchange, symbol, time_ms, side_raw, price, volume_usd)
+);
+CREATE INDEX IF NOT EXISTS stream_events_coin_time ON stream_events (base_asset, time_ms);
+CREATE TABLE IF NOT EXISTS stream_runs (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at        REAL    NOT NULL,
+    updated_at        REAL    NOT NULL,
+    ended_at          REAL,
+    status            TEXT    NOT NULL,
+    stop_reason       TEXT,
+    url               TEXT    NOT NULL,
+    channels          TEXT    NOT NULL,
+    coins             TEXT,
+    events            INTEGER NOT NULL DEFAULT 0,
+    events_per_minute REAL    NOT NULL DEFAULT 0,
+    reconnects        INTEGER NOT NULL DEFAULT 0,
+    pings_sent        INTEGER NOT NULL DEFAULT 0,
+    pongs_received    INTEGER NOT NULL DEFAULT 0,
+    last_event_at     REAL,
+    summary           TEXT    NOT NULL DEFAULT '{}'
+);
+"""
+
+# summary keys copied into their own stream_runs columns
+_FIGURES = ("events", "events_per_minute", "reconnects", "pings_sent", "pongs_received")
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    """Open the store with WAL and a busy timeout; create the stream tables if needed."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+class StreamStore:
+    """Writes one stream run's events and liveness figures."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = Path(db_path)
+        self._conn = connect(self.db_path)
+        self.run_id: int | None = None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> StreamStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start_run(self, *, url: str, channels: list[str], coins: list[str] | None, now: float) -> int:
+        """Record a new run as "running"; `url` must already be redacted."""
+        cur = self._conn.execute(
+            "INSERT INTO stream_runs (started_at, updated_at, status, url, channels, coins) "
+            "VALUES (?, ?, 'running', ?, ?, ?)",
+            (now, now, url, json.dumps(channels), None if coins is None else json.dumps(coins)),
+        )
+        self.run_id = int(cur.lastrowid or 0)
+        return self.run_id
+
+    def add_events(self, events: Iterable[StreamEvent], *, now: float) -> int:
+        """Insert events, ignoring ones already stored; returns how many rows were new."""
+        rows = [
+            (e.kind, e.exchange, e.symbol, e.time, str(e.side_raw), e.price, e.volume_usd,
+             e.base_asset, e.side, e.channel, self.run_id, now)
+            for e in events
+        ]
+        if not rows:
+            return 0
+        before = self._conn.total_changes
+        self._conn.execute("BEGIN IMMEDIATE")  # one transaction per batch
+        try:
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO stream_events (kind, exchange, symbol, time_ms, side_raw, price,"
+                " volume_usd, base_asset, side, channel, run_id, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+        return self._conn.total_changes - before
+
+    def update_run(
+        self,
+        summary: dict[str, Any],
+        *,
+        now: float,
+        last_event_at: float | None,
+        status: str = "running",
+        stop_reason: str | None = None,
+    ) -> None:
+        """Write the current liveness figures (and, when it ended, the status and reason)."""
+        if self.run_id is None:
+            return
+        ended = None if status == "running" else now
+        self._conn.execute(
+            "UPDATE stream_runs SET updated_at = ?, ended_at = ?, status = ?, stop_reason = ?,"
+            " events = ?, events_per_minute = ?, reconnects = ?, pings_sent = ?, pongs_received = ?,"
+            " last_event_at = ?, summary = ? WHERE id = ?",
+            (now, ended, status, stop_reason, *(summary.get(k, 0) for k in _FIGURES),
+             last_event_at, json.dumps(summary, sort_keys=True), self.run_id),
+        )
+
+    def count_events(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM stream_events").fetchone()[0])
+
+
+def latest_liveness(db_path: Path, *, now: float | None = None) -> dict[str, Any] | None:
+    """Liveness of the most recent stream run, for `health`; None when no stream has run.
+
+    Keys: run_id, status ("running", "stopped", "auth_error", "failed"), stop_reason, started_at,
+    updated_at, ended_at (unix seconds), channels, coins, events, events_per_minute, reconnects,
+    pings_sent, pongs_received, last_event_at, last_event_age_s (seconds before `now`, or None
+    when no event arrived), summary (the full run summary as last written).
+    """
+    db_path = Path(db_path)
+    if not db_path.exists():
+        return None
+    conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        try:
+            row = conn.execute("SELECT * FROM stream_runs ORDER BY id DESC LIMIT 1").fetchone()
+        except sqlite3.OperationalError:  # no such table: no stream has ever run here
+            return None
+    finally:
+        conn.close()
+    if row is None:
+        return None
+    now = time.time() if now is None else now
+    last = row["last_event_at"]
+    return {
+        "run_id": row["id"],
+        "status": row["status"],
+        "stop_reason": row["stop_reason"],
+        "started_at": row["started_at"],
+        "updated_at": row["updated_at"],
+        "ended_at": row["ended_at"],
+        "channels": json.loads(row["channels"]),
+        "coins": None if row["coins"] is None else json.loads(row["coins"]),
+        "events": row["events"],
+        "events_per_minute": row["events_per_minute"],
+        "reconnects": row["reconnects"],
+        "pings_sent": row["pings_sent"],
+        "pongs_received": row["pongs_received"],
+        "last_event_at": last,
+        "last_event_age_s": None if last is None else round(max(0.0, now - last), 3),
+        "summary": json.loads(row["summary"]),
+    }

@@ -1,0 +1,112 @@
+"""`cgpreset stream` from the command line: output formats, exit codes, Ctrl-C, redaction."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from cgpreset.cli import cli
+from cgpreset.stream_store import latest_liveness
+from tests.ws_fake import KEY, FakeWS
+
+EVENT_KEYS = ["type", "channel", "exchange", "symbol", "base_asset", "price", "side", "side_raw",
+              "volume_usd", "time"]
+SUMMARY_KEYS = {"stop_reason", "duration_s", "url", "channels", "coins", "events", "events_per_minute",
+                "last_event_age_s", "last_event_time", "connections", "reconnects", "connect_failures",
+                "heartbeat_timeouts", "pings_sent", "pongs_received", "frames", "filtered_out", "duplicates",
+                "skipped_items", "unknown_frames", "error_frames", "stored"}
+
+
+def _env(srv: FakeWS, key: str = KEY) -> dict[str, str]:
+    return {"CGPRESET_WS_URL": srv.url, "COINGLASS_API_KEY": key}
+
+
+def _invoke(env: dict[str, str], *args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def test_json_lines_then_summary_and_the_key_nowhere() -> None:
+    with FakeWS(push_interval=0.02) as srv:
+        result = _invoke(_env(srv), "-vv", "stream", "--duration", "0.3", "--ping-interval", "0.05", "--json")
+    assert result.exit_code == 0, result.output
+    *events, last = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events and all(list(e) == EVENT_KEYS for e in events)
+    assert all(e["type"] == "liquidation" and e["side"] in ("long", "short") for e in events)
+    summary = last["summary"]
+    assert set(summary) == SUMMARY_KEYS
+    assert summary["events"] == len(events) and summary["pings_sent"] >= 4 and summary["stored"] is None
+    assert summary["url"] == f"{srv.url}?cg-api-key=<redacted>"
+    assert "DEBUG cgpreset.stream.ws: > GET /ws-api?cg-api-key=<redacted> HTTP/1.1" in result.stderr
+    assert KEY not in result.output
+
+
+def test_live_lines_on_stdout_and_the_summary_on_stderr() -> None:
+    with FakeWS(push_interval=0.02) as srv:
+        result = _invoke(_env(srv), "stream", "--max-events", "5")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 5 and all(" LIQ " in line and "Binance" in line for line in lines)
+    err = result.stderr.splitlines()
+    assert err[0] == f"streaming liquidation_orders from {srv.url}?cg-api-key=<redacted>"
+    assert err[-1].startswith("stream stopped (max_events) after ") and "5 events" in err[-1]
+
+
+def test_channel_option_replaces_the_default() -> None:
+    with FakeWS(push_interval=0.02) as srv:
+        result = _invoke(_env(srv), "stream", "--channel", "liquidationOrders", "--max-events", "3", "--json")
+        subscribed = srv.connections[0].subscribed()
+    assert result.exit_code == 0, result.output
+    assert subscribed == {"liquidationOrders"}
+    assert {json.loads(line).get("channel") for line in result.stdout.splitlines()[:-1]} == {"liquidationOrders"}
+
+
+def test_handshake_401_exits_3_after_one_attempt() -> None:
+    with FakeWS(reject_status=401) as srv:
+        result = _invoke(_env(srv), "stream", "--duration", "5")
+        assert srv.attempts == 1
+    assert result.exit_code == 3
+    assert result.stderr.splitlines()[-1] == (
+        "Error: auth: WebSocket handshake refused: API key missing or invalid (HTTP 401)")
+
+
+def test_bare_store_uses_the_run_store(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    with FakeWS(push_interval=0.02) as srv:
+        result = _invoke({**_env(srv), "CGPRESET_STORE": str(db)}, "stream", "--max-events", "4", "--store")
+    assert result.exit_code == 0, result.output
+    live = latest_liveness(db)
+    assert live is not None and live["events"] == 4 and live["stop_reason"] == "max_events"
+
+
+def test_bad_config_path_is_a_usage_error(tmp_path: Path) -> None:
+    result = _invoke({"COINGLASS_API_KEY": KEY}, "stream", "--config", str(tmp_path / "missing.yaml"))
+    assert result.exit_code == 2 and "no such file" in result.stderr
+
+
+def test_sigint_stops_cleanly_with_the_summary() -> None:
+    with FakeWS(push_interval=0.02) as srv:
+        env = {**os.environ, **_env(srv)}
+        env.pop("CGPRESET_STORE", None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cgpreset", "stream", "--json", "--ping-interval", "0.05"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            for _ in range(3):  # wait until events flow
+                json.loads(proc.stdout.readline())
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=10)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, err
+    summary = json.loads(out.splitlines()[-1])["summary"]
+    assert summary["stop_reason"] == "interrupted" and summary["events"] >= 3
+    assert KEY not in out + err

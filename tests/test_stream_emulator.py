@@ -1,0 +1,159 @@
+"""`stream` against the emulator's WebSocket side: drops, resubscribes, heartbeat, idle timeout, auth."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import statistics
+import time
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cgpreset.cli import cli
+from cgpreset.emulator import serve
+from cgpreset.errors import AuthError, PlanError
+from cgpreset.stream import StreamOptions, run_stream
+from cgpreset.stream_store import latest_liveness
+from cgpreset.ws_events import StreamEvent
+
+CHANNELS = ["liquidation_orders", "liquidationOrders", "futures_trades@OKX_SOL-USDT-SWAP@10000"]
+PING = 0.1
+# The emulator's own websockets server logs "< GET /ws-api?cg-api-key=<key>" at DEBUG under this
+# name; that is the server side, not the stream (reported to the emulator's owner).
+IDLE = 0.35  # the emulator's idle timeout; pings every PING keep the connection under it
+
+
+@pytest.fixture(autouse=True)
+def _cgpreset_logs_reach_caplog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An earlier CLI invocation in this process set `cgpreset` logs to not propagate; undo it here."""
+    root = logging.getLogger("cgpreset")
+    monkeypatch.setattr(root, "propagate", True)
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.NOTSET)
+
+
+def test_drops_every_0_3_s_the_stream_keeps_running(caplog: pytest.LogCaptureFixture,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    caplog.set_level(logging.DEBUG)
+    arrivals: list[tuple[float, StreamEvent]] = []
+    with serve(plan="standard", seed=7, ws_drop_after=0.3, ws_idle_timeout=IDLE, ws_event_rate=40.0) as emu:
+        options = StreamOptions(url=emu.ws_url, key=emu.api_key, channels=CHANNELS, ping_interval=PING,
+                                duration=1.5, backoff_initial=0.02, backoff_max=0.2)
+        summary = asyncio.run(run_stream(options, on_event=lambda e: arrivals.append((time.monotonic(), e))))
+        ended = time.monotonic()
+        key = emu.api_key
+        conns = emu.ws_recorded()
+        assert emu.errors == []
+
+    # it kept running through the drops
+    assert summary["stop_reason"] == "duration"
+    assert len(conns) >= 4
+    assert summary["connections"] == len(conns) and summary["reconnects"] == len(conns) - 1
+    assert [c.close_reason for c in conns[:-1]] == ["drop_after"] * (len(conns) - 1)
+
+    # every connection got a subscribe for every channel, and events kept arriving after each reconnect
+    for conn in conns:
+        subscribed = {ch for f in conn.subscribes() for ch in json.loads(f.text)["channels"]}
+        assert subscribed == set(CHANNELS)
+        assert conn.subscriptions == sorted(CHANNELS)
+    for conn in conns[:-1]:
+        assert any(conn.opened <= t <= conn.closed for t, _ in arrivals), f"no events on connection {conn.id}"
+    kinds = {e.kind for _, e in arrivals}
+    assert kinds == {"liquidation", "trade"}
+    assert summary["duplicates"] > 0  # each liquidation came on both channel variants, delivered once
+
+    # the ping cadence matches the setting, and no connection sat idle past the idle timeout
+    gaps = [b - a for c in conns for a, b in pairwise(c.pings())]
+    assert len(gaps) >= 4 and statistics.median(gaps) == pytest.approx(PING, abs=0.02)
+    for conn in conns:
+        lived = (conn.closed or ended) - conn.opened
+        if lived > PING + 0.03:  # the last connection may have opened just before --duration ran out
+            assert conn.pings() and conn.pings()[0] - conn.opened == pytest.approx(PING, abs=0.03)
+        assert conn.close_reason != "idle_timeout"
+        assert conn.max_silence(until=ended) < IDLE
+    assert summary["pings_sent"] == sum(len(c.pings()) for c in conns)
+
+    # the key is nowhere: not in any log record, not on stdout/stderr, not in the summary
+    out = capsys.readouterr()
+    assert any(r.name == "cgpreset.stream.ws" for r in caplog.records)  # DEBUG handshake lines were captured
+    assert any(r.name == "cgpreset.emulator.ws" for r in caplog.records)  # the server's lines too
+    for record in caplog.records:
+        assert key not in record.getMessage(), record.name
+    assert key not in out.out + out.err + json.dumps(summary)
+
+
+def test_stream_without_pings_is_closed_idle_by_the_emulator() -> None:
+    """Control for the idle assertion above: with pings slower than the timeout it does close."""
+    with serve(plan="standard", seed=7, ws_idle_timeout=0.2, ws_event_rate=0.0) as emu:
+        options = StreamOptions(url=emu.ws_url, key=emu.api_key, ping_interval=5.0, duration=0.6,
+                                backoff_initial=0.02)
+        summary = asyncio.run(run_stream(options))
+        conns = emu.ws_recorded()
+    assert conns[0].close_reason == "idle_timeout"
+    assert summary["connections"] >= 2  # and the stream reconnected
+
+
+@pytest.mark.parametrize(("key", "message"), [("wrong", "Invalid API key provided"), ("", "API key missing.")])
+def test_bad_key_is_one_attempt_and_auth_error(key: str, message: str) -> None:
+    with serve(plan="standard", seed=7) as emu:
+        options = StreamOptions(url=emu.ws_url, key=key or None, duration=5.0, backoff_initial=0.01)
+        with pytest.raises(AuthError, match=message):
+            asyncio.run(run_stream(options))
+        conns = emu.ws_recorded()
+    assert len(conns) == 1 and conns[0].close_reason == "auth"
+
+
+def test_plan_below_standard_is_plan_error() -> None:
+    with serve(plan="hobbyist", seed=7) as emu:
+        options = StreamOptions(url=emu.ws_url, key=emu.api_key, duration=5.0, backoff_initial=0.01)
+        with pytest.raises(PlanError, match="Upgrade plan"):
+            asyncio.run(run_stream(options))
+        assert len(emu.ws_recorded()) == 1
+
+
+def _cli(env: dict[str, str], *args: str) -> Any:
+    return CliRunner().invoke(cli, ["stream", *args], env=env)
+
+
+def test_cli_bad_key_exits_3_with_one_line(emulator: Any) -> None:
+    env = {"CGPRESET_WS_URL": emulator.ws_url, "COINGLASS_API_KEY": "not-the-key",
+           "CGPRESET_BASE_URL": emulator.base_url}
+    result = _cli(env, "--duration", "5", "--json")
+    assert result.exit_code == 3
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: auth: WebSocket refused the API key: Invalid API key provided (code 400)")
+    assert result.stdout == ""
+    assert len(emulator.ws_recorded()) == 1
+    assert "not-the-key" not in result.output
+
+
+def test_cli_config_filters_to_its_coin_with_trades_and_store(emu_env: dict[str, str], emulator: Any,
+                                                              tmp_path: Path) -> None:
+    cfg = tmp_path / "sol.yaml"
+    cfg.write_text(
+        "coin: SOL\nplan: standard\ninterval: 4h\nhistory_days: 30\n"
+        "layers:\n  funding: {exchange: OKX, symbol: SOL-USDT-SWAP}\n"
+        "stream:\n  channels: [liquidation_orders, futures_trades]\n  min_volume_usd: 5000\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "cgpreset.db"
+    result = _cli(emu_env, "--config", str(cfg), "--duration", "1.0", "--ping-interval", "0.1",
+                  "--json", "--store", str(db))
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    *events, last = lines
+    summary = last["summary"]
+    assert events and all(e["base_asset"] == "SOL" and e["volume_usd"] >= 5000 for e in events)
+    assert {e["type"] for e in events} == {"liquidation", "trade"}
+    assert {e["channel"] for e in events} == {"liquidation_orders", "futures_trades@OKX_SOL-USDT-SWAP@5000"}
+    assert summary["channels"] == ["liquidation_orders", "futures_trades@OKX_SOL-USDT-SWAP@5000"]
+    assert summary["coins"] == ["SOL"] and summary["events"] == len(events) == summary["stored"]
+    assert summary["stop_reason"] == "duration" and summary["pings_sent"] >= 8
+    live = latest_liveness(db)
+    assert live is not None and live["events"] == len(events) and live["status"] == "stopped"
+    assert emu_env["COINGLASS_API_KEY"] not in result.output
