@@ -24,6 +24,17 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI configures the `cgpreset` logger; undo it so caplog keeps working in later tests."""
+    import logging
+
+    logger = logging.getLogger("cgpreset")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+
+
 def load_fixture(name: str) -> Any:
     """A JSON file from tests/fixtures (copied from ../shared/samples)."""
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
