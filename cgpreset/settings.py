@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     read_timeout: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=20)
     backoff_max: float = Field(default=30.0, ge=0)  # seconds, cap of one backoff wait
-    concurrency: int = Field(default=8, ge=1, le=64)
+    concurrency: int = Field(default=16, ge=1, le=64)  # I/O-bound: the limiter, not threads, guards the budget
     heartbeat_seconds: float = Field(default=20.0, gt=0)
 
     @field_validator("api_key", mode="before")
