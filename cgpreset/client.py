@@ -17,7 +17,14 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from . import __version__
 from .catalogue import MAX_LIMIT, Endpoint, endpoint
 from .envelope import unwrap
-from .errors import ApiError, ConfigError, MalformedResponseError, RateLimitedError, TransportError
+from .errors import (
+    ApiError,
+    ConfigError,
+    DeadlineExceededError,
+    MalformedResponseError,
+    RateLimitedError,
+    TransportError,
+)
 from .plans import Plan, bar_open, interval_ms
 from .ratelimit import Clock, RateLimiter, Sleep
 from .redact import redact
@@ -110,6 +117,8 @@ class CoinGlassClient:
             (self._plan or Plan.HOBBYIST).rate_per_minute, clock=clock, sleep=sleep
         )
         self.stats = ClientStats()
+        #: A time on `clock` after which no request starts, waits or keeps its socket open.
+        self.deadline: float | None = None
         self.rate_max: int | None = None
         self.rate_used: int | None = None
         self._session = session or requests.Session()
@@ -135,17 +144,39 @@ class CoinGlassClient:
         key = "<set>" if self._secret else "<missing>"
         return f"CoinGlassClient(base_url={self.base_url!r}, key={key})"
 
+    @property
+    def clock(self) -> float:
+        """Now, on the client's clock (the one `deadline` is measured on)."""
+        return self._clock()
+
+    def _time_left(self, path: str) -> float | None:
+        if self.deadline is None:
+            return None
+        left = self.deadline - self._clock()
+        if left <= 0:
+            raise DeadlineExceededError("deadline reached before the request could start", path=path)
+        return left
+
     # -- one attempt -----------------------------------------------------------------------
 
     def _attempt(self, path: str, params: dict[str, Any]) -> Response:
-        waited = self.limiter.acquire()
+        self._time_left(path)
+        try:
+            waited = self.limiter.acquire(deadline=self.deadline)
+        except TimeoutError as exc:
+            raise DeadlineExceededError(f"deadline reached: {exc}", path=path) from None
         self.stats.add(requests=1, rate_wait_seconds=waited)
+        left = self._time_left(path)
+        connect_t, read_t = self.settings.timeout
+        timeout = (connect_t, read_t) if left is None else (min(connect_t, left), min(read_t, left))
         started = self._clock()
         try:
-            resp = self._session.get(self.base_url + path, params=params, timeout=self.settings.timeout)
+            resp = self._session.get(self.base_url + path, params=params, timeout=timeout)
             body = resp.content
         except requests.Timeout as exc:
-            raise TransportError(f"timed out after {self.settings.read_timeout:g}s", path=path) from exc
+            if self.deadline is not None and self._clock() >= self.deadline - 1e-3:
+                raise DeadlineExceededError("deadline reached while waiting for the answer", path=path) from None
+            raise TransportError(f"timed out after {timeout[1]:g}s", path=path) from exc
         except requests.RequestException as exc:
             reason = redact(type(exc).__name__ + ": " + str(exc), self._secret)
             raise TransportError(f"connection failed: {reason[:160]}", path=path) from exc
@@ -188,8 +219,16 @@ class CoinGlassClient:
         unknown = sorted(set(clean) - set(ep.params))
         if unknown:
             raise ConfigError(f"{ep.path}: unknown parameter(s) {', '.join(unknown)}")
+        out_of_time = False
+
+        def stop_at_deadline(state: RetryCallState) -> bool:
+            nonlocal out_of_time
+            if self.deadline is not None and self._clock() + (state.upcoming_sleep or 0) >= self.deadline:
+                out_of_time = True
+            return out_of_time
+
         retrying = Retrying(
-            stop=stop_after_attempt(self.settings.max_attempts),
+            stop=stop_after_attempt(self.settings.max_attempts) | stop_at_deadline,
             wait=self._wait,
             retry=retry_if_exception(lambda e: isinstance(e, ApiError) and e.retryable),
             before_sleep=self._before_sleep,
@@ -203,7 +242,12 @@ class CoinGlassClient:
             attempts += 1
             return self._attempt(ep.path, clean)
 
-        response = retrying(once)
+        try:
+            response = retrying(once)
+        except ApiError as exc:
+            if out_of_time:
+                raise DeadlineExceededError(f"deadline reached before a retry of: {exc}", path=ep.path) from exc
+            raise
         response.attempts = attempts
         self.stats.add(calls=1)
         return response

@@ -165,16 +165,19 @@ def plan_problems(cfg: CoinConfig) -> list[str]:
 def format_validation(exc: ValidationError) -> str:
     """The first pydantic error as `field.path: message`."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    loc = ".".join(str(p) for p in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
     extra = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{loc}: {msg}{extra}"
+    # Whole-model checks (plan feasibility) already start their message with the field name.
+    return f"{loc}: {msg}{extra}" if loc else f"{msg}{extra}"
 
 
 def load_yaml(path: Path) -> Any:
     """Parse a YAML file; ConfigError names the file and line on bad YAML."""
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:

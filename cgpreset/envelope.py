@@ -94,7 +94,7 @@ def unwrap(*, path: str, http_status: int, body: bytes, headers: Any = None) -> 
     if not isinstance(payload, dict):
         if http_status != 200:
             return _raise(classify(path=path, http_status=http_status, code=None,
-                                   msg=f"HTTP {http_status}", retry_after=retry_after))
+                                   msg=_describe_body(body), retry_after=retry_after))
         raise MalformedResponseError("expected a JSON object envelope with `code`", path=path,
                                      http_status=http_status)
     code = payload.get("code")
@@ -108,8 +108,18 @@ def unwrap(*, path: str, http_status: int, body: bytes, headers: Any = None) -> 
         return payload["data"]
     if http_status == 200 and code_s is None:
         raise MalformedResponseError("envelope has no `code`", path=path, http_status=http_status)
-    return _raise(classify(path=path, http_status=http_status, code=code_s, msg=msg_s or f"HTTP {http_status}",
+    return _raise(classify(path=path, http_status=http_status, code=code_s, msg=msg_s or "no message",
                            retry_after=retry_after))
+
+
+def _describe_body(body: bytes) -> str:
+    """A short, human description of a non-envelope error body (the status is added by the error)."""
+    text = body[:200].decode("utf-8", "replace").strip()
+    if not text:
+        return "empty body"
+    if text.startswith("<"):
+        return "an HTML error page"
+    return _short(text)
 
 
 def _raise(err: ApiError) -> Any:

@@ -4,6 +4,7 @@
   + UsageError           bad flags or arguments        exit 2
   + ConfigError          preset / watchlist / config / template / settings input is wrong   exit 2
   + FindingsError        ran fine, but checks failed or drift was found                      exit 1
+  + DeadlineExceededError  a request could not finish before the caller's deadline          exit 1
   + ApiError             CoinGlass refused the call or could not be reached (after retries)  exit 3
     - AuthError              key missing or invalid
     - PlanError              endpoint or interval above the key's plan
@@ -63,6 +64,16 @@ class FindingsError(CgPresetError):
     """The command ran, but found problems (failed checks, drift)."""
 
     exit_code = ExitCode.FINDINGS
+
+
+class DeadlineExceededError(CgPresetError):
+    """The caller's deadline came before the request could (re)start or finish; nothing was lost."""
+
+    exit_code = ExitCode.FINDINGS
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class ApiError(CgPresetError):

@@ -67,8 +67,11 @@ class RateLimiter:
             delay = max(delay, oldest_blocking + self._span - now)
         return delay
 
-    def acquire(self) -> float:
-        """Block until a request may start; record it; return the seconds waited."""
+    def acquire(self, deadline: float | None = None) -> float:
+        """Block until a request may start; record it; return the seconds waited.
+
+        With a `deadline` (on this limiter's clock), raise TimeoutError instead of waiting past it.
+        """
         waited = 0.0
         while True:
             with self._lock:
@@ -79,6 +82,9 @@ class RateLimiter:
                     self.acquired += 1
                     self.waited_seconds += waited
                     return waited
+            if deadline is not None and now + delay > deadline:
+                self.waited_seconds += waited
+                raise TimeoutError(f"the rate budget frees up in {delay:.1f}s, after the deadline")
             self._sleep(delay)
             waited += delay
 

@@ -14,6 +14,7 @@ from cgpreset.errors import (
     ApiError,
     AuthError,
     ConfigError,
+    DeadlineExceededError,
     ExitCode,
     InvalidParameterError,
     MalformedResponseError,
@@ -34,7 +35,7 @@ FUNDING = BASE + "/api/futures/funding-rate/history"
 
 
 def make_client(clock: FakeClock, **overrides: object) -> CoinGlassClient:
-    settings = Settings(api_key=KEY, base_url=BASE, plan="standard", max_attempts=4, **overrides)
+    settings = Settings(**{"api_key": KEY, "base_url": BASE, "plan": "standard", "max_attempts": 4, **overrides})
     return CoinGlassClient(settings, sleep=clock.sleep, clock=clock)
 
 
@@ -269,3 +270,50 @@ def test_history_walks_windows_and_dedupes_the_forming_bar(clock: FakeClock) -> 
     assert "start_time=0" in sent[0] and "end_time=7200000" in sent[0] and "limit=2" in sent[0]
     closed, forming = split_forming(rows, "1h", now_ms=2 * HOUR_MS + 5)
     assert [r["time"] for r in closed] == [0, HOUR_MS] and forming is not None
+
+
+@responses.activate
+def test_deadline_stops_retries_instead_of_sleeping_past_it(clock: FakeClock) -> None:
+    responses.get(COINS, json={"code": "500", "msg": "Server Error"})
+    with make_client(clock, backoff_max=30) as client:
+        client.deadline = client.clock + 1.2
+        with pytest.raises(DeadlineExceededError) as info:
+            client.request("supported-coins")
+    assert info.value.exit_code == ExitCode.FINDINGS
+    assert clock() <= client.deadline  # never slept past it
+    assert "Server Error" in str(info.value)
+
+
+@responses.activate
+def test_deadline_is_not_waited_out_in_the_limiter(clock: FakeClock) -> None:
+    responses.get(COINS, json={"code": "400", "msg": "Too Many Requests"})
+    with make_client(clock) as client:
+        client.deadline = client.clock + 10
+        with pytest.raises(DeadlineExceededError, match="deadline reached"):
+            client.request("supported-coins")
+    assert len(responses.calls) == 1 and sum(clock.sleeps) == 0  # the 61 s window is past the deadline
+
+
+def test_deadline_in_the_past_sends_nothing(clock: FakeClock) -> None:
+    with make_client(clock) as client:
+        client.deadline = client.clock - 1
+        with pytest.raises(DeadlineExceededError, match="before the request could start"):
+            client.request("supported-coins")
+    assert client.stats.requests == 0
+
+
+@responses.activate
+def test_deadline_shortens_the_socket_timeout(clock: FakeClock) -> None:
+    responses.get(COINS, **ok(["BTC"]))
+    with make_client(clock) as client:
+        client.deadline = client.clock + 2.5
+        client.request("supported-coins")
+    assert responses.calls[0].request.req_kwargs["timeout"] == (2.5, 2.5)
+
+
+@responses.activate
+def test_non_json_error_page_message_does_not_repeat_the_status(clock: FakeClock) -> None:
+    responses.get(COINS, body="<html>bad gateway</html>", status=502)
+    with make_client(clock, max_attempts=1) as client, pytest.raises(ServerError) as info:
+        client.request("supported-coins")
+    assert str(info.value) == "server_error: GET /api/futures/supported-coins: an HTML error page (HTTP 502)"
