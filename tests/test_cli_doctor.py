@@ -47,3 +47,22 @@ def test_bad_setting_exits_2() -> None:
     result = CliRunner().invoke(cli, ["doctor"], env=env(CGPRESET_PLAN="gold"))
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: setting plan:")
+
+
+def test_without_key_or_url_commands_use_the_embedded_emulator() -> None:
+    result = CliRunner().invoke(cli, ["doctor", "--json"], env={}, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert "using the embedded CoinGlass emulator" in result.stderr
+    out = json.loads(result.stdout)
+    assert out["embedded_emulator"] is True and out["base_url"].startswith("http://127.0.0.1:")
+    assert out["plan"] == "standard" and out["rate_per_minute"] == 300
+
+
+def test_against_the_emulator_with_a_wrong_key_exits_3(emulator) -> None:
+    env = {"CGPRESET_BASE_URL": emulator.base_url, "COINGLASS_API_KEY": "wrong-key-123456"}
+    result = CliRunner().invoke(cli, ["doctor"], env=env)
+    assert result.exit_code == 3
+    assert result.stderr.strip() == (
+        "Error: auth: GET /api/futures/supported-coins: Invalid API key provided (code 400)"
+    )
+    assert "wrong-key-123456" not in result.output
