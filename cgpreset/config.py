@@ -7,19 +7,31 @@ JSON Schema.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .plans import INTERVALS, LIQUIDATION_RANGES, Plan, history_days
+from .ws_events import channel_problem
 
 CONFIG_VERSION = 1
 Interval = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w"]
 LiqRange = Literal["1h", "4h", "12h", "24h"]
 assert set(Interval.__args__) == set(INTERVALS)  # type: ignore[attr-defined]
 assert set(LiqRange.__args__) == set(LIQUIDATION_RANGES)  # type: ignore[attr-defined]
+
+
+def _known_channel(name: str) -> str:
+    problem = channel_problem(name, bare_ok=True)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+#: A documented WebSocket channel (a bare futures_trades / spot_trades means the coin's funding pair).
+Channel = Annotated[str, AfterValidator(_known_channel)]
 
 
 class Strict(BaseModel):
@@ -100,7 +112,7 @@ class HealthSpec(Strict):
 class StreamSpec(Strict):
     """The WebSocket channels for this coin."""
 
-    channels: list[str] = Field(default_factory=lambda: ["liquidation_orders"])
+    channels: list[Channel] = Field(default_factory=lambda: ["liquidation_orders"])
     min_volume_usd: float = Field(default=0.0, ge=0)
 
 
@@ -165,7 +177,9 @@ def plan_problems(cfg: CoinConfig) -> list[str]:
 def format_validation(exc: ValidationError) -> str:
     """The first pydantic error as `field.path: message`."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
+    loc = ""
+    for part in err["loc"]:
+        loc += f"[{part}]" if isinstance(part, int) else f"{'.' if loc else ''}{part}"
     msg = err["msg"].removeprefix("Value error, ")
     extra = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     # Whole-model checks (plan feasibility) already start their message with the field name.

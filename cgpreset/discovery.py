@@ -148,6 +148,10 @@ def load_snapshot(path: Path) -> Snapshot:
         raise ConfigError(
             f"{path}: no discovery snapshot (run `cgpreset generate` online once, or pass --snapshot)"
         ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a discovery snapshot file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:

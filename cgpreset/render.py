@@ -164,8 +164,13 @@ def load_templates(templates_dir: Path, name: str = DEFAULT_TEMPLATE, *, source:
         raise ConfigError(f"{templates_dir / name}: template not found")
     digest = hashlib.sha256()
     for path in files:
+        raw = path.read_bytes()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text") from None
         digest.update(path.relative_to(templates_dir).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+        digest.update(raw + b"\0")
     env = make_env(templates_dir)
     try:
         env.get_template(name)  # compile now: a syntax error names the template before any coin

@@ -5,19 +5,24 @@ config's `notes` and in the `resolve` table. The seed coin (SOL) is the identity
 exactly the preset's production values.
 
 Problems with the preset itself (an unknown seed coin, an exchange CoinGlass does not know, an
-interval the plan does not serve) are ConfigErrors naming the file and field; problems with one
-watchlist coin (unknown, nothing listed) drop that coin or layer with a reason and the rest go on.
+interval the plan does not serve) are ConfigErrors naming the file and field. So is a coin the
+user wrote into the watchlist (`coins`, `include`, `pin`) that CoinGlass does not know: a typo
+must not silently shrink the watchlist. A watchlist that leaves no coin at all is an error too
+(ConfigError when the watchlist itself excludes everything, FindingsError when the ranking is
+empty). What the data decides (an excluded coin, a layer with no listing) drops that coin or
+layer with a reason and the rest go on.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .discovery import Instrument, Snapshot
-from .errors import ConfigError
+from .errors import ConfigError, FindingsError
 from .plans import Plan, history_days
 from .preset import ALL_ROW, FundingPreset, Preset, Watchlist
 
@@ -177,25 +182,49 @@ def check_preset(preset: Preset, snapshot: Snapshot, *, source: str = "preset") 
 # -- coin selection ---------------------------------------------------------------------------
 
 
+def _suggest(name: str, snapshot: Snapshot) -> str:
+    """` (did you mean SOL?)` for a close CoinGlass coin code, else ``."""
+    by_upper: dict[str, str] = {}
+    for coin in snapshot.coins:
+        by_upper.setdefault(coin.upper(), coin)
+    close = difflib.get_close_matches(name.upper(), list(by_upper), n=1, cutoff=0.75)
+    return f" (did you mean {by_upper[close[0]]}?)" if close else ""
+
+
+def unknown_coins(watchlist: Watchlist, snapshot: Snapshot, source: str = "watchlist") -> list[str]:
+    """`file: field[i]: X is not a CoinGlass coin (did you mean Y?)` for every listed coin CoinGlass lacks."""
+    problems: list[str] = []
+    for where, names in (("pin", watchlist.pin), ("include", watchlist.include), ("coins", watchlist.coins or [])):
+        for i, name in enumerate(names):
+            if snapshot.coin_spelling(name) is None:
+                problems.append(
+                    f"{source}: {where}[{i}]: {name} is not a CoinGlass coin{_suggest(name, snapshot)}"
+                )
+    return problems
+
+
 def _select(watchlist: Watchlist, snapshot: Snapshot, source: str) -> tuple[
     list[tuple[str, str, str]], list[DroppedCoin], list[str]
 ]:
-    """(coin, requested, selected_by) in selection order, the dropped ones, and list-level notes."""
+    """(coin, requested, selected_by) in selection order, the dropped ones, and list-level notes.
+
+    ConfigError for a listed coin CoinGlass does not know (every one, in one line), or for a
+    watchlist that its own `exclude` empties; FindingsError when a `top` watchlist finds no
+    ranked coin at all.
+    """
+    problems = unknown_coins(watchlist, snapshot, source)
+    if problems:
+        raise ConfigError("; ".join(problems))
     chosen: list[tuple[str, str, str]] = []
     dropped: list[DroppedCoin] = []
     notes: list[str] = []
-    seen: set[str] = set()
     excluded = {c.lower() for c in watchlist.exclude}
 
     taken: set[str] = set()
 
     def take(name: str, how: str) -> None:
         coin = snapshot.coin_spelling(name)
-        if coin is None:
-            if name.lower() not in seen:
-                seen.add(name.lower())
-                dropped.append(DroppedCoin(name, "not a CoinGlass coin (not in supported-coins)"))
-            return
+        assert coin is not None  # unknown_coins above
         if coin in taken:
             return
         if how not in ("pin", "include") and coin.lower() in excluded:
@@ -211,6 +240,8 @@ def _select(watchlist: Watchlist, snapshot: Snapshot, source: str) -> tuple[
     if watchlist.coins is not None:
         for name in watchlist.coins:
             take(name, "list")
+        if not chosen:
+            raise ConfigError(f"{source}: coins: no coin left: exclude removes every listed coin")
         return chosen, dropped, notes
     assert watchlist.top is not None
     if snapshot.ranking is None:
@@ -218,13 +249,21 @@ def _select(watchlist: Watchlist, snapshot: Snapshot, source: str) -> tuple[
             f"{source}: top: the discovery snapshot has no open-interest ranking "
             "(re-run discovery online with this watchlist)"
         )
-    for coin in snapshot.ranking.coins:
+    ranked = [c for c in snapshot.ranking.coins if snapshot.coin_spelling(c) is not None]
+    for coin in ranked:
         if len(chosen) >= watchlist.top:
             break
-        if coin.lower() in excluded or coin in taken or snapshot.coin_spelling(coin) is None:
+        if coin.lower() in excluded or coin in taken:
             continue
         taken.add(coin)
         chosen.append((coin, coin, "top"))
+    if not chosen:
+        if ranked:
+            raise ConfigError(f"{source}: exclude: removes every coin of the open-interest ranking")
+        raise FindingsError(
+            f"{source}: top: no coin to generate: the open-interest ranking "
+            f"({snapshot.ranking.source}) has no supported coin"
+        )
     if len(chosen) < watchlist.top:
         notes.append(f"top: only {len(chosen)} of {watchlist.top} coins have an open-interest ranking")
     if len(chosen) > watchlist.top:

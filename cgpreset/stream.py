@@ -6,7 +6,8 @@
   event) arrives for `dead_after` seconds (default 2 × interval), the connection is dead.
 * Reconnect: after a drop, an error or a dead heartbeat, wait `backoff_initial · 2**n` seconds
   (capped at `backoff_max`, jittered) and connect again, then resubscribe every channel. `n` goes
-  back to 0 after a healthy connection (one that delivered an event or a pong).
+  back to 0 after a healthy connection (one that delivered an event or a pong). `reconnects`
+  counts connections that succeeded after the first; failed attempts are `connect_failures`.
 * Auth: HTTP 401/403 on the handshake, an error frame about the key or plan, or a close with
   1008 (policy violation) before any event on that connection raise AuthError / PlanError at
   once; there is no reconnect loop on a bad key.
@@ -164,7 +165,6 @@ class _Session:
                 log.info("reconnecting to %s in %.2f s", self.o.display_url, delay)
                 if not await self._pause(delay):
                     break
-                self.stats.reconnects += 1
             first = False
             healthy = await self._connection()
             self._write_liveness()
@@ -233,6 +233,8 @@ class _Session:
             return False
 
         self.stats.connections += 1
+        if self.stats.connections > 1:  # a re-connection; failed attempts are connect_failures
+            self.stats.reconnects += 1
         self.conn_healthy = False
         self.conn_events = 0
         log.info("connected to %s (connection %d)", url, self.stats.connections)

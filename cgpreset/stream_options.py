@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .config import CoinConfig
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 from .redact import redact_url
-from .ws_events import DEFAULT_CHANNEL, StreamEvent, channel_kind
+from .ws_events import BARE_TRADE_CHANNELS, DEFAULT_CHANNEL, StreamEvent, channel_kind, channel_problem
 
 KEY_PARAM = "cg-api-key"
-_BARE_TRADE_CHANNELS = ("futures_trades", "spot_trades")
 
 
 @dataclass
@@ -41,6 +40,10 @@ class StreamOptions:
     def __post_init__(self) -> None:
         if not self.channels:
             raise ConfigError("stream: no channels to subscribe")
+        for i, name in enumerate(self.channels):
+            problem = channel_problem(name)
+            if problem:
+                raise ConfigError(f"stream: channels[{i}]: {problem}")
         if self.ping_interval <= 0:
             raise ConfigError("stream: the ping interval must be positive")
         if self.dead_after is not None and self.dead_after <= self.ping_interval:
@@ -82,9 +85,9 @@ class StreamStats:
     skipped_items: int = 0
     unknown_frames: int = 0
     error_frames: int = 0
-    connections: int = 0
-    connect_failures: int = 0
-    reconnects: int = 0
+    connections: int = 0  # connections that opened (handshake done)
+    connect_failures: int = 0  # attempts that did not open
+    reconnects: int = 0  # connections that opened after the first one
     heartbeat_timeouts: int = 0
     pings_sent: int = 0
     pongs_received: int = 0
@@ -130,6 +133,8 @@ def options_from_configs(
     configs: Iterable[CoinConfig],
     *,
     channels: Iterable[str] = (),
+    sources: Sequence[str] | None = None,
+    channels_source: str = "--channel",
     **kwargs: Any,
 ) -> StreamOptions:
     """Stream options for a set of coin configs.
@@ -138,17 +143,31 @@ def options_from_configs(
     configs' `stream.channels` (in order), else `liquidation_orders`. A bare `futures_trades` or
     `spot_trades` entry in a config asks for that coin's pair channel, built from
     `layers.funding` and `stream.min_volume_usd`: `futures_trades@OKX_SOL-USDT-SWAP@10000`.
+
+    Every channel must be one CoinGlass documents: a bad explicit one is a UsageError naming
+    `channels_source` (the CLI option), a bad config one a ConfigError naming the config (its
+    entry in `sources`, else its coin) and `stream.channels[i]`.
     """
     configs = list(configs)
+    explicit = list(channels)
+    for i, name in enumerate(explicit):
+        problem = channel_problem(name)
+        if problem:
+            where = channels_source if len(explicit) == 1 else f"{channels_source} #{i + 1}"
+            raise UsageError(f"{where}: {problem}")
     wanted: list[str] = []
     channel_coins: dict[str, str] = {}
-    for cfg in configs:
-        for name in cfg.stream.channels:
-            full = _expand_channel(name, cfg)
+    for n, cfg in enumerate(configs):
+        source = sources[n] if sources is not None else cfg.coin
+        for i, name in enumerate(cfg.stream.channels):
+            problem = channel_problem(name, bare_ok=True)
+            full = _expand_channel(name, cfg, source) if problem is None else name
+            problem = problem or channel_problem(full)
+            if problem:
+                raise ConfigError(f"{source}: stream.channels[{i}]: {problem}")
             if channel_kind(full) == "trade":
                 channel_coins[full] = cfg.coin.upper()
             wanted.append(full)
-    explicit = list(channels)
     chosen = explicit or wanted or [DEFAULT_CHANNEL]
     coin_min: dict[str, float] = {}
     for cfg in configs:
@@ -163,12 +182,12 @@ def options_from_configs(
     )
 
 
-def _expand_channel(name: str, cfg: CoinConfig) -> str:
-    if name not in _BARE_TRADE_CHANNELS:
+def _expand_channel(name: str, cfg: CoinConfig, source: str) -> str:
+    if name not in BARE_TRADE_CHANNELS:
         return name
     pair = cfg.layers.funding
     if pair is None:
-        raise ConfigError(f"{cfg.coin}: stream channel {name!r} needs layers.funding (exchange and symbol)")
+        raise ConfigError(f"{source}: stream channel {name!r} needs layers.funding (exchange and symbol)")
     return f"{name}@{pair.exchange}_{pair.symbol}@{int(cfg.stream.min_volume_usd)}"
 
 
@@ -187,9 +206,10 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     """One human line for stderr at the end of a run."""
     age = summary["last_event_age_s"]
     last = "no events" if age is None else f"last event {age:.1f} s ago"
+    failed = summary.get("connect_failures") or 0
     return (
         f"stream stopped ({summary['stop_reason']}) after {summary['duration_s']:.1f} s: "
         f"{summary['events']} events ({summary['events_per_minute']:.1f}/min), {last}, "
-        f"{summary['reconnects']} reconnects, {summary['pings_sent']} pings / "
-        f"{summary['pongs_received']} pongs"
+        f"{summary['reconnects']} reconnects" + (f" ({failed} failed connects)" if failed else "") + ", "
+        f"{summary['pings_sent']} pings / {summary['pongs_received']} pongs"
     )

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
 from .ws_events import StreamEvent
 
 BUSY_TIMEOUT_MS = 30_000  # same as the run store
@@ -60,13 +61,41 @@ CREATE TABLE IF NOT EXISTS stream_runs (
 _FIGURES = ("events", "events_per_minute", "reconnects", "pings_sent", "pongs_received")
 
 
+def _store_error(db_path: Path, exc: sqlite3.Error) -> ConfigError:
+    """One line for a file SQLite cannot use: garbage, a truncated database, no permission."""
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return ConfigError(f"{db_path}: not a cgpreset store ({exc})")
+    return ConfigError(f"{db_path}: cannot open store: {exc}")
+
+
+def _check_path(db_path: Path) -> None:
+    if db_path.is_dir():
+        raise ConfigError(f"{db_path}: is a directory")
+
+
 def connect(db_path: Path) -> sqlite3.Connection:
-    """Open the store with WAL and a busy timeout; create the stream tables if needed."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.executescript(_SCHEMA)
+    """Open the store with WAL and a busy timeout; create the stream tables if needed.
+
+    ConfigError (one line, naming the file) when the path is a directory or not an SQLite
+    database, or its folder cannot be created.
+    """
+    _check_path(db_path)
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{db_path}: cannot create the store's folder: {exc.strerror or exc}") from None
+    try:
+        conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise _store_error(db_path, exc) from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # garbage fails here
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.executescript(_SCHEMA)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise _store_error(db_path, exc) from None
     return conn
 
 
@@ -149,27 +178,46 @@ class StreamStore:
 def latest_liveness(db_path: Path, *, now: float | None = None) -> dict[str, Any] | None:
     """Liveness of the most recent stream run, for `health`; None when no stream has run.
 
+    ConfigError (one line, naming the file) when the path is a directory or not an SQLite
+    database: `health` reports it instead of crashing.
+
     Keys: run_id, status ("running", "stopped", "auth_error", "failed"), stop_reason, started_at,
     updated_at, ended_at (unix seconds), channels, coins, events, events_per_minute, reconnects,
     pings_sent, pongs_received, last_event_at, last_event_age_s (seconds before `now`, or None
     when no event arrived), summary (the full run summary as last written).
     """
     db_path = Path(db_path)
+    _check_path(db_path)
     if not db_path.exists():
         return None
-    conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as exc:
+        raise _store_error(db_path, exc) from None
     try:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # garbage fails here
         try:
             row = conn.execute("SELECT * FROM stream_runs ORDER BY id DESC LIMIT 1").fetchone()
-        except sqlite3.OperationalError:  # no such table: no stream has ever run here
-            return None
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # no stream has ever run here
+                return None
+            raise
+    except sqlite3.Error as exc:
+        raise _store_error(db_path, exc) from None
     finally:
         conn.close()
     if row is None:
         return None
     now = time.time() if now is None else now
+    try:
+        return _liveness(row, now)
+    except (IndexError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{db_path}: stream_runs row {row['id']} is not readable ({exc})") from None
+
+
+def _liveness(row: sqlite3.Row, now: float) -> dict[str, Any]:
     last = row["last_event_at"]
     return {
         "run_id": row["id"],

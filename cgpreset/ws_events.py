@@ -14,12 +14,24 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 LIQUIDATION_CHANNELS = ("liquidation_orders", "liquidationOrders")
 DEFAULT_CHANNEL = "liquidation_orders"
 TRADE_PREFIXES = ("futures_trades@", "spot_trades@")
+#: Trade channels a coin config may name bare: the stream fills in its funding pair and minimum.
+BARE_TRADE_CHANNELS = ("futures_trades", "spot_trades")
+
+# The documented channel names (spec §9): {exchange}_{symbol}, the symbol may itself contain "_".
+_PAIR = r"[^_@\s]+_[^@\s]+"
+_TRADE_CHANNEL = re.compile(rf"^(?:futures|spot)_trades@{_PAIR}@\d+(?:\.\d+)?$")
+_PATTERNS = {  # channel head -> (documented pattern, an example)
+    "futures_trades": ("futures_trades@{exchange}_{symbol}@{minVolUsd}", "futures_trades@OKX_SOL-USDT-SWAP@10000"),
+    "spot_trades": ("spot_trades@{exchange}_{symbol}@{minVolUsd}", "spot_trades@Binance_SOLUSDT@10000"),
+}
+CHANNEL_HELP = ", ".join([*LIQUIDATION_CHANNELS, *(pattern for pattern, _ in _PATTERNS.values())])
 
 LIQUIDATION_SIDES = {1: "long", 2: "short"}  # WS docs: 1 = long liquidated, 2 = short liquidated
 TRADE_SIDES = {1: "sell", 2: "buy"}  # WS docs for futures_trades
@@ -108,6 +120,31 @@ class UnknownFrame:
 
 
 Frame = Events | Pong | ErrorFrame | UnknownFrame
+
+
+def channel_problem(name: str, *, bare_ok: bool = False) -> str | None:
+    """Why `name` is not a channel CoinGlass documents, or None when it is one.
+
+    Known: liquidation_orders, liquidationOrders, futures_trades@{exchange}_{symbol}@{minVolUsd},
+    spot_trades@{exchange}_{symbol}@{minVolUsd} (futures_ticker is documented but not parsed: refused). With
+    `bare_ok` (a coin config's stream.channels) a bare futures_trades / spot_trades is fine too.
+    """
+    if not name.strip():
+        return "empty channel name"
+    if name in LIQUIDATION_CHANNELS:
+        return None
+    if bare_ok and name in BARE_TRADE_CHANNELS:
+        return None
+    if _TRADE_CHANNEL.match(name):
+        return None
+    if name.startswith("futures_ticker@"):
+        # Documented upstream (SDK-only payload, unverified): not parsed here, so never subscribed.
+        return f"{name!r}: futures_ticker channels are not supported by cgpreset stream"
+    head = name.split("@", 1)[0]
+    if head in _PATTERNS:
+        pattern, example = _PATTERNS[head]
+        return f"{name!r} is not {pattern} (e.g. {example})"
+    return f"unknown channel {name!r} (known: {CHANNEL_HELP})"
 
 
 def channel_kind(channel: str) -> str | None:

@@ -213,3 +213,21 @@ def test_bad_faults_files_are_config_errors(tmp_path: Path, text: str, message: 
         load_faults(path)
     assert message in str(info.value) and "\n" not in str(info.value)
     assert info.value.exit_code == ExitCode.USAGE
+
+
+#: Not UTF-8 (a lone continuation byte, then Latin-1 text): what `head -c 300 /dev/urandom` gives.
+NOT_UTF8 = b"\x80\xc0rules: caf\xe9\n"
+
+
+def test_a_faults_file_that_is_not_utf8_is_one_line_exit_2(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cgpreset.cli import cli
+
+    path = tmp_path / "g.yaml"
+    path.write_bytes(NOT_UTF8)
+    with pytest.raises(ConfigError, match=r"^faults file .*g\.yaml: not UTF-8 text$"):
+        load_faults(path)
+    result = CliRunner().invoke(cli, ["emulator", "--faults", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [f"Error: faults file {path}: not UTF-8 text"]

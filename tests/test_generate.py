@@ -263,22 +263,67 @@ def test_plan_below_the_preset_interval_exits_2_or_is_overridden(ws: Path) -> No
 
 
 def test_dropped_coins_are_reported_exit_0_unless_strict(ws: Path) -> None:
-    (ws / "presets" / "watchlist.yaml").write_text("coins: [BTC, NOPE, TON]\n", encoding="utf-8")
+    (ws / "presets" / "watchlist.yaml").write_text("coins: [BTC, ETH, TON]\nexclude: [eth]\n", encoding="utf-8")
     result = gen()
     assert result.exit_code == 0
-    assert "dropped NOPE: not a CoinGlass coin (not in supported-coins)" in result.stderr
+    assert "dropped ETH: excluded by the watchlist" in result.stderr
     assert "TON: liquidation layer dropped: none of Binance, OKX, Bybit lists TON" in result.stderr
     shutil.rmtree(ws / "deploy")
     strict = gen("--strict")
     assert strict.exit_code == 1
-    assert "Error: --strict: NOPE: dropped: not a CoinGlass coin" in strict.stderr
+    assert "Error: --strict: ETH: dropped: excluded by the watchlist" in strict.stderr
     assert not (ws / "deploy").exists()
+
+
+@pytest.mark.parametrize(("watchlist", "message"), [
+    ("coins: [SOLL, ETH]\n", "wl.yaml: coins[0]: SOLL is not a CoinGlass coin (did you mean SOL?)"),
+    ("coins: [NOTACOIN]\n", "wl.yaml: coins[0]: NOTACOIN is not a CoinGlass coin"),
+    ("top: 3\npin: [SOL, ETHH]\n", "wl.yaml: pin[1]: ETHH is not a CoinGlass coin (did you mean ETH?)"),
+    ("top: 3\ninclude: [kpep]\n", "wl.yaml: include[0]: kpep is not a CoinGlass coin (did you mean kPEPE?)"),
+    ("coins: [ETH]\nexclude: [ETH]\n", "wl.yaml: coins: no coin left: exclude removes every listed coin"),
+])
+def test_a_listed_unknown_coin_exits_2_and_writes_nothing(ws: Path, watchlist: str, message: str) -> None:
+    (ws / "wl.yaml").write_text(watchlist, encoding="utf-8")
+    for command in ("generate", "resolve"):
+        result = run(command, "--out", "gw", "--snapshot", "snapshot.json", "--watchlist", "wl.yaml")
+        assert result.exit_code == 2, result.output
+        assert result.stderr == f"Error: {message}\n"
+    assert not (ws / "gw").exists()
+
+
+def test_a_listed_unknown_coin_online_writes_not_even_the_snapshot(ws: Path, emu_env: dict[str, str]) -> None:
+    (ws / "wl.yaml").write_text("coins: [SOLL, ETH]\n", encoding="utf-8")
+    result = run("generate", "--out", "gw", "--watchlist", "wl.yaml", env=emu_env)
+    assert result.exit_code == 2, result.output
+    assert "Error: wl.yaml: coins[0]: SOLL is not a CoinGlass coin (did you mean SOL?)" in result.stderr
+    assert not (ws / "gw").exists()
 
 
 def test_offline_without_a_snapshot_is_a_clear_error(ws: Path) -> None:
     result = run("generate", "--out", "deploy", "--offline")
     assert result.exit_code == 2
     assert "deploy/.cgpreset/discovery.json: no discovery snapshot" in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--preset", "--watchlist", "--snapshot"])
+def test_an_input_that_is_not_utf8_exits_2_in_one_line(ws: Path, option: str) -> None:
+    (ws / "g.yaml").write_bytes(b"\x80\xc0coins: [caf\xe9]\n")  # like `head -c 300 /dev/urandom`
+    args = ["--out", "deploy", "--snapshot", "snapshot.json", option, "g.yaml"]
+    for command in ("generate", "resolve"):
+        result = run(command, *args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.splitlines() == ["Error: g.yaml: not UTF-8 text"]
+    assert not (ws / "deploy").exists()
+
+
+def test_a_snapshot_that_is_a_directory_or_not_json_exits_2(ws: Path) -> None:
+    (ws / "snapdir").mkdir()
+    result = run("generate", "--out", "deploy", "--snapshot", "snapdir")
+    assert result.exit_code == 2 and result.stderr == "Error: snapdir: is a directory, not a discovery snapshot file\n"
+    (ws / "bad.json").write_text("garbage\n", encoding="utf-8")
+    result = run("generate", "--out", "deploy", "--snapshot", "bad.json")
+    assert result.exit_code == 2 and result.stderr.startswith("Error: bad.json: not a cgpreset discovery snapshot")
+    assert not (ws / "deploy").exists()
 
 
 def test_defaults_fall_back_to_the_shipped_presets_and_templates(tmp_path: Path) -> None:
@@ -483,7 +528,7 @@ def test_emulator_hobbyist_key_fails_on_a_1h_preset(ws: Path) -> None:
 GOLDEN = Path(__file__).parent / "golden"
 #: Read at import time: the autouse fixture clears CGPRESET_* variables before each test.
 UPDATE_GOLDEN = os.environ.get("CGPRESET_UPDATE_GOLDEN") == "1"
-EDGE_WATCHLIST = "coins: [TON, kpepe, 1000PEPE, PEPE, ADA, FARTCOIN, NOPE]\n"
+EDGE_WATCHLIST = "coins: [TON, kpepe, 1000PEPE, PEPE, ADA, FARTCOIN]\n"
 
 
 @pytest.mark.parametrize(("golden", "watchlist"), [(GOLDEN, None), (GOLDEN / "edge", EDGE_WATCHLIST)],

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from cgpreset.discovery import Instrument, Ranking, Snapshot
-from cgpreset.errors import ConfigError
+from cgpreset.errors import ConfigError, FindingsError
 from cgpreset.plans import Plan
 from cgpreset.preset import Preset, Watchlist, load_preset
 from cgpreset.resolver import (
@@ -156,10 +156,33 @@ def test_case_insensitive_file_name_collision_is_explicit() -> None:
     assert filenames(["A/B"]) == {"A/B": "a_b.yaml"}
 
 
-def test_unknown_coin_is_dropped_and_the_others_proceed() -> None:
-    res = _resolve({"coins": ["BTC", "NOPE", "eth"]})
-    assert [c.coin for c in res.coins] == ["BTC", "ETH"]
-    assert [(d.requested, d.reason) for d in res.dropped] == [("NOPE", "not a CoinGlass coin (not in supported-coins)")]
+def test_a_listed_unknown_coin_is_a_config_error_naming_file_field_and_coin() -> None:
+    wl = Watchlist.model_validate({"coins": ["BTC", "SOLL", "eth"]})
+    with pytest.raises(ConfigError) as info:
+        resolve(PRESET, wl, SNAPSHOT, watchlist_source="wl.yaml")
+    assert str(info.value) == "wl.yaml: coins[1]: SOLL is not a CoinGlass coin (did you mean SOL?)"
+
+
+def test_every_unknown_coin_in_pin_include_and_coins_is_named_in_one_line() -> None:
+    wl = Watchlist.model_validate({"top": 3, "pin": ["SOL", "NOTACOIN"], "include": ["kpep"]})
+    with pytest.raises(ConfigError) as info:
+        resolve(PRESET, wl, SNAPSHOT, watchlist_source="wl.yaml")
+    assert str(info.value) == (
+        "wl.yaml: pin[1]: NOTACOIN is not a CoinGlass coin; "  # nothing close enough to suggest
+        "wl.yaml: include[0]: kpep is not a CoinGlass coin (did you mean kPEPE?)"
+    )
+    assert "\n" not in str(info.value)
+
+
+def test_a_watchlist_that_leaves_no_coin_is_an_error() -> None:
+    with pytest.raises(ConfigError, match=r"^wl\.yaml: coins: no coin left: exclude removes every listed coin$"):
+        resolve(PRESET, Watchlist(coins=["ETH"], exclude=["eth"]), SNAPSHOT, watchlist_source="wl.yaml")
+    assert SNAPSHOT.ranking is not None
+    with pytest.raises(ConfigError, match=r"^wl\.yaml: exclude: removes every coin of the open-interest ranking$"):
+        resolve(PRESET, Watchlist(top=3, exclude=SNAPSHOT.ranking.coins), SNAPSHOT, watchlist_source="wl.yaml")
+    empty = SNAPSHOT.model_copy(update={"ranking": Ranking(source="coins-markets", coins=[])})
+    with pytest.raises(FindingsError, match=r"^wl\.yaml: top: no coin to generate: the open-interest ranking"):
+        resolve(PRESET, Watchlist(top=3), empty, watchlist_source="wl.yaml")
 
 
 def test_coin_with_no_listing_keeps_coin_level_layers() -> None:

@@ -21,10 +21,17 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
 from cgpreset.config import CoinConfig
-from cgpreset.errors import AuthError, ConfigError, ExitCode, PlanError
-from cgpreset.stream import StreamOptions, default_jitter, format_event, options_from_configs, run_stream
+from cgpreset.errors import AuthError, ConfigError, ExitCode, PlanError, UsageError
+from cgpreset.stream import (
+    StreamOptions,
+    default_jitter,
+    format_event,
+    format_summary,
+    options_from_configs,
+    run_stream,
+)
 from cgpreset.stream_store import StreamStore, latest_liveness
-from cgpreset.ws_events import StreamEvent
+from cgpreset.ws_events import StreamEvent, channel_problem
 from tests.conftest import FakeClock
 from tests.ws_fake import KEY, FakeWS, liquidation_frame
 
@@ -268,7 +275,8 @@ def test_connect_failures_are_logged_redacted_and_retried(caplog: pytest.LogCapt
     caplog.set_level(logging.DEBUG)
     summary = _run(_opts("ws://127.0.0.1:1/ws-api", duration=1.0, backoff_initial=0.25, backoff_max=0.25),
                    clock=clock, sleep=sleep, jitter=lambda d: d)
-    assert summary["connect_failures"] == 4 and summary["reconnects"] == 3 and summary["connections"] == 0
+    # four attempts, none opened: failed attempts are not reconnects
+    assert summary["connect_failures"] == 4 and summary["reconnects"] == 0 and summary["connections"] == 0
     assert "connect to ws://127.0.0.1:1/ws-api?cg-api-key=<redacted> failed" in caplog.text
     assert KEY not in caplog.text
 
@@ -329,8 +337,8 @@ def test_backoff_doubles_to_the_cap_and_resets_after_a_healthy_connection() -> N
     )
     assert clock.sleeps[:8] == [1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 3.0, 3.0]
     assert sum(clock.sleeps) == pytest.approx(20.0)
-    assert summary["reconnects"] == len(urls) - 1 == len(clock.sleeps) - 1  # the last wait ran into --duration
-    assert summary["stop_reason"] == "duration" and summary["connections"] == 1
+    assert summary["connect_failures"] == len(urls) - 1 == len(clock.sleeps) - 1  # the last wait hit --duration
+    assert summary["stop_reason"] == "duration" and summary["connections"] == 1 and summary["reconnects"] == 0
     assert json.loads(healthy.sent[0]) == {"method": "subscribe", "channels": ["liquidation_orders"]}
     assert all(u == f"ws://h/ws-api?cg-api-key={KEY}" for u in urls)
 
@@ -422,3 +430,56 @@ def test_format_event_is_one_compact_line() -> None:
     frame = parse_frame(liquidation_frame("liquidation_orders", 2))
     line = format_event(frame.events[0])  # type: ignore[union-attr]
     assert line.split() == ["02:18:38.002", "LIQ", "SOL", "Binance", "SOLUSDT", "long", "$1,002", "@", "102"]
+
+
+def test_reconnects_count_connections_that_opened_again_not_attempts() -> None:
+    clock, sleep = _fake_time()
+    first = ScriptedConn([liquidation_frame("liquidation_orders", 1)])  # then an abnormal close
+    second = ScriptedConn([liquidation_frame("liquidation_orders", 2)])
+    connect, urls = _connect([first, OSError("x"), OSError("x"), second])  # then refused until --duration
+    summary = _run(
+        StreamOptions(url="ws://h/ws-api", key=KEY, backoff_initial=1.0, backoff_max=1.0, duration=10.0),
+        clock=clock, sleep=sleep, connect=connect, jitter=lambda d: d,
+    )
+    assert summary["connections"] == 2 and summary["reconnects"] == 1
+    assert summary["connect_failures"] == len(urls) - 2 >= 2
+    line = format_summary(summary)
+    assert f"1 reconnects ({summary['connect_failures']} failed connects)" in line
+
+
+@pytest.mark.parametrize(("channel", "message"), [
+    ("", "--channel: empty channel name"),
+    ("nonsense@@", "--channel: unknown channel 'nonsense@@' (known: liquidation_orders, liquidationOrders, "),
+    ("futures_trades", "--channel: 'futures_trades' is not futures_trades@{exchange}_{symbol}@{minVolUsd}"),
+    ("futures_trades@OKX_SOL-USDT-SWAP", "is not futures_trades@{exchange}_{symbol}@{minVolUsd}"),
+    ("spot_trades@Binance@10", "is not spot_trades@{exchange}_{symbol}@{minVolUsd}"),
+    ("futures_ticker@OKX_SOL-USDT-SWAP", "futures_ticker channels are not supported by cgpreset stream"),
+])
+def test_a_bad_explicit_channel_is_a_usage_error(channel: str, message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        options_from_configs([], channels=[channel], url="ws://h/ws-api", key=None)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+@pytest.mark.parametrize("channel", [
+    "liquidation_orders", "liquidationOrders", "futures_trades@OKX_SOL-USDT-SWAP@10000",
+    "futures_trades@Gate_SOL_USDT@2500.5", "spot_trades@Binance_SOLUSDT@0",
+])
+def test_documented_channels_are_accepted(channel: str) -> None:
+    assert channel_problem(channel) is None
+    assert options_from_configs([], channels=[channel], url="ws://h/ws-api", key=None).channels == [channel]
+
+
+def test_a_bad_config_channel_names_the_file_and_field() -> None:
+    # The config model already refuses it on load (see test_stream_cli); this is the backstop for
+    # configs built in Python without validation.
+    good = _config("SOL", ["liquidation_orders"])
+    stream = good.stream.model_construct(channels=["liquidation_orders", "liquidations"], min_volume_usd=0.0)
+    bad = good.model_copy(update={"stream": stream})
+    with pytest.raises(ConfigError, match=r"^deploy/sol\.yaml: stream\.channels\[1\]: unknown channel 'liquidations'"):
+        options_from_configs([bad], sources=["deploy/sol.yaml"], url="ws://h/ws-api", key=None)
+    with pytest.raises(ConfigError, match=r"^SOL: stream\.channels\[1\]: unknown channel"):  # no file: the coin
+        options_from_configs([bad], url="ws://h/ws-api", key=None)
+    with pytest.raises(ConfigError, match=r"^stream: channels\[0\]: empty channel name$"):
+        StreamOptions(url="ws://h/ws-api", key=None, channels=[""])

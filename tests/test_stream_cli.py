@@ -110,3 +110,68 @@ def test_sigint_stops_cleanly_with_the_summary() -> None:
     summary = json.loads(out.splitlines()[-1])["summary"]
     assert summary["stop_reason"] == "interrupted" and summary["events"] >= 3
     assert KEY not in out + err
+
+
+def test_a_bad_channel_exits_2_before_connecting() -> None:
+    with FakeWS() as srv:
+        for channel, message in [
+            ("", "Error: --channel: empty channel name"),
+            ("nonsense@@", "Error: --channel: unknown channel 'nonsense@@' (known: liquidation_orders, "),
+        ]:
+            result = _invoke(_env(srv), "stream", "--channel", channel, "--duration", "2")
+            assert result.exit_code == 2, result.output
+            assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(message)
+        assert srv.attempts == 0
+
+
+def test_a_bad_config_channel_exits_2_naming_file_and_field(tmp_path: Path) -> None:
+    cfg = tmp_path / "sol.yaml"
+    cfg.write_text("coin: SOL\nplan: standard\ninterval: 4h\nhistory_days: 30\n"
+                   "layers:\n  open_interest: {symbol: SOL}\nstream:\n  channels: [liquidation_orders, 'x@@']\n",
+                   encoding="utf-8")
+    result = _invoke({"COINGLASS_API_KEY": KEY, "CGPRESET_WS_URL": "ws://127.0.0.1:1/ws-api"},
+                     "stream", "--config", str(cfg), "--duration", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"Error: {cfg}: stream.channels[1]: unknown channel 'x@@'")
+
+
+def test_no_event_before_duration_is_a_finding_exit_1() -> None:
+    with FakeWS(push_interval=None) as srv:  # connects and answers pings, but pushes nothing
+        result = _invoke(_env(srv), "stream", "--duration", "0.3", "--ping-interval", "0.05", "--json")
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout.splitlines()[-1])["summary"]  # the summary is still printed
+    assert summary["events"] == 0 and summary["stop_reason"] == "duration" and summary["connections"] == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: no events arrived in {summary['duration_s']:.1f} s on liquidation_orders")
+
+
+def test_events_all_filtered_out_say_so(tmp_path: Path) -> None:
+    cfg = tmp_path / "zz.yaml"
+    cfg.write_text("coin: ZZZ\nplan: standard\ninterval: 4h\nhistory_days: 30\n"
+                   "layers:\n  open_interest: {symbol: ZZZ}\n", encoding="utf-8")
+    with FakeWS(push_interval=0.02) as srv:
+        result = _invoke(_env(srv), "stream", "--config", str(cfg), "--duration", "0.3")
+    assert result.exit_code == 1, result.output
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("Error: no events arrived in ") and "filtered out by coin or minimum volume" in last
+
+
+def test_a_corrupt_or_directory_store_exits_2_in_one_line(tmp_path: Path) -> None:
+    garbage = tmp_path / "c.db"
+    garbage.write_text("garbage\n", encoding="utf-8")
+    (tmp_path / "d.db").mkdir()
+    with FakeWS() as srv:
+        for store, message in [(garbage, "not a cgpreset store (file is not a database)"),
+                               (tmp_path / "d.db", "is a directory")]:
+            result = _invoke(_env(srv), "stream", "--store", str(store), "--duration", "1")
+            assert result.exit_code == 2, result.output
+            assert result.stderr == f"Error: {store}: {message}\n"
+        assert srv.attempts == 0
+
+
+def test_a_config_that_is_not_utf8_exits_2(tmp_path: Path) -> None:
+    cfg = tmp_path / "g.yaml"
+    cfg.write_bytes(b"\x80\xc0coin: caf\xe9\n")
+    result = _invoke({"COINGLASS_API_KEY": KEY, "CGPRESET_WS_URL": "ws://127.0.0.1:1/ws-api"},
+                     "stream", "--config", str(cfg))
+    assert result.exit_code == 2 and result.stderr == f"Error: {cfg}: not UTF-8 text\n"

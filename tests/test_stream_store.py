@@ -5,6 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from cgpreset.errors import ConfigError, ExitCode
 from cgpreset.stream_store import StreamStore, latest_liveness
 from cgpreset.ws_events import LiquidationEvent, TradeEvent
 
@@ -87,3 +90,32 @@ def test_latest_liveness_is_the_newest_run(tmp_path: Path) -> None:
         store.start_run(url="u", channels=["b"], coins=None, now=2.0)
     got = latest_liveness(db)
     assert got is not None and got["channels"] == ["b"] and got["run_id"] == 2
+
+
+def test_a_corrupt_file_or_a_directory_is_a_one_line_config_error(tmp_path: Path) -> None:
+    garbage = tmp_path / "c.db"
+    garbage.write_text("garbage\n", encoding="utf-8")
+    folder = tmp_path / "d.db"
+    folder.mkdir()
+    expected = {garbage: f"{garbage}: not a cgpreset store (file is not a database)",
+                folder: f"{folder}: is a directory"}
+    for path, message in expected.items():
+        for open_it in (StreamStore, latest_liveness):  # `stream --store` and `health` alike
+            with pytest.raises(ConfigError) as info:
+                open_it(path)
+            assert str(info.value) == message and info.value.exit_code == ExitCode.USAGE
+    assert garbage.read_text(encoding="utf-8") == "garbage\n"  # left as it was
+
+
+def test_a_truncated_database_is_a_config_error(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    with StreamStore(db) as store:
+        store.start_run(url="u", channels=["liquidation_orders"], coins=None, now=1.0)
+        store.add_events([_event(time=t) for t in range(1, 500)], now=2.0)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    data = db.read_bytes()
+    db.write_bytes(data[:100] + b"\xff" * (len(data) - 100))  # header kept, pages destroyed
+    with pytest.raises(ConfigError, match=r"t\.db: not a cgpreset store \("):
+        latest_liveness(db)

@@ -107,7 +107,8 @@ def resolve(
 ) -> None:
     """Show what the preset resolves to for every watchlist coin, and why.
 
-    Dropped coins and layers are listed with their reason; the exit code stays 0.
+    Dropped coins (excluded) and layers (nothing listed) are shown with their reason and the
+    exit code stays 0; a coin listed in the watchlist that CoinGlass does not know exits 2.
 
     \b
     Example:
@@ -183,7 +184,8 @@ def generate(
 ) -> None:
     """Write one validated config per watchlist coin into DIR (only files whose bytes change).
 
-    Everything is rendered and validated first: bad input exits 2 and leaves DIR untouched.
+    Everything is rendered and validated first: bad input (including a watchlist coin that
+    CoinGlass does not know) exits 2 and leaves DIR untouched.
     With --check nothing is written and drift exits 1.
 
     \b

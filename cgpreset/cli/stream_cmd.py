@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..config import load_configs
+from ..errors import FindingsError
 from ..stream import format_event, format_summary, options_from_configs, stream_until_stopped
 from ..stream_store import StreamStore
-from ..ws_events import StreamEvent
+from ..ws_events import CHANNEL_HELP, StreamEvent
 from . import App, cli, pass_app
 
 _SECONDS = click.FloatRange(min=0, min_open=True)
@@ -20,7 +22,7 @@ _SECONDS = click.FloatRange(min=0, min_open=True)
 @click.option("--config", "configs", multiple=True, type=click.Path(path_type=Path),
               help="Coin config file or directory (repeatable): keep only its coins, use its channels.")
 @click.option("--channel", "channels", multiple=True, metavar="NAME",
-              help="Channel to subscribe (repeatable); replaces the configs' channels. "
+              help=f"Channel to subscribe (repeatable); replaces the configs' channels. One of {CHANNEL_HELP}. "
                    "[default: liquidation_orders]")
 @click.option("--duration", type=_SECONDS, metavar="SECONDS", help="Stop after this long.")
 @click.option("--max-events", type=click.IntRange(min=1), metavar="N", help="Stop after N events.")
@@ -51,17 +53,19 @@ def stream(
     """Stream liquidation events live; reconnect and resubscribe on drops.
 
     Prints one line per event (JSON with --json) until Ctrl-C, --duration or --max-events,
-    then a summary with the liveness figures. Exit 3 if the server refuses the key or plan.
+    then a summary with the liveness figures. Exit 1 if no event arrived at all (missing data),
+    2 for a bad channel, config or store, 3 if the server refuses the key or plan.
 
     \b
     Examples:
         cgpreset stream --config out/ --duration 60 --json
         cgpreset stream --channel liquidationOrders --channel futures_trades@OKX_SOL-USDT-SWAP@10000
     """
-    loaded = [cfg for _, cfg in load_configs(list(configs))] if configs else []
+    loaded = load_configs(list(configs)) if configs else []
     options = options_from_configs(  # checked before the target (maybe an embedded emulator) starts
-        loaded,
+        [cfg for _, cfg in loaded],
         channels=channels,
+        sources=[str(path) for path, _ in loaded],
         url="",
         key=None,
         duration=duration,
@@ -71,6 +75,10 @@ def stream(
         backoff_max=app.settings.backoff_max,
         min_volume_usd=min_volume_usd,
     )
+    db = None
+    if store is not None:  # a bad store is reported before the target (maybe an emulator) starts
+        db = StreamStore(Path(store) if store else app.settings.store)
+        app.stack.callback(db.close)
     settings = app.target.settings
     options.url, options.key = app.target.ws_url, settings.key
 
@@ -78,12 +86,27 @@ def stream(
         click.echo(json.dumps(event.as_dict()) if as_json else format_event(event))
 
     click.echo(f"streaming {', '.join(options.channels)} from {options.display_url}", err=True)
-    db = None
-    if store is not None:
-        db = StreamStore(Path(store) if store else settings.store)
-        app.stack.callback(db.close)
     summary = stream_until_stopped(options, on_event=on_event, store=db)
     if as_json:
         click.echo(json.dumps({"summary": summary}))
     else:
         click.echo(format_summary(summary), err=True)
+    if summary["events"] == 0:
+        raise FindingsError(no_events_line(summary))
+
+
+def no_events_line(summary: dict[str, Any]) -> str:
+    """Why a stream that ended without a single event is a finding, with what did arrive."""
+    seen = []
+    if summary["filtered_out"]:
+        seen.append(f"{summary['filtered_out']} filtered out by coin or minimum volume")
+    if summary["unknown_frames"]:
+        seen.append(f"{summary['unknown_frames']} frame(s) not understood")
+    if summary["error_frames"]:
+        seen.append(f"{summary['error_frames']} error frame(s)")
+    if not summary["connections"]:
+        seen.append(f"never connected ({summary['connect_failures']} failed attempt(s))")
+    detail = f" ({'; '.join(seen)})" if seen else ""
+    return (
+        f"no events arrived in {summary['duration_s']:.1f} s on {', '.join(summary['channels'])}{detail}"
+    )

@@ -206,6 +206,8 @@ def load_faults(path: str | Path, *, default_seed: int = 0) -> FaultPlan:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"faults file {p}: not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError(f"faults file {p}: {exc.strerror or exc}") from None
     try:
