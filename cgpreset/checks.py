@@ -65,10 +65,16 @@ def check_freshness(last_closed: int | None, interval: str, now_ms: int, freshne
                  + ("" if ok else f" > {freshness_intervals:g}"))
 
 
-def check_gaps(times: Sequence[int], interval: str, max_gap_bars: int) -> Check:
-    """Times strictly ascending and no run of more than `max_gap_bars` missing bars."""
+def check_gaps(times: Sequence[int], interval: str, max_gap_bars: int, previous: int | None = None) -> Check:
+    """Times strictly ascending and no run of more than `max_gap_bars` missing bars.
+
+    `previous` is the last bar stored before these (the series' cursor on an incremental run):
+    a gap between it and the first new bar counts too.
+    """
     step = interval_ms(interval)
     problems: list[str] = []
+    if previous is not None and times and previous < times[0]:
+        times = [previous, *times]
     for prev, cur in zip(times, times[1:], strict=False):
         if cur <= prev:
             problems.append(f"not ascending at {cur}")
@@ -156,21 +162,30 @@ def run_checks(
     now_ms: int,
     last_closed: int | None,
     time_field: str = "time",
+    previous: int | None = None,
+    complete: bool = True,
 ) -> list[Check]:
-    """Every check that applies to the layer, over the rows this run received (ascending)."""
-    out: list[Check | None] = [check_min_rows(rows, health.min_rows)]
+    """Every check that applies to the layer, over the rows this run received (ascending).
+
+    `previous`: the series' cursor before this run (gaps at the run boundary count).
+    `complete=False` (a skipped or failed series): only checks of the rows that did arrive;
+    no row count or freshness verdict on data the run never asked for.
+    """
+    out: list[Check | None] = [check_min_rows(rows, health.min_rows) if complete else None]
     if layer == "liquidation_exchanges":
         out += [check_exchange_sum(rows, health.tolerance), check_long_short_total(rows, health.tolerance)]
     else:
         times = [int(r[time_field]) for r in rows]
         if layer == "etf_flows":
             fresh = max(health.freshness_intervals, ETF_FRESH_DAYS)
-            out += [check_gaps(times, "1d", max(health.max_gap_bars, ETF_MAX_GAP_DAYS)),
-                    check_freshness(last_closed, "1d", now_ms, fresh) if rows or last_closed else None,
+            out += [check_gaps(times, "1d", max(health.max_gap_bars, ETF_MAX_GAP_DAYS), previous),
+                    check_freshness(last_closed, "1d", now_ms, fresh) if complete and (rows or last_closed)
+                    else None,
                     check_etf_tickers(rows, health.tolerance)]
         else:
-            out += [check_gaps(times, interval, health.max_gap_bars),
-                    check_freshness(last_closed, interval, now_ms, health.freshness_intervals)]
+            out += [check_gaps(times, interval, health.max_gap_bars, previous),
+                    check_freshness(last_closed, interval, now_ms, health.freshness_intervals) if complete
+                    else None]
             if layer in ("funding", "open_interest") and rows:
                 out.append(check_ohlc(rows, time_field))
     if health.flag_all_zero:

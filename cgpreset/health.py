@@ -2,11 +2,14 @@
 
 Per config: funding, open interest, liquidation and taker volume with `limit=2` at an interval
 the key's plan allows; then the macro ETF layer once. A shot is OK only if the body code is
-"0", rows came back and they carry the expected fields. Nothing is stored.
+"0", rows came back and they carry the expected fields. A config that asks for an interval
+below the key's plan's floor is a finding (run-preset would refuse it), even though its shots
+are still fired at the floor. Nothing is stored.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,13 +22,13 @@ from rich.table import Table
 
 from .client import CoinGlassClient
 from .config import CoinConfig
-from .errors import ApiError, ExitCode
+from .errors import ApiError, ConfigError, ExitCode
 from .layers import CORE_LAYERS
 from .plans import Plan
 from .report import format_age
 from .rows import parse_data
 from .runner import EMPTY, EMPTY_REASON, FAILED, OK, REFUSED_KINDS
-from .series import Series, expand
+from .series import Series, expand, floor_problems
 from .stream_store import latest_liveness
 
 SCHEMA = "cgpreset.health/1"
@@ -69,6 +72,7 @@ class HealthReport:
     liveness: dict[str, Any] | None = None
     error: ApiError | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # `file: field: problem` against the key's plan
 
     @property
     def exit_code(self) -> int:
@@ -77,6 +81,8 @@ class HealthReport:
         if self.shots and all(s.outcome == FAILED and s.error is not None and s.error.kind in REFUSED_KINDS
                               for s in self.shots):
             return ExitCode.API
+        if self.problems:
+            return ExitCode.FINDINGS
         return ExitCode.OK if all(s.outcome == OK for s in self.shots) else ExitCode.FINDINGS
 
     def as_dict(self) -> dict[str, Any]:
@@ -87,6 +93,7 @@ class HealthReport:
             "rate_used": self.rate_used,
             "exit_code": int(self.exit_code),
             "error": None if self.error is None else {"kind": self.error.kind.value, "message": str(self.error)},
+            "problems": list(self.problems),
             "shots": [s.as_dict(self.now_ms) for s in self.shots],
             "stream": self.liveness,
         }
@@ -94,17 +101,17 @@ class HealthReport:
 
 def _shot_for(s: Series, plan: Plan) -> Shot:
     params = s.param_dict
-    note = f"{plan.value}: ok"
+    notes = []
     if s.endpoint.min_plan.rank > plan.rank:
-        note = f"needs {s.endpoint.min_plan.value}"
+        notes.append(f"needs {s.endpoint.min_plan.value}")
     if "interval" in params:
         if not plan.allows_interval(params["interval"]):
-            note = f"{params['interval']} below the {plan.value} floor; asked {plan.interval_floor}"
+            notes.append(f"{params['interval']} below the {plan.value} floor; asked {plan.interval_floor}")
             params["interval"] = plan.interval_floor
         else:
-            note = f"{plan.value}: {params['interval']} ok"
+            notes.append(f"{plan.value}: {params['interval']} ok")
         params["limit"] = 2
-    return Shot(s.coin, s.layer, s.endpoint.path, params, note)
+    return Shot(s.coin, s.layer, s.endpoint.path, params, "; ".join(notes) or f"{plan.value}: ok")
 
 
 def plan_shots(configs: Sequence[tuple[Path, CoinConfig]], plan: Plan) -> list[tuple[Series, Shot]]:
@@ -139,7 +146,7 @@ def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: CoinGlassClie
                store_path: Path | None = None, concurrency: int = 8, now_ms: int | None = None) -> HealthReport:
     """Fire every shot (in parallel, through the shared limiter) and collect the sign-off."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    liveness = latest_liveness(store_path) if store_path is not None else None
+    liveness = _liveness(store_path) if store_path is not None else None
     try:
         plan = client.plan()
     except ApiError as exc:
@@ -148,7 +155,16 @@ def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: CoinGlassClie
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="cgpreset-health") as pool:
         shots = list(pool.map(lambda p: fire(client, *p), planned))
     return HealthReport(shots, plan, getattr(client, "rate_max", None), getattr(client, "rate_used", None), now,
-                        liveness)
+                        liveness, problems=floor_problems(configs, plan))
+
+
+def _liveness(store_path: Path) -> dict[str, Any] | None:
+    """The last stream run's liveness; a file that is not a store is a one-line ConfigError."""
+    try:
+        return latest_liveness(store_path)
+    except sqlite3.DatabaseError as exc:
+        what = "not a cgpreset store" if "not a database" in str(exc) else "cannot read store"
+        raise ConfigError(f"{store_path}: {what} ({exc})") from None
 
 
 def health_table(report: HealthReport) -> Table:
@@ -185,7 +201,11 @@ def health_summary(report: HealthReport) -> list[str]:
             f"{float(live.get('events_per_minute') or 0):.1f} events/min, {live.get('reconnects', 0)} reconnects, "
             f"last event {'never' if age is None else format_age(age) + ' ago'}"
         )
+    lines += report.problems
     ok = sum(1 for s in report.shots if s.outcome == OK)
-    lines.append(f"{ok}/{len(report.shots)} shots ok" + (" — signed off" if report.exit_code == ExitCode.OK
-                                                          else ""))
+    verdict = " — signed off" if report.exit_code == ExitCode.OK else ""
+    if report.problems:
+        n = len(report.problems)
+        verdict = f" — not signed off: {n} config problem{'s' if n > 1 else ''} against the {d['plan']} plan"
+    lines.append(f"{ok}/{len(report.shots)} shots ok{verdict}")
     return lines

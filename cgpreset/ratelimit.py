@@ -37,7 +37,10 @@ class RateLimiter:
         self._starts: deque[float] = deque()
         self._blocked_until = 0.0
         self._lock = threading.Lock()
-        self.waited_seconds = 0.0
+        self.waited_seconds = 0.0  # summed over threads: two threads waiting 1 s each count 2 s
+        self.wall_waited_seconds = 0.0  # wall-clock time during which at least one thread waited
+        self._waiters = 0
+        self._wait_since = 0.0
         self.acquired = 0
 
     @property
@@ -73,20 +76,33 @@ class RateLimiter:
         With a `deadline` (on this limiter's clock), raise TimeoutError instead of waiting past it.
         """
         waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                delay = self._delay(now)
-                if delay <= 0:
-                    self._starts.append(now)
-                    self.acquired += 1
+        waiting = False
+        try:
+            while True:
+                with self._lock:
+                    now = self._clock()
+                    delay = self._delay(now)
+                    if delay <= 0:
+                        self._starts.append(now)
+                        self.acquired += 1
+                        self.waited_seconds += waited
+                        return waited
+                    if not waiting:
+                        waiting = True
+                        if self._waiters == 0:
+                            self._wait_since = now
+                        self._waiters += 1
+                if deadline is not None and now + delay > deadline:
                     self.waited_seconds += waited
-                    return waited
-            if deadline is not None and now + delay > deadline:
-                self.waited_seconds += waited
-                raise TimeoutError(f"the rate budget frees up in {delay:.1f}s, after the deadline")
-            self._sleep(delay)
-            waited += delay
+                    raise TimeoutError(f"the rate budget frees up in {delay:.1f}s, after the deadline")
+                self._sleep(delay)
+                waited += delay
+        finally:
+            if waiting:
+                with self._lock:
+                    self._waiters -= 1
+                    if self._waiters == 0:
+                        self.wall_waited_seconds += max(0.0, self._clock() - self._wait_since)
 
     def in_window(self) -> int:
         """Requests started within the current window."""

@@ -10,7 +10,11 @@ JSON schema `cgpreset.run/1` (stable; fields are only ever added):
       "exit_code": 0,
       "budget": null,                   # why the run stopped early, if it did
       "totals": {"series", "ok", "empty", "failed", "skipped", "findings", "rows", "new_rows",
-                 "requests", "retries", "rate_limited", "rate_wait_seconds", "seconds"},
+                 "requests", "retries", "rate_limited", "rate_wait_seconds", "rate_wait_thread_seconds",
+                 "seconds"},
+                                        # rate_wait_seconds: wall-clock seconds during which at least one
+                                        # thread waited for the rate budget; ..._thread_seconds: summed
+                                        # over threads (can exceed the run's duration)
       "series": [{
         "id": "funding/SOL/Binance:SOLUSDT/1h", "coin": "SOL", "layer": "funding",
         "configs": ["SOL"],             # coins whose configs share this series (ETF: all)
@@ -98,6 +102,8 @@ def totals(result: RunResult) -> dict[str, Any]:
         "retries": int(result.stats.get("retries", 0)),
         "rate_limited": int(result.stats.get("rate_limited", 0)),
         "rate_wait_seconds": float(result.stats.get("rate_wait_seconds", 0.0)),
+        "rate_wait_thread_seconds": float(result.stats.get("rate_wait_thread_seconds",
+                                                           result.stats.get("rate_wait_seconds", 0.0))),
         "seconds": result.seconds,
     }
 
@@ -166,7 +172,8 @@ def run_summary(result: RunResult) -> str:
     return (
         f"{t['series']} series: {t['ok']} ok, {t['empty']} empty, {t['failed']} failed, {t['skipped']} skipped, "
         f"{t['findings']} check findings | {t['rows']} rows ({t['new_rows']} new) | {t['requests']} requests, "
-        f"{t['retries']} retries, {t['rate_limited']} rate-limited, {t['rate_wait_seconds']:.1f}s waited | "
+        f"{t['retries']} retries, {t['rate_limited']} rate-limited, {t['rate_wait_seconds']:.1f}s waiting for "
+        f"the rate budget | "
         f"{t['seconds']:.1f}s" + (f" | stopped early: {result.budget_reason}" if result.budget_reason else "")
     )
 
@@ -210,10 +217,10 @@ def plan_json(plan: RunPlan) -> dict[str, Any]:
 
 
 def render_text(*renderables: RenderableType | str, width: int = 200) -> str:
-    """Plain text (no colours, no terminal codes): what non-TTY stdout and tests see."""
+    """Plain text (no colours, no terminal codes, no trailing blanks): what non-TTY stdout and tests see."""
     buf = io.StringIO()
     console = Console(file=buf, width=width, color_system=None, force_terminal=False, no_color=True,
                       highlight=False, emoji=False, soft_wrap=False)
     for r in renderables:
         console.print(r)
-    return buf.getvalue()
+    return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())

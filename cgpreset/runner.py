@@ -3,7 +3,10 @@
 Series run in a thread pool through the one shared client (and its rate limiter). Each page
 (one request) is written with its cursor in one transaction, so a killed or budget-stopped run
 leaves whole pages only and the next run resumes from the cursor. A failing series never stops
-the others; a rate-limit answer that survives the retries stops the run like an empty budget.
+the others. The run stops starting work when its budget is spent: `--max-requests`, `--deadline`
+(also armed on the client, so no limiter wait, retry or socket read runs past it), or a
+rate-limit answer that survives the retries (rate limits are per key: every series would hit
+it, so the whole run stops at once). Whatever did not run is `skipped` and resumes next run.
 """
 
 from __future__ import annotations
@@ -19,16 +22,52 @@ from typing import Any, Protocol
 from .checks import Check, run_checks
 from .client import Response, split_forming
 from .config import CoinConfig
-from .errors import ApiError, CgPresetError, ErrorKind, ExitCode, RateLimitedError
+from .errors import (
+    ApiError,
+    CgPresetError,
+    ConfigError,
+    DeadlineExceededError,
+    ErrorKind,
+    ExitCode,
+    MalformedResponseError,
+    RateLimitedError,
+)
 from .plans import DAY_MS, Plan, bar_open, interval_ms
 from .rows import parse_data
-from .series import TYPED_FIELDS, RunPlan, Series, SeriesPlan, expand, plan_run
+from .series import TYPED_FIELDS, RunPlan, Series, SeriesPlan, expand, floor_problems, plan_run
 from .store import Store
 
 OK, EMPTY, FAILED, SKIPPED = "ok", "empty", "failed", "skipped"
 #: Failures that mean "the API refused us", not "this series is wrong" (exit 3 when all fail so).
 REFUSED_KINDS = {ErrorKind.AUTH, ErrorKind.PLAN, ErrorKind.TRANSPORT}
 EMPTY_REASON = "API returned no rows (code 0) — coin/pair mix-up?"
+RATE_LIMIT_REASON = ("rate limited after retries (the rate budget is per key, so the whole run stops; "
+                     "lower CGPRESET_CONCURRENCY or share the key less)")
+#: Exit code and runs.status of a run stopped by Ctrl-C (as the CLI exits).
+INTERRUPTED = 130
+
+
+class PlanMismatchError(ConfigError):
+    """Configs ask for what the key's plan cannot serve; `problems` are `file: field: problem` lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def client_now(client: Any) -> float | None:
+    """Now on the client's own clock (the one its `deadline` is measured on), if it has one."""
+    now = getattr(client, "clock", None)
+    if now is None:
+        return None
+    return float(now() if callable(now) else now)
+
+
+def cut(client: Any) -> None:
+    """Stop the client now: nothing starts, waits or retries any more (in-flight reads end at their timeout)."""
+    now = client_now(client)
+    if now is not None and hasattr(client, "deadline"):
+        client.deadline = now if client.deadline is None else min(client.deadline, now)
 
 
 class Client(Protocol):
@@ -55,6 +94,19 @@ class Budget:
         self.used = 0
         self.reason: str | None = None
 
+    @property
+    def deadline_reason(self) -> str:
+        return "deadline reached" + ("" if self._deadline_s is None else f" (--deadline {self._deadline_s:g}s)")
+
+    def time_left(self) -> float | None:
+        """Seconds until the deadline (None without one; may be negative)."""
+        return None if self._deadline is None else self._deadline - self._clock()
+
+    def book(self, n: int) -> None:
+        """Count requests made outside `take` (the plan detection); a negative n gives them back."""
+        with self._lock:
+            self.used = max(0, self.used + n)
+
     def take(self) -> str | None:
         """Book one request; return why not if the budget is spent."""
         with self._lock:
@@ -62,15 +114,17 @@ class Budget:
                 if self.max_requests is not None and self.used >= self.max_requests:
                     self.reason = f"budget exhausted (--max-requests {self.max_requests})"
                 elif self._deadline is not None and self._clock() >= self._deadline:
-                    self.reason = f"deadline reached (--deadline {self._deadline_s:g}s)"
+                    self.reason = self.deadline_reason
             if self.reason is not None:
                 return self.reason
             self.used += 1
             return None
 
-    def exhaust(self, reason: str) -> None:
+    def exhaust(self, reason: str) -> str:
+        """Spend the budget (first reason wins); return the reason in force."""
         with self._lock:
             self.reason = self.reason or reason
+            return self.reason
 
 
 @dataclass
@@ -156,6 +210,8 @@ class Runner:
         self.budget = budget or Budget()
         self.now_ms = wall_ms() if now_ms is None else now_ms
         self.on_result = on_result
+        self.done: list[SeriesResult] = []  # finished series, in completion order
+        self._done_lock = threading.Lock()
 
     def _params(self, series: Series, window: tuple[int, int] | None) -> dict[str, Any]:
         params = series.param_dict
@@ -163,17 +219,33 @@ class Runner:
             params.update(start_time=window[0], end_time=window[1], limit=1000)
         return params
 
+    @staticmethod
+    def _check_window(s: Series, window: tuple[int, int] | None, typed: list[dict[str, Any]]) -> None:
+        """Rows must lie in the window asked for (± one bar): else seconds-vs-milliseconds or worse."""
+        if window is None:
+            return
+        tf = s.endpoint.time_field or "time"
+        step = interval_ms(s.interval)
+        lo, hi = window[0] - step, window[1] + step
+        bad = [int(t[tf]) for t in typed if not lo <= int(t[tf]) <= hi]
+        if bad:
+            hint = " (seconds, not milliseconds?)" if all(b < 10**11 for b in bad) else ""
+            raise MalformedResponseError(
+                f"{len(bad)} of {len(typed)} rows have a {tf} outside the requested window "
+                f"[{window[0]}, {window[1]}), e.g. {bad[0]}{hint}; nothing stored", path=s.endpoint.path)
+
     def run_series(self, plan: SeriesPlan) -> SeriesResult:
         s = plan.series
         res = SeriesResult(s, planned=plan.requests, notes=list(plan.notes))
-        res.last_closed = self.store.cursor(s.id)
+        previous = res.last_closed = self.store.cursor(s.id)
         windows: Sequence[tuple[int, int] | None] = plan.windows if s.is_history else (None,)
         received: dict[Any, dict[str, Any]] = {}
         kept = 0
         for i, window in enumerate(windows):
+            made = f"{i} of {len(windows)} requests made, resumes next run"
             why = self.budget.take()
             if why is not None:
-                res.outcome, res.reason = SKIPPED, f"{why}; {i} of {len(windows)} requests made, resumes next run"
+                res.outcome, res.reason = SKIPPED, f"{why}; {made}"
                 break
             try:
                 resp = self.client.request(s.endpoint, self._params(s, window))
@@ -181,11 +253,18 @@ class Runner:
                 res.latencies.append(resp.latency)
                 raw = resp.data if isinstance(resp.data, list) else []
                 typed = parse_data(s.endpoint, resp.data)
+                self._check_window(s, window, typed)
+            except DeadlineExceededError:
+                # cut by the deadline (or by the run stopping): no answer, nothing stored
+                why = self.budget.exhaust(self.budget.deadline_reason)
+                res.outcome, res.reason = SKIPPED, f"{why}; {made}"
+                break
             except RateLimitedError as exc:
                 res.requests += 1
-                self.budget.exhaust("rate limited after retries")
+                why = self.budget.exhaust(RATE_LIMIT_REASON)
+                cut(self.client)  # threads waiting in the limiter or between retries stop now too
                 res.outcome, res.error = SKIPPED, exc
-                res.reason = f"rate limited after retries; {i} of {len(windows)} requests made, resumes next run"
+                res.reason = f"{why}; {made}"
                 break
             except ApiError as exc:
                 res.requests += 1
@@ -210,7 +289,9 @@ class Runner:
             rows = [r for r in rows if int(r["timestamp"]) >= since]
         if rows:
             res.checks = run_checks(s.layer, rows, interval=s.interval, health=s.health, now_ms=self.now_ms,
-                                    last_closed=res.last_closed, time_field=s.endpoint.time_field or "time")
+                                    last_closed=res.last_closed, time_field=s.endpoint.time_field or "time",
+                                    previous=previous if s.is_history and not plan.backfill else None,
+                                    complete=res.outcome == OK)
         return res
 
     def _write_page(self, s: Series, raw: list[Any], typed: list[dict[str, Any]],
@@ -246,6 +327,8 @@ class Runner:
             except Exception as exc:  # a store or program error in one series must not abort the others
                 what = str(exc) if isinstance(exc, CgPresetError) else f"internal error: {type(exc).__name__}: {exc}"
                 result = SeriesResult(p.series, outcome=FAILED, reason=what, planned=p.requests)
+            with self._done_lock:
+                self.done.append(result)
             if self.on_result is not None:
                 self.on_result(result)
             return result
@@ -254,9 +337,17 @@ class Runner:
         # starts last and leaves the other threads idle; results come back in plan order.
         order = sorted(range(len(plan.plans)), key=lambda i: (-plan.plans[i].requests,
                                                               plan.plans[i].series.layer != "etf_flows"))
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="cgpreset-run") as pool:
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="cgpreset-run")
+        try:
             futures = {i: pool.submit(one, plan.plans[i]) for i in order}
-            return [futures[i].result() for i in range(len(plan.plans))]
+            results = [futures[i].result() for i in range(len(plan.plans))]
+        except BaseException:  # Ctrl-C: start nothing more; running requests end on their own
+            self.budget.exhaust("interrupted")
+            cut(self.client)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        return results
 
 
 def run_preset(
@@ -273,31 +364,128 @@ def run_preset(
     clock: Callable[[], float] = time.monotonic,
     on_result: Callable[[SeriesResult], None] | None = None,
 ) -> RunResult:
-    """Expand, plan and run the configs; record the run in the store's runs table."""
+    """Expand, plan and run the configs; record the run in the store's runs table.
+
+    Raises PlanMismatchError (before any data request, nothing recorded) when a config asks for
+    an interval below the key's plan's floor.
+    """
     started = clock()
     before = dict(client.stats.as_dict()) if hasattr(client, "stats") else {}
+    wall_before = _wall_waited(client)
     now = wall_ms() if now_ms is None else now_ms
     series = expand(configs)
-    run_id = store.start_run()
-    refused: ApiError | None = None
-    if plan is None:
-        try:
-            plan = client.plan()
-        except ApiError as exc:
-            refused = exc
     budget = budget or Budget()
-    if refused is not None or plan is None:
-        results = [SeriesResult(s, outcome=FAILED, reason=str(refused), error=refused) for s in series]
-    else:
-        run_plan = plan_run(series, cursors=store.cursors(), now_ms=now, plan=plan, full_refresh=full_refresh,
-                            backfill_cap=backfill_days)
+    saved_deadline = getattr(client, "deadline", None)
+    _arm_deadline(client, budget)
+    try:
+        refused: CgPresetError | None = None
+        if plan is None:
+            plan, refused = _detect_plan(client, budget)
+        if plan is not None:
+            problems = floor_problems(configs, plan)
+            if problems:
+                raise PlanMismatchError(problems)
+        run_id = store.start_run()
         runner = Runner(client, store, concurrency=concurrency, budget=budget, now_ms=now, on_result=on_result)
-        results = runner.run(run_plan)
-    after = dict(client.stats.as_dict()) if hasattr(client, "stats") else {}
-    stats = {k: round(v - before.get(k, 0), 3) for k, v in after.items()}  # this run only
-    result = RunResult(results, plan, stats, round(clock() - started, 3), now, run_id, budget.reason)
+        try:
+            if plan is None:
+                results = [_refused(s, refused, budget) for s in series]
+            else:
+                run_plan = plan_run(series, cursors=store.cursors(), now_ms=now, plan=plan,
+                                    full_refresh=full_refresh, backfill_cap=backfill_days)
+                results = runner.run(run_plan)
+        except BaseException as exc:  # Ctrl-C (or a program error): the runs row still gets closed
+            status, exit_code = "interrupted", INTERRUPTED
+            if not isinstance(exc, KeyboardInterrupt | SystemExit):
+                status, exit_code = f"crashed: {type(exc).__name__}", None
+            _finish_quietly(store, run_id, exit_code, status, runner.done, plan, now, before, client,
+                            started, clock, budget, wall_before)
+            raise
+    finally:
+        if hasattr(client, "deadline"):
+            client.deadline = saved_deadline
+    result = RunResult(results, plan, _stats(client, before, wall_before), round(clock() - started, 3), now,
+                       run_id, budget.reason)
     from .report import outcomes_summary, totals
 
     store.finish_run(run_id, exit_code=result.exit_code, totals=totals(result),
                      outcomes=outcomes_summary(result))
     return result
+
+
+def _arm_deadline(client: Any, budget: Budget) -> None:
+    """The budget's deadline on the client's own clock: no request, wait or retry runs past it."""
+    left, now = budget.time_left(), client_now(client)
+    if left is None or now is None or not hasattr(client, "deadline"):
+        return
+    at = now + left
+    client.deadline = at if client.deadline is None else min(client.deadline, at)
+
+
+def _detect_plan(client: Any, budget: Budget) -> tuple[Plan | None, CgPresetError | None]:
+    """The key's plan; the calls it makes count against `--max-requests`."""
+    why = budget.take()  # the subscription call is a request like any other
+    if why is not None:
+        return None, None
+    requests_before = _logical_requests(client)
+    try:
+        return client.plan(), None
+    except DeadlineExceededError as exc:
+        budget.exhaust(budget.deadline_reason)
+        return None, exc
+    except ApiError as exc:
+        return None, exc
+    finally:
+        made = _logical_requests(client) - requests_before
+        if made is not None:
+            budget.book(made - 1)  # 0 when the plan was known already, 2 on the header fallback
+
+
+def _logical_requests(client: Any) -> int | None:
+    stats = getattr(client, "stats", None)
+    if stats is None:
+        return None
+    d = stats.as_dict()
+    return int(d.get("requests", 0) - d.get("retries", 0))
+
+
+def _refused(s: Series, error: CgPresetError | None, budget: Budget) -> SeriesResult:
+    """A series of a run that never got a plan: refused by the API, or out of budget before."""
+    if isinstance(error, ApiError):
+        return SeriesResult(s, outcome=FAILED, reason=str(error), error=error)
+    why = budget.reason or "no plan"
+    return SeriesResult(s, outcome=SKIPPED, reason=f"{why} before the key's plan was known; resumes next run")
+
+
+def _wall_waited(client: Any) -> float | None:
+    limiter = getattr(client, "limiter", None)
+    value = getattr(limiter, "wall_waited_seconds", None)
+    return None if value is None else float(value)
+
+
+def _stats(client: Any, before: dict[str, float], wall_before: float | None) -> dict[str, float]:
+    """The client's counters for this run only; `rate_wait_seconds` is wall-clock time during which
+    at least one thread waited for the rate budget (`rate_wait_thread_seconds`: summed over threads)."""
+    after = dict(client.stats.as_dict()) if hasattr(client, "stats") else {}
+    stats = {k: round(v - before.get(k, 0), 3) for k, v in after.items()}
+    if "rate_wait_seconds" in stats:
+        stats["rate_wait_thread_seconds"] = stats["rate_wait_seconds"]
+        wall_after = _wall_waited(client)
+        if wall_before is not None and wall_after is not None:
+            stats["rate_wait_seconds"] = round(wall_after - wall_before, 3)
+    return stats
+
+
+def _finish_quietly(store: Store, run_id: int, exit_code: int | None, status: str, done: list[SeriesResult],
+                    plan: Plan | None, now: int, before: dict[str, float], client: Any, started: float,
+                    clock: Callable[[], float], budget: Budget, wall_before: float | None) -> None:
+    """Close the runs row of a run that did not end normally, with what did finish; never raises."""
+    from .report import outcomes_summary, totals
+
+    partial = RunResult(list(done), plan, _stats(client, before, wall_before), round(clock() - started, 3), now,
+                        run_id, budget.reason)
+    try:
+        store.finish_run(run_id, exit_code=exit_code, totals=totals(partial), outcomes=outcomes_summary(partial),
+                         status=status)
+    except Exception:  # the store itself may be what failed; the original error is what matters
+        pass

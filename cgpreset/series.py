@@ -106,8 +106,35 @@ def _series_for(cfg: CoinConfig, layer: LayerId, source: str) -> Series:
     raise ValueError(f"unknown layer {layer!r}")  # pragma: no cover
 
 
+def strictest(a: HealthSpec, b: HealthSpec) -> HealthSpec:
+    """The thresholds of two configs that share a series: each one at its strictest."""
+    return HealthSpec(
+        freshness_intervals=min(a.freshness_intervals, b.freshness_intervals),
+        min_rows=max(a.min_rows, b.min_rows),
+        max_gap_bars=min(a.max_gap_bars, b.max_gap_bars),
+        flag_all_zero=a.flag_all_zero or b.flag_all_zero,
+        tolerance=min(a.tolerance, b.tolerance),
+    )
+
+
+def _merge(old: Series, new: Series) -> Series:
+    """One series asked for by several configs: every config's wishes, none silently dropped.
+
+    History reaches as deep as the deepest config, `keep` is the union of the exchange rows the
+    configs keep (first config's order first), and the checks use the strictest thresholds.
+    """
+    days = None if old.history_days is None or new.history_days is None else max(
+        old.history_days, new.history_days)
+    keep = old.keep
+    if old.keep is not None and new.keep is not None:
+        keep = (*old.keep, *(x for x in new.keep if x not in old.keep))
+    return replace(old, configs=(*old.configs, *new.configs), history_days=days, keep=keep,
+                   health=strictest(old.health, new.health),
+                   check_days=max(old.check_days or 0, new.check_days or 0) or None)
+
+
 def expand(configs: Iterable[tuple[Path | str, CoinConfig]]) -> list[Series]:
-    """Every series the configs ask for, identical requests merged, in report order."""
+    """Every series the configs ask for, identical requests merged (see `_merge`), in report order."""
     merged: dict[tuple[str, str], Series] = {}
     for _source, cfg in configs:
         for layer in LAYERS:
@@ -115,14 +142,7 @@ def expand(configs: Iterable[tuple[Path | str, CoinConfig]]) -> list[Series]:
                 continue
             s = _series_for(cfg, layer, cfg.coin)
             key = (s.id, repr(s.request_key))
-            if key in merged:
-                old = merged[key]
-                days = None if old.history_days is None or s.history_days is None else max(
-                    old.history_days, s.history_days)
-                merged[key] = replace(old, configs=(*old.configs, *s.configs), history_days=days,
-                                      check_days=max(old.check_days or 0, s.check_days or 0) or None)
-            else:
-                merged[key] = s
+            merged[key] = _merge(merged[key], s) if key in merged else s
     order = {name: i for i, name in enumerate(LAYERS)}
     return sorted(merged.values(), key=lambda s: (s.coin == MACRO, s.coin, order[s.layer], s.id))
 
@@ -154,14 +174,16 @@ def backfill_days(series: Series, plan: Plan) -> int | None:
 
 def plan_series(series: Series, *, cursor: int | None, now_ms: int, plan: Plan,
                 full_refresh: bool = False, backfill_cap: int | None = None) -> SeriesPlan:
-    """Windows from the cursor (re-fetching the forming bar), or a capped backfill."""
+    """Windows from the cursor (re-fetching the last closed and the forming bar), or a capped backfill."""
     if not series.is_history:
         return SeriesPlan(series)
     step = interval_ms(series.interval)
     end = bar_open(now_ms, series.interval) + step  # end_time is exclusive: include the forming bar
     notes: list[str] = []
     if cursor is not None and not full_refresh:
-        start = cursor + step
+        # Restart at the last closed bar itself: if our clock ran ahead of the API's and that
+        # bar was still forming when stored, this run stores its final values (same request).
+        start = cursor
         backfill = False
     else:
         days = backfill_days(series, plan)
@@ -209,3 +231,30 @@ def plan_run(series: Iterable[Series], *, cursors: dict[str, int], now_ms: int, 
               for s in series),
         plan,
     )
+
+
+#: Layers whose `interval` the plan's floor applies to.
+FLOOR_LAYERS: tuple[LayerId, ...] = ("funding", "open_interest", "liquidation", "taker_volume")
+
+
+def floor_problems(configs: Iterable[tuple[Path | str, CoinConfig]], plan: Plan) -> list[str]:
+    """`file: field: problem` for every interval the key's plan cannot serve (below its floor).
+
+    The configs were validated for the plan they name; this checks them against the key's
+    actual plan. History deeper than the plan keeps is not a problem: backfills are capped.
+    """
+    problems: list[str] = []
+    for source, cfg in configs:
+        for layer in FLOOR_LAYERS:
+            spec = getattr(cfg.layers, layer)
+            if spec is None:
+                continue
+            interval = cfg.interval_for(layer)
+            if plan.allows_interval(interval):
+                continue
+            where = f"layers.{layer}.interval" if getattr(spec, "interval", None) else "interval"
+            line = (f"{Path(source).as_posix()}: {where}: {interval} is below the {plan.value} plan's floor "
+                    f"({plan.interval_floor})")
+            if line not in problems:
+                problems.append(line)
+    return problems

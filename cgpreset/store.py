@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 
 #: Typed columns; each layer fills the ones that apply (see series.TYPED_FIELDS).
@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS runs (
     retries           INTEGER NOT NULL DEFAULT 0,
     rate_limited      INTEGER NOT NULL DEFAULT 0,
     rate_wait_seconds REAL    NOT NULL DEFAULT 0,
-    outcomes          TEXT
+    outcomes          TEXT,
+    status            TEXT
 );
 """
 
@@ -75,35 +76,70 @@ def _now_ms() -> int:
 
 
 class Store:
-    """One SQLite file; safe to share between threads (one connection behind a lock)."""
+    """One SQLite file; safe to share between threads (one connection behind a lock).
 
-    def __init__(self, path: Path | str) -> None:
+    `readonly=True` (for `--dry-run`) never creates, migrates or writes the file: the caller
+    checks that it exists, and a store written by nothing yet reads as empty.
+    """
+
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        if not readonly:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"{self.path}: cannot create the store's folder: {exc.strerror or exc}") from None
         try:
-            self._db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000,
-                                       isolation_level=None, check_same_thread=False)
+            self._db = self._connect()
         except sqlite3.Error as exc:
             raise ConfigError(f"{self.path}: cannot open store: {exc}") from None
-        self._lock = threading.RLock()
-        self._db.row_factory = sqlite3.Row
-        self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._migrate()
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # garbage fails here
+            if readonly:
+                self._check_version(int(self._db.execute("PRAGMA user_version").fetchone()[0]))
+            else:
+                self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                self._migrate()
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+                raise ConfigError(f"{self.path}: not a cgpreset store ({exc})") from None
+            if isinstance(exc, sqlite3.Error):
+                raise ConfigError(f"{self.path}: cannot open store: {exc}") from None
+            raise
+
+    def _connect(self) -> sqlite3.Connection:
+        timeout = BUSY_TIMEOUT_MS / 1000
+        if not self.readonly:
+            return sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
+        # Read-only: mode=ro never writes the file; without a -wal file no other connection has
+        # it open, so read it as immutable, which creates no -shm/-wal files either.
+        wal = self.path.with_name(self.path.name + "-wal")
+        uri = self.path.resolve().as_uri() + ("?mode=ro" if wal.exists() else "?mode=ro&immutable=1")
+        return sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"{self.path}: store schema v{version} is newer than this cgpreset (v{SCHEMA_VERSION})"
+            )
 
     def _migrate(self) -> None:
         with self._tx():
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"{self.path}: store schema v{version} is newer than this cgpreset (v{SCHEMA_VERSION})"
-                )
-            if version < SCHEMA_VERSION:
+            self._check_version(version)
+            if version < 1:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
+            elif version < 2:  # v1 -> v2: runs.status
+                self._db.execute("ALTER TABLE runs ADD COLUMN status TEXT")
+            if version < SCHEMA_VERSION:
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
@@ -144,6 +180,9 @@ class Store:
 
     def cursors(self) -> dict[str, int]:
         with self._lock:
+            if self.readonly and not self._db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cursors'").fetchone():
+                return {}  # a file no run has written yet (read-only: not migrated)
             return {r[0]: int(r[1]) for r in self._db.execute("SELECT series, last_closed FROM cursors")}
 
     def write(
@@ -220,18 +259,19 @@ class Store:
 
     def start_run(self) -> int:
         with self._tx() as db:
-            cur = db.execute("INSERT INTO runs (started_at) VALUES (?)", (_now_ms(),))
+            cur = db.execute("INSERT INTO runs (started_at, status) VALUES (?, 'running')", (_now_ms(),))
             return int(cur.lastrowid or 0)
 
-    def finish_run(self, run_id: int, *, exit_code: int, totals: dict[str, Any],
-                   outcomes: dict[str, Any]) -> None:
+    def finish_run(self, run_id: int, *, exit_code: int | None, totals: dict[str, Any],
+                   outcomes: dict[str, Any], status: str = "finished") -> None:
+        """Close a run's row: `finished`, or `interrupted` (Ctrl-C) / `crashed` (a program error)."""
         with self._tx() as db:
             db.execute(
                 "UPDATE runs SET ended_at = ?, exit_code = ?, requests = ?, retries = ?, rate_limited = ?, "
-                "rate_wait_seconds = ?, outcomes = ? WHERE id = ?",
+                "rate_wait_seconds = ?, outcomes = ?, status = ? WHERE id = ?",
                 (_now_ms(), exit_code, int(totals.get("requests", 0)), int(totals.get("retries", 0)),
                  int(totals.get("rate_limited", 0)), float(totals.get("rate_wait_seconds", 0.0)),
-                 json.dumps(outcomes, sort_keys=True), run_id),
+                 json.dumps(outcomes, sort_keys=True), status, run_id),
             )
 
     def runs(self) -> list[dict[str, Any]]:

@@ -126,3 +126,23 @@ def test_run_checks_by_layer() -> None:
     no_zero = run_checks("funding", rows, interval="1h", health=HealthSpec(flag_all_zero=False), now_ms=now,
                          last_closed=9 * H)
     assert "all_zero" not in [c.name for c in no_zero]
+
+
+def test_gap_at_the_run_boundary_counts() -> None:
+    # the store's cursor was bar 10; this run's first bar is 14: bars 11..13 are missing
+    assert check_gaps([14 * H, 15 * H], "1h", 0).ok  # blind without the cursor
+    gap = check_gaps([14 * H, 15 * H], "1h", 0, previous=10 * H)
+    assert not gap.ok and gap.detail == f"3 bars missing before {14 * H}"
+    assert check_gaps([10 * H, 11 * H], "1h", 0, previous=10 * H).ok  # restarted at the cursor itself
+    assert check_gaps([11 * H, 12 * H], "1h", 0, previous=10 * H).ok
+
+
+def test_incomplete_series_gets_no_row_count_or_freshness_verdict() -> None:
+    rows = [{"time": t * H, "open": 1, "high": 2, "low": 0.5, "close": 1} for t in range(3)]
+    health = HealthSpec(min_rows=100)
+    now = 1000 * H
+    full = run_checks("funding", rows, interval="1h", health=health, now_ms=now, last_closed=2 * H)
+    assert {c.name for c in full if not c.ok} == {"min_rows", "freshness"}
+    partial = run_checks("funding", rows, interval="1h", health=health, now_ms=now, last_closed=2 * H,
+                         complete=False)
+    assert [c.name for c in partial] == ["gaps", "ohlc", "all_zero"] and all(c.ok for c in partial)

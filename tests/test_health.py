@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cgpreset.catalogue import Endpoint
 from cgpreset.client import Response
-from cgpreset.errors import AuthError, ExitCode, MalformedResponseError, PlanError
-from cgpreset.health import health_summary, health_table, plan_shots, run_health
+from cgpreset.errors import AuthError, ConfigError, ExitCode, MalformedResponseError, PlanError
+from cgpreset.health import _shot_for, health_summary, health_table, plan_shots, run_health
 from cgpreset.plans import Plan
 from cgpreset.report import render_text
 from tests.test_runner import FakeClient
-from tests.test_series import NOW, configs
+from tests.test_series import NOW, configs, make_config
 
 
 class LatestClient(FakeClient):
@@ -91,3 +93,37 @@ def test_stream_liveness_shown(tmp_path: Path) -> None:
     line = health_summary(report)[1]
     assert line.startswith("stream: run #1 running, 12.5 events/min, 1 reconnects, last event ")
     assert report.as_dict()["stream"]["reconnects"] == 1
+
+
+def test_config_below_the_keys_floor_is_not_signed_off() -> None:
+    # configs written for Standard at 1h, the key is Hobbyist: the shots still run (at 4h),
+    # but run-preset would refuse these configs, so health must not sign them off
+    client = LatestClient(plan=Plan.HOBBYIST)
+    report = run_health([(Path("d1/sol.yaml"), make_config("SOL")), (Path("d1/btc.yaml"), make_config("BTC"))],
+                        client, now_ms=NOW)
+    assert [s.outcome for s in report.shots] == ["ok"] * 9
+    assert all(s.params["interval"] == "4h" for s in report.shots[:8])
+    assert report.problems == ["d1/sol.yaml: interval: 1h is below the hobbyist plan's floor (4h)",
+                               "d1/btc.yaml: interval: 1h is below the hobbyist plan's floor (4h)"]
+    assert report.exit_code == ExitCode.FINDINGS
+    assert report.as_dict()["problems"] == report.problems
+    assert health_summary(report)[2:] == [
+        "d1/sol.yaml: interval: 1h is below the hobbyist plan's floor (4h)",
+        "d1/btc.yaml: interval: 1h is below the hobbyist plan's floor (4h)",
+        "9/9 shots ok — not signed off: 2 config problems against the hobbyist plan"]
+
+
+def test_plan_notes_are_kept_together() -> None:
+    from dataclasses import replace
+
+    s = next(s for s, _ in plan_shots(configs("SOL"), Plan.STANDARD) if s.layer == "funding")
+    needs_standard = replace(s, endpoint_id="coins-markets")  # an endpoint above the key's plan
+    shot = _shot_for(needs_standard, Plan.HOBBYIST)
+    assert shot.plan_note == "needs standard; 1h below the hobbyist floor; asked 4h"
+
+
+def test_store_that_is_not_a_database(tmp_path: Path) -> None:
+    bad = tmp_path / "c.db"
+    bad.write_text("garbage\n")
+    with pytest.raises(ConfigError, match=r"c\.db: not a cgpreset store \(file is not a database\)$"):
+        run_health(configs("SOL"), LatestClient(), store_path=bad, now_ms=NOW)

@@ -46,7 +46,7 @@ def test_text_table_is_deterministic() -> None:
     assert lines[-1].split()[:2] == ["*", "etf_flows"]
     assert run_summary(r) == (
         "6 series: 5 ok, 0 empty, 1 failed, 0 skipped, 1 check findings | 50 rows (50 new) | 7 requests, "
-        "1 retries, 0 rate-limited, 0.0s waited | 1.5s")
+        "1 retries, 0 rate-limited, 0.0s waiting for the rate budget | 1.5s")
     assert r.exit_code == ExitCode.FINDINGS
 
 
@@ -79,3 +79,17 @@ def test_plan_summary() -> None:
     rp = plan_run(expand(configs("SOL", "BTC")), cursors={}, now_ms=NOW, plan=Plan.HOBBYIST)
     assert plan_summary(rp) == ("11 series, 11 requests; at the hobbyist plan's 30/min that is 0.4 min of "
                                 "budget (at least 0 min wall time beyond the first burst)")
+
+
+def test_plain_text_has_no_trailing_blanks() -> None:
+    text = render_text(run_table(result()))
+    assert text.endswith("\n") and all(line == line.rstrip() for line in text.splitlines())
+    assert max(len(line) for line in text.splitlines()) < 120  # not padded to the 200-column canvas
+
+
+def test_rate_wait_wall_clock_and_summed_over_threads() -> None:
+    r = result()
+    r.stats.update(rate_wait_seconds=12.5, rate_wait_thread_seconds=40.0)
+    t = totals(r)
+    assert (t["rate_wait_seconds"], t["rate_wait_thread_seconds"]) == (12.5, 40.0)
+    assert "12.5s waiting for the rate budget" in run_summary(r)

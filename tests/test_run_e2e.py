@@ -62,7 +62,8 @@ def test_rows_land_and_rerun_adds_none_twice(tmp_path: Path, emulator: Any, emu_
     assert doc["schema"] == "cgpreset.run/1" and doc["exit_code"] == 0 and doc["plan"] == "standard"
     assert doc["totals"]["series"] == 11 and doc["totals"]["ok"] == 11
     assert set(doc["totals"]) == {"series", "ok", "empty", "failed", "skipped", "findings", "rows", "new_rows",
-                                  "requests", "retries", "rate_limited", "rate_wait_seconds", "seconds"}
+                                  "requests", "retries", "rate_limited", "rate_wait_seconds",
+                                  "rate_wait_thread_seconds", "seconds"}
     funding = next(s for s in doc["series"] if s["layer"] == "funding" and s["coin"] == "SOL")
     assert set(funding) >= {"coin", "layer", "endpoint", "params", "outcome", "rows", "new_rows", "checks",
                             "error", "latency_ms", "last_bar_age_seconds"}
@@ -93,7 +94,8 @@ def test_text_report_and_dry_run(tmp_path: Path, emulator: Any, emu_env: dict[st
     cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
     dry = invoke(["run-preset", str(cfgs), "--dry-run"], emu_env)
     assert dry.exit_code == 0
-    assert emulator.recorded() == []  # no API call at all
+    # the key's plan is looked up (no data request); with CGPRESET_PLAN not even that
+    assert [r.path for r in emulator.recorded()] == ["/api/user/account/subscription"]
     assert "6 series, 6 requests; at the standard plan's 300/min" in dry.stdout
     run = invoke(["run-preset", str(cfgs)], emu_env)
     assert run.exit_code == 0
@@ -145,7 +147,7 @@ def test_budget_skips_then_next_run_resumes(tmp_path: Path, emulator: Any, emu_e
     assert first.exit_code == 1
     doc = json.loads(first.stdout)
     skipped = [s for s in doc["series"] if s["outcome"] == "skipped"]
-    assert len(skipped) == 16 - 5 and doc["budget"] == "budget exhausted (--max-requests 5)"
+    assert len(skipped) == 16 - 4 and doc["budget"] == "budget exhausted (--max-requests 5)"  # 1 plan lookup
     assert all("resumes next run" in s["reason"] for s in skipped)
     second = invoke(["run-preset", cfgs.as_posix(), "--store", db, "--json"], env)
     assert second.exit_code == 0
@@ -209,3 +211,73 @@ def test_sigkill_mid_run_leaves_whole_series_and_next_run_completes(
     for series, (bars, cursor) in done.items():
         assert cursor == bar_open(now, "1h") - HOUR_MS or cursor == bar_open(now, "1h") - 2 * HOUR_MS, series
         assert bars >= 120 * 24, series
+
+
+@pytest.mark.parametrize("command", [["run-preset"], ["run-preset", "--dry-run"], ["health"]])
+def test_store_that_is_not_a_database(tmp_path: Path, emu_env: dict[str, str], command: list[str]) -> None:
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
+    bad = tmp_path / "c.db"
+    bad.write_text("garbage\n")
+    result = invoke([command[0], str(cfgs), "--store", str(bad), *command[1:]], emu_env)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == f"Error: {bad}: not a cgpreset store (file is not a database)\n"
+    assert bad.read_text() == "garbage\n"
+
+
+def test_store_folder_that_cannot_be_created(tmp_path: Path, emu_env: dict[str, str]) -> None:
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
+    (tmp_path / "afile").write_text("x")
+    result = invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "afile" / "x.db")], emu_env)
+    assert result.exit_code == 2 and result.stderr.startswith(f"Error: {tmp_path}/afile/x.db: cannot create ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_dry_run_never_writes_the_store(tmp_path: Path, emulator: Any, emu_env: dict[str, str]) -> None:
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
+    folder = tmp_path / "stores"
+    folder.mkdir()
+    empty = folder / "empty.db"
+    empty.touch()
+    env = {**emu_env, "CGPRESET_PLAN": "standard"}
+    dry = invoke(["run-preset", str(cfgs), "--store", str(empty), "--dry-run"], env)
+    assert dry.exit_code == 0 and "backfill" in dry.stdout
+    assert empty.stat().st_size == 0 and [p.name for p in folder.iterdir()] == ["empty.db"]
+    db = folder / "run.db"
+    assert invoke(["run-preset", str(cfgs), "--store", str(db)], emu_env).exit_code == 0
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    emulator.reset_records()
+    dry = invoke(["run-preset", str(cfgs), "--store", str(db), "--dry-run", "--json"], env)
+    assert dry.exit_code == 0 and {s["mode"] for s in json.loads(dry.stdout)["series"]} >= {"incremental"}
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == files
+    assert emulator.recorded() == []  # CGPRESET_PLAN set: not even the plan lookup
+
+
+def test_plan_below_the_configs_interval_exits_2_before_any_data_request(tmp_path: Path) -> None:
+    from cgpreset.emulator import serve
+
+    cfgs = write_configs(tmp_path / "d1", coins=("SOL", "BTC"))  # standard, 1h
+    with serve(plan="hobbyist", seed=7) as emu:
+        env = {"CGPRESET_BASE_URL": emu.base_url, "COINGLASS_API_KEY": emu.api_key}
+        for extra in ([], ["--dry-run"]):
+            emu.reset_records()
+            result = invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "h.db"), *extra], env)
+            assert result.exit_code == 2 and result.stdout == ""
+            assert result.stderr.splitlines() == [
+                f"Error: {cfgs.as_posix()}/btc.yaml: interval: 1h is below the hobbyist plan's floor (4h)",
+                f"Error: {cfgs.as_posix()}/sol.yaml: interval: 1h is below the hobbyist plan's floor (4h)"]
+            assert [r.path for r in emu.recorded()] == ["/api/user/account/subscription"]
+        health = invoke(["health", str(cfgs)], env)
+        assert health.exit_code == 1
+        assert f"{cfgs.as_posix()}/sol.yaml: interval: 1h is below the hobbyist plan's floor (4h)" in health.stdout
+        assert "9/9 shots ok — not signed off: 2 config problems against the hobbyist plan" in health.stdout
+    assert not (tmp_path / "h.db").exists() or sqlite3.connect(tmp_path / "h.db").execute(
+        "SELECT count(*) FROM runs").fetchone()[0] == 0
+
+
+def test_max_requests_is_every_request(tmp_path: Path, emulator: Any, emu_env: dict[str, str]) -> None:
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
+    result = invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "m.db"), "--max-requests", "3", "--json"],
+                    {**emu_env, "CGPRESET_CONCURRENCY": "1"})
+    assert result.exit_code == 1
+    assert len(emulator.recorded()) == 3  # the plan lookup and two data requests
+    assert json.loads(result.stdout)["totals"]["ok"] == 2

@@ -6,11 +6,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cgpreset.catalogue import Endpoint
 from cgpreset.client import ClientStats, Response
-from cgpreset.errors import ApiError, AuthError, ExitCode, RateLimitedError, ServerError
+from cgpreset.errors import ApiError, AuthError, DeadlineExceededError, ExitCode, RateLimitedError, ServerError
 from cgpreset.plans import DAY_MS, HOUR_MS, Plan, bar_open, interval_ms
-from cgpreset.runner import Budget, run_preset
+from cgpreset.runner import Budget, PlanMismatchError, run_preset
 from cgpreset.store import Store
 from tests.test_series import NOW, configs
 
@@ -100,7 +102,8 @@ def test_first_run_stores_everything_and_rerun_adds_nothing_twice(tmp_path: Path
     third = run(tmp_path, later)
     assert third.exit_code == ExitCode.OK
     funding = by_layer(third)["funding"]
-    assert funding.rows == 2 and funding.new_rows == 1  # previously forming bar + the new forming bar
+    # the last closed bar (again), the previously forming bar, and the new forming bar
+    assert funding.rows == 3 and funding.new_rows == 1
     with Store(tmp_path / "run.db") as store:
         times = [r["time"] for r in store.rows(funding.series.id)]
         assert len(times) == len(set(times)) == 30 * 24 + 2
@@ -203,6 +206,202 @@ def test_paging_and_resume_mid_series(tmp_path: Path) -> None:
         second = run_preset(cfgs, client2, store, now_ms=NOW, concurrency=4)
         assert second.exit_code == ExitCode.OK
         funding_calls = [p for ep, p in client2.calls if ep == "funding-rate-history"]
-        assert len(funding_calls) == 1 and funding_calls[0]["start_time"] == rows[-1]["time"] + HOUR_MS
+        assert len(funding_calls) == 1 and funding_calls[0]["start_time"] == rows[-1]["time"]  # the cursor
         times = [r["time"] for r in store.rows(funding.series.id)]
         assert times == list(range(times[0], bar_open(NOW, "1h") + 1, HOUR_MS))
+
+
+class DeadlineClient(FakeClient):
+    """A FakeClient with the real client's deadline interface, on a fake clock."""
+
+    def __init__(self, clock: Any, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._clock = clock
+        self.deadline: float | None = None
+        self.deadlines_seen: list[float | None] = []
+
+    @property
+    def clock(self) -> float:
+        return self._clock()
+
+    def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
+        self.deadlines_seen.append(self.deadline)
+        if self.deadline is not None and self._clock() >= self.deadline:
+            raise DeadlineExceededError("deadline reached before the request could start", path=ep.path)
+        return super().request(ep, params)
+
+
+def test_deadline_is_armed_on_the_client_and_restored(tmp_path: Path, clock: Any) -> None:
+    client = DeadlineClient(clock)
+    run(tmp_path, client, coins=("SOL",), budget=Budget(deadline_s=30, clock=clock))
+    assert set(client.deadlines_seen) == {clock() + 30} and client.deadline is None
+
+
+def test_hung_endpoint_is_cut_at_the_deadline(tmp_path: Path, clock: Any) -> None:
+    """A real CoinGlassClient whose endpoint never answers (every attempt a 30 s read timeout)."""
+    import requests
+
+    from cgpreset.client import CoinGlassClient
+    from cgpreset.settings import Settings
+
+    class HungSession(requests.Session):
+        def get(self, url: str, **kw: Any) -> Any:  # type: ignore[override]
+            clock.sleep(kw["timeout"][1])  # the read timeout passes (on the fake clock)
+            raise requests.ReadTimeout("read timed out")
+
+    client = CoinGlassClient(Settings(api_key="k", base_url="http://x"), session=HungSession(), clock=clock,
+                             sleep=clock.sleep, plan=Plan.STANDARD)
+    started = clock()
+    with Store(tmp_path / "run.db") as store:
+        result = run_preset(configs("SOL"), client, store, now_ms=NOW, concurrency=1,
+                            budget=Budget(deadline_s=45, clock=clock), clock=clock)
+    assert clock() - started <= 45.001  # not 6 series x 5 attempts x 30 s
+    assert {r.outcome for r in result.results} == {"skipped"}
+    assert all(r.reason.startswith("deadline reached (--deadline 45s); 0 of 1 requests made, resumes next run")
+               for r in result.results)
+    assert result.budget_reason == "deadline reached (--deadline 45s)" and client.deadline is None
+    assert result.exit_code == ExitCode.FINDINGS
+
+
+def test_rate_limit_stops_waiting_threads_and_says_why(tmp_path: Path, clock: Any) -> None:
+    limited = threading.Event()
+
+    class Waiting(DeadlineClient):
+        """Funding waits (as in the limiter) while open interest is rate limited after its retries."""
+
+        def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
+            if ep.id == "open-interest-aggregated-history":
+                limited.set()
+                raise RateLimitedError("Too Many Requests")
+            if ep.id == "funding-rate-history":
+                assert limited.wait(5)
+                for _ in range(500):  # until the runner has cut the client
+                    if self.deadline is not None:
+                        break
+                    threading.Event().wait(0.01)
+                self.cut_at = self.deadline
+            return super().request(ep, params)
+
+    client = Waiting(clock)
+    with Store(tmp_path / "run.db") as store:
+        result = run_preset(configs("SOL"), client, store, now_ms=NOW, concurrency=6)
+    assert client.cut_at == clock() and client.deadline is None  # cut during the run, restored after
+    layers = by_layer(result)
+    assert layers["open_interest"].outcome == layers["funding"].outcome == "skipped"
+    for name in ("open_interest", "funding"):
+        assert layers[name].reason.startswith(
+            "rate limited after retries (the rate budget is per key, so the whole run stops; "), name
+    assert result.budget_reason.startswith("rate limited after retries (the rate budget is per key")
+
+
+def test_max_requests_counts_the_plan_call(tmp_path: Path) -> None:
+    class Detecting(FakeClient):
+        def plan(self) -> Plan:
+            self.calls.append(("account-subscription", {}))
+            self.stats.add(requests=1, calls=1)
+            return super().plan()
+
+    client = Detecting()
+    result = run(tmp_path, client, coins=("SOL",), concurrency=1, budget=Budget(max_requests=3))
+    assert len(client.calls) == 3 and client.calls[0][0] == "account-subscription"
+    assert sum(1 for r in result.results if r.outcome == "ok") == 2
+    zero = Detecting()
+    nothing = run(tmp_path, zero, coins=("SOL",), budget=Budget(max_requests=0))
+    assert zero.calls == [] and {r.outcome for r in nothing.results} == {"skipped"}
+    assert nothing.results[0].reason == ("budget exhausted (--max-requests 0) before the key's plan was known; "
+                                         "resumes next run")
+    fixed = FakeClient()  # plan known without a request: nothing booked for it
+    with Store(tmp_path / "fixed.db") as store:
+        run_preset(configs("SOL"), fixed, store, now_ms=NOW, concurrency=1, budget=Budget(max_requests=3))
+    assert len(fixed.calls) == 3
+
+
+def test_interval_below_the_keys_floor_stops_before_any_data_request(tmp_path: Path) -> None:
+    client = FakeClient(plan=Plan.HOBBYIST)
+    with Store(tmp_path / "run.db") as store, pytest.raises(PlanMismatchError) as err:
+        run_preset(configs("SOL", "BTC"), client, store, now_ms=NOW)
+    assert err.value.problems == ["sol.yaml: interval: 1h is below the hobbyist plan's floor (4h)",
+                                  "btc.yaml: interval: 1h is below the hobbyist plan's floor (4h)"]
+    assert err.value.exit_code == ExitCode.USAGE and client.calls == []
+    with Store(tmp_path / "run.db") as store:
+        assert store.runs() == []
+
+
+def test_interrupted_run_closes_its_runs_row(tmp_path: Path) -> None:
+    class CtrlC(FakeClient):
+        def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
+            if ep.id == "liquidation-aggregated-history":
+                raise KeyboardInterrupt
+            return super().request(ep, params)
+
+    with Store(tmp_path / "run.db") as store, pytest.raises(KeyboardInterrupt):
+        run_preset(configs("SOL"), CtrlC(), store, now_ms=NOW, concurrency=1)
+    with Store(tmp_path / "run.db") as store:
+        (row,) = store.runs()
+    assert row["status"] == "interrupted" and row["exit_code"] == 130 and row["ended_at"] is not None
+    assert row["outcomes"] and all(v["outcome"] == "ok" for v in row["outcomes"].values())
+
+
+def test_skipped_series_report_no_freshness_findings(tmp_path: Path) -> None:
+    with Store(tmp_path / "run.db") as store:
+        result = run_preset(configs("SOL", history_days=90), FakeClient(), store, now_ms=NOW, concurrency=1,
+                            budget=Budget(max_requests=2))
+    funding = by_layer(result)["funding"]
+    assert funding.outcome == "skipped" and funding.rows == 2000  # two old pages arrived
+    assert {c.name for c in funding.checks} == {"gaps", "ohlc", "all_zero"} and not funding.findings
+
+
+def test_gap_at_the_run_boundary_is_found(tmp_path: Path) -> None:
+    run(tmp_path, FakeClient(), coins=("SOL",))
+
+    class Lossy(FakeClient):  # the API lost the bars right after our cursor
+        def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
+            resp = super().request(ep, params)
+            if ep.id == "funding-rate-history":
+                resp.data = [r for r in resp.data if r["time"] >= bar_open(self.now_ms, "1h") - HOUR_MS]
+            return resp
+
+    later = run(tmp_path, Lossy(NOW + 5 * HOUR_MS), coins=("SOL",))
+    funding = by_layer(later)["funding"]
+    assert [(c.name, c.detail) for c in funding.findings] == [
+        ("gaps", f"4 bars missing before {bar_open(NOW, '1h') + 4 * HOUR_MS}")]
+
+
+def test_times_outside_the_window_fail_the_series_and_store_nothing(tmp_path: Path) -> None:
+    class Seconds(FakeClient):  # an API change: times in seconds
+        def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
+            resp = super().request(ep, params)
+            if ep.id == "funding-rate-history":
+                resp.data = [{**r, "time": r["time"] // 1000} for r in resp.data]
+            return resp
+
+    result = run(tmp_path, Seconds(), coins=("SOL",))
+    funding = by_layer(result)["funding"]
+    assert funding.outcome == "failed" and funding.error.kind.value == "malformed_response"
+    assert "rows have a time outside the requested window" in funding.reason
+    assert "(seconds, not milliseconds?); nothing stored" in funding.reason
+    assert all(r.outcome == "ok" for r in result.results if r.series.layer != "funding")
+    with Store(tmp_path / "run.db") as store:
+        assert store.count(funding.series.id) == 0 and store.cursor(funding.series.id) is None
+
+
+def test_rate_wait_is_wall_clock_not_summed_over_threads(clock: Any) -> None:
+    from cgpreset.ratelimit import RateLimiter
+
+    both_waiting = threading.Barrier(2)
+
+    def sleep(seconds: float) -> None:  # two threads wait at once; the clock moves once
+        if both_waiting.wait() == 0:
+            clock.sleep(seconds)
+        both_waiting.wait()
+
+    limiter = RateLimiter(1, window=9, margin=1, clock=clock, sleep=sleep)
+    limiter.acquire()
+    limiter.set_limit(2)
+    limiter._starts.append(clock())  # the window is full: the next two must wait 10 s
+    threads = [threading.Thread(target=limiter.acquire) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert limiter.waited_seconds == 20 and limiter.wall_waited_seconds == 10

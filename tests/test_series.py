@@ -7,7 +7,7 @@ from typing import Any
 
 from cgpreset.config import CoinConfig
 from cgpreset.plans import DAY_MS, HOUR_MS, Plan, bar_open
-from cgpreset.series import MACRO, expand, plan_run, plan_series
+from cgpreset.series import MACRO, expand, floor_problems, plan_run, plan_series
 
 NOW = 1_764_000_000_000 + 25 * 60_000  # 25 minutes into an hour
 
@@ -81,7 +81,15 @@ def test_incremental_run_is_one_request_from_the_cursor() -> None:
     last_closed = bar_open(NOW, "1h") - HOUR_MS
     p = plan_series(s, cursor=last_closed, now_ms=NOW, plan=Plan.STANDARD)
     assert not p.backfill and p.requests == 1
-    assert p.windows == ((bar_open(NOW, "1h"), bar_open(NOW, "1h") + HOUR_MS),)  # the forming bar
+    # the last closed bar again (our clock may run ahead of the API's) and the forming bar
+    assert p.windows == ((last_closed, bar_open(NOW, "1h") + HOUR_MS),)
+
+
+def test_incremental_restarts_at_the_cursor_even_if_it_looks_forming() -> None:
+    # the stored cursor is the bar our clock calls forming (clock skew): it is asked for again
+    s = next(s for s in expand(configs("SOL")) if s.layer == "funding")
+    p = plan_series(s, cursor=bar_open(NOW, "1h"), now_ms=NOW, plan=Plan.STANDARD)
+    assert p.requests == 1 and p.windows[0][0] == bar_open(NOW, "1h")
 
 
 def test_incremental_pages_through_a_gap() -> None:
@@ -104,3 +112,37 @@ def test_run_plan_counts_requests_and_minutes() -> None:
     assert abs(rp.minutes - 51 / 300) < 1e-9
     cursors = {s.id: bar_open(NOW, s.interval) - HOUR_MS for s in series if s.is_history}
     assert plan_run(series, cursors=cursors, now_ms=NOW, plan=Plan.STANDARD).requests == 51
+
+
+def test_same_coin_twice_keeps_every_wish() -> None:
+    # two configs for SOL: the exchange rows both keep, and the strictest thresholds
+    a = make_config("SOL", health={"freshness_intervals": 3, "min_rows": 1})
+    data = a.model_dump(mode="json")
+    data["layers"]["liquidation_exchanges"] = {"symbol": "SOL", "range": "1h", "exchanges": ["All", "Binance"]}
+    first = CoinConfig.model_validate(data)
+    data["layers"]["liquidation_exchanges"]["exchanges"] = ["All", "OKX"]
+    data["health"] = {"freshness_intervals": 0.5, "min_rows": 5, "max_gap_bars": 2, "flag_all_zero": False,
+                      "tolerance": 0.001}
+    second = CoinConfig.model_validate(data)
+    series = expand([(Path("a/sol.yaml"), first), (Path("b/sol.yaml"), second)])
+    assert len(series) == 6
+    ex = next(s for s in series if s.layer == "liquidation_exchanges")
+    assert ex.keep == ("All", "Binance", "OKX") and ex.configs == ("SOL", "SOL")
+    funding = next(s for s in series if s.layer == "funding")
+    assert funding.health.model_dump() == {"freshness_intervals": 0.5, "min_rows": 5, "max_gap_bars": 0,
+                                           "flag_all_zero": True, "tolerance": 0.001}
+
+
+def test_floor_problems_name_file_and_field() -> None:
+    cfg = make_config("SOL")  # standard, 1h
+    data = make_config("BTC", interval="4h").model_dump(mode="json")
+    data["layers"]["funding"]["interval"] = "1h"
+    override = CoinConfig.model_validate(data)
+    problems = floor_problems([(Path("d1/sol.yaml"), cfg), (Path("d1/btc.yaml"), override)], Plan.HOBBYIST)
+    assert problems == [
+        "d1/sol.yaml: interval: 1h is below the hobbyist plan's floor (4h)",
+        "d1/btc.yaml: layers.funding.interval: 1h is below the hobbyist plan's floor (4h)",
+    ]
+    assert floor_problems([(Path("sol.yaml"), cfg)], Plan.STARTUP) == []
+    # history deeper than the plan keeps is capped with a note, not a problem
+    assert floor_problems(configs("SOL", interval="4h", history_days=360), Plan.HOBBYIST) == []

@@ -120,3 +120,62 @@ def test_processes_write_at_once(tmp_path: Path) -> None:
     with Store(path) as store:
         assert store.count() == 4 * 150
         assert all(store.cursor(f"p{n}") == 149 * H for n in range(4))
+
+
+def _open_fds() -> int:
+    import os
+
+    return len(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").exists() else 0
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_not_a_database_is_one_line_and_leaks_nothing(tmp_path: Path, readonly: bool) -> None:
+    path = tmp_path / "c.db"
+    path.write_text("garbage\n")
+    fds = _open_fds()
+    with pytest.raises(ConfigError) as err:
+        Store(path, readonly=readonly)
+    assert str(err.value) == f"{path}: not a cgpreset store (file is not a database)"
+    assert _open_fds() == fds  # the connection was closed
+    assert path.read_text() == "garbage\n" and sorted(p.name for p in tmp_path.iterdir()) == ["c.db"]
+
+
+def test_folder_that_cannot_be_created(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match=r"afile/x\.db: cannot create the store's folder: "):
+        Store(tmp_path / "afile" / "x.db")
+
+
+def test_readonly_never_creates_or_changes_anything(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with Store(empty, readonly=True) as store:
+        assert store.cursors() == {}
+    assert empty.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        write(store, [0, H], closed_upto=0)
+    before = (path.read_bytes(), sorted(p.name for p in tmp_path.iterdir()))
+    with Store(path, readonly=True) as store:
+        assert store.cursors() == {"oi/SOL/all/1h": 0}
+        with pytest.raises(ConfigError):  # writes are refused, not silently done
+            write(store, [2 * H], closed_upto=H)
+    assert (path.read_bytes(), sorted(p.name for p in tmp_path.iterdir())) == before
+
+
+def test_v1_store_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at INTEGER NOT NULL, ended_at INTEGER,
+            exit_code INTEGER, requests INTEGER NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0,
+            rate_limited INTEGER NOT NULL DEFAULT 0, rate_wait_seconds REAL NOT NULL DEFAULT 0, outcomes TEXT);
+        INSERT INTO runs (started_at) VALUES (1);
+        PRAGMA user_version = 1;
+    """)
+    db.close()
+    with Store(path) as store:
+        run = store.start_run()
+        store.finish_run(run, exit_code=130, totals={}, outcomes={}, status="interrupted")
+        old, new = store.runs()
+        assert old["status"] is None and (new["status"], new["exit_code"]) == ("interrupted", 130)

@@ -17,8 +17,8 @@ from ..errors import ExitCode
 from ..health import health_summary, health_table, run_health
 from ..plans import Plan
 from ..report import plan_json, plan_summary, plan_table, render_text, run_json, run_summary, run_table
-from ..runner import Budget, SeriesResult, run_preset, wall_ms
-from ..series import expand, plan_run
+from ..runner import Budget, PlanMismatchError, SeriesResult, run_preset, wall_ms
+from ..series import expand, floor_problems, plan_run
 from ..store import Store
 from . import App, cli, pass_app
 
@@ -52,10 +52,21 @@ def _progress(total: int) -> Iterator[Callable[[SeriesResult], None] | None]:
 
 
 def _dry_plan(app: App, configs: list[tuple[Path, CoinConfig]]) -> Plan:
-    """No API call: the plan from settings, else the lowest plan the configs were written for."""
+    """The plan to estimate at: CGPRESET_PLAN if set (no call); else the key's plan (one
+    account/subscription call, no data); on the embedded emulator, the lowest plan the configs
+    were written for (no call)."""
     if app.settings.plan != "auto":
         return Plan(app.settings.plan)
+    if not app.settings.uses_embedded_emulator:
+        return app.client.plan()
     return min((cfg.plan for _, cfg in configs), key=lambda p: p.rank)
+
+
+def _plan_mismatch(problems: list[str]) -> None:
+    """Exit 2 with one `Error:` line per config problem against the key's plan."""
+    for line in problems:
+        click.secho(f"Error: {line}", fg="red", err=True)
+    click.get_current_context().exit(2)
 
 
 def _exit(code: int, refused: object = None) -> None:
@@ -76,9 +87,10 @@ def _exit(code: int, refused: object = None) -> None:
 @click.option("--backfill-days", type=click.IntRange(min=1), default=None, metavar="N",
               help="Backfill at most N days on a series' first run (default: the config's history_days).")
 @click.option("--max-requests", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Stop starting requests after N; the rest is skipped and resumes next run.")
+              help="Send at most N requests (the plan lookup included); the rest is skipped and resumes next run.")
 @click.option("--deadline", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-              help="Stop starting requests after SECONDS; the rest is skipped and resumes next run.")
+              help="Stop after SECONDS: nothing starts, waits or retries past it, requests still running "
+                   "are cut; the rest is skipped and resumes next run.")
 @pass_app
 def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | None, dry_run: bool,
                    full_refresh: bool, backfill_days: int | None, max_requests: int | None,
@@ -86,7 +98,8 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
     """Fetch every layer of the configs in PATH... (files or directories) into the store, and check it.
 
     Incremental: each series resumes from its last closed bar. Exit 0 all ok, 1 a check failed or
-    data is missing (empty, failed or skipped series), 2 config error, 3 the API refused everything.
+    data is missing (empty, failed or skipped series), 2 config error (also: an interval below
+    the key's plan's floor, checked before any data request), 3 the API refused everything.
 
     \b
     Examples:
@@ -97,10 +110,14 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
     store_path = store_path or app.settings.store
     if dry_run:
         cursors: dict[str, int] = {}
-        if store_path.exists():
-            with Store(store_path) as store:
+        if store_path.exists():  # read-only: a dry run never creates or changes the store
+            with Store(store_path, readonly=True) as store:
                 cursors = store.cursors()
-        rp = plan_run(expand(configs), cursors=cursors, now_ms=wall_ms(), plan=_dry_plan(app, configs),
+        plan = _dry_plan(app, configs)
+        problems = floor_problems(configs, plan)
+        if problems:
+            _plan_mismatch(problems)
+        rp = plan_run(expand(configs), cursors=cursors, now_ms=wall_ms(), plan=plan,
                       full_refresh=full_refresh, backfill_cap=backfill_days)
         if as_json:
             click.echo(json.dumps(plan_json(rp), indent=2, sort_keys=True))
@@ -109,11 +126,14 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
             click.echo(plan_summary(rp))
         return
     budget = Budget(max_requests=max_requests, deadline_s=deadline)
-    client = app.client
-    with Store(store_path) as store, _progress(len(expand(configs))) as on_result:
-        result = run_preset(configs, client, store, concurrency=app.settings.concurrency,
-                            full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
-                            on_result=on_result)
+    try:
+        with Store(store_path) as store, _progress(len(expand(configs))) as on_result:
+            result = run_preset(configs, app.client, store, concurrency=app.settings.concurrency,
+                                full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
+                                on_result=on_result)
+    except PlanMismatchError as exc:
+        _plan_mismatch(exc.problems)
+        return
     if as_json:
         click.echo(json.dumps(run_json(result, store=store_path.as_posix()), indent=2, sort_keys=True))
     else:

@@ -114,9 +114,12 @@ def test_bench_run(tmp_path: Path) -> None:
         ("Hobbyist sustained rate", f"{sustained:.1f}/min",
          f"{abs(sustained - budget) / budget:.1%} from budget (target within 5%)"),
         ("rate-limit answers, Hobbyist", str(hobby_limited), "target 0"),
+        ("Hobbyist waiting for the budget", f"{hobby['totals']['rate_wait_seconds']:.1f} s",
+         f"wall clock ({hobby['totals']['rate_wait_thread_seconds']:.1f} s summed over threads)"),
     ]
     width = max(len(r[0]) for r in rows)
     print("\n" + "\n".join(f"{a:<{width}}  {b:>10}  {c}" for a, b, c in rows))
     assert hobby["exit_code"] == 0 and hobby_n == 51
     assert hobby_limited == 0 and peak <= budget
+    assert hobby["totals"]["rate_wait_seconds"] <= hobby["totals"]["seconds"]  # wall clock, not a thread sum
     assert abs(sustained - budget) / budget <= 0.05
