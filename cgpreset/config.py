@@ -13,6 +13,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .files import read_text
 from .plans import INTERVALS, LIQUIDATION_RANGES, Plan, history_days
 from .ws_events import channel_problem
 
@@ -188,12 +189,7 @@ def format_validation(exc: ValidationError) -> str:
 
 def load_yaml(path: Path) -> Any:
     """Parse a YAML file; ConfigError names the file and line on bad YAML."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    text = read_text(path)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .errors import ApiError, ConfigError, PlanError
+from .files import read_text
 from .plans import Plan
 
 log = logging.getLogger("cgpreset.discovery")
@@ -142,18 +143,11 @@ def _now() -> datetime:
 
 def load_snapshot(path: Path) -> Snapshot:
     """Read a snapshot file; ConfigError names the file and what is wrong."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: no discovery snapshot (run `cgpreset generate` online once, or pass --snapshot)"
-        ) from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a discovery snapshot file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    text = read_text(
+        path,
+        missing="no discovery snapshot (run `cgpreset generate` online once, or pass --snapshot)",
+        what="discovery snapshot file",
+    )
     try:
         return Snapshot.model_validate_json(text)
     except ValidationError as exc:

@@ -24,10 +24,10 @@ from .client import CoinGlassClient
 from .config import CoinConfig
 from .errors import ApiError, ConfigError, ExitCode
 from .layers import CORE_LAYERS
+from .outcome import EMPTY, EMPTY_REASON, FAILED, OK, REFUSED_KINDS
 from .plans import Plan
 from .report import format_age
 from .rows import parse_data
-from .runner import EMPTY, EMPTY_REASON, FAILED, OK, REFUSED_KINDS
 from .series import Series, expand, floor_problems
 from .stream_store import latest_liveness
 

@@ -43,7 +43,7 @@ from rich import box
 from rich.console import Console, RenderableType
 from rich.table import Table
 
-from .runner import EMPTY, FAILED, OK, SKIPPED, RunResult, SeriesResult
+from .outcome import EMPTY, FAILED, OK, SKIPPED, RunResult, SeriesResult
 from .series import MACRO, RunPlan
 
 SCHEMA = "cgpreset.run/1"

@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .checks import Check, run_checks
+from .budget import Budget, client_now, cut  # noqa: F401 - part of the runner's API
+from .checks import run_checks
 from .client import Response, split_forming
 from .config import CoinConfig
 from .errors import (
@@ -27,24 +27,25 @@ from .errors import (
     CgPresetError,
     ConfigError,
     DeadlineExceededError,
-    ErrorKind,
-    ExitCode,
     MalformedResponseError,
     RateLimitedError,
+)
+from .outcome import (  # noqa: F401 - part of the runner's API
+    EMPTY,
+    EMPTY_REASON,
+    FAILED,
+    INTERRUPTED,
+    OK,
+    RATE_LIMIT_REASON,
+    REFUSED_KINDS,
+    SKIPPED,
+    RunResult,
+    SeriesResult,
 )
 from .plans import DAY_MS, Plan, bar_open, interval_ms
 from .rows import parse_data
 from .series import TYPED_FIELDS, RunPlan, Series, SeriesPlan, expand, floor_problems, plan_run
 from .store import Store
-
-OK, EMPTY, FAILED, SKIPPED = "ok", "empty", "failed", "skipped"
-#: Failures that mean "the API refused us", not "this series is wrong" (exit 3 when all fail so).
-REFUSED_KINDS = {ErrorKind.AUTH, ErrorKind.PLAN, ErrorKind.TRANSPORT}
-EMPTY_REASON = "API returned no rows (code 0) — coin/pair mix-up?"
-RATE_LIMIT_REASON = ("rate limited after retries (the rate budget is per key, so the whole run stops; "
-                     "lower CGPRESET_CONCURRENCY or share the key less)")
-#: Exit code and runs.status of a run stopped by Ctrl-C (as the CLI exits).
-INTERRUPTED = 130
 
 
 class PlanMismatchError(ConfigError):
@@ -53,21 +54,6 @@ class PlanMismatchError(ConfigError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
-
-
-def client_now(client: Any) -> float | None:
-    """Now on the client's own clock (the one its `deadline` is measured on), if it has one."""
-    now = getattr(client, "clock", None)
-    if now is None:
-        return None
-    return float(now() if callable(now) else now)
-
-
-def cut(client: Any) -> None:
-    """Stop the client now: nothing starts, waits or retries any more (in-flight reads end at their timeout)."""
-    now = client_now(client)
-    if now is not None and hasattr(client, "deadline"):
-        client.deadline = now if client.deadline is None else min(client.deadline, now)
 
 
 class Client(Protocol):
@@ -79,108 +65,6 @@ class Client(Protocol):
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
-
-
-class Budget:
-    """The run's request budget: `--max-requests`, `--deadline`, or a rate-limit answer."""
-
-    def __init__(self, max_requests: int | None = None, deadline_s: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_requests = max_requests
-        self._deadline = None if deadline_s is None else clock() + deadline_s
-        self._deadline_s = deadline_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self.used = 0
-        self.reason: str | None = None
-
-    @property
-    def deadline_reason(self) -> str:
-        return "deadline reached" + ("" if self._deadline_s is None else f" (--deadline {self._deadline_s:g}s)")
-
-    def time_left(self) -> float | None:
-        """Seconds until the deadline (None without one; may be negative)."""
-        return None if self._deadline is None else self._deadline - self._clock()
-
-    def book(self, n: int) -> None:
-        """Count requests made outside `take` (the plan detection); a negative n gives them back."""
-        with self._lock:
-            self.used = max(0, self.used + n)
-
-    def take(self) -> str | None:
-        """Book one request; return why not if the budget is spent."""
-        with self._lock:
-            if self.reason is None:
-                if self.max_requests is not None and self.used >= self.max_requests:
-                    self.reason = f"budget exhausted (--max-requests {self.max_requests})"
-                elif self._deadline is not None and self._clock() >= self._deadline:
-                    self.reason = self.deadline_reason
-            if self.reason is not None:
-                return self.reason
-            self.used += 1
-            return None
-
-    def exhaust(self, reason: str) -> str:
-        """Spend the budget (first reason wins); return the reason in force."""
-        with self._lock:
-            self.reason = self.reason or reason
-            return self.reason
-
-
-@dataclass
-class SeriesResult:
-    """The outcome of one series: ok / empty / failed / skipped, always with a reason if not ok."""
-
-    series: Series
-    outcome: str = OK
-    reason: str | None = None
-    rows: int = 0
-    new_rows: int = 0
-    requests: int = 0
-    planned: int = 0
-    checks: list[Check] = field(default_factory=list)
-    error: ApiError | None = None
-    latencies: list[float] = field(default_factory=list)
-    last_closed: int | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def findings(self) -> list[Check]:
-        return [c for c in self.checks if not c.ok]
-
-    def last_bar_age_s(self, now_ms: int) -> float | None:
-        """Seconds since the last closed bar closed (how far behind the stored data is)."""
-        if self.last_closed is None:
-            return None
-        return max(0.0, (now_ms - self.last_closed - interval_ms(self.series.interval)) / 1000)
-
-    @property
-    def latency_ms(self) -> float | None:
-        return round(1000 * sum(self.latencies) / len(self.latencies), 1) if self.latencies else None
-
-
-@dataclass
-class RunResult:
-    """Everything one run did; `exit_code` follows the README table."""
-
-    results: list[SeriesResult]
-    plan: Plan | None
-    stats: dict[str, float]
-    seconds: float
-    now_ms: int
-    run_id: int | None = None
-    budget_reason: str | None = None
-
-    @property
-    def exit_code(self) -> int:
-        if not self.results:
-            return ExitCode.OK
-        if all(r.outcome == FAILED and r.error is not None and r.error.kind in REFUSED_KINDS
-               for r in self.results):
-            return ExitCode.API
-        if any(r.outcome != OK or r.findings for r in self.results):
-            return ExitCode.FINDINGS
-        return ExitCode.OK
 
 
 def _store_rows(series: Series, raw: list[Any], typed: list[dict[str, Any]], now_ms: int) -> list[dict[str, Any]]:

@@ -11,13 +11,15 @@ from pathlib import Path
 import click
 from rich.console import Console, RenderableType
 
+from ..budget import Budget
 from ..config import CoinConfig, load_configs
 from ..demo import DEFAULT_DIR, repeat_commands, run_demo
 from ..errors import ExitCode
 from ..health import health_summary, health_table, run_health
+from ..outcome import SeriesResult
 from ..plans import Plan
 from ..report import plan_json, plan_summary, plan_table, render_text, run_json, run_summary, run_table
-from ..runner import Budget, PlanMismatchError, SeriesResult, run_preset, wall_ms
+from ..runner import PlanMismatchError, run_preset, wall_ms
 from ..series import expand, floor_problems, plan_run
 from ..store import Store
 from . import App, cli, pass_app

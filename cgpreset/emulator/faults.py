@@ -59,6 +59,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
+from ..files import read_text
 
 KINDS: tuple[str, ...] = (
     "latency", "http_5xx", "code_500", "rate_limit", "hang", "reset", "truncated", "html",
@@ -204,12 +205,7 @@ def _rule(item: Any, index: int) -> FaultRule:
 def load_faults(path: str | Path, *, default_seed: int = 0) -> FaultPlan:
     """Read a YAML or JSON faults file; any problem is a one-line ConfigError."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"faults file {p}: not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(f"faults file {p}: {exc.strerror or exc}") from None
+    text = read_text(p, label="faults file ")
     try:
         spec = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:

@@ -1,0 +1,69 @@
+"""The run's request budget (`--max-requests`, `--deadline`, a rate limit) and the client cut-off."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def client_now(client: Any) -> float | None:
+    """Now on the client's own clock (the one its `deadline` is measured on), if it has one."""
+    now = getattr(client, "clock", None)
+    if now is None:
+        return None
+    return float(now() if callable(now) else now)
+
+
+def cut(client: Any) -> None:
+    """Stop the client now: nothing starts, waits or retries any more (in-flight reads end at their timeout)."""
+    now = client_now(client)
+    if now is not None and hasattr(client, "deadline"):
+        client.deadline = now if client.deadline is None else min(client.deadline, now)
+
+
+class Budget:
+    """The run's request budget: `--max-requests`, `--deadline`, or a rate-limit answer."""
+
+    def __init__(self, max_requests: int | None = None, deadline_s: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_requests = max_requests
+        self._deadline = None if deadline_s is None else clock() + deadline_s
+        self._deadline_s = deadline_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.used = 0
+        self.reason: str | None = None
+
+    @property
+    def deadline_reason(self) -> str:
+        return "deadline reached" + ("" if self._deadline_s is None else f" (--deadline {self._deadline_s:g}s)")
+
+    def time_left(self) -> float | None:
+        """Seconds until the deadline (None without one; may be negative)."""
+        return None if self._deadline is None else self._deadline - self._clock()
+
+    def book(self, n: int) -> None:
+        """Count requests made outside `take` (the plan detection); a negative n gives them back."""
+        with self._lock:
+            self.used = max(0, self.used + n)
+
+    def take(self) -> str | None:
+        """Book one request; return why not if the budget is spent."""
+        with self._lock:
+            if self.reason is None:
+                if self.max_requests is not None and self.used >= self.max_requests:
+                    self.reason = f"budget exhausted (--max-requests {self.max_requests})"
+                elif self._deadline is not None and self._clock() >= self._deadline:
+                    self.reason = self.deadline_reason
+            if self.reason is not None:
+                return self.reason
+            self.used += 1
+            return None
+
+    def exhaust(self, reason: str) -> str:
+        """Spend the budget (first reason wins); return the reason in force."""
+        with self._lock:
+            self.reason = self.reason or reason
+            return self.reason
