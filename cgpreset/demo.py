@@ -55,10 +55,11 @@ def repeat_commands(configs_dir: Path, store_path: Path) -> list[str]:
     return [
         "cgpreset emulator        # in another terminal: prints the three export lines below",
         "export CGPRESET_BASE_URL=http://127.0.0.1:8787",
-        "export CGPRESET_WS_URL=ws://127.0.0.1:8788",
+        "export CGPRESET_WS_URL=ws://127.0.0.1:8788/ws-api",
         "export COINGLASS_API_KEY=<the throwaway key it prints>   # with a real key: unset CGPRESET_BASE_URL",
         "cgpreset resolve",
         f"cgpreset generate --out {configs_dir.as_posix()}",
         f"cgpreset health {configs_dir.as_posix()} --store {store_path.as_posix()}",
         f"cgpreset run-preset {configs_dir.as_posix()} --store {store_path.as_posix()}",
+        f"cgpreset stream --config {configs_dir.as_posix()} --duration 10 --store {store_path.as_posix()}",
     ]
