@@ -56,10 +56,11 @@ def repeat_commands(configs_dir: Path, store_path: Path) -> list[str]:
         "cgpreset emulator        # in another terminal: prints the three export lines below",
         "export CGPRESET_BASE_URL=http://127.0.0.1:8787",
         "export CGPRESET_WS_URL=ws://127.0.0.1:8788/ws-api",
-        "export COINGLASS_API_KEY=<the throwaway key it prints>   # with a real key: unset CGPRESET_BASE_URL",
+        "export COINGLASS_API_KEY=<the throwaway key it prints>   # real key: unset CGPRESET_BASE_URL CGPRESET_WS_URL",
         "cgpreset resolve",
         f"cgpreset generate --out {configs_dir.as_posix()}",
         f"cgpreset health {configs_dir.as_posix()} --store {store_path.as_posix()}",
-        f"cgpreset run-preset {configs_dir.as_posix()} --store {store_path.as_posix()}",
+        f"cgpreset run-preset {configs_dir.as_posix()} --store {store_path.as_posix()}"
+        f" --backfill-days {DEMO_BACKFILL_DAYS}",
         f"cgpreset stream --config {configs_dir.as_posix()} --duration 10 --store {store_path.as_posix()}",
     ]

@@ -7,7 +7,7 @@ from typing import Any
 
 from .client import CoinGlassClient
 from .errors import ApiError
-from .redact import redact_url
+from .redact import redact, redact_url
 from .settings import Settings
 
 
@@ -54,9 +54,16 @@ class DoctorReport:
         return out
 
 
-def run_doctor(client: CoinGlassClient, settings: Settings, *, embedded: bool = False) -> DoctorReport:
-    """One cheap call (supported-coins) plus plan detection; errors are reported, not raised."""
+def run_doctor(client: CoinGlassClient, settings: Settings, *, ws_url: str | None = None,
+               embedded: bool = False) -> DoctorReport:
+    """One cheap call (supported-coins) plus plan detection; errors are reported, not raised.
+
+    `settings` are the user's (the key shows as <set>/<missing>, never its value); `ws_url` is
+    where `stream` would connect (the embedded emulator's, when there is no key).
+    """
     key = "<set>" if settings.has_key else "<missing>"
+    if embedded:
+        key += " (the embedded emulator uses a throwaway key)"
     plan = latency = None
     error: ApiError | None = None
     try:
@@ -66,8 +73,8 @@ def run_doctor(client: CoinGlassClient, settings: Settings, *, embedded: bool = 
         error = exc
     return DoctorReport(
         key=key,
-        base_url=client.base_url,
-        ws_url=settings.effective_ws_url,
+        base_url=redact(redact_url(client.base_url), settings.key),
+        ws_url=ws_url or settings.effective_ws_url,
         embedded=embedded,
         plan=plan,
         rate_per_minute=client.rate_max or (client.limiter.limit if plan else None),

@@ -8,6 +8,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
+#: Shorter "keys" (real ones are 32 hex digits) would redact ordinary words ("x" in "exceeded").
+_MIN_SECRET = 6
 _KEY_PARAMS = {"cg-api-key", "cg_api_key", "api_key", "apikey"}
 _QUERY_KEY = re.compile(r"(?i)(cg-api-key=)[^&\s'\"]+")
 _HEADER_KEY = re.compile(r"(?i)(cg-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
@@ -27,7 +29,7 @@ def redact_url(url: str) -> str:
 
 def redact(text: str, secret: str | None = None) -> str:
     """Text with the secret (if given) and every `cg-api-key=`/`CG-API-KEY:` value removed."""
-    if secret:
+    if secret and len(secret) >= _MIN_SECRET:
         text = text.replace(secret, REDACTED)
     text = _QUERY_KEY.sub(lambda m: m.group(1) + REDACTED, text)
     return _HEADER_KEY.sub(lambda m: m.group(1) + REDACTED, text)

@@ -191,7 +191,7 @@ def plan_series(series: Series, *, cursor: int | None, now_ms: int, plan: Plan,
             notes.append(f"history capped at {days} days by the {plan.value} plan")
         if backfill_cap is not None and (days is None or backfill_cap < days):
             days = backfill_cap
-            notes.append(f"backfill capped at {days} days (--backfill-days)")
+            notes.append(f"backfill capped at {days} day{'' if days == 1 else 's'} (--backfill-days)")
         start = bar_open(now_ms - (days or 1) * DAY_MS, series.interval)
         backfill = True
     windows = tuple(iter_windows(start, end, series.interval, MAX_LIMIT)) if start < end else ()

@@ -32,7 +32,7 @@ from typing import Any
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
-from .errors import AuthError, ConfigError, PlanError
+from .errors import AuthError, CgPresetError, ConfigError, PlanError
 from .redact import RedactingLoggerAdapter, redact
 from .stream_options import (  # noqa: F401 - re-exported: the stream API lives here
     StreamOptions,
@@ -246,7 +246,7 @@ class _Session:
             await self._drain(ws)  # an error frame sent just before the close explains it
             code, reason = _close_info(exc)
             if code == POLICY_VIOLATION and self.conn_events == 0:
-                raise AuthError(f"WebSocket closed the connection (1008): {reason or 'policy violation'}") from None
+                raise _policy_error(reason) from None
             log.warning("connection closed (code %s%s); reconnecting", code, f": {reason}" if reason else "")
         except HeartbeatTimeout as exc:
             self.stats.heartbeat_timeouts += 1
@@ -406,6 +406,17 @@ class _Session:
 
     def _safe(self, exc: BaseException) -> str:
         return redact(f"{type(exc).__name__}: {exc}", self.o.key)
+
+
+def _policy_error(reason: str) -> CgPresetError:
+    """A 1008 close before any event: the key, the plan, or (with another reason) the URL."""
+    text = f"WebSocket closed the connection (1008): {reason or 'policy violation'}"
+    low = reason.lower()
+    if "plan" in low or "upgrade" in low:
+        return PlanError(text)
+    if not reason or "key" in low or "auth" in low:
+        return AuthError(text)
+    return ConfigError(f"{text}; check CGPRESET_WS_URL")
 
 
 def _close_info(exc: ConnectionClosed) -> tuple[int | None, str]:

@@ -66,3 +66,21 @@ def test_against_the_emulator_with_a_wrong_key_exits_3(emulator) -> None:
         "Error: auth: GET /api/futures/supported-coins: Invalid API key provided (code 400)"
     )
     assert "wrong-key-123456" not in result.output
+
+
+def test_offline_commands_do_not_depend_on_runtime_settings() -> None:
+    result = CliRunner().invoke(cli, ["schema"], env={"CGPRESET_CONCURRENCY": "0"})
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["additionalProperties"] is False
+
+
+@responses.activate
+def test_debug_logging_shows_requests_but_never_the_key() -> None:
+    responses.get(BASE + "/api/futures/supported-coins", json={"code": "0", "data": ["BTC"]},
+                  headers={"API-KEY-MAX-LIMIT": "300"})
+    responses.get(BASE + "/api/user/account/subscription",
+                  json={"code": "0", "data": {"level": "STANDARD"}})
+    result = CliRunner().invoke(cli, ["-vv", "doctor"], env=env(), catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "DEBUG cgpreset.client: GET /api/futures/supported-coins {} -> HTTP 200" in result.stderr
+    assert KEY not in result.output

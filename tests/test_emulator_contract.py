@@ -167,4 +167,4 @@ def test_interval_floor_error_matches_the_observed_message_and_code() -> None:
         resp = get(emu, "/api/futures/aggregated-taker-buy-sell-volume/history",
                    exchange_list="Binance", symbol="BTC", interval="1h")
     assert resp.content == (b'{"code":"403","msg":"' + expected["msg"].encode()
-                            + b'","details":{"upgrade_required":"STARTUP"}}')
+                            + b'","details":{"upgrade_required":"STANDARD"}}')  # as recorded (S9)

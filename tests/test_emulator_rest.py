@@ -150,7 +150,7 @@ def test_daily_history_goes_back_to_the_listing(emu: Any) -> None:
 
 
 @pytest.mark.parametrize(("plan", "interval", "needed"), [
-    ("hobbyist", "1h", "STARTUP"), ("hobbyist", "2h", "STARTUP"), ("startup", "15m", "STANDARD"),
+    ("hobbyist", "1h", "STANDARD"), ("hobbyist", "2h", "STANDARD"), ("startup", "15m", "STANDARD"),
     ("startup", "1m", "STANDARD"),
 ])
 def test_interval_below_the_plan_floor_is_403(plan: str, interval: str, needed: str) -> None:

@@ -189,7 +189,7 @@ def test_prune_removes_only_generated_configs_of_coins_that_left(ws: Path) -> No
     (ws / "presets" / "watchlist.yaml").write_text("coins: [BTC, SOL]\n", encoding="utf-8")
     kept = gen()
     assert kept.exit_code == 0
-    assert "stale (not in the watchlist any more; --prune removes them): bnb.yaml" in kept.stderr
+    assert "stale (generated files this watchlist no longer produces; --prune removes them): bnb.yaml" in kept.stderr
     assert (ws / "deploy" / "eth.yaml").exists()
     pruned = gen("--prune")
     assert pruned.exit_code == 0

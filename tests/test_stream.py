@@ -287,9 +287,10 @@ def test_connect_failures_are_logged_redacted_and_retried(caplog: pytest.LogCapt
 class ScriptedConn:
     """A connection that yields `messages`, then closes with `code` (None = abnormal, 1006)."""
 
-    def __init__(self, messages: list[str], code: int | None = None) -> None:
+    def __init__(self, messages: list[str], code: int | None = None, reason: str = "bye") -> None:
         self.messages = list(messages)
         self.code = code
+        self.reason = reason
         self.sent: list[str] = []
 
     async def send(self, text: str) -> None:
@@ -299,7 +300,7 @@ class ScriptedConn:
         await asyncio.sleep(0)
         if self.messages:
             return self.messages.pop(0)
-        raise ConnectionClosed(Close(self.code, "bye") if self.code else None, None)
+        raise ConnectionClosed(Close(self.code, self.reason) if self.code else None, None)
 
     async def close(self) -> None:
         pass
@@ -370,10 +371,14 @@ def test_close_1008_after_events_reconnects_instead_of_failing() -> None:
     assert summary["events"] == 1 and len(urls) > 1
 
 
-def test_close_1008_before_events_is_auth_error_and_not_retried() -> None:
+@pytest.mark.parametrize(("reason", "error"), [
+    ("", AuthError), ("Invalid API key provided", AuthError), ("Upgrade plan", PlanError),
+    ("unknown path", ConfigError),
+])
+def test_close_1008_before_events_is_final_and_not_retried(reason: str, error: type[Exception]) -> None:
     clock, sleep = _fake_time()
-    connect, urls = _connect([ScriptedConn(["pong"], code=1008)])
-    with pytest.raises(AuthError):
+    connect, urls = _connect([ScriptedConn(["pong"], code=1008, reason=reason)])
+    with pytest.raises(error):
         _run(StreamOptions(url="ws://h/ws-api", key=KEY, duration=30.0),
              clock=clock, sleep=sleep, connect=connect)
     assert len(urls) == 1 and clock.sleeps == []

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -29,12 +29,12 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 class _RedactingFilter(logging.Filter):
     """Last line of defence: no log record carries the key."""
 
-    def __init__(self, secret: str | None) -> None:
+    def __init__(self, secret: Callable[[], str | None]) -> None:
         super().__init__()
         self.secret = secret
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage(), self.secret)
+        record.msg = redact(record.getMessage(), self.secret())
         record.args = ()
         return True
 
@@ -49,12 +49,27 @@ class Target:
     embedded: bool
 
 
-@dataclass
-class App:
-    """Per-invocation state on ctx.obj: settings, and a lazily built target and client."""
+EMBEDDED_NOTE = "note: no COINGLASS_API_KEY and no CGPRESET_BASE_URL: using the embedded CoinGlass emulator"
 
-    settings: Settings
-    stack: ExitStack = field(default_factory=ExitStack)
+
+class App:
+    """Per-invocation state on ctx.obj: settings (read on first use, so offline commands never
+    depend on them), and a lazily built target and client."""
+
+    def __init__(self, settings: Settings | None = None, *, embedded_note: str = EMBEDDED_NOTE) -> None:
+        self._settings = settings
+        self.embedded_note = embedded_note
+        self.stack = ExitStack()
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+    def secret(self) -> str | None:
+        """The user's key, if settings were read (for redaction; never printed)."""
+        return self._settings.key if self._settings is not None else None
 
     @cached_property
     def target(self) -> Target:
@@ -63,10 +78,7 @@ class App:
             return Target(s.effective_base_url, s.effective_ws_url, s, embedded=False)
         from ..emulator import serve
 
-        click.echo(
-            "note: no COINGLASS_API_KEY and no CGPRESET_BASE_URL: using the embedded CoinGlass emulator",
-            err=True,
-        )
+        click.echo(self.embedded_note, err=True)
         emu = self.stack.enter_context(serve(plan="standard"))
         settings = s.model_copy(update={"api_key": SecretStr(emu.api_key)})
         return Target(emu.base_url, emu.ws_url, settings, embedded=True)
@@ -92,7 +104,7 @@ class CgPresetGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CgPresetError as exc:
-            secret = ctx.obj.settings.key if isinstance(ctx.obj, App) else None
+            secret = ctx.obj.secret() if isinstance(ctx.obj, App) else None
             line = redact(" ".join(str(exc).split()), secret)
             click.secho(f"Error: {line}", fg="red", err=True)
             ctx.exit(exc.exit_code)
@@ -112,16 +124,15 @@ def cli(ctx: click.Context, verbose: int) -> None:
     Quick start (no key needed: the embedded emulator answers):
         cgpreset demo
     """
-    settings = load_settings()
+    app = App()
     level = logging.WARNING - 10 * min(verbose, 2)
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_RedactingFilter(settings.key))
+    handler.addFilter(_RedactingFilter(app.secret))
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("cgpreset")
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-    app = App(settings)
     ctx.obj = app
     ctx.call_on_close(app.close)
 

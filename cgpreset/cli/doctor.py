@@ -22,7 +22,8 @@ def doctor(app: App, as_json: bool) -> None:
     Example:
         COINGLASS_API_KEY=... cgpreset doctor
     """
-    report = run_doctor(app.client, app.target.settings, embedded=app.target.embedded)
+    target = app.target
+    report = run_doctor(app.client, app.settings, ws_url=target.ws_url, embedded=target.embedded)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,15 @@ from . import cli
 @click.option("--rate-limit-status", default="200", show_default=True, type=click.Choice(["200", "429"]),
               help="HTTP status of 'Too Many Requests' answers (the body is the same).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--ws-drop-after", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Cut every WebSocket connection after SECONDS (no close frame): tests reconnects.")
+@click.option("--ws-idle-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Close WebSocket connections that sent nothing (no ping) for SECONDS.")
+@click.option("--ws-event-rate", type=click.FloatRange(min=0), default=20.0, show_default=True,
+              metavar="PER_SECOND", help="Liquidation events pushed per second.")
 def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file: Path | None, seed: int,
-             api_key: str | None, rate_limit_status: str, host: str) -> None:
+             api_key: str | None, rate_limit_status: str, host: str, ws_drop_after: float | None,
+             ws_idle_timeout: float | None, ws_event_rate: float) -> None:
     """Serve a faithful local CoinGlass v4 API (REST + WebSocket) until Ctrl-C.
 
     Prints the variables that point cgpreset at it. Faults (5xx, hangs, resets, truncated
@@ -41,7 +49,7 @@ def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file:
     \b
     Example:
         cgpreset emulator --plan hobbyist --faults faults.yaml
-        eval "$(cgpreset emulator --port 0 --ws-port 0 | head -3)"   # in another shell
+        cgpreset emulator --ws-drop-after 5 > emu.env &   # then: . ./emu.env
     """
     faults = load_faults(faults_file, default_seed=seed) if faults_file else None
     stop = threading.Event()
@@ -53,10 +61,12 @@ def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file:
     previous = signal.signal(signal.SIGTERM, _on_term) if in_main else None
     try:
         with serve(plan=plan, seed=seed, latency_ms=latency_ms, faults=faults, api_key=api_key, port=port,
-                   ws_port=ws_port, rate_limit_status=int(rate_limit_status), host=host) as emu:
+                   ws_port=ws_port, rate_limit_status=int(rate_limit_status), host=host,
+                   ws_drop_after=ws_drop_after, ws_idle_timeout=ws_idle_timeout, ws_event_rate=ws_event_rate) as emu:
             click.echo(f"export CGPRESET_BASE_URL={emu.base_url}")
             click.echo(f"export CGPRESET_WS_URL={emu.ws_url}")
-            click.echo(f"export COINGLASS_API_KEY={emu.api_key}")
+            click.echo(f"export COINGLASS_API_KEY={emu.api_key}", nl=True)
+            sys.stdout.flush()  # so `cgpreset emulator > emu.env &` can be sourced at once
             rules = len(faults.rules) if faults else 0
             click.echo(f"CoinGlass v4 emulator: plan {plan}, seed {seed}, {rules} fault rule(s). "
                        "Ctrl-C to stop.", err=True)

@@ -144,7 +144,8 @@ def _report(result: GenerateResult, *, diff: bool, as_json: bool) -> None:
             click.echo(f"{c.coin}: {layer} layer dropped: {why}", err=True)
     stale = [c.path for c in result.changes if c.status == "stale"]
     if stale and not result.check:
-        click.echo(f"stale (not in the watchlist any more; --prune removes them): {', '.join(stale)}", err=True)
+        click.echo(f"stale (generated files this watchlist no longer produces; --prune removes them): "
+                   f"{', '.join(stale)}", err=True)
     verb = "would change" if result.check else "written"
     count = len(result.drift) if result.check else result.written
     click.echo(f"{len(result.rendered)} config(s) for {result.out_dir}; {count} file(s) {verb}", err=True)

@@ -188,7 +188,8 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None) -
         cgpreset demo && sqlite3 cgpreset-demo/cgpreset.db 'select layer, count(*) from bars group by 1'
     """
     demo_app = App(app.settings.model_copy(update={"api_key": None, "base_url": None, "ws_url": None,
-                                                   "plan": "auto"}))
+                                                   "plan": "auto"}),
+                   embedded_note="demo: using the embedded CoinGlass emulator (always, even with a key set)")
     ctx.call_on_close(demo_app.close)
     configs_dir, store_path = out_dir / "configs", store_path or out_dir / "cgpreset.db"
     result = run_demo(demo_app.client, configs_dir=configs_dir, store_path=store_path,

@@ -65,12 +65,12 @@ def bad_param(name: str, value: str, expected: str) -> Body:
 
 
 def interval_not_in_plan(interval: str) -> Body:
-    """Code 403 with `details.upgrade_required`: the lowest plan whose floor allows the interval."""
-    needed = next(p for p in Plan if p.allows_interval(interval))
+    """Code 403 with `details.upgrade_required`, as recorded: "STANDARD", the first plan with no
+    interval floor (a Hobbyist probe at 1h was told STANDARD although Startup allows 1h; spec §4)."""
     return {
         "code": "403",
         "msg": INTERVAL_NOT_IN_PLAN_MSG,
-        "details": {"upgrade_required": needed.name},
+        "details": {"upgrade_required": Plan.STANDARD.name},
     }
 
 
