@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .config import HealthSpec, Interval, LiqRange, StreamSpec, load_yaml
 from .errors import ConfigError
@@ -24,6 +24,16 @@ DEFAULT_WATCHLIST = Path("presets/watchlist.yaml")
 DEFAULT_TEMPLATES = Path("templates")
 #: The name of the "total" row of liquidation/exchange-list (spec §6.7); not an exchange.
 ALL_ROW = "All"
+
+
+def _unique_exchanges(value: list[str]) -> list[str]:
+    if len({v.lower() for v in value}) != len(value):
+        raise ValueError("names an exchange twice")
+    return value
+
+
+#: Exchange names, each at most once (ignoring case).
+ExchangeNames = Annotated[list[str], AfterValidator(_unique_exchanges)]
 
 
 class _Strict(BaseModel):
@@ -62,29 +72,15 @@ class CoinLayerPreset(_Strict):
 class ExchangeListPreset(_Strict):
     """A coin-aggregated series over an exchange list; narrowed per coin to venues that list it."""
 
-    exchange_list: list[str] = Field(min_length=1)
+    exchange_list: ExchangeNames = Field(min_length=1)
     interval: Interval | None = None
-
-    @field_validator("exchange_list")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        if len({v.lower() for v in value}) != len(value):
-            raise ValueError("names an exchange twice")
-        return value
 
 
 class LiquidationExchangesPreset(_Strict):
     """The per-exchange liquidation breakdown; `All` is the total row and always kept."""
 
     range: LiqRange = "1h"
-    exchanges: list[str] = Field(min_length=1)
-
-    @field_validator("exchanges")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        if len({v.lower() for v in value}) != len(value):
-            raise ValueError("names an exchange twice")
-        return value
+    exchanges: ExchangeNames = Field(min_length=1)
 
 
 class EtfFlowsPreset(_Strict):

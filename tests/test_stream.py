@@ -46,15 +46,6 @@ def _opts(url: str, key: str | None = KEY, **kw: Any) -> StreamOptions:
     return StreamOptions(url=url, key=key, **{**FAST, **kw})
 
 
-@pytest.fixture(autouse=True)
-def _cgpreset_logs_reach_caplog(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An earlier CLI invocation in this process set `cgpreset` logs to not propagate; undo it here."""
-    root = logging.getLogger("cgpreset")
-    monkeypatch.setattr(root, "propagate", True)
-    monkeypatch.setattr(root, "handlers", [])
-    monkeypatch.setattr(root, "level", logging.NOTSET)
-
-
 # -- against the fake server ---------------------------------------------------------------------
 
 

@@ -28,15 +28,6 @@ PING = 0.1
 IDLE = 0.35  # the emulator's idle timeout; pings every PING keep the connection under it
 
 
-@pytest.fixture(autouse=True)
-def _cgpreset_logs_reach_caplog(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An earlier CLI invocation in this process set `cgpreset` logs to not propagate; undo it here."""
-    root = logging.getLogger("cgpreset")
-    monkeypatch.setattr(root, "propagate", True)
-    monkeypatch.setattr(root, "handlers", [])
-    monkeypatch.setattr(root, "level", logging.NOTSET)
-
-
 def test_drops_every_0_3_s_the_stream_keeps_running(caplog: pytest.LogCaptureFixture,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.DEBUG)
