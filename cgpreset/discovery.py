@@ -202,16 +202,21 @@ def discover(
 
 
 def _coins_markets(client: Any) -> list[dict[str, Any]]:
-    """Every coins-markets row. The default page size and sort order are undocumented (spec §6.9),
-    so page through until a short page or a page with nothing new."""
+    """Every coins-markets row. The default page size, its cap and the sort order are undocumented
+    (spec §6.9), so the first page's length is taken as the page size the server grants (a server
+    that caps `per_page` below what we ask must not end the walk after page one), and the walk
+    goes on until a shorter page, an empty one or one with nothing new."""
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
+    page_size = MARKETS_PER_PAGE
     for page in range(1, MARKETS_MAX_PAGES + 1):
         batch = client.fetch("coins-markets", {"per_page": MARKETS_PER_PAGE, "page": page})
+        if page == 1 and batch:
+            page_size = min(page_size, len(batch))
         fresh = [r for r in batch if r["symbol"] not in seen]
         rows += fresh
         seen.update(r["symbol"] for r in fresh)
-        if len(batch) < MARKETS_PER_PAGE or not fresh:
+        if len(batch) < page_size or not fresh:
             break
     return rows
 

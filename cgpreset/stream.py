@@ -43,6 +43,7 @@ from .stream_options import (  # noqa: F401 - re-exported: the stream API lives 
 )
 from .stream_store import StreamStore
 from .ws_events import (
+    LIQUIDATION_CHANNELS,
     ErrorFrame,
     Events,
     Pong,
@@ -120,6 +121,8 @@ class _Session:
         self.stop_at = None if options.duration is None else self.stats.started + options.duration
         self.stop_reason: str | None = None
         self.recent: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+        #: The liquidation channel as asked: events pushed under the other documented name carry it.
+        self.liquidation_label = next((c for c in options.channels if c in LIQUIDATION_CHANNELS), None)
         self.ws_logger = RedactingLoggerAdapter(logging.getLogger("cgpreset.stream.ws"), options.key)
         self.logged_reasons: set[str] = set()
         self.last_liveness_write = self.stats.started
@@ -239,8 +242,8 @@ class _Session:
         self.conn_events = 0
         log.info("connected to %s (connection %d)", url, self.stats.connections)
         try:
-            await ws.send(json.dumps({"method": "subscribe", "channels": list(self.o.channels)}))
-            log.info("subscribed to %s", ", ".join(self.o.channels))
+            await ws.send(json.dumps({"method": "subscribe", "channels": self.o.subscriptions}))
+            log.info("subscribed to %s", ", ".join(self.o.subscriptions))
             await self._read(ws)
         except ConnectionClosed as exc:
             await self._drain(ws)  # an error frame sent just before the close explains it
@@ -331,6 +334,8 @@ class _Session:
         for reason in frame.skipped:
             self.stats.skipped_items += 1
             self._log_once(reason.split(":", 1)[-1], "skipping item: %s", reason)
+        if frame.events:
+            self.stats.served_channels.add(frame.channel)
         self.conn_events += len(frame.events)
         self._deliver(frame.events)
         return True
@@ -363,6 +368,10 @@ class _Session:
                 self.stats.stored += self.store.add_events(kept, now=self.stats.last_event_wall)
 
     def _with_coin(self, event: StreamEvent) -> StreamEvent:
+        """The event as the user asked for it: under the asked liquidation channel name, and a
+        trade on a config's pair channel under that config's coin."""
+        if self.liquidation_label and event.channel in LIQUIDATION_CHANNELS and event.channel != self.liquidation_label:
+            return replace(event, channel=self.liquidation_label)
         coin = self.o.channel_coins.get(event.channel)
         if coin and isinstance(event, TradeEvent) and event.base_asset != coin.upper():
             return replace(event, base_asset=coin.upper())

@@ -12,7 +12,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from .config import CoinConfig
 from .errors import ConfigError, UsageError
 from .redact import redact_url
-from .ws_events import BARE_TRADE_CHANNELS, DEFAULT_CHANNEL, StreamEvent, channel_kind, channel_problem
+from .ws_events import (
+    BARE_TRADE_CHANNELS,
+    DEFAULT_CHANNEL,
+    StreamEvent,
+    channel_kind,
+    channel_problem,
+    subscriptions,
+)
 
 KEY_PARAM = "cg-api-key"
 
@@ -55,6 +62,11 @@ class StreamOptions:
             self.coins = frozenset(c.upper() for c in self.coins)
 
     @property
+    def subscriptions(self) -> list[str]:
+        """What `subscribe` names: the channels, a liquidation one under both documented names."""
+        return subscriptions(self.channels)
+
+    @property
     def heartbeat_deadline(self) -> float:
         return self.dead_after if self.dead_after is not None else 2 * self.ping_interval
 
@@ -92,6 +104,7 @@ class StreamStats:
     pings_sent: int = 0
     pongs_received: int = 0
     stored: int = 0
+    served_channels: set[str] = field(default_factory=set)  # channel names events actually came on
     last_event_at: float | None = None  # clock() when the last event arrived
     last_event_wall: float | None = None  # wall time of the same, for the store
     last_event_time: int | None = None  # the event's own `time` (ms)
@@ -108,6 +121,8 @@ class StreamStats:
             "duration_s": round(elapsed, 3),
             "url": options.display_url,
             "channels": list(options.channels),
+            "subscribed": options.subscriptions,
+            "served_channels": sorted(self.served_channels),
             "coins": None if options.coins is None else sorted(options.coins),
             "events": self.events,
             "events_per_minute": round(per_minute, 2),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -145,6 +146,20 @@ def channel_problem(name: str, *, bare_ok: bool = False) -> str | None:
         pattern, example = _PATTERNS[head]
         return f"{name!r} is not {pattern} (e.g. {example})"
     return f"unknown channel {name!r} (known: {CHANNEL_HELP})"
+
+
+def subscriptions(channels: Iterable[str]) -> list[str]:
+    """The channel names to send in `subscribe`: each asked channel, and a liquidation channel
+    under both documented names (spec §9 cannot say which one the server speaks; the events of
+    both parse alike and de-duplicate on their natural key, so a server that speaks both costs
+    nothing but the duplicates counted)."""
+    out: list[str] = []
+    for name in channels:
+        if name in LIQUIDATION_CHANNELS:
+            out += [name, *(other for other in LIQUIDATION_CHANNELS if other != name)]
+        else:
+            out.append(name)
+    return list(dict.fromkeys(out))
 
 
 def channel_kind(channel: str) -> str | None:

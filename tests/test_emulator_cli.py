@@ -20,7 +20,8 @@ def test_emulator_command_serves_until_terminated(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CGPRESET_") and k != "COINGLASS_API_KEY"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "cgpreset", "emulator", "--port", "0", "--ws-port", "0", "--plan", "hobbyist",
-         "--api-key", "cli-test-key", "--faults", str(faults), "--rate-limit-status", "429"],
+         "--api-key", "cli-test-key", "--faults", str(faults), "--rate-limit-status", "429",
+         "--ws-liquidation-channel", "liquidationOrders", "--markets-page-cap", "5"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
     )
     try:

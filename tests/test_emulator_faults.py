@@ -67,6 +67,16 @@ CASES = [
     ("drift", {"rename": {"aggregated_short_liquidation_usd": "short_usd"}}, MalformedResponseError, False),
     ("types", {}, None, False),  # numbers as strings: the client coerces (spec §4: types are not stable)
     ("types", {"mode": "bad"}, MalformedResponseError, False),
+    # every observed plan-refusal wording (spec §2.3), and the documented non-200 forms
+    ("body", {}, PlanError, False),  # 400 "Please upgrade to standard" (REAL S5)
+    ("body", {"code": "400", "msg": "Upgrade plan"}, PlanError, False),  # Oct 2025 wording (REAL S13)
+    ("body", {"code": "401", "msg": "Upgrade plan"}, PlanError, False),
+    ("body", {"status": 401, "code": "401", "msg": "API key missing."}, AuthError, False),  # DOC S1: HTTP 401
+    ("body", {"status": 403, "code": "403", "msg": "Forbidden"}, PlanError, False),  # as the interval floor
+    ("body", {"status": 404, "code": "404", "msg": "Not Found"}, NotFoundError, False),
+    ("body", {"status": 400, "code": "400", "msg": "Invalid interval"}, InvalidParameterError, False),
+    ("body", {"status": 503, "code": "503", "msg": "Service Unavailable"}, ServerError, True),
+    ("drop", {"fields": ["aggregated_short_liquidation_usd"]}, MalformedResponseError, False),
 ]
 
 
@@ -92,7 +102,7 @@ def test_fault_kind_is_classified_by_the_client(emu: Any, clock: FakeClock, kind
             assert result == []
         return
     assert type(result) is error, result
-    assert result.exit_code == ExitCode.API
+    assert result.exit_code == (ExitCode.USAGE if error is InvalidParameterError else ExitCode.API)
     assert result.retryable is retried
     assert attempts == (3 if retried else 1)
     assert emu.errors == []

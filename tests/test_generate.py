@@ -411,7 +411,10 @@ def _fixed_now() -> datetime:
 def test_discover_on_standard_ranks_by_coins_markets_once() -> None:
     client = FakeClient("standard")
     snap = discover(client, now=_fixed_now)
-    assert [k for k, _ in client.calls] == ["plan", "supported-coins", "supported-exchange-pairs", "coins-markets"]
+    # 5 rows on page 1 of 100 asked may be the server's page cap: page 2 (empty) settles it
+    assert [k for k, _ in client.calls] == ["plan", "supported-coins", "supported-exchange-pairs", "coins-markets",
+                                            "coins-markets"]
+    assert [p["page"] for k, p in client.calls if k == "coins-markets"] == [1, 2]
     assert snap.ranking is not None and snap.ranking.source == "coins-markets"
     assert snap.ranking.coins == ["BTC", "ETH", "SOL", "kPEPE"]  # unsupported coins left out; ties by code
     assert snap.meta.fetched_at == "2026-11-25T12:00:00Z" and snap.meta.plan == Plan.STANDARD
@@ -502,6 +505,28 @@ def test_emulator_second_run_and_offline_check_are_clean(ws: Path, emu_env: dict
     assert tree(ws / "deploy") == before  # same listings + ranking: same snapshot hash, files untouched
     offline = run("generate", "--out", "deploy", "--offline", "--check")
     assert offline.exit_code == 0, offline.output
+
+
+def test_emulator_page_cap_and_observed_pair_rows_give_the_same_configs(ws: Path, emu_env: dict[str, str]) -> None:
+    """Spec §6.9: coins-markets' page size cap is undocumented; §6.2: real supported-exchange-pairs
+    rows carried only instrument_id/base_asset/quote_asset. Neither may change what is generated."""
+    from cgpreset.emulator import serve
+
+    assert run("generate", "--out", "plain", env=emu_env).exit_code == 0
+    docs_only = ["settlement_currency", "max_leverage", "funding_interval", "price_tick_size"]
+    with serve(plan="standard", seed=7, markets_page_cap=10,
+               faults=[{"path": "/api/futures/supported-exchange-pairs", "kind": "drop", "fields": docs_only}]) as emu:
+        env = {"CGPRESET_BASE_URL": emu.base_url, "COINGLASS_API_KEY": emu.api_key}
+        result = run("generate", "--out", "capped", env=env)
+        pages = [r.params["page"] for r in emu.recorded() if r.path == "/api/futures/coins-markets"]
+        (pairs,) = [r for r in emu.recorded() if r.path == "/api/futures/supported-exchange-pairs"]
+    assert result.exit_code == 0, result.output
+    assert pages == ["1", "2", "3", "4"]  # 32 coins, 10 a page: walked to the short page
+    assert pairs.fault == "drop"
+    def configs(folder: str) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted((ws / folder).glob("*.yaml"))}
+
+    assert len(configs("plain")) == 10 and configs("capped") == configs("plain")
 
 
 def test_emulator_hobbyist_key_fails_on_a_1h_preset(ws: Path) -> None:

@@ -58,8 +58,8 @@ def test_drops_reconnect_and_resubscribe_every_channel() -> None:
         conns = list(srv.connections)
     assert len(conns) >= 3
     assert summary["reconnects"] == len(conns) - 1 == summary["connections"] - 1
-    for conn in conns:
-        assert conn.subscribed() == set(channels)
+    for conn in conns:  # a liquidation channel goes out under both documented names (spec §9)
+        assert conn.subscribed() == {*channels, "liquidationOrders"}
     for conn in conns[:-1]:  # events kept arriving on every connection, not just the first
         assert any(conn.opened <= t <= (conn.closed or conn.opened) + 0.01 for t in received)
     assert summary["stop_reason"] == "duration"
@@ -89,7 +89,7 @@ def test_dead_heartbeat_reconnects_and_resubscribes() -> None:
     assert summary["heartbeat_timeouts"] >= 3
     assert summary["pongs_received"] == 0
     assert len(conns) == summary["connections"] >= 4
-    assert all(c.subscribed() == {"liquidation_orders"} for c in conns)
+    assert all(c.subscribed() == {"liquidation_orders", "liquidationOrders"} for c in conns)
     for conn in conns[:-1]:  # each dead connection was given up after ~dead_after, not later
         assert conn.closed is not None and conn.closed - conn.opened < 0.12 + 0.1
 
@@ -331,7 +331,8 @@ def test_backoff_doubles_to_the_cap_and_resets_after_a_healthy_connection() -> N
     assert sum(clock.sleeps) == pytest.approx(20.0)
     assert summary["connect_failures"] == len(urls) - 1 == len(clock.sleeps) - 1  # the last wait hit --duration
     assert summary["stop_reason"] == "duration" and summary["connections"] == 1 and summary["reconnects"] == 0
-    assert json.loads(healthy.sent[0]) == {"method": "subscribe", "channels": ["liquidation_orders"]}
+    assert json.loads(healthy.sent[0]) == {"method": "subscribe",
+                                           "channels": ["liquidation_orders", "liquidationOrders"]}
     assert all(u == f"ws://h/ws-api?cg-api-key={KEY}" for u in urls)
 
 

@@ -18,7 +18,8 @@ from tests.ws_fake import KEY, FakeWS
 
 EVENT_KEYS = ["type", "channel", "exchange", "symbol", "base_asset", "price", "side", "side_raw",
               "volume_usd", "time"]
-SUMMARY_KEYS = {"stop_reason", "duration_s", "url", "channels", "coins", "events", "events_per_minute",
+SUMMARY_KEYS = {"stop_reason", "duration_s", "url", "channels", "subscribed", "served_channels", "coins", "events",
+                "events_per_minute",
                 "last_event_age_s", "last_event_time", "connections", "reconnects", "connect_failures",
                 "heartbeat_timeouts", "pings_sent", "pongs_received", "frames", "filtered_out", "duplicates",
                 "skipped_items", "unknown_frames", "error_frames", "stored"}
@@ -63,7 +64,7 @@ def test_channel_option_replaces_the_default() -> None:
         result = _invoke(_env(srv), "stream", "--channel", "liquidationOrders", "--max-events", "3", "--json")
         subscribed = srv.connections[0].subscribed()
     assert result.exit_code == 0, result.output
-    assert subscribed == {"liquidationOrders"}
+    assert subscribed == {"liquidationOrders", "liquidation_orders"}  # the asked name first, then the other
     assert {json.loads(line).get("channel") for line in result.stdout.splitlines()[:-1]} == {"liquidationOrders"}
 
 

@@ -141,10 +141,39 @@ def test_cli_config_filters_to_its_coin_with_trades_and_store(emu_env: dict[str,
     summary = last["summary"]
     assert events and all(e["base_asset"] == "SOL" and e["volume_usd"] >= 5000 for e in events)
     assert {e["type"] for e in events} == {"liquidation", "trade"}
-    assert {e["channel"] for e in events} == {"liquidation_orders", "futures_trades@OKX_SOL-USDT-SWAP@5000"}
+    assert {e["channel"] for e in events} - {"liquidationOrders"} == {"liquidation_orders",
+                                                                   "futures_trades@OKX_SOL-USDT-SWAP@5000"}
     assert summary["channels"] == ["liquidation_orders", "futures_trades@OKX_SOL-USDT-SWAP@5000"]
     assert summary["coins"] == ["SOL"] and summary["events"] == len(events) == summary["stored"]
     assert summary["stop_reason"] == "duration" and summary["pings_sent"] >= 8
     live = latest_liveness(db)
     assert live is not None and live["events"] == len(events) and live["status"] == "stopped"
     assert emu_env["COINGLASS_API_KEY"] not in result.output
+
+
+@pytest.mark.parametrize("served", ["liquidationOrders", "liquidation_orders"])
+@pytest.mark.parametrize("asked", ["liquidation_orders", "liquidationOrders"])
+def test_liquidations_arrive_whichever_name_the_server_speaks(served: str, asked: str) -> None:
+    """Spec §9 cannot say which liquidation channel name the server speaks: both are subscribed,
+    events arrive under the asked name, and the summary says which name the server used."""
+    with serve(plan="standard", seed=7, ws_event_rate=60.0, ws_liquidation_channels=[served]) as emu:
+        options = StreamOptions(url=emu.ws_url, key=emu.api_key, channels=[asked], ping_interval=PING,
+                                max_events=5, duration=3.0)
+        events: list[StreamEvent] = []
+        summary = asyncio.run(run_stream(options, on_event=events.append))
+    assert summary["stop_reason"] == "max_events" and len(events) == 5
+    assert {e.channel for e in events} == {asked}
+    assert summary["served_channels"] == [served]
+    assert summary["subscribed"] == [asked, *(c for c in ("liquidation_orders", "liquidationOrders") if c != asked)]
+    assert summary["duplicates"] == 0
+
+
+def test_spot_trade_channels_are_served(emulator: Any) -> None:
+    channel = "spot_trades@Binance_SOLUSDT@0"
+    options = StreamOptions(url=emulator.ws_url, key=emulator.api_key, channels=[channel], ping_interval=PING,
+                            max_events=3, duration=3.0)
+    events: list[StreamEvent] = []
+    summary = asyncio.run(run_stream(options, on_event=events.append))
+    assert summary["stop_reason"] == "max_events"
+    assert {(e.kind, e.channel, e.exchange, e.symbol, e.base_asset) for e in events} == {
+        ("trade", channel, "Binance", "SOLUSDT", "SOL")}

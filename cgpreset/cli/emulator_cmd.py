@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..emulator import load_faults, serve
+from ..emulator.data import LIQ_CHANNELS
 from ..errors import UsageError
 from ..plans import Plan
 from . import cli
@@ -38,9 +39,15 @@ from . import cli
               help="Close WebSocket connections that sent nothing (no ping) for SECONDS.")
 @click.option("--ws-event-rate", type=click.FloatRange(min=0), default=20.0, show_default=True,
               metavar="PER_SECOND", help="Liquidation events pushed per second.")
+@click.option("--ws-liquidation-channel", default="both", show_default=True,
+              type=click.Choice(["both", *LIQ_CHANNELS]),
+              help="Which documented liquidation channel name the server speaks (spec §9 is unsure).")
+@click.option("--markets-page-cap", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Serve at most N coins-markets rows per page, whatever per_page asks.")
 def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file: Path | None, seed: int,
              api_key: str | None, rate_limit_status: str, host: str, ws_drop_after: float | None,
-             ws_idle_timeout: float | None, ws_event_rate: float) -> None:
+             ws_idle_timeout: float | None, ws_event_rate: float, ws_liquidation_channel: str,
+             markets_page_cap: int | None) -> None:
     """Serve a faithful local CoinGlass v4 API (REST + WebSocket) until Ctrl-C.
 
     Prints the variables that point cgpreset at it. Faults (5xx, hangs, resets, truncated
@@ -52,6 +59,7 @@ def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file:
         cgpreset emulator --ws-drop-after 5 > emu.env &   # then: . ./emu.env
     """
     faults = load_faults(faults_file, default_seed=seed) if faults_file else None
+    liq_channels = LIQ_CHANNELS if ws_liquidation_channel == "both" else (ws_liquidation_channel,)
     stop = threading.Event()
 
     def _on_term(signum: int, frame: Any) -> None:
@@ -62,7 +70,9 @@ def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file:
     try:
         with serve(plan=plan, seed=seed, latency_ms=latency_ms, faults=faults, api_key=api_key, port=port,
                    ws_port=ws_port, rate_limit_status=int(rate_limit_status), host=host,
-                   ws_drop_after=ws_drop_after, ws_idle_timeout=ws_idle_timeout, ws_event_rate=ws_event_rate) as emu:
+                   ws_drop_after=ws_drop_after, ws_idle_timeout=ws_idle_timeout, ws_event_rate=ws_event_rate,
+                   ws_liquidation_channels=liq_channels,
+                   markets_page_cap=markets_page_cap) as emu:
             click.echo(f"export CGPRESET_BASE_URL={emu.base_url}")
             click.echo(f"export CGPRESET_WS_URL={emu.ws_url}")
             click.echo(f"export COINGLASS_API_KEY={emu.api_key}", nl=True)

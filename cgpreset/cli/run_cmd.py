@@ -128,12 +128,15 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
             click.echo(plan_summary(rp))
         return
     budget = Budget(max_requests=max_requests, deadline_s=deadline)
+    created = not store_path.exists()
     try:
         with Store(store_path) as store, _progress(len(expand(configs))) as on_result:
             result = run_preset(configs, app.client, store, concurrency=app.settings.concurrency,
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
                                 on_result=on_result)
     except PlanMismatchError as exc:
+        if created:  # refused before any data request: leave no empty store behind
+            Store.remove(store_path)
         _plan_mismatch(exc.problems)
         return
     if as_json:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from ..plans import Plan
 from .api import ApiModel
+from .data import LIQ_CHANNELS
 from .faults import FaultPlan, FaultRule, load_faults, parse_faults
 from .ratelimit import SlidingWindow
 from .recorder import RecordedRequest, Recorder, WsConnection, WsFrame
@@ -65,6 +66,8 @@ class Emulator:
         ws_drop_after: float | None = None,
         ws_idle_timeout: float | None = None,
         ws_event_rate: float = 20.0,
+        ws_liquidation_channels: Sequence[str] = LIQ_CHANNELS,
+        markets_page_cap: int | None = None,
         now_ms: Callable[[], int] | None = None,
     ) -> None:
         if rate_limit_status not in (200, 429):
@@ -77,7 +80,7 @@ class Emulator:
         self._core = RestCore(
             api_key=self.api_key,
             plan=self._plan,
-            model=ApiModel(self._plan, seed, self._now_ms),
+            model=ApiModel(self._plan, seed, self._now_ms, markets_page_cap=markets_page_cap),
             window=SlidingWindow(self._plan.rate_per_minute),
             recorder=self._recorder,
             faults=parse_faults(faults, default_seed=seed),
@@ -90,7 +93,7 @@ class Emulator:
         self._ws = WsServer(
             api_key=self.api_key, plan=self._plan, seed=seed, recorder=self._recorder, now_ms=self._now_ms,
             host=host, port=ws_port, drop_after=ws_drop_after, idle_timeout=ws_idle_timeout,
-            event_rate=ws_event_rate,
+            event_rate=ws_event_rate, liquidation_channels=ws_liquidation_channels,
         )
         self._host = host
 
@@ -168,6 +171,8 @@ def serve(
     ws_drop_after: float | None = None,
     ws_idle_timeout: float | None = None,
     ws_event_rate: float = 20.0,
+    ws_liquidation_channels: Sequence[str] = LIQ_CHANNELS,
+    markets_page_cap: int | None = None,
     now_ms: Callable[[], int] | None = None,
     host: str = "127.0.0.1",
 ) -> Iterator[Emulator]:
@@ -175,7 +180,8 @@ def serve(
     emu = Emulator(
         plan=plan, seed=seed, latency_ms=latency_ms, faults=faults, api_key=api_key, host=host, port=port,
         ws_port=ws_port, rate_limit_status=rate_limit_status, ws_drop_after=ws_drop_after,
-        ws_idle_timeout=ws_idle_timeout, ws_event_rate=ws_event_rate, now_ms=now_ms,
+        ws_idle_timeout=ws_idle_timeout, ws_event_rate=ws_event_rate,
+        ws_liquidation_channels=ws_liquidation_channels, markets_page_cap=markets_page_cap, now_ms=now_ms,
     )
     with emu:
         yield emu

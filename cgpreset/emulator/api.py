@@ -82,10 +82,12 @@ def ok(data: Any, *, with_msg: bool = False) -> Body:
 class ApiModel:
     """Answers one (path, params) for a plan, seed and clock."""
 
-    def __init__(self, plan: Plan, seed: int, now_ms: Callable[[], int]) -> None:
+    def __init__(self, plan: Plan, seed: int, now_ms: Callable[[], int], *,
+                 markets_page_cap: int | None = None) -> None:
         self.plan = plan
         self.seed = seed
         self.now_ms = now_ms
+        self.markets_page_cap = markets_page_cap
         self.market = Market(seed)
 
     # -- entry point -------------------------------------------------------------------------
@@ -184,9 +186,12 @@ class ApiModel:
         venues = _exchange_list(params.get("exchange_list"))
         rows = [r for r in (self._market_row(c, now, venues) for c in COINS) if r is not None]
         rows.sort(key=lambda r: -r["market_cap_usd"])  # market-cap order: NOT the OI ranking
-        # Page size and order are undocumented upstream (spec §6.9): 100 per page here, so one
-        # page holds the whole universe; callers must rank by OI themselves.
+        # Page size, its cap and the order are undocumented upstream (spec §6.9): 100 per page by
+        # default, so one page holds the whole universe unless `markets_page_cap` is set; callers
+        # must rank by OI themselves.
         per_page = int(params.get("per_page") or 100)
+        if self.markets_page_cap is not None:
+            per_page = min(per_page, self.markets_page_cap)
         page = max(1, int(params.get("page") or 1))
         return ok(rows[(page - 1) * per_page : page * per_page])
 

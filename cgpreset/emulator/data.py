@@ -197,3 +197,7 @@ def coin_share(coin: Coin, exchange: str) -> float:
 def perp_symbol(coin: Coin, exchange: str) -> str:
     """The venue's main (USDT or USD) perpetual id for the coin, e.g. SOLUSDT, SOL-USDT-SWAP."""
     return _ids(exchange, coin)[0][0]
+
+#: The two documented names of the WebSocket liquidation channel (spec §9: which one the server
+#: speaks is uncertain); the emulator serves both unless told to serve one.
+LIQ_CHANNELS: tuple[str, ...] = ("liquidationOrders", "liquidation_orders")

@@ -37,11 +37,16 @@ Kinds and their parameters:
     html        status (default 200): a Cloudflare-like HTML error page
     empty       {"code":"0","data":[]}
     drift       rename: {old: new} field renames in rows (default: DEFAULT_RENAME)
+    drop        fields: remove these fields from rows (e.g. the docs-only supported-exchange-pairs
+                fields settlement_currency, max_leverage, funding_interval, price_tick_size)
+    body        any error envelope {"code": code, "msg": msg} (defaults "400" / "Please upgrade
+                to standard"), at HTTP status (default 200): the other observed wordings (spec
+                §2.3), or the documented non-200 form (e.g. status 401 with a JSON body)
     types       mode: flip (default: numbers <-> numeric strings) | to_str | to_num | bad
                 (non-numeric "-"); fields: only these fields (default: all but time fields)
 
 Faults apply before the key check (as an edge proxy would) and use no rate budget, except
-latency, drift, types and empty, which shape an otherwise normal answer.
+latency, drift, drop, types and empty, which shape an otherwise normal answer.
 """
 
 from __future__ import annotations
@@ -63,10 +68,12 @@ from ..files import read_text
 
 KINDS: tuple[str, ...] = (
     "latency", "http_5xx", "code_500", "rate_limit", "hang", "reset", "truncated", "html",
-    "empty", "drift", "types",
+    "empty", "drift", "drop", "types", "body",
 )
 #: Kinds that change a normal answer rather than replace it.
-SHAPING = frozenset({"latency", "empty", "drift", "types", "truncated"})
+SHAPING = frozenset({"latency", "hang", "empty", "drift", "drop", "types", "truncated"})
+#: Kinds that rewrite the rows of a success envelope.
+ROW_SHAPING = frozenset({"empty", "drift", "drop", "types"})
 
 DEFAULT_RENAME: dict[str, str] = {
     "aggregated_long_liquidation_usd": "long_liq_usd",
@@ -98,6 +105,8 @@ class FaultRule:
     mode: str = "flip"
     fields: list[str] | None = None
     declared: str = "cut"
+    code: str = "400"
+    msg: str = "Please upgrade to standard"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -112,6 +121,11 @@ class FaultRule:
             raise ConfigError(f"fault http_5xx: status must be 5xx, not {self.status}")
         if self.mode not in ("flip", "to_str", "to_num", "bad"):
             raise ConfigError(f"fault types: mode {self.mode!r} is not flip, to_str, to_num or bad")
+        if self.kind == "drop" and not self.fields:
+            raise ConfigError("fault drop: `fields` must name at least one field")
+        if self.kind == "body" and self.status is not None and not 100 <= self.status <= 599:
+            raise ConfigError(f"fault body: status must be an HTTP status, not {self.status}")
+        self.code = str(self.code)
         if self.declared not in ("cut", "full"):
             raise ConfigError(f"fault truncated: declared {self.declared!r} is not cut or full")
 
@@ -221,7 +235,7 @@ def load_faults(path: str | Path, *, default_seed: int = 0) -> FaultPlan:
 
 
 def shape_body(body: dict[str, Any], rule: FaultRule) -> dict[str, Any]:
-    """Apply an empty / drift / types fault to a success envelope."""
+    """Apply an empty / drift / drop / types fault to a success envelope."""
     if body.get("code") != "0":
         return body
     if rule.kind == "empty":
@@ -230,6 +244,9 @@ def shape_body(body: dict[str, Any], rule: FaultRule) -> dict[str, Any]:
     if rule.kind == "drift":
         mapping = rule.rename or DEFAULT_RENAME
         out["data"] = _walk_rows(out["data"], lambda row: {mapping.get(k, k): v for k, v in row.items()})
+    elif rule.kind == "drop":
+        gone = set(rule.fields or ())
+        out["data"] = _walk_rows(out["data"], lambda row: {k: v for k, v in row.items() if k not in gone})
     elif rule.kind == "types":
         out["data"] = _walk_rows(out["data"], lambda row: _retype(row, rule))
     return out

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..plans import Plan
 from . import api
-from .faults import FaultPlan, FaultRule, shape_body
+from .faults import ROW_SHAPING, SHAPING, FaultPlan, FaultRule, shape_body
 from .ratelimit import SlidingWindow
 from .recorder import RecordedRequest, Recorder
 
@@ -95,8 +95,7 @@ class RestCore:
         for rule in fired:
             if rule.kind == "hang":
                 self.wait(rule.seconds)
-        replaced = next((r for r in fired if r.kind not in ("latency", "hang", "empty", "drift", "types",
-                                                             "truncated")), None)
+        replaced = next((r for r in fired if r.kind not in SHAPING), None)
         reply = self._fault_reply(replaced) if replaced else self._normal(path, params, key, fired)
         if reply.fault is None:
             reply.fault = next((r.kind for r in fired), None)
@@ -122,7 +121,7 @@ class RestCore:
                     log.exception("emulator failed on %s", path)
                     body = api.SERVER_ERROR
         for rule in fired:
-            if rule.kind in ("empty", "drift", "types"):
+            if rule.kind in ROW_SHAPING:
                 body = shape_body(body, rule)
         raw = dumps(body)
         reply = Reply(status, raw, code=str(body.get("code")))
@@ -142,6 +141,8 @@ class RestCore:
         if kind == "rate_limit":
             status = rule.status or self.rate_limit_status
             return Reply(status, dumps(api.TOO_MANY_REQUESTS), code="400", fault=kind)
+        if kind == "body":
+            return Reply(rule.status or 200, dumps({"code": rule.code, "msg": rule.msg}), code=rule.code, fault=kind)
         if kind == "html":
             return Reply(rule.status or 200, _CLOUDFLARE_PAGE.encode(), "text/html; charset=UTF-8", fault=kind)
         status = rule.status or 503  # http_5xx

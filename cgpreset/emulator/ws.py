@@ -9,8 +9,12 @@ Protocol as emulated:
   are the REST bodies, sent the way a WS server would.)
 * Text `ping` -> text `pong`. `{"method":"subscribe","channels":[...]}` and `unsubscribe`: no ack.
 * Pushes `{"channel": ..., "data": [events]}` for `liquidationOrders` (camelCase fields),
-  `liquidation_orders` (snake_case fields) and `futures_trades@{exchange}_{symbol}@{minVolUsd}`.
-  Liquidations come at `event_rate` per second across the universe (weighted by OI).
+  `liquidation_orders` (snake_case fields), `futures_trades@{exchange}_{symbol}@{minVolUsd}` (a
+  listed instrument id) and `spot_trades@{exchange}_{symbol}@{minVolUsd}` (a coin's USDT/USDC spot
+  pair in any spelling: BTCUSDT, BTC-USDT, BTC_USDT). Liquidations come at `event_rate` per second
+  across the universe (weighted by OI). `liquidation_channels` narrows which of the two
+  liquidation names the server speaks (spec §9 does not settle it); the other is silently ignored,
+  as an unknown channel is.
 * `drop_after` seconds: the server aborts each connection (no close frame: the client sees 1006).
   `idle_timeout` seconds without any client frame: close 1001 "idle timeout".
 * No protocol-level pings from the server; RFC 6455 pings from the client are answered.
@@ -27,7 +31,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -37,15 +41,15 @@ from websockets.exceptions import ConnectionClosed
 from ..plans import Plan
 from ..redact import RedactingLoggerAdapter
 from . import api
-from .data import COINS, PAIRS, Coin, perp_symbol
+from .data import COINS, LIQ_CHANNELS, PAIRS, Coin, perp_symbol
 from .market import Market
 from .recorder import Recorder, WsConnection, WsFrame
 
 WS_PATH = "/ws-api"
 #: websockets logs the request line (with `cg-api-key=`) at DEBUG: never the key.
 _LOG = RedactingLoggerAdapter(logging.getLogger("cgpreset.emulator.ws"))
-LIQ_CHANNELS = ("liquidationOrders", "liquidation_orders")
-_TRADES = re.compile(r"^futures_trades@(?P<exchange>[^_]+)_(?P<symbol>.+)@(?P<min>\d+(?:\.\d+)?)$")
+_TRADES = re.compile(r"^(?P<market>futures|spot)_trades@(?P<exchange>[^_]+)_(?P<symbol>.+)@(?P<min>\d+(?:\.\d+)?)$")
+_SPOT_QUOTES = ("USDT", "USDC")
 _TICK = 0.05  # seconds between push rounds and watchdog checks
 
 
@@ -65,7 +69,11 @@ class WsServer:
         drop_after: float | None = None,
         idle_timeout: float | None = None,
         event_rate: float = 20.0,
+        liquidation_channels: Sequence[str] = LIQ_CHANNELS,
     ) -> None:
+        unknown = set(liquidation_channels) - set(LIQ_CHANNELS)
+        if unknown or not liquidation_channels:
+            raise ValueError(f"liquidation_channels must be some of {', '.join(LIQ_CHANNELS)}")
         self.api_key = api_key
         self.plan = plan
         self.seed = seed
@@ -76,6 +84,7 @@ class WsServer:
         self.drop_after = drop_after
         self.idle_timeout = idle_timeout
         self.event_rate = event_rate
+        self.liquidation_channels = tuple(liquidation_channels)
         self.market = Market(seed)
         self._ids = itertools.count(1)
         self._weights = [c.oi_usd for c in COINS]
@@ -218,21 +227,23 @@ class WsServer:
     def _frames(self, rng: random.Random, subs: set[str]) -> list[dict[str, Any]]:
         frames: list[dict[str, Any]] = []
         now = self.now_ms()
-        if any(ch in subs for ch in LIQ_CHANNELS):
+        served = [ch for ch in self.liquidation_channels if ch in subs]
+        if served:
             events = [self._liquidation(rng, now) for _ in range(_poisson(rng, self.event_rate * _TICK))]
             if events:
-                if "liquidationOrders" in subs:
+                if "liquidationOrders" in served:
                     frames.append({"channel": "liquidationOrders", "data": [_variant_a(e) for e in events]})
-                if "liquidation_orders" in subs:
+                if "liquidation_orders" in served:
                     frames.append({"channel": "liquidation_orders", "data": events})
         for ch in sorted(subs):
             m = _TRADES.match(ch)
-            inst = PAIRS.get((m["exchange"], m["symbol"])) if m else None
-            if m is None or inst is None:
+            pair = _trade_pair(m) if m else None
+            if m is None or pair is None:
                 continue
+            exchange, symbol, coin_code = pair
             trades = []
             for _ in range(_poisson(rng, self.event_rate * _TICK)):
-                trade = self._trade(rng, inst.exchange, inst.instrument_id, inst.coin, now)
+                trade = self._trade(rng, exchange, symbol, coin_code, now)
                 if trade["volume_usd"] >= float(m["min"]):
                     trades.append(trade)
             if trades:
@@ -265,6 +276,19 @@ class WsServer:
             "volume_usd": round(rng.lognormvariate(math.log(20000), 1.2), 4),
             "time": now,
         }
+
+
+def _trade_pair(m: re.Match[str]) -> tuple[str, str, str] | None:
+    """(exchange, symbol, coin code) of a trade channel the emulator can serve, else None."""
+    exchange, symbol = m["exchange"], m["symbol"]
+    if m["market"] == "futures":
+        inst = PAIRS.get((exchange, symbol))
+        return (inst.exchange, inst.instrument_id, inst.coin) if inst is not None else None
+    flat = re.sub(r"[-_/]", "", symbol)
+    for coin in COINS:
+        if exchange in coin.venues and flat in {coin.code + q for q in _SPOT_QUOTES}:
+            return exchange, symbol, coin.code
+    return None
 
 
 def _variant_a(event: dict[str, Any]) -> dict[str, Any]:
