@@ -6,14 +6,26 @@ JSON Schema.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .errors import ConfigError
 from .files import read_text
+from .layers import LAYERS
 from .plans import INTERVALS, LIQUIDATION_RANGES, Plan, history_days
 from .ws_events import channel_problem
 
@@ -34,6 +46,51 @@ def _known_channel(name: str) -> str:
 #: A documented WebSocket channel (a bare futures_trades / spot_trades means the coin's funding pair).
 Channel = Annotated[str, AfterValidator(_known_channel)]
 
+COIN_PATTERN = r"^[A-Za-z0-9]+$"
+_COIN_RE = re.compile(COIN_PATTERN)
+TOKEN_PATTERN = r"^\S+$"
+NAME_PATTERN = r"^\S(.*\S)?$"
+
+
+def _coin_code(value: str) -> str:
+    if not _COIN_RE.fullmatch(value):
+        raise PydanticCustomError(
+            "coin_code", "{value} is not a CoinGlass coin code (letters and digits only, e.g. BTC, 1000PEPE, kPEPE)",
+            {"value": repr(value)},
+        )
+    return value
+
+
+def _token(value: str) -> str:
+    if not value or any(c.isspace() for c in value):
+        raise PydanticCustomError("token", "{value} must be non-empty, without whitespace", {"value": repr(value)})
+    return value
+
+
+def _name(value: str) -> str:
+    if not value.strip() or value != value.strip():
+        raise PydanticCustomError("name", "{value} must be non-empty, without surrounding whitespace",
+                                  {"value": repr(value)})
+    return value
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("literal_error", "Input should be 1")
+    return value
+
+
+#: A CoinGlass coin code as CoinGlass spells it: letters and digits (BTC, 1000PEPE, kPEPE).
+CoinCode = Annotated[str, AfterValidator(_coin_code), Field(json_schema_extra={"pattern": COIN_PATTERN})]
+#: A venue's own instrument id (SOL-USDT-SWAP, 1000PEPEUSDT): non-empty, no whitespace.
+InstrumentId = Annotated[str, AfterValidator(_token), Field(json_schema_extra={"pattern": TOKEN_PATTERN})]
+#: A CoinGlass exchange name (OKX, Binance; "All" in a liquidation breakdown): non-blank, trimmed.
+ExchangeName = Annotated[str, AfterValidator(_name), Field(json_schema_extra={"pattern": NAME_PATTERN})]
+#: Whole numbers are whole numbers: `true` is not 1 and 30.0 is not 30.
+StrictInt = Annotated[int, Field(strict=True)]
+#: Finite numbers (no .inf / .nan); an int is fine, a boolean is not.
+FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
 
 class Strict(BaseModel):
     """Base for committed models: unknown keys rejected, values frozen."""
@@ -44,23 +101,23 @@ class Strict(BaseModel):
 class FundingLayer(Strict):
     """Funding-rate OHLC for one exchange pair (pair-level endpoint)."""
 
-    exchange: str = Field(description="CoinGlass exchange name, e.g. OKX")
-    symbol: str = Field(description="the venue's own instrument id, e.g. SOL-USDT-SWAP")
+    exchange: ExchangeName = Field(description="CoinGlass exchange name, e.g. OKX")
+    symbol: InstrumentId = Field(description="the venue's own instrument id, e.g. SOL-USDT-SWAP")
     interval: Interval | None = Field(default=None, description="overrides the config interval")
 
 
 class CoinLayer(Strict):
     """A coin-aggregated series (open-interest OHLC)."""
 
-    symbol: str = Field(description="CoinGlass coin code, e.g. SOL or 1000PEPE")
+    symbol: CoinCode = Field(description="the config's coin code, e.g. SOL or 1000PEPE")
     interval: Interval | None = None
 
 
 class ExchangeListLayer(Strict):
     """A coin-aggregated series over an explicit exchange list (liquidations, taker volume)."""
 
-    symbol: str
-    exchange_list: list[str] = Field(min_length=1)
+    symbol: CoinCode = Field(description="the config's coin code")
+    exchange_list: list[ExchangeName] = Field(min_length=1)
     interval: Interval | None = None
 
     @field_validator("exchange_list")
@@ -74,20 +131,26 @@ class ExchangeListLayer(Strict):
 class LiquidationExchangesLayer(Strict):
     """The per-exchange liquidation breakdown over a rolling range."""
 
-    symbol: str
+    symbol: CoinCode = Field(description="the config's coin code")
     range: LiqRange = "1h"
-    exchanges: list[str] = Field(min_length=1, description='rows to keep; "All" is the total row')
+    exchanges: list[ExchangeName] = Field(min_length=1, description='rows to keep; "All" is the total row')
 
 
 class EtfFlowsLayer(Strict):
     """US spot ETF daily flows (macro; identical for every coin)."""
 
     asset: Literal["bitcoin"] = "bitcoin"
-    history_days: int | None = Field(default=None, ge=1, description="keep only the last N days")
+    history_days: StrictInt | None = Field(default=None, ge=1, description="keep only the last N days")
+
+
+#: Coin-aggregated layers: their `symbol` is the config's coin code (funding takes a venue instrument id).
+COIN_LAYERS = ("open_interest", "liquidation", "taker_volume", "liquidation_exchanges")
 
 
 class Layers(Strict):
-    """The layers a config runs; a missing layer is not run."""
+    """The layers a config runs (at least one); a missing layer is not run."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
     funding: FundingLayer | None = None
     open_interest: CoinLayer | None = None
@@ -96,6 +159,14 @@ class Layers(Strict):
     liquidation_exchanges: LiquidationExchangesLayer | None = None
     etf_flows: EtfFlowsLayer | None = None
 
+    @model_validator(mode="after")
+    def _not_empty(self) -> Layers:
+        if not self.enabled():
+            raise PydanticCustomError(
+                "no_layer", "no layer to run: enable at least one of {layers}", {"layers": ", ".join(LAYERS)}
+            )
+        return self
+
     def enabled(self) -> list[str]:
         return [name for name in type(self).model_fields if getattr(self, name) is not None]
 
@@ -103,18 +174,18 @@ class Layers(Strict):
 class HealthSpec(Strict):
     """Thresholds for the checks run on every series."""
 
-    freshness_intervals: float = Field(default=2.0, gt=0, description="last closed bar within N intervals")
-    min_rows: int = Field(default=1, ge=0)
-    max_gap_bars: int = Field(default=0, ge=0)
-    flag_all_zero: bool = True
-    tolerance: float = Field(default=0.01, ge=0, description="relative tolerance of sum invariants")
+    freshness_intervals: FiniteFloat = Field(default=2.0, gt=0, description="last closed bar within N intervals")
+    min_rows: StrictInt = Field(default=1, ge=0)
+    max_gap_bars: StrictInt = Field(default=0, ge=0)
+    flag_all_zero: bool = Field(default=True, strict=True)
+    tolerance: FiniteFloat = Field(default=0.01, ge=0, description="relative tolerance of sum invariants")
 
 
 class StreamSpec(Strict):
     """The WebSocket channels for this coin."""
 
     channels: list[Channel] = Field(default_factory=lambda: ["liquidation_orders"])
-    min_volume_usd: float = Field(default=0.0, ge=0)
+    min_volume_usd: FiniteFloat = Field(default=0.0, ge=0)
 
 
 class Provenance(Strict):
@@ -130,11 +201,11 @@ class Provenance(Strict):
 class CoinConfig(Strict):
     """One coin's validated config."""
 
-    version: Literal[1] = CONFIG_VERSION
-    coin: str = Field(min_length=1, description="CoinGlass coin code")
+    version: Annotated[Literal[1], BeforeValidator(_not_bool)] = CONFIG_VERSION
+    coin: CoinCode = Field(description="CoinGlass coin code as CoinGlass spells it, e.g. BTC, 1000PEPE, kPEPE")
     plan: Plan
     interval: Interval
-    history_days: int = Field(ge=1, description="backfill depth on the first run")
+    history_days: StrictInt = Field(ge=1, description="backfill depth on the first run")
     layers: Layers
     health: HealthSpec = Field(default_factory=HealthSpec)
     stream: StreamSpec = Field(default_factory=StreamSpec)
@@ -142,7 +213,11 @@ class CoinConfig(Strict):
     provenance: Provenance | None = None
 
     @model_validator(mode="after")
-    def _feasible(self) -> CoinConfig:
+    def _consistent(self) -> CoinConfig:
+        # One validator, so the order is fixed: symbols first (located errors), then plan feasibility.
+        mismatched = symbol_problems(self)
+        if mismatched:
+            raise ValidationError.from_exception_data(type(self).__name__, mismatched)
         for problem in plan_problems(self):
             raise ValueError(problem)
         return self
@@ -150,6 +225,21 @@ class CoinConfig(Strict):
     def interval_for(self, layer: str) -> str:
         spec = getattr(self.layers, layer)
         return getattr(spec, "interval", None) or self.interval
+
+
+def symbol_problems(cfg: CoinConfig) -> list[InitErrorDetails]:
+    """A coin-level layer whose symbol is not the config's coin (its data would be another coin's)."""
+    out: list[InitErrorDetails] = []
+    for layer in COIN_LAYERS:
+        spec = getattr(cfg.layers, layer)
+        if spec is not None and spec.symbol != cfg.coin:
+            error = PydanticCustomError(
+                "symbol_not_coin",
+                "{symbol} is not this config's coin {coin} (a coin-level layer's symbol is the coin code)",
+                {"symbol": spec.symbol, "coin": cfg.coin},
+            )
+            out.append(InitErrorDetails(type=error, loc=("layers", layer, "symbol"), input=spec.symbol))
+    return out
 
 
 def plan_problems(cfg: CoinConfig) -> list[str]:
@@ -175,16 +265,35 @@ def plan_problems(cfg: CoinConfig) -> list[str]:
     return sorted(set(problems))
 
 
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic location as the config spells it: `layers.liquidation.exchange_list[1]`."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f"{'.' if out else ''}{part}"
+    return out
+
+
+def describe_error(err: Any) -> str:
+    """One pydantic error's message, worded for a config author (`unknown key`, not pydantic's)."""
+    loc = err["loc"]
+    if err["type"] == "extra_forbidden":
+        if len(loc) == 2 and loc[0] == "layers":
+            return f"unknown layer (expected one of {', '.join(LAYERS)})"
+        return "unknown key"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def problem_line(err: Any) -> str:
+    """One pydantic error as `field: problem` (whole-model checks already name their field)."""
+    loc = field_path(tuple(err["loc"]))
+    return f"{loc}: {describe_error(err)}" if loc else describe_error(err)
+
+
 def format_validation(exc: ValidationError) -> str:
-    """The first pydantic error as `field.path: message`."""
-    err = exc.errors()[0]
-    loc = ""
-    for part in err["loc"]:
-        loc += f"[{part}]" if isinstance(part, int) else f"{'.' if loc else ''}{part}"
-    msg = err["msg"].removeprefix("Value error, ")
-    extra = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    # Whole-model checks (plan feasibility) already start their message with the field name.
-    return f"{loc}: {msg}{extra}" if loc else f"{msg}{extra}"
+    """The first pydantic error as `field.path: problem`, with how many more there are."""
+    errors = exc.errors()
+    extra = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{problem_line(errors[0])}{extra}"
 
 
 def load_yaml(path: Path) -> Any:
@@ -211,17 +320,27 @@ def load_config(path: Path) -> CoinConfig:
 
 
 def config_paths(paths: list[Path]) -> list[Path]:
-    """Expand directories to their *.yaml / *.yml files (sorted); keep files as given."""
-    out: list[Path] = []
+    """Expand directories to their *.yaml / *.yml files (sorted); keep files as given.
+
+    A file reached twice (`DIR DIR/sol.yaml`, a symlink) is listed once, where it was first seen.
+    """
+    found: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out.extend(sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml") and q.is_file()))
+            found.extend(sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml") and q.is_file()))
         elif p.exists():
-            out.append(p)
+            found.append(p)
         else:
             raise ConfigError(f"{p}: no such file or directory")
-    if not out:
+    if not found:
         raise ConfigError(f"no config files in {', '.join(map(str, paths))}")
+    seen: set[Path] = set()
+    out: list[Path] = []
+    for p in found:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
     return out
 
 

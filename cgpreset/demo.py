@@ -42,10 +42,10 @@ def run_demo(client: Any, *, configs_dir: Path, store_path: Path, concurrency: i
     """Generate, sign off and run the watchlist; `client` talks to the embedded emulator."""
     inputs = load_inputs(find_default(DEFAULT_PRESET), find_default(DEFAULT_WATCHLIST))
     templates = open_templates(find_default(DEFAULT_TEMPLATES))
-    generated = run_generate(inputs, templates, out_dir=configs_dir, client=lambda: client, plan=plan)
-    configs = load_configs([configs_dir])
-    health = run_health(configs, client, store_path=store_path, concurrency=concurrency)
-    with Store(store_path) as store:
+    with Store(store_path) as store:  # opened first: a bad store fails before any file is written
+        generated = run_generate(inputs, templates, out_dir=configs_dir, client=lambda: client, plan=plan)
+        configs = load_configs([configs_dir])
+        health = run_health(configs, client, store_path=store_path, concurrency=concurrency)
         run = run_preset(configs, client, store, concurrency=concurrency, backfill_days=DEMO_BACKFILL_DAYS)
     return DemoResult(configs_dir, store_path, generated, health, run)
 

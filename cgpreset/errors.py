@@ -3,6 +3,7 @@
 * CgPresetError                                       exit 2
   + UsageError           bad flags or arguments        exit 2
   + ConfigError          preset / watchlist / config / template / settings input is wrong   exit 2
+  + OutputError          stdout (or another output) cannot be written: disk full, I/O error  exit 2
   + FindingsError        ran fine, but checks failed or drift was found                      exit 1
   + DeadlineExceededError  a request could not finish before the caller's deadline          exit 1
   + ApiError             CoinGlass refused the call or could not be reached (after retries)  exit 3
@@ -58,6 +59,10 @@ class UsageError(CgPresetError):
 
 class ConfigError(CgPresetError):
     """A preset, watchlist, coin config, template or setting is wrong."""
+
+
+class OutputError(CgPresetError):
+    """An output (stdout, a report) cannot be written: disk full, device error."""
 
 
 class FindingsError(CgPresetError):

@@ -16,7 +16,7 @@ from .config import Provenance
 from .discovery import STATE_DIR, Snapshot, discover, load_snapshot, snapshot_path
 from .errors import ConfigError, FindingsError
 from .plans import Plan
-from .preset import Preset, Watchlist, display_path, load_preset, load_watchlist
+from .preset import Preset, Watchlist, display_path, load_preset, load_watchlist, where
 from .render import DEFAULT_TEMPLATE, RenderedFile, TemplateSet, load_templates, render_all
 from .resolver import Resolution, plan_problems, resolve
 from .schema import SCHEMA_NAME, schema_text
@@ -34,6 +34,8 @@ class Inputs:
     preset_sha256: str
     watchlist: Watchlist
     watchlist_source: str
+    preset_where: str = "preset"  # names for messages (full paths): the sources are for provenance
+    watchlist_where: str = "watchlist"
 
 
 def load_inputs(preset_path: Path, watchlist_path: Path) -> Inputs:
@@ -46,6 +48,8 @@ def load_inputs(preset_path: Path, watchlist_path: Path) -> Inputs:
         preset_sha256=hashlib.sha256(preset_path.read_bytes()).hexdigest(),
         watchlist=watchlist,
         watchlist_source=display_path(watchlist_path),
+        preset_where=where(preset_path),
+        watchlist_where=where(watchlist_path),
     )
 
 
@@ -113,7 +117,7 @@ def choose_plan(override: str | None, inputs: Inputs, src: SnapshotSource) -> Pl
     if src.snapshot.meta.plan is not None:
         how = "detected from the key" if src.discovered else f"recorded in {src.origin}"
         return PlanChoice(src.snapshot.meta.plan, how)
-    return PlanChoice(inputs.preset.plan, f"the preset's plan ({inputs.preset_source})")
+    return PlanChoice(inputs.preset.plan, f"the preset's plan ({inputs.preset_where})")
 
 
 def check_plan(inputs: Inputs, choice: PlanChoice) -> None:
@@ -122,7 +126,7 @@ def check_plan(inputs: Inputs, choice: PlanChoice) -> None:
     if problems:
         hint = "" if choice.source == "--plan" else "; pass --plan to generate for another plan"
         raise ConfigError(
-            "; ".join(f"{inputs.preset_source}: {p}" for p in problems)
+            "; ".join(f"{inputs.preset_where}: {p}" for p in problems)
             + f" (plan {choice.plan.value}: {choice.source}{hint})"
         )
 
@@ -165,8 +169,8 @@ def run_resolve(
         inputs.preset,
         inputs.watchlist,
         src.snapshot,
-        preset_source=inputs.preset_source,
-        watchlist_source=inputs.watchlist_source,
+        preset_source=inputs.preset_where,
+        watchlist_source=inputs.watchlist_where,
     )
     return ResolveResult(inputs, src, choice, resolution)
 

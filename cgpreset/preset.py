@@ -87,7 +87,7 @@ class EtfFlowsPreset(_Strict):
     """Macro layer, identical for every coin."""
 
     asset: Literal["bitcoin"] = "bitcoin"
-    history_days: int | None = Field(default=None, ge=1)
+    history_days: int | None = Field(default=None, ge=1, strict=True)
 
 
 class PresetLayers(_Strict):
@@ -109,7 +109,7 @@ class Preset(_Strict):
     coin: str = Field(min_length=1, description="the seed coin, as CoinGlass spells it")
     plan: Plan
     interval: Interval
-    history_days: int = Field(ge=1)
+    history_days: int = Field(ge=1, strict=True)
     layers: PresetLayers
     health: HealthSpec = Field(default_factory=HealthSpec)
     stream: StreamSpec = Field(default_factory=StreamSpec)
@@ -132,10 +132,10 @@ class Watchlist(_Strict):
     """Which coins to clone the preset to: `coins: [...]` or `top: N` by open interest."""
 
     coins: list[str] | None = Field(default=None, min_length=1)
-    top: int | None = Field(default=None, ge=1, le=1000)
+    top: int | None = Field(default=None, ge=1, le=1000, strict=True)
     rank_by: Literal["open_interest"] = "open_interest"
     candidates: int = Field(
-        default=30, ge=1, le=1000,
+        default=30, ge=1, le=1000, strict=True,
         description="below Standard: rank the first N supported coins by open-interest/exchange-list",
     )
     include: list[str] = Field(default_factory=list)
@@ -200,6 +200,14 @@ def find_default(path: Path) -> Path:
     if checkout.exists():
         return checkout
     return path
+
+
+def where(path: Path) -> str:
+    """A file's name for messages: relative to cwd when under it, else absolute (never shortened)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
 
 
 def display_path(path: Path) -> str:

@@ -7,6 +7,7 @@ the server's arrival time can never make the server count `limit + 1` in its min
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -14,6 +15,10 @@ from collections.abc import Callable
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
+
+log = logging.getLogger(__name__)
+#: A wait for the budget at least this long (seconds) is announced on stderr.
+LONG_WAIT = 10.0
 
 
 class RateLimiter:
@@ -91,6 +96,9 @@ class RateLimiter:
                         waiting = True
                         if self._waiters == 0:
                             self._wait_since = now
+                            if delay >= LONG_WAIT:  # a pause this long must not look like a hang
+                                log.warning("rate budget of %d requests a minute is spent (by this process "
+                                            "or others on the key); waiting %.0f s", self._limit, delay)
                         self._waiters += 1
                 if deadline is not None and now + delay > deadline:
                     self.waited_seconds += waited

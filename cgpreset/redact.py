@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
 #: Shorter "keys" (real ones are 32 hex digits) would redact ordinary words ("x" in "exceeded").
@@ -13,24 +14,53 @@ _MIN_SECRET = 6
 _KEY_PARAMS = {"cg-api-key", "cg_api_key", "api_key", "apikey"}
 _QUERY_KEY = re.compile(r"(?i)(cg-api-key=)[^&\s'\"]+")
 _HEADER_KEY = re.compile(r"(?i)(cg-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
+_USERINFO_PASSWORD = re.compile(r"(//[^/?#@:\s]*:)[^/?#@\s]*@")
 
 
 def redact_url(url: str) -> str:
-    """The URL with any key-carrying query parameter replaced by <redacted>."""
-    parts = urlsplit(url)
-    if not parts.query:
-        return url
-    query = [
-        (k, REDACTED if k.lower() in _KEY_PARAMS else v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="<>")))
+    """The URL with any key-carrying query parameter (and a userinfo password) replaced by <redacted>.
+
+    Never raises: a URL that does not parse keeps only what comes before its query.
+    """
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, hostport = netloc.rpartition("@")
+            if ":" in userinfo:
+                netloc = f"{userinfo.split(':', 1)[0]}:{REDACTED}@{hostport}"
+        if not parts.query and netloc == parts.netloc:
+            return url
+        query = [
+            (k, REDACTED if k.lower() in _KEY_PARAMS else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="<>")))
+    except (ValueError, TypeError, UnicodeError):
+        head, sep, _ = str(url).partition("?")
+        head = _USERINFO_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", head)
+        return redact(head) + (sep + REDACTED if sep else "")
+
+
+def _secret_forms(secret: str) -> list[str]:
+    """The secret as it may appear in a message: raw, stripped, and escaped or quoted by a library."""
+    forms = {
+        secret,
+        secret.strip(),
+        repr(secret)[1:-1],  # e.g. requests' InvalidHeader quotes the value: 'KEY\n'
+        ascii(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        quote(secret, safe=""),
+        quote_plus(secret),
+    }
+    return sorted((f for f in forms if len(f) >= _MIN_SECRET), key=len, reverse=True)
 
 
 def redact(text: str, secret: str | None = None) -> str:
-    """Text with the secret (if given) and every `cg-api-key=`/`CG-API-KEY:` value removed."""
-    if secret and len(secret) >= _MIN_SECRET:
-        text = text.replace(secret, REDACTED)
+    """Text with the secret (if given, also escaped) and every `cg-api-key=`/`CG-API-KEY:` value removed."""
+    if secret and len(secret.strip()) >= _MIN_SECRET:
+        for form in _secret_forms(secret):
+            text = text.replace(form, REDACTED)
     text = _QUERY_KEY.sub(lambda m: m.group(1) + REDACTED, text)
     return _HEADER_KEY.sub(lambda m: m.group(1) + REDACTED, text)
 

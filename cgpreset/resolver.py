@@ -217,7 +217,10 @@ def _select(watchlist: Watchlist, snapshot: Snapshot, source: str) -> tuple[
         raise ConfigError("; ".join(problems))
     chosen: list[tuple[str, str, str]] = []
     dropped: list[DroppedCoin] = []
-    notes: list[str] = []
+    notes: list[str] = [  # a typo in exclude would silently keep the coin in: say so
+        f"{source}: exclude[{i}]: {name} is not a CoinGlass coin{_suggest(name, snapshot)}; it excludes nothing"
+        for i, name in enumerate(watchlist.exclude) if snapshot.coin_spelling(name) is None
+    ]
     excluded = {c.lower() for c in watchlist.exclude}
 
     taken: set[str] = set()
@@ -446,6 +449,10 @@ def resolve(
     out: list[CoinResolution] = []
     for coin, requested, how in chosen:
         layers, notes, gone, fallback = _resolve_coin(preset, coin, snapshot, ex_name)
+        if not layers:  # nothing left to fetch: a config with no layer is no config
+            why = "; ".join(f"{name}: {reason}" for name, reason in sorted(gone.items()))
+            dropped.append(DroppedCoin(requested, f"no layer left ({why})"))
+            continue
         head = [f"watchlist: {how_text[how]}"]
         if requested != coin:
             head.append(f"coin: {requested!r} is spelled {coin} by CoinGlass")

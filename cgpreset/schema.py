@@ -13,9 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .config import CoinConfig, config_paths, load_yaml, plan_problems
+from .config import CoinConfig, config_paths, load_yaml, plan_problems, problem_line
 from .errors import ConfigError
-from .layers import LAYERS
 from .plans import Plan
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -46,17 +45,11 @@ def schema_text() -> str:
     return json.dumps(coin_config_schema(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def _describe(err: Any) -> str:
-    loc = err["loc"]
-    if err["type"] == "extra_forbidden":
-        if len(loc) == 2 and loc[0] == "layers":
-            return f"unknown layer (expected one of {', '.join(LAYERS)})"
-        return "unknown key"
-    return str(err["msg"]).removeprefix("Value error, ")
-
-
 def validate_file(path: Path) -> list[str]:
-    """Every problem in one config file as `file:field: message`; empty when it is valid.
+    """Every problem in one config file as `file: field: problem`; empty when it is valid.
+
+    Worded as `load_config` words its first problem (config.problem_line), so `validate` and
+    `run-preset` / `health` say the same thing about the same file.
 
     Schema problems come first; plan feasibility (an interval below the plan's floor, history
     deeper than the plan keeps) is checked once the structure is right, and lists every problem.
@@ -74,26 +67,35 @@ def validate_file(path: Path) -> list[str]:
         errors = exc.errors()
     structural = [e for e in errors if e["loc"]]
     if structural:
-        return [f"{path}:{'.'.join(str(p) for p in e['loc'])}: {_describe(e)}" for e in structural]
+        return [f"{path}: {problem_line(e)}" for e in structural]
     # Only the model-level feasibility check failed: validate on a plan that allows everything,
     # then ask for every problem on the real plan (the validator stops at the first one).
     try:
         relaxed = CoinConfig.model_validate({**data, "plan": Plan.PROFESSIONAL.value, "history_days": 1})
     except ValidationError:
-        return [f"{path}: {str(e['msg']).removeprefix('Value error, ')}" for e in errors]
+        return [f"{path}: {problem_line(e)}" for e in errors]
     real = relaxed.model_copy(update={"plan": Plan(data["plan"]), "history_days": data["history_days"]})
-    return [f"{path}:{problem}" for problem in plan_problems(real)]
+    return [f"{path}: {problem}" for problem in plan_problems(real)]
 
 
 def validate_paths(paths: list[Path]) -> tuple[list[Path], list[str]]:
-    """(files checked, problems) for files and directories (their *.yaml / *.yml files)."""
+    """(files checked, problems) for files and directories (their *.yaml / *.yml files).
+
+    A file reached twice (`DIR DIR/sol.yaml`) is checked once, where it was first seen.
+    """
     files: list[Path] = []
+    seen: set[Path] = set()
     problems: list[str] = []
     for p in paths:
         try:
-            files += config_paths([p])
+            found = config_paths([p])
         except ConfigError as exc:
             problems.append(str(exc))
+            continue
+        for f in found:
+            if f.resolve() not in seen:
+                seen.add(f.resolve())
+                files.append(f)
     for f in files:
         problems += validate_file(f)
     return files, problems

@@ -13,8 +13,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,151 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
+#: The tables `cgpreset stream --store` adds to the same file (created by stream_store.connect).
+#: They carry no version of their own: the file's `user_version` is the run schema's.
+STREAM_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stream_events (
+    kind        TEXT    NOT NULL,
+    exchange    TEXT    NOT NULL,
+    symbol      TEXT    NOT NULL,
+    time_ms     INTEGER NOT NULL,
+    side_raw    TEXT    NOT NULL,
+    price       REAL    NOT NULL,
+    volume_usd  REAL    NOT NULL,
+    base_asset  TEXT    NOT NULL,
+    side        TEXT    NOT NULL,
+    channel     TEXT    NOT NULL,
+    run_id      INTEGER,
+    received_at REAL    NOT NULL,
+    PRIMARY KEY (kind, exchange, symbol, time_ms, side_raw, price, volume_usd)
+);
+CREATE INDEX IF NOT EXISTS stream_events_coin_time ON stream_events (base_asset, time_ms);
+CREATE TABLE IF NOT EXISTS stream_runs (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at        REAL    NOT NULL,
+    updated_at        REAL    NOT NULL,
+    ended_at          REAL,
+    status            TEXT    NOT NULL,
+    stop_reason       TEXT,
+    url               TEXT    NOT NULL,
+    channels          TEXT    NOT NULL,
+    coins             TEXT,
+    events            INTEGER NOT NULL DEFAULT 0,
+    events_per_minute REAL    NOT NULL DEFAULT 0,
+    reconnects        INTEGER NOT NULL DEFAULT 0,
+    pings_sent        INTEGER NOT NULL DEFAULT 0,
+    pongs_received    INTEGER NOT NULL DEFAULT 0,
+    last_event_at     REAL,
+    summary           TEXT    NOT NULL DEFAULT '{}'
+);
+"""
+
+
+def _user_tables(db: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
+    """Every table and view of a database (SQLite's own excluded) with its column names."""
+    names = [r[0] for r in db.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+    )]
+    return {n: tuple(r[0] for r in db.execute("SELECT name FROM pragma_table_info(?)", (n,))) for n in names}
+
+
+def _columns(schema: str) -> dict[str, tuple[str, ...]]:
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(schema)
+        return _user_tables(db)
+    finally:
+        db.close()
+
+
+#: What each schema version's tables hold (columns, by name); v0 is a file no run has written yet.
+RUN_TABLES = _columns(_SCHEMA)
+_RUN_TABLES_AT = {
+    0: RUN_TABLES,
+    1: {**RUN_TABLES, "runs": tuple(c for c in RUN_TABLES["runs"] if c != "status")},
+    2: RUN_TABLES,
+}
+STREAM_TABLES = _columns(STREAM_SCHEMA)
+
+# -- one way to turn what SQLite says about a file into one line -----------------------------
+
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
+def store_error(path: Path, exc: sqlite3.Error, doing: str) -> ConfigError:
+    """One line naming the file: not a database, damaged, or `doing` failed (locked, no permission...)."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # extended codes keep the primary in the low byte
+    text = str(exc)
+    if code == _SQLITE_NOTADB or "not a database" in text:
+        return ConfigError(f"{path}: not a cgpreset store ({text})")
+    if code == _SQLITE_CORRUPT or "malformed" in text:
+        return ConfigError(f"{path}: store is damaged ({text})")
+    return ConfigError(f"{path}: {doing}: {text}")
+
+
+@contextmanager
+def converting(path: Path, doing: str) -> Iterator[None]:
+    """Every store access runs inside this: an SQLite error, or stored JSON that no longer parses,
+    leaves as a one-line ConfigError naming the file, never as a traceback."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise store_error(path, exc, doing) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: store is damaged (a stored JSON value does not parse: {exc})") from None
+
+
+def check_path(path: Path) -> None:
+    """Refuse a directory; create a missing parent folder (one line if that fails)."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create the store's folder: {exc.strerror or exc}") from None
+
+
+def check_store(db: sqlite3.Connection, path: Path) -> tuple[int, dict[str, tuple[str, ...]]]:
+    """Check an open file's schema before anything reads or writes it. Returns (schema version,
+    tables). Reads only the schema; call it inside `converting`.
+
+    Refused, each as one ConfigError line: a file of a newer cgpreset (its `user_version` above
+    SCHEMA_VERSION); a foreign file (a cgpreset table without the columns of its version, a
+    versioned file without the run tables, or an unversioned one with tables but none of
+    cgpreset's). No integrity scan here: it would read the whole file on every open (about 1 s
+    per GB); damage is reported, as "store is damaged", by the first read or write that meets it.
+    """
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    check_version(path, version)
+    return version, check_tables(path, version, _user_tables(db))
+
+
+def check_version(path: Path, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise ConfigError(f"{path}: written by a newer cgpreset (schema v{version}; this one reads up to "
+                          f"v{SCHEMA_VERSION})")
+    if version not in _RUN_TABLES_AT:  # negative: no cgpreset writes that
+        raise ConfigError(f"{path}: not a cgpreset store (schema v{version})")
+
+
+def check_tables(path: Path, version: int, found: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """The schema half of `check_store`: `found` tables against what `version` promises."""
+    expected: Mapping[str, tuple[str, ...]] = {**_RUN_TABLES_AT[version], **STREAM_TABLES}
+    problems = []
+    if version >= 1:
+        absent = [t for t in RUN_TABLES if t not in found]
+        if absent:
+            problems.append(f"schema v{version} without table {', '.join(absent)}")
+    elif found and not found.keys() & expected.keys():
+        problems.append(f"none of its tables is cgpreset's: {', '.join(sorted(found)[:5])}")
+    for table, columns in expected.items():
+        missing = [c for c in columns if table in found and c not in found[table]]
+        if missing:
+            problems.append(f"table {table} has no column {', '.join(missing[:3])}{', …' if missing[3:] else ''}")
+    if problems:
+        raise ConfigError(f"{path}: not a cgpreset store ({'; '.join(problems)})")
+    return found
+
 
 @dataclass(frozen=True)
 class WriteResult:
@@ -80,37 +225,35 @@ class Store:
 
     `readonly=True` (for `--dry-run`) never creates, migrates or writes the file: the caller
     checks that it exists, and a store written by nothing yet reads as empty.
+
+    Opening checks the file (`check_store`): a damaged, foreign or newer store is refused before
+    anything is read or written, in every mode. Every method runs inside `_db_for`, so whatever
+    SQLite reports later (a page damaged after opening, a lock held too long) is one ConfigError
+    line naming the file too.
     """
 
     def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
         self._lock = threading.RLock()
+        self._absent: frozenset[str] = frozenset()  # run tables a read-only, never-written file lacks
         if not readonly:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigError(f"{self.path}: cannot create the store's folder: {exc.strerror or exc}") from None
-        try:
+            check_path(self.path)
+        with converting(self.path, "cannot open store"):
             self._db = self._connect()
-        except sqlite3.Error as exc:
-            raise ConfigError(f"{self.path}: cannot open store: {exc}") from None
         try:
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # garbage fails here
-            if readonly:
-                self._check_version(int(self._db.execute("PRAGMA user_version").fetchone()[0]))
-            else:
+            with converting(self.path, "cannot open store"):
+                self._db.row_factory = sqlite3.Row
                 self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                self._db.execute("PRAGMA journal_mode = WAL")
-                self._db.execute("PRAGMA synchronous = NORMAL")
-                self._migrate()
-        except BaseException as exc:
+                _, found = check_store(self._db, self.path)  # before WAL or migration touch a foreign file
+                if readonly:
+                    self._absent = frozenset(RUN_TABLES) - found.keys()
+                else:
+                    self._db.execute("PRAGMA journal_mode = WAL")
+                    self._db.execute("PRAGMA synchronous = NORMAL")
+                    self._migrate()
+        except BaseException:
             self._db.close()
-            if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
-                raise ConfigError(f"{self.path}: not a cgpreset store ({exc})") from None
-            if isinstance(exc, sqlite3.Error):
-                raise ConfigError(f"{self.path}: cannot open store: {exc}") from None
             raise
 
     def _connect(self) -> sqlite3.Connection:
@@ -123,41 +266,45 @@ class Store:
         uri = self.path.resolve().as_uri() + ("?mode=ro" if wal.exists() else "?mode=ro&immutable=1")
         return sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
 
-    def _check_version(self, version: int) -> None:
-        if version > SCHEMA_VERSION:
-            raise ConfigError(
-                f"{self.path}: store schema v{version} is newer than this cgpreset (v{SCHEMA_VERSION})"
-            )
-
     def _migrate(self) -> None:
-        with self._tx():
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            self._check_version(version)
+        """Bring the file to SCHEMA_VERSION and check the result, in one transaction: a file that
+        fails the check is left as it was."""
+        with self._tx() as db:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])  # another process may have moved it
+            check_version(self.path, version)
             if version < 1:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
-                        self._db.execute(statement)
+                        db.execute(statement)
             elif version < 2:  # v1 -> v2: runs.status
-                self._db.execute("ALTER TABLE runs ADD COLUMN status TEXT")
+                db.execute("ALTER TABLE runs ADD COLUMN status TEXT")
             if version < SCHEMA_VERSION:
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            check_tables(self.path, SCHEMA_VERSION, _user_tables(db))
+
+    @contextmanager
+    def _db_for(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock, with SQLite errors turned into one ConfigError line."""
+        with self._lock, converting(self.path, doing):
+            yield self._db
+
+    def _reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db_for("store read failed")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; BEGIN IMMEDIATE takes the write lock up front (waits busy_timeout)."""
         with self._lock:
+            with self._db_for("store not writable") as db:  # e.g. locked longer than busy_timeout
+                db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:  # e.g. locked longer than busy_timeout: one line, not a traceback
-                raise ConfigError(f"{self.path}: store not writable: {exc}") from None
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException as exc:
+                with self._db_for("store write failed") as db:
+                    yield db
+                    db.execute("COMMIT")
+            except BaseException:
                 if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise ConfigError(f"{self.path}: store write failed: {exc}") from None
+                    with suppress(sqlite3.Error):  # a damaged file may refuse even this; the error above says why
+                        self._db.execute("ROLLBACK")
                 raise
 
     def close(self) -> None:
@@ -181,16 +328,17 @@ class Store:
 
     def cursor(self, series: str) -> int | None:
         """Open time of the series' last closed bar in the store, or None before the first run."""
-        with self._lock:
-            row = self._db.execute("SELECT last_closed FROM cursors WHERE series = ?", (series,)).fetchone()
+        if "cursors" in self._absent:
+            return None
+        with self._reading() as db:
+            row = db.execute("SELECT last_closed FROM cursors WHERE series = ?", (series,)).fetchone()
         return None if row is None else int(row[0])
 
     def cursors(self) -> dict[str, int]:
-        with self._lock:
-            if self.readonly and not self._db.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cursors'").fetchone():
-                return {}  # a file no run has written yet (read-only: not migrated)
-            return {r[0]: int(r[1]) for r in self._db.execute("SELECT series, last_closed FROM cursors")}
+        if "cursors" in self._absent:  # a file no run has written yet (read-only: not migrated)
+            return {}
+        with self._reading() as db:
+            return {r[0]: int(r[1]) for r in db.execute("SELECT series, last_closed FROM cursors")}
 
     def write(
         self,
@@ -245,22 +393,23 @@ class Store:
 
     def rows(self, series: str) -> list[dict[str, Any]]:
         """A series' rows, ascending by (time, instrument): typed columns plus `payload` decoded."""
-        with self._lock:
-            cur = self._db.execute(
-                "SELECT * FROM bars WHERE series = ? ORDER BY time, instrument", (series,)
-            )
+        if "bars" in self._absent:
+            return []
+        with self._reading() as db:
             out = []
-            for r in cur:
+            for r in db.execute("SELECT * FROM bars WHERE series = ? ORDER BY time, instrument", (series,)):
                 d = dict(r)
                 d["payload"] = json.loads(d["payload"])
                 out.append(d)
         return out
 
     def count(self, series: str | None = None) -> int:
-        with self._lock:
+        if "bars" in self._absent:
+            return 0
+        with self._reading() as db:
             if series is None:
-                return int(self._db.execute("SELECT count(*) FROM bars").fetchone()[0])
-            return int(self._db.execute("SELECT count(*) FROM bars WHERE series = ?", (series,)).fetchone()[0])
+                return int(db.execute("SELECT count(*) FROM bars").fetchone()[0])
+            return int(db.execute("SELECT count(*) FROM bars WHERE series = ?", (series,)).fetchone()[0])
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -282,8 +431,10 @@ class Store:
             )
 
     def runs(self) -> list[dict[str, Any]]:
-        with self._lock:
-            out = [dict(r) for r in self._db.execute("SELECT * FROM runs ORDER BY id")]
-        for r in out:
-            r["outcomes"] = json.loads(r["outcomes"]) if r["outcomes"] else None
+        if "runs" in self._absent:
+            return []
+        with self._reading() as db:
+            out = [dict(r) for r in db.execute("SELECT * FROM runs ORDER BY id")]
+            for r in out:
+                r["outcomes"] = json.loads(r["outcomes"]) if r["outcomes"] else None
         return out

@@ -32,7 +32,7 @@ from typing import Any
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
-from .errors import AuthError, CgPresetError, ConfigError, PlanError
+from .errors import AuthError, CgPresetError, ConfigError, OutputError, PlanError
 from .redact import RedactingLoggerAdapter, redact
 from .stream_options import (  # noqa: F401 - re-exported: the stream API lives here
     StreamOptions,
@@ -355,8 +355,8 @@ class _Session:
                 self.recent.popitem(last=False)
             kept.append(event)
             self.stats.events += 1
-            if self.on_event is not None:
-                self.on_event(event)
+            if self.on_event is not None and not self._emit(event):
+                break
             if self.o.max_events is not None and self.stats.events >= self.o.max_events:
                 self.stop_reason = "max_events"
                 break
@@ -366,6 +366,20 @@ class _Session:
             self.stats.last_event_time = kept[-1].time
             if self.store is not None:
                 self.stats.stored += self.store.add_events(kept, now=self.stats.last_event_wall)
+
+    def _emit(self, event: StreamEvent) -> bool:
+        """Hand one event to on_event; False when its reader has gone (`| head`): the run stops
+        as cleanly as on --max-events. Any other output failure is an error, not a dropped
+        connection (it must not send the stream into a reconnect loop)."""
+        assert self.on_event is not None
+        try:
+            self.on_event(event)
+        except BrokenPipeError:
+            self.stop_reason = "output_closed"
+            return False
+        except OSError as exc:
+            raise OutputError(f"cannot write events: {exc.strerror or exc}") from None
+        return True
 
     def _with_coin(self, event: StreamEvent) -> StreamEvent:
         """The event as the user asked for it: under the asked liquidation channel name, and a

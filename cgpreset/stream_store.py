@@ -1,7 +1,9 @@
 """Persist streamed events (de-duplicated) and stream liveness, in the run store's SQLite file.
 
 Own tables only: `stream_events` (natural key = primary key, so the same event stored twice is
-one row) and `stream_runs` (one row per `cgpreset stream` run, updated while it runs). WAL mode
+one row) and `stream_runs` (one row per `cgpreset stream` run, updated while it runs). Their DDL,
+`store.STREAM_SCHEMA`, sits next to the run schema so that one check (`store.check_store`) knows
+the whole file: a damaged, foreign or newer file is refused here as it is by `run-preset`. WAL mode
 and a busy timeout let a stream write while `run-preset` or `health` use the same file. No URL
 with the key and no key is ever written.
 """
@@ -12,90 +14,39 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .store import BUSY_TIMEOUT_MS, STREAM_SCHEMA, check_path, check_store, converting
 from .ws_events import StreamEvent
-
-BUSY_TIMEOUT_MS = 30_000  # same as the run store
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS stream_events (
-    kind        TEXT    NOT NULL,
-    exchange    TEXT    NOT NULL,
-    symbol      TEXT    NOT NULL,
-    time_ms     INTEGER NOT NULL,
-    side_raw    TEXT    NOT NULL,
-    price       REAL    NOT NULL,
-    volume_usd  REAL    NOT NULL,
-    base_asset  TEXT    NOT NULL,
-    side        TEXT    NOT NULL,
-    channel     TEXT    NOT NULL,
-    run_id      INTEGER,
-    received_at REAL    NOT NULL,
-    PRIMARY KEY (kind, exchange, symbol, time_ms, side_raw, price, volume_usd)
-);
-CREATE INDEX IF NOT EXISTS stream_events_coin_time ON stream_events (base_asset, time_ms);
-CREATE TABLE IF NOT EXISTS stream_runs (
-    id                INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_at        REAL    NOT NULL,
-    updated_at        REAL    NOT NULL,
-    ended_at          REAL,
-    status            TEXT    NOT NULL,
-    stop_reason       TEXT,
-    url               TEXT    NOT NULL,
-    channels          TEXT    NOT NULL,
-    coins             TEXT,
-    events            INTEGER NOT NULL DEFAULT 0,
-    events_per_minute REAL    NOT NULL DEFAULT 0,
-    reconnects        INTEGER NOT NULL DEFAULT 0,
-    pings_sent        INTEGER NOT NULL DEFAULT 0,
-    pongs_received    INTEGER NOT NULL DEFAULT 0,
-    last_event_at     REAL,
-    summary           TEXT    NOT NULL DEFAULT '{}'
-);
-"""
 
 # summary keys copied into their own stream_runs columns
 _FIGURES = ("events", "events_per_minute", "reconnects", "pings_sent", "pongs_received")
 
-
-def _store_error(db_path: Path, exc: sqlite3.Error) -> ConfigError:
-    """One line for a file SQLite cannot use: garbage, a truncated database, no permission."""
-    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
-        return ConfigError(f"{db_path}: not a cgpreset store ({exc})")
-    return ConfigError(f"{db_path}: cannot open store: {exc}")
-
-
-def _check_path(db_path: Path) -> None:
-    if db_path.is_dir():
-        raise ConfigError(f"{db_path}: is a directory")
+_WRITE = "store write failed"
 
 
 def connect(db_path: Path) -> sqlite3.Connection:
     """Open the store with WAL and a busy timeout; create the stream tables if needed.
 
-    ConfigError (one line, naming the file) when the path is a directory or not an SQLite
-    database, or its folder cannot be created.
+    ConfigError (one line, naming the file) when the path is a directory, not an SQLite database,
+    damaged, not a cgpreset store or one of a newer cgpreset (see store.check_store), or its folder
+    cannot be created. The check runs before WAL or the tables touch the file.
     """
-    _check_path(db_path)
-    try:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{db_path}: cannot create the store's folder: {exc.strerror or exc}") from None
-    try:
+    check_path(db_path)
+    with converting(db_path, "cannot open store"):
         conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise _store_error(db_path, exc) from None
     try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # garbage fails here
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.executescript(_SCHEMA)
-    except sqlite3.Error as exc:
+        with converting(db_path, "cannot open store"):
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            check_store(conn, db_path)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(STREAM_SCHEMA)
+    except BaseException:
         conn.close()
-        raise _store_error(db_path, exc) from None
+        raise
     return conn
 
 
@@ -118,11 +69,12 @@ class StreamStore:
 
     def start_run(self, *, url: str, channels: list[str], coins: list[str] | None, now: float) -> int:
         """Record a new run as "running"; `url` must already be redacted."""
-        cur = self._conn.execute(
-            "INSERT INTO stream_runs (started_at, updated_at, status, url, channels, coins) "
-            "VALUES (?, ?, 'running', ?, ?, ?)",
-            (now, now, url, json.dumps(channels), None if coins is None else json.dumps(coins)),
-        )
+        with converting(self.db_path, _WRITE):
+            cur = self._conn.execute(
+                "INSERT INTO stream_runs (started_at, updated_at, status, url, channels, coins) "
+                "VALUES (?, ?, 'running', ?, ?, ?)",
+                (now, now, url, json.dumps(channels), None if coins is None else json.dumps(coins)),
+            )
         self.run_id = int(cur.lastrowid or 0)
         return self.run_id
 
@@ -135,20 +87,23 @@ class StreamStore:
         ]
         if not rows:
             return 0
-        before = self._conn.total_changes
-        self._conn.execute("BEGIN IMMEDIATE")  # one transaction per batch
-        try:
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO stream_events (kind, exchange, symbol, time_ms, side_raw, price,"
-                " volume_usd, base_asset, side, channel, run_id, received_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
-        return self._conn.total_changes - before
+        with converting(self.db_path, _WRITE):
+            before = self._conn.total_changes
+            self._conn.execute("BEGIN IMMEDIATE")  # one transaction per batch
+            try:
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO stream_events (kind, exchange, symbol, time_ms, side_raw, price,"
+                    " volume_usd, base_asset, side, channel, run_id, received_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    with suppress(sqlite3.Error):  # a damaged file may refuse even this; the error says why
+                        self._conn.execute("ROLLBACK")
+                raise
+            return self._conn.total_changes - before
 
     def update_run(
         self,
@@ -163,23 +118,26 @@ class StreamStore:
         if self.run_id is None:
             return
         ended = None if status == "running" else now
-        self._conn.execute(
-            "UPDATE stream_runs SET updated_at = ?, ended_at = ?, status = ?, stop_reason = ?,"
-            " events = ?, events_per_minute = ?, reconnects = ?, pings_sent = ?, pongs_received = ?,"
-            " last_event_at = ?, summary = ? WHERE id = ?",
-            (now, ended, status, stop_reason, *(summary.get(k, 0) for k in _FIGURES),
-             last_event_at, json.dumps(summary, sort_keys=True), self.run_id),
-        )
+        with converting(self.db_path, _WRITE):
+            self._conn.execute(
+                "UPDATE stream_runs SET updated_at = ?, ended_at = ?, status = ?, stop_reason = ?,"
+                " events = ?, events_per_minute = ?, reconnects = ?, pings_sent = ?, pongs_received = ?,"
+                " last_event_at = ?, summary = ? WHERE id = ?",
+                (now, ended, status, stop_reason, *(summary.get(k, 0) for k in _FIGURES),
+                 last_event_at, json.dumps(summary, sort_keys=True), self.run_id),
+            )
 
     def count_events(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM stream_events").fetchone()[0])
+        with converting(self.db_path, "store read failed"):
+            return int(self._conn.execute("SELECT COUNT(*) FROM stream_events").fetchone()[0])
 
 
 def latest_liveness(db_path: Path, *, now: float | None = None) -> dict[str, Any] | None:
     """Liveness of the most recent stream run, for `health`; None when no stream has run.
 
-    ConfigError (one line, naming the file) when the path is a directory or not an SQLite
-    database: `health` reports it instead of crashing.
+    ConfigError (one line, naming the file) when the path is a directory, or the file is not a
+    database, is damaged, or is not a store of this cgpreset (see store.check_store): `health`
+    reports it instead of crashing or ignoring it.
 
     Keys: run_id, status ("running", "stopped", "auth_error", "failed"), stop_reason, started_at,
     updated_at, ended_at (unix seconds), channels, coins, events, events_per_minute, reconnects,
@@ -187,25 +145,20 @@ def latest_liveness(db_path: Path, *, now: float | None = None) -> dict[str, Any
     when no event arrived), summary (the full run summary as last written).
     """
     db_path = Path(db_path)
-    _check_path(db_path)
+    if db_path.is_dir():
+        raise ConfigError(f"{db_path}: is a directory")
     if not db_path.exists():
         return None
-    try:
+    with converting(db_path, "cannot open store"):
         conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000)
-    except sqlite3.Error as exc:
-        raise _store_error(db_path, exc) from None
     try:
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # garbage fails here
-        try:
-            row = conn.execute("SELECT * FROM stream_runs ORDER BY id DESC LIMIT 1").fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):  # no stream has ever run here
+        with converting(db_path, "store read failed"):
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            _, tables = check_store(conn, db_path)  # damaged, foreign or newer: said, not ignored
+            if "stream_runs" not in tables:  # no stream has ever run here
                 return None
-            raise
-    except sqlite3.Error as exc:
-        raise _store_error(db_path, exc) from None
+            row = conn.execute("SELECT * FROM stream_runs ORDER BY id DESC LIMIT 1").fetchone()
     finally:
         conn.close()
     if row is None:

@@ -66,8 +66,12 @@ def is_generated(path: Path) -> bool:
 
 def plan_changes(out_dir: Path, files: list[OutputFile], *, prune: bool) -> list[Change]:
     """Compare `files` with DIR; generated configs not in `files` are `removed` (prune) or `stale`."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"{out_dir}: not a directory")
+    for folder in (out_dir, *out_dir.parents):  # the first existing one must be a directory
+        if folder.exists():
+            if not folder.is_dir():
+                raise ConfigError(f"{out_dir}: not a directory" if folder == out_dir
+                                  else f"{out_dir}: {folder} is not a directory")
+            break
     changes: list[Change] = []
     wanted = {f.path for f in files}
     for f in sorted(files, key=lambda f: f.path):
@@ -91,17 +95,13 @@ def plan_changes(out_dir: Path, files: list[OutputFile], *, prune: bool) -> list
     return sorted(changes, key=lambda c: c.path)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same directory and os.replace; keeps an existing file's mode.
-
-    No fsync: readers must never see half a file (os.replace), but these files live in git and
-    a crash only means running generate again.
-    """
+def _stage(path: Path, data: bytes) -> Path:
+    """Write `data` to a temp file beside `path` (keeping an existing file's mode); returns it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode: int | None = path.stat().st_mode & 0o777
     except FileNotFoundError:
-        mode = None  # a new file: 0o666 minus the umask, like any other new file
+        mode = None
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
@@ -109,25 +109,42 @@ def atomic_write(path: Path, data: bytes) -> None:
             fh.write(data)
         if mode is not None:
             os.chmod(tmp, mode)
-        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return tmp
 
 
 def apply_changes(out_dir: Path, changes: list[Change]) -> int:
-    """Write added/changed files, delete removed ones; returns how many paths were touched."""
-    touched = 0
-    for change in changes:
-        target = out_dir / change.path
-        if change.status in ("added", "changed"):
+    """Write added/changed files, delete removed ones; returns how many paths were touched.
+
+    All or nothing as far as the disk allows: every new file is first written to a temp file
+    beside its target; only when all of them are on disk are they renamed into place. A full disk
+    or a permission problem therefore leaves DIR as it was.
+    """
+    writes = [c for c in changes if c.status in ("added", "changed")]
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for change in writes:
             assert change.new is not None
+            target = out_dir / change.path
             try:
-                atomic_write(target, change.new)
+                staged.append((_stage(target, change.new), target))
+            except OSError as exc:
+                raise ConfigError(
+                    f"{target}: cannot write: {exc.strerror or exc}; nothing in {out_dir} was changed") from None
+        for tmp, target in staged:
+            try:
+                os.replace(tmp, target)
             except OSError as exc:
                 raise ConfigError(f"{target}: cannot write: {exc.strerror or exc}") from None
-            touched += 1
-        elif change.status == "removed":
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+    touched = len(writes)
+    for change in changes:
+        target = out_dir / change.path
+        if change.status == "removed":
             try:
                 target.unlink(missing_ok=True)
             except OSError as exc:

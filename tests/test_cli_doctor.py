@@ -46,7 +46,7 @@ def test_doctor_exits_3_with_one_line_when_the_key_is_refused() -> None:
 def test_bad_setting_exits_2() -> None:
     result = CliRunner().invoke(cli, ["doctor"], env=env(CGPRESET_PLAN="gold"))
     assert result.exit_code == 2
-    assert result.stderr.startswith("Error: setting plan:")
+    assert result.stderr.startswith("Error: setting CGPRESET_PLAN:")
 
 
 def test_without_key_or_url_commands_use_the_embedded_emulator() -> None:

@@ -41,14 +41,17 @@ def test_good_config_loads(tmp_path: Path) -> None:
         (b"\xff\xfe\x00garbage\x9c", "sol.yaml: not UTF-8 text"),
         ("- a\n- b\n", "sol.yaml: expected a mapping at the top level"),
         ("coin: [unclosed\n", "sol.yaml: line 2: invalid YAML"),
-        (GOOD + "colour: red\n", "sol.yaml: colour: Extra inputs are not permitted"),
+        (GOOD + "colour: red\n", "sol.yaml: colour: unknown key"),
         (GOOD.replace("interval: 1h", "interval: 90m"), "sol.yaml: interval: Input should be"),
         (GOOD.replace("plan: standard", "plan: hobbyist"),
          "sol.yaml: interval: 1h is below the hobbyist plan's floor (4h)"),
         (GOOD.replace("history_days: 30", "history_days: 400"),
          "sol.yaml: history_days: 400 is deeper than the standard plan keeps at 1h (360 days)"),
         (GOOD.replace("{symbol: SOL}", "{symbol: SOL, exchange_list: [OKX]}"),
-         "sol.yaml: layers.open_interest.exchange_list: Extra inputs are not permitted"),
+         "sol.yaml: layers.open_interest.exchange_list: unknown key"),
+        (GOOD.replace("layers:", "layers:\n  funding_rate: {}"),
+         "sol.yaml: layers.funding_rate: unknown layer (expected one of funding, open_interest, liquidation, "
+         "taker_volume, liquidation_exchanges, etf_flows)"),
     ],
 )
 def test_bad_configs_fail_in_one_line_naming_file_and_field(tmp_path: Path, text: str | bytes, message: str) -> None:

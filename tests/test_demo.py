@@ -44,3 +44,12 @@ def test_demo_twice(tmp_path: Path) -> None:
     grown = con.execute("SELECT count(*) FROM bars").fetchone()[0] - rows
     con.close()
     assert grown <= 51  # incremental: at most one new (forming) bar per series
+
+
+def test_a_bad_store_fails_before_any_config_is_written(tmp_path: Path) -> None:
+    bad = tmp_path / "garbage.db"
+    bad.write_bytes(b"this is not an SQLite database" * 40)
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "d"), "--store", str(bad)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-1].startswith(f"Error: {bad}")
+    assert not (tmp_path / "d" / "configs").exists()

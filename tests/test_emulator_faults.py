@@ -215,6 +215,15 @@ def test_faults_file_yaml_and_json(tmp_path: Path) -> None:
     ("rules: [\n", "not valid YAML"),
     ("flavour: 1\n", "unknown top-level key(s) flavour"),
     ("rules:\n  - kind: reset\n    probability: 2\n", "probability must be between 0 and 1"),
+    ("rules: 5\n", "rules: expected a list of rules, not int"),
+    ("seed: abc\nrules: []\n", "seed: expected a whole number, not 'abc'"),
+    ("rules:\n  - kind: latency\n    ms: -5\n", "ms must be a number from 0 to 3600, not -5"),
+    ("rules:\n  - kind: latency\n    ms: .nan\n", "ms must be a number from 0 to 3600, not nan"),
+    ("rules:\n  - kind: http_5xx\n    status: x\n", "status must be a whole number, not 'x'"),
+    ("rules:\n  - kind: drift\n    rename: [a]\n", "rename must map field names to field names"),
+    ("rules:\n  - kind: drop\n    fields: a\n", "fields must be a list of field names"),
+    ("rules:\n  - kind: drop\n", "fault drop: `fields` must name at least one field"),
+    ("rules:\n  - kind: body\n    msg: [x]\n", "msg must be text"),
 ])
 def test_bad_faults_files_are_config_errors(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "faults.yaml"

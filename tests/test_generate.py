@@ -223,6 +223,7 @@ def test_json_output_is_stable(ws: Path) -> None:
         ("interval: 1h", "interval: 7h", "presets/sol.yaml: interval: Input should be"),
         ("coin: SOL", "coin: SOLX", "presets/sol.yaml: coin: SOLX is not a CoinGlass coin"),
         ("[Binance, OKX, Bybit]", "[Binance, OKX, Bybitt]", "presets/sol.yaml: layers.liquidation.exchange_list[2]"),
+        ("history_days: 90", "history_days: true", "presets/sol.yaml: history_days: Input should be a valid integer"),
     ],
 )
 def test_bad_preset_exits_2_and_leaves_dir_untouched(ws: Path, old: str, new: str, message: str) -> None:
@@ -289,6 +290,23 @@ def test_a_listed_unknown_coin_exits_2_and_writes_nothing(ws: Path, watchlist: s
         assert result.exit_code == 2, result.output
         assert result.stderr == f"Error: {message}\n"
     assert not (ws / "gw").exists()
+
+
+def test_a_typo_in_exclude_is_a_note_not_silence(ws: Path) -> None:
+    (ws / "wl.yaml").write_text("coins: [BTC, ETH]\nexclude: [ETHH]\n", encoding="utf-8")
+    for command in ("generate", "resolve"):
+        result = run(command, "--out", "gw", "--snapshot", "snapshot.json", "--watchlist", "wl.yaml")
+        assert result.exit_code == 0, result.output
+        assert "note: wl.yaml: exclude[0]: ETHH is not a CoinGlass coin (did you mean ETH?); it excludes nothing" \
+            in result.stderr.splitlines()
+
+
+def test_a_watchlist_outside_the_cwd_is_named_in_full(ws: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    wl = tmp_path_factory.mktemp("elsewhere") / "wl.yaml"
+    wl.write_text("coins: [NOTACOIN]\n", encoding="utf-8")
+    result = run("resolve", "--snapshot", "snapshot.json", "--watchlist", str(wl))
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {wl.resolve().as_posix()}: coins[0]: NOTACOIN is not a CoinGlass coin\n"
 
 
 def test_a_listed_unknown_coin_online_writes_not_even_the_snapshot(ws: Path, emu_env: dict[str, str]) -> None:

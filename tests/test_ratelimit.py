@@ -73,3 +73,18 @@ def test_observe_books_foreign_usage_and_resizes() -> None:
 def test_limit_must_be_positive() -> None:
     with pytest.raises(ValueError):
         RateLimiter(0)
+
+
+def test_a_long_wait_is_announced_once_short_ones_stay_quiet(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock(start=0.0)
+    limiter = RateLimiter(2, clock=clock, sleep=clock.sleep)
+    caplog.set_level("WARNING", logger="cgpreset.ratelimit")
+    limiter.acquire()
+    clock.sleep(55.0)
+    limiter.acquire()
+    limiter.acquire()  # the first start leaves the window at 61 s: a 6 s wait, not announced
+    assert caplog.records == []
+    limiter.observe(used=30)  # another process spent the budget
+    limiter.acquire()
+    assert [r.getMessage() for r in caplog.records] == [
+        "rate budget of 2 requests a minute is spent (by this process or others on the key); waiting 61 s"]

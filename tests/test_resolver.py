@@ -191,6 +191,16 @@ def test_coin_with_no_listing_keeps_coin_level_layers() -> None:
     assert set(fart.dropped_layers) == {"funding", "liquidation", "taker_volume", "liquidation_exchanges"}
 
 
+def test_a_coin_left_with_no_layer_is_dropped_with_the_reasons() -> None:
+    pair_only = PRESET.model_copy(update={"layers": PRESET.layers.model_copy(update={
+        "open_interest": None, "etf_flows": None})})
+    res = _resolve({"coins": ["FARTCOIN", "SOL"]}, pair_only)
+    assert [c.coin for c in res.coins] == ["SOL"]
+    (gone,) = res.dropped
+    assert gone.requested == "FARTCOIN" and gone.reason.startswith("no layer left (funding: ")
+    assert "liquidation: " in gone.reason and "taker_volume: " in gone.reason
+
+
 def test_include_exclude_and_pin() -> None:
     res = _resolve({"top": 3, "pin": ["TON"], "include": ["kpepe"], "exclude": ["eth"]})
     assert [c.coin for c in res.coins] == ["BTC", "TON", "kPEPE"]  # ordered by rank: TON 13, kPEPE 15

@@ -213,6 +213,29 @@ def test_sigkill_mid_run_leaves_whole_series_and_next_run_completes(
         assert bars >= 120 * 24, series
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")
+def test_sigterm_closes_the_run_like_ctrl_c(tmp_path: Path, emulator: Any, emu_env: dict[str, str]) -> None:
+    """A CI timeout or `kill`: exit 143, the runs row closed as interrupted, the next run completes."""
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",), history_days=120)
+    db = tmp_path / "t.db"
+    emulator.set_faults([{"path": "/api/futures/*", "kind": "latency", "ms": 300}])
+    env = {**os.environ, **FAST, **emu_env, "CGPRESET_CONCURRENCY": "2", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "cgpreset", "run-preset", str(cfgs), "--store", str(db)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(r.path.startswith("/api/futures/") for r in emulator.recorded()):
+        time.sleep(0.05)  # waiting for the child's first data request, not for time to pass
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143, err
+    assert err.splitlines()[-1] == "Terminated." and "Traceback" not in err
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+    con.close()
+    emulator.set_faults([])
+    assert invoke(["run-preset", str(cfgs), "--store", str(db)], emu_env).exit_code == 0
+
+
 @pytest.mark.parametrize("command", [["run-preset"], ["run-preset", "--dry-run"], ["health"]])
 def test_store_that_is_not_a_database(tmp_path: Path, emu_env: dict[str, str], command: list[str]) -> None:
     cfgs = write_configs(tmp_path / "configs", coins=("SOL",))

@@ -46,7 +46,7 @@ def test_dotenv_is_read(tmp_path: Path) -> None:
 
 def test_bad_setting_is_one_line_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CGPRESET_PLAN", "gold")
-    with pytest.raises(ConfigError, match="^setting plan: "):
+    with pytest.raises(ConfigError, match="^setting CGPRESET_PLAN: "):
         load_settings()
 
 

@@ -36,8 +36,13 @@ def test_schema_versioned_and_wal(tmp_path: Path) -> None:
     db.execute("PRAGMA user_version = 99")
     db.commit()
     db.close()
-    with pytest.raises(ConfigError, match="newer than this cgpreset"):
-        Store(path)
+    for readonly in (False, True):  # refused in every mode, and left as it was
+        with pytest.raises(ConfigError) as err:
+            Store(path, readonly=readonly)
+        assert str(err.value) == f"{path}: written by a newer cgpreset (schema v99; this one reads up to v2)"
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 99
+    db.close()
 
 
 def test_upsert_never_duplicates_and_updates_forming_bar(tmp_path: Path) -> None:
@@ -163,13 +168,24 @@ def test_readonly_never_creates_or_changes_anything(tmp_path: Path) -> None:
     assert (path.read_bytes(), sorted(p.name for p in tmp_path.iterdir())) == before
 
 
+#: The schema cgpreset wrote as v1 (before runs.status), as it shipped.
+V1_SCHEMA = """
+    CREATE TABLE bars (layer TEXT NOT NULL, coin TEXT NOT NULL, instrument TEXT NOT NULL, interval TEXT NOT NULL,
+        time INTEGER NOT NULL, series TEXT NOT NULL, open REAL, high REAL, low REAL, close REAL, long_usd REAL,
+        short_usd REAL, buy_usd REAL, sell_usd REAL, total_usd REAL, price_usd REAL, payload TEXT NOT NULL,
+        fetched_at INTEGER NOT NULL, PRIMARY KEY (layer, coin, instrument, interval, time)) WITHOUT ROWID;
+    CREATE INDEX bars_series_time ON bars (series, time);
+    CREATE TABLE cursors (series TEXT PRIMARY KEY, last_closed INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+    CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at INTEGER NOT NULL, ended_at INTEGER,
+        exit_code INTEGER, requests INTEGER NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0,
+        rate_limited INTEGER NOT NULL DEFAULT 0, rate_wait_seconds REAL NOT NULL DEFAULT 0, outcomes TEXT);
+"""
+
+
 def test_v1_store_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "v1.db"
     db = sqlite3.connect(path)
-    db.executescript("""
-        CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at INTEGER NOT NULL, ended_at INTEGER,
-            exit_code INTEGER, requests INTEGER NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0,
-            rate_limited INTEGER NOT NULL DEFAULT 0, rate_wait_seconds REAL NOT NULL DEFAULT 0, outcomes TEXT);
+    db.executescript(V1_SCHEMA + """
         INSERT INTO runs (started_at) VALUES (1);
         PRAGMA user_version = 1;
     """)

@@ -146,6 +146,14 @@ def test_no_event_before_duration_is_a_finding_exit_1() -> None:
         f"Error: no events arrived in {summary['duration_s']:.1f} s on liquidation_orders")
 
 
+def test_an_unreachable_server_is_exit_3_not_a_finding() -> None:
+    result = _invoke({"COINGLASS_API_KEY": KEY, "CGPRESET_WS_URL": "ws://127.0.0.1:1/ws-api"},
+                     "stream", "--duration", "0.3")
+    assert result.exit_code == 3, result.output
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("Error: transport: no events arrived in ") and "never connected (" in last
+
+
 def test_events_all_filtered_out_say_so(tmp_path: Path) -> None:
     cfg = tmp_path / "zz.yaml"
     cfg.write_text("coin: ZZZ\nplan: standard\ninterval: 4h\nhistory_days: 30\n"

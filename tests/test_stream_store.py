@@ -117,5 +117,6 @@ def test_a_truncated_database_is_a_config_error(tmp_path: Path) -> None:
     conn.close()
     data = db.read_bytes()
     db.write_bytes(data[:100] + b"\xff" * (len(data) - 100))  # header kept, pages destroyed
-    with pytest.raises(ConfigError, match=r"t\.db: not a cgpreset store \("):
-        latest_liveness(db)
+    for open_it in (StreamStore, latest_liveness):
+        with pytest.raises(ConfigError, match=r"t\.db: store is damaged \("):
+            open_it(db)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from cgpreset.cli import cli
+from cgpreset.config import load_config
+from cgpreset.errors import ConfigError
 from cgpreset.schema import validate_file
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -41,7 +44,7 @@ def test_interval_below_the_plan_floor_names_file_and_field(tmp_path: Path) -> N
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        "sol.yaml:interval: 1h is below the hobbyist plan's floor (4h)",
+        "sol.yaml: interval: 1h is below the hobbyist plan's floor (4h)",
         "Error: 1 problem(s) in 1 file(s)",
     ]
 
@@ -56,8 +59,8 @@ def test_every_feasibility_problem_is_listed(tmp_path: Path) -> None:
         },
     )
     assert validate_file(Path("sol.yaml")) == [
-        "sol.yaml:history_days: 200 is deeper than the startup plan keeps at 1h (180 days)",
-        "sol.yaml:layers.funding.interval: 5m is below the startup plan's floor (30m)",
+        "sol.yaml: history_days: 200 is deeper than the startup plan keeps at 1h (180 days)",
+        "sol.yaml: layers.funding.interval: 5m is below the startup plan's floor (30m)",
     ]
 
 
@@ -67,12 +70,12 @@ def test_unknown_layer_unknown_key_and_bad_values_all_listed(tmp_path: Path) -> 
     result = run("sol.yaml")
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
-    assert "sol.yaml:interval: Input should be '1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', " \
+    assert "sol.yaml: interval: Input should be '1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', " \
            "'12h', '1d' or '1w'" in lines
-    assert ("sol.yaml:layers.etf_flow: unknown layer (expected one of funding, open_interest, liquidation, "
+    assert ("sol.yaml: layers.etf_flow: unknown layer (expected one of funding, open_interest, liquidation, "
             "taker_volume, liquidation_exchanges, etf_flows)") in lines
-    assert "sol.yaml:health.min_rows: Input should be greater than or equal to 0" in lines
-    assert "sol.yaml:health.min_row: unknown key" in lines
+    assert "sol.yaml: health.min_rows: Input should be greater than or equal to 0" in lines
+    assert "sol.yaml: health.min_row: unknown key" in lines
     assert lines[-1] == "Error: 4 problem(s) in 1 file(s)"
     assert "Traceback" not in result.output
 
@@ -86,9 +89,30 @@ def test_several_files_and_a_missing_path(tmp_path: Path) -> None:
     assert result.stdout == "ok a.yaml\n"
     lines = result.stderr.splitlines()
     assert lines[0] == "missing.yaml: no such file or directory"
-    assert lines[1] == "b.yaml:interval: 1h is below the hobbyist plan's floor (4h)"
+    assert lines[1] == "b.yaml: interval: 1h is below the hobbyist plan's floor (4h)"
     assert lines[2].startswith("c.yaml: line 2: invalid YAML")
     assert lines[3] == "Error: 3 problem(s) in 3 file(s)"
+
+
+def test_lines_read_file_field_problem_as_in_the_readme_and_run_preset(tmp_path: Path) -> None:
+    """README: `file: field: problem`, worded as run-preset / health word the same problem."""
+    for replace in ({"  min_rows: 1": "  min_rows: 1\n  foo: 1"},
+                    {"exchange_list: [Binance, OKX, Bybit]": 'exchange_list: [Binance, "", Bybit]'},
+                    {"plan: standard": "plan: hobbyist"}):
+        _sol(tmp_path, **replace)
+        lines = validate_file(Path("sol.yaml"))
+        with pytest.raises(ConfigError) as info:
+            load_config(Path("sol.yaml"))
+        assert str(info.value).split(" (+")[0] == lines[0], (str(info.value), lines)  # less its " (+N more)"
+    assert lines == ["sol.yaml: interval: 1h is below the hobbyist plan's floor (4h)"]
+
+
+def test_overlapping_paths_are_checked_once(tmp_path: Path) -> None:
+    shutil.copytree(GOLDEN, tmp_path / "deploy")
+    result = run("deploy/sol.yaml", "deploy", "deploy/./sol.yaml")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "ok deploy/sol.yaml"
+    assert result.stdout.count("sol.yaml") == 1
 
 
 def test_not_a_mapping(tmp_path: Path) -> None:

@@ -6,8 +6,13 @@ Commands live in small modules beside this one and register themselves on `cli`.
 
 from __future__ import annotations
 
+import io
 import logging
+import math
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -19,7 +24,7 @@ from pydantic import SecretStr
 
 from .. import __version__
 from ..client import CoinGlassClient
-from ..errors import CgPresetError, ExitCode
+from ..errors import CgPresetError, ExitCode, OutputError
 from ..redact import redact
 from ..settings import Settings, load_settings
 
@@ -108,9 +113,46 @@ class CgPresetGroup(click.Group):
             line = redact(" ".join(str(exc).split()), secret)
             click.secho(f"Error: {line}", fg="red", err=True)
             ctx.exit(exc.exit_code)
+        except _Terminated:
+            click.echo("Terminated.", err=True)
+            ctx.exit(EXIT_TERMINATED)
         except KeyboardInterrupt:
             click.echo("Aborted.", err=True)
-            ctx.exit(130)
+            ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # the reader of stdout went away (`| head`): stop quietly, as Unix tools do
+            discard_stdout()
+            ctx.exit(EXIT_OUTPUT_CLOSED)
+        except OSError as exc:  # stdout on a full disk, a dead terminal: one line, no traceback
+            discard_stdout()
+            click.secho(f"Error: cannot write output: {exc.strerror or exc}", fg="red", err=True)
+            ctx.exit(OutputError.exit_code)
+
+
+class Number(click.FloatRange):
+    """A finite float in a range: click's FloatRange lets `nan` and `inf` through."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+#: Exit statuses after Ctrl-C and SIGTERM, as for a process killed by the signal (128 + signal number).
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+#: Exit status when stdout's reader has gone, as for a process killed by SIGPIPE (128 + 13).
+EXIT_OUTPUT_CLOSED = 141
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (tests): nothing to protect
+        pass
 
 
 @click.group(cls=CgPresetGroup, context_settings=CONTEXT_SETTINGS)
@@ -145,8 +187,18 @@ def _load_commands() -> None:
 _load_commands()
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI timeout, `kill`, systemd): unwinds like Ctrl-C, so runs rows and stores close."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     cli.main(args=argv, prog_name="cgpreset")
 
 
@@ -155,4 +207,4 @@ def iter_commands() -> Iterator[str]:
     yield from sorted(cli.commands)
 
 
-__all__ = ["App", "ExitCode", "Target", "cli", "main", "pass_app"]
+__all__ = ["App", "ExitCode", "Number", "Target", "cli", "discard_stdout", "main", "pass_app"]

@@ -14,7 +14,7 @@ from ..emulator import load_faults, serve
 from ..emulator.data import LIQ_CHANNELS
 from ..errors import UsageError
 from ..plans import Plan
-from . import cli
+from . import Number, cli
 
 
 @cli.command("emulator")
@@ -24,7 +24,7 @@ from . import cli
               help="WebSocket port (0 = any free port).")
 @click.option("--plan", default="standard", show_default=True, type=click.Choice([p.value for p in Plan]),
               help="The plan the emulated key has: rate budget, interval floors, history depth, gating.")
-@click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(min=0),
+@click.option("--latency-ms", default=0.0, show_default=True, type=Number(min=0),
               help="Delay added to every REST answer.")
 @click.option("--faults", "faults_file", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML or JSON file of scripted faults (format: cgpreset/emulator/faults.py).")
@@ -33,11 +33,11 @@ from . import cli
 @click.option("--rate-limit-status", default="200", show_default=True, type=click.Choice(["200", "429"]),
               help="HTTP status of 'Too Many Requests' answers (the body is the same).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--ws-drop-after", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+@click.option("--ws-drop-after", type=Number(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Cut every WebSocket connection after SECONDS (no close frame): tests reconnects.")
-@click.option("--ws-idle-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+@click.option("--ws-idle-timeout", type=Number(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Close WebSocket connections that sent nothing (no ping) for SECONDS.")
-@click.option("--ws-event-rate", type=click.FloatRange(min=0), default=20.0, show_default=True,
+@click.option("--ws-event-rate", type=Number(min=0), default=20.0, show_default=True,
               metavar="PER_SECOND", help="Liquidation events pushed per second.")
 @click.option("--ws-liquidation-channel", default="both", show_default=True,
               type=click.Choice(["both", *LIQ_CHANNELS]),

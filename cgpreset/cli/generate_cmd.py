@@ -137,6 +137,8 @@ def _report(result: GenerateResult, *, diff: bool, as_json: bool) -> None:
             if text:
                 click.echo(text, nl=False)
     res = result.resolved.resolution
+    for note in res.notes:
+        click.echo(f"note: {note}", err=True)
     for d in res.dropped:
         click.echo(f"dropped {d.requested}: {d.reason}", err=True)
     for c in res.coins:

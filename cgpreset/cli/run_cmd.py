@@ -22,7 +22,7 @@ from ..report import plan_json, plan_summary, plan_table, render_text, run_json,
 from ..runner import PlanMismatchError, run_preset, wall_ms
 from ..series import expand, floor_problems, plan_run
 from ..store import Store
-from . import App, cli, pass_app
+from . import App, Number, cli, pass_app
 
 _PATH = click.Path(path_type=Path)
 _STORE = click.Path(dir_okay=False, path_type=Path)
@@ -90,7 +90,7 @@ def _exit(code: int, refused: object = None) -> None:
               help="Backfill at most N days on a series' first run (default: the config's history_days).")
 @click.option("--max-requests", type=click.IntRange(min=0), default=None, metavar="N",
               help="Send at most N requests (the plan lookup included); the rest is skipped and resumes next run.")
-@click.option("--deadline", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+@click.option("--deadline", type=Number(min=0), default=None, metavar="SECONDS",
               help="Stop after SECONDS: nothing starts, waits or retries past it, requests still running "
                    "are cut; the rest is skipped and resumes next run.")
 @pass_app

@@ -9,13 +9,14 @@ from typing import Any
 import click
 
 from ..config import load_configs
-from ..errors import FindingsError
+from ..errors import FindingsError, TransportError
 from ..stream import format_event, format_summary, options_from_configs, stream_until_stopped
 from ..stream_store import StreamStore
 from ..ws_events import CHANNEL_HELP, StreamEvent
-from . import App, cli, pass_app
+from . import App, Number, cli, discard_stdout, pass_app
 
-_SECONDS = click.FloatRange(min=0, min_open=True)
+_SECONDS = Number(min=0, min_open=True)
+_HEARTBEAT = Number(min=0.05)  # below this a connection is declared dead before any pong can arrive
 
 
 @cli.command()
@@ -31,11 +32,11 @@ _SECONDS = click.FloatRange(min=0, min_open=True)
 @click.option("--store", "store", is_flag=False, flag_value="", default=None, metavar="FILE",
               help="Save events (de-duplicated) and liveness to this SQLite file; "
                    "a bare --store uses the run store (CGPRESET_STORE).")
-@click.option("--ping-interval", type=_SECONDS, metavar="SECONDS",
+@click.option("--ping-interval", type=_HEARTBEAT, metavar="SECONDS",
               help="Seconds between text pings. [default: CGPRESET_HEARTBEAT_SECONDS or 20]")
-@click.option("--dead-after", type=_SECONDS, metavar="SECONDS",
+@click.option("--dead-after", type=_HEARTBEAT, metavar="SECONDS",
               help="Reconnect when nothing arrives for this long. [default: 2 x ping interval]")
-@click.option("--min-volume-usd", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="USD",
+@click.option("--min-volume-usd", type=Number(min=0), default=0.0, show_default=True, metavar="USD",
               help="Drop events below this USD value (a config's stream.min_volume_usd wins for its coin).")
 @pass_app
 def stream(
@@ -87,11 +88,16 @@ def stream(
 
     click.echo(f"streaming {', '.join(options.channels)} from {options.display_url}", err=True)
     summary = stream_until_stopped(options, on_event=on_event, store=db)
-    if as_json:
+    if summary["stop_reason"] == "output_closed":  # `| head`: stdout is gone, the summary goes to stderr
+        discard_stdout()
+        click.echo(format_summary(summary), err=True)
+    elif as_json:
         click.echo(json.dumps({"summary": summary}))
     else:
         click.echo(format_summary(summary), err=True)
     if summary["events"] == 0:
+        if not summary["connections"] and summary["connect_failures"]:  # unreachable, not merely quiet
+            raise TransportError(no_events_line(summary))
         raise FindingsError(no_events_line(summary))
 
 

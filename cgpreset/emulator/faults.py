@@ -115,7 +115,24 @@ class FaultRule:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"fault {self.kind}: {name} must be a whole number >= 1")
-        if self.probability is not None and not 0.0 <= float(self.probability) <= 1.0:
+        if self.status is not None and (isinstance(self.status, bool) or not isinstance(self.status, int)):
+            raise ConfigError(f"fault {self.kind}: status must be a whole number, not {self.status!r}")
+        if self.rename is not None and (not isinstance(self.rename, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.rename.items())):
+            raise ConfigError(f"fault {self.kind}: rename must map field names to field names")
+        if self.fields is not None and (not isinstance(self.fields, list) or not all(
+                isinstance(f, str) for f in self.fields)):
+            raise ConfigError(f"fault {self.kind}: fields must be a list of field names")
+        if not isinstance(self.msg, str):
+            raise ConfigError(f"fault {self.kind}: msg must be text, not {self.msg!r}")
+        for name in ("ms", "seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 3600:
+                raise ConfigError(f"fault {self.kind}: {name} must be a number from 0 to 3600, not {value!r}")
+        if self.probability is not None and (
+            isinstance(self.probability, bool) or not isinstance(self.probability, int | float)
+            or not 0.0 <= float(self.probability) <= 1.0
+        ):
             raise ConfigError(f"fault {self.kind}: probability must be between 0 and 1")
         if self.kind == "http_5xx" and self.status is not None and not 500 <= self.status <= 599:
             raise ConfigError(f"fault http_5xx: status must be 5xx, not {self.status}")
@@ -190,8 +207,13 @@ def parse_faults(spec: Any, *, default_seed: int = 0) -> FaultPlan:
         unknown = set(spec) - {"seed", "rules"}
         if unknown:
             raise ConfigError(f"faults: unknown top-level key(s) {', '.join(sorted(map(str, unknown)))}")
-        seed = int(spec.get("seed", default_seed))
+        seed_value = spec.get("seed", default_seed)
+        if isinstance(seed_value, bool) or not isinstance(seed_value, int):
+            raise ConfigError(f"faults: seed: expected a whole number, not {seed_value!r}")
+        seed = seed_value
         items = spec.get("rules") or []
+        if not isinstance(items, list):
+            raise ConfigError(f"faults: rules: expected a list of rules, not {type(items).__name__}")
     elif isinstance(spec, (list, tuple)):
         items = spec
     else:
