@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .errors import ConfigError
+from .errors import ConfigError, OutputError
 from .render import GENERATED_MARK
 
 Status = Literal["added", "changed", "unchanged", "removed", "stale"]
@@ -113,6 +113,20 @@ def _stage(path: Path, data: bytes) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return tmp
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` in one rename (readers see the old file or the new one, never
+    half of it); OutputError naming the file if it cannot be written."""
+    try:
+        tmp = _stage(path, data)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def apply_changes(out_dir: Path, changes: list[Change]) -> int:

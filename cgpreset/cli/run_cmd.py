@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,17 +17,23 @@ from ..config import CoinConfig, load_configs
 from ..demo import DEFAULT_DIR, repeat_commands, run_demo
 from ..errors import ExitCode
 from ..health import health_summary, health_table, run_health
+from ..metrics import health_metrics, run_metrics
 from ..outcome import SeriesResult
 from ..plans import Plan
 from ..report import plan_json, plan_summary, plan_table, render_text, run_json, run_summary, run_table
 from ..runner import PlanMismatchError, run_preset, wall_ms
 from ..series import expand, floor_problems, plan_run
 from ..store import Store
+from ..writer import atomic_write
 from . import App, Number, cli, pass_app
 
 _PATH = click.Path(path_type=Path)
 _STORE = click.Path(dir_okay=False, path_type=Path)
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
+metrics_option = click.option(
+    "--metrics", "metrics_path", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+    help="Also write Prometheus text-format metrics to FILE (replaced atomically; for node_exporter's "
+         "textfile collector).")
 
 
 def _print(*renderables: RenderableType | str) -> None:
@@ -90,13 +97,14 @@ def _exit(code: int, refused: object = None) -> None:
               help="Backfill at most N days on a series' first run (default: the config's history_days).")
 @click.option("--max-requests", type=click.IntRange(min=0), default=None, metavar="N",
               help="Send at most N requests (the plan lookup included); the rest is skipped and resumes next run.")
+@metrics_option
 @click.option("--deadline", type=Number(min=0), default=None, metavar="SECONDS",
               help="Stop after SECONDS: nothing starts, waits or retries past it, requests still running "
                    "are cut; the rest is skipped and resumes next run.")
 @pass_app
 def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | None, dry_run: bool,
                    full_refresh: bool, backfill_days: int | None, max_requests: int | None,
-                   deadline: float | None) -> None:
+                   metrics_path: Path | None, deadline: float | None) -> None:
     """Fetch every layer of the configs in PATH... (files or directories) into the store, and check it.
 
     Incremental: each series resumes from its last closed bar. Exit 0 all ok, 1 a check failed or
@@ -139,6 +147,8 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
             Store.remove(store_path)
         _plan_mismatch(exc.problems)
         return
+    if metrics_path is not None:
+        atomic_write(metrics_path, run_metrics(result, end_s=time.time()).encode())
     if as_json:
         click.echo(json.dumps(run_json(result, store=store_path.as_posix()), indent=2, sort_keys=True))
     else:
@@ -152,8 +162,10 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
 @json_option
 @click.option("--store", "store_path", type=_STORE, default=None,
               help="Store whose stream liveness to show [default: CGPRESET_STORE or ./cgpreset.db].")
+@metrics_option
 @pass_app
-def health(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | None) -> None:
+def health(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | None,
+           metrics_path: Path | None) -> None:
     """The runbook's "4 shots": one minimal call per core layer of each config, plus ETF flows once.
 
     OK only if code "0", rows came back and they have the expected fields. Shows the key's plan,
@@ -166,6 +178,8 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | 
     configs = load_configs(list(paths))
     report = run_health(configs, app.client, store_path=store_path or app.settings.store,
                         concurrency=app.settings.concurrency)
+    if metrics_path is not None:
+        atomic_write(metrics_path, health_metrics(report).encode())
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:
