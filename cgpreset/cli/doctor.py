@@ -1,33 +1,71 @@
-"""`cgpreset doctor`: settings in effect, plan, rate budget and one cheap call's latency."""
+"""`cgpreset doctor`: settings in effect, plan, rate budget and one cheap call's latency;
+with `--probe`, one small call per catalogue endpoint compared with what we expect."""
 
 from __future__ import annotations
 
 import json
 
 import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
 
 from ..doctor import run_doctor
+from ..errors import FindingsError
+from ..probe import ProbeResult, describe_fields, probe_exit_code, run_probe
 from . import App, cli, pass_app
+
+
+def probe_table(results: list[ProbeResult]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name in ("endpoint", "outcome", "rows", "latency", "fields as served (JSON types)"):
+        table.add_column(name, justify="right" if name in ("rows", "latency") else "left", overflow="fold")
+    for r in results:
+        rows = r.inspection.rows if r.inspection is not None else None
+        detail = r.reason if r.outcome not in ("match",) and r.reason else describe_fields(r)
+        table.add_row(r.endpoint.path, r.outcome, "-" if rows is None else str(rows),
+                      "-" if r.latency_ms is None else f"{r.latency_ms:.0f} ms", detail)
+    return table
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option("--probe", is_flag=True,
+              help="Also call every catalogue endpoint once (BTC, Binance, 3 bars; ~12 requests) and compare "
+                   "field spellings and value types with what cgpreset expects.")
 @pass_app
-def doctor(app: App, as_json: bool) -> None:
+def doctor(app: App, as_json: bool, probe: bool) -> None:
     """Show the settings in effect and check that the API answers.
 
-    Exit 3 if the API refuses the key or cannot be reached.
+    Exit 3 if the API refuses the key or cannot be reached; with --probe, exit 1 if an endpoint
+    drifted from the catalogue (a field gone, a number that is not one, seconds for milliseconds)
+    or answered empty.
 
     \b
-    Example:
+    Examples:
         COINGLASS_API_KEY=... cgpreset doctor
+        COINGLASS_API_KEY=... cgpreset doctor --probe --json > probe.json
     """
     target = app.target
     report = run_doctor(app.client, app.settings, ws_url=target.ws_url, embedded=target.embedded)
+    results = run_probe(app.client, app.client.plan()) if probe and report.error is None else []
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+        doc = report.as_dict()
+        if probe:
+            doc["probe"] = [r.as_dict() for r in results]
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
     else:
         for name, value in report.lines():
             click.echo(f"{name:<18} {value}")
+        if results:
+            click.echo()
+            Console(width=160, soft_wrap=False).print(probe_table(results))
     if report.error is not None:
         raise report.error
+    code = probe_exit_code(results)
+    if code == 3:
+        raise next(r.error for r in results if r.error is not None)
+    if code == 1:
+        bad = [r for r in results if r.outcome not in ("match", "skipped")]
+        raise FindingsError(f"probe: {len(bad)} of {len(results)} endpoints differ from the catalogue: "
+                            + ", ".join(f"{r.endpoint.id} ({r.outcome})" for r in bad))
