@@ -193,8 +193,17 @@ class CoinGlassClient:
             self.stats.add(rate_limited=1)
             # Wait for the window to free up instead of hammering: everyone pauses.
             self.limiter.block_for(exc.retry_after if exc.retry_after is not None else self.limiter.span)
-            raise
+            raise self._scrub(exc) from None
+        except ApiError as exc:
+            raise self._scrub(exc) from None
         return Response(path, params, data, latency, 1, rate_max, rate_used)
+
+    def _scrub(self, exc: ApiError) -> ApiError:
+        """The server's own words (`msg`, an HTML page) may quote the key: redact them at the source,
+        so no report, table, JSON document or store that shows the error can carry it."""
+        exc.message = redact(exc.message, self._secret)
+        exc.args = (exc.message,)
+        return exc
 
     # -- retries ---------------------------------------------------------------------------
 

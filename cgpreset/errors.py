@@ -188,3 +188,12 @@ ERRORS_BY_KIND: dict[ErrorKind, type[ApiError]] = {
         MalformedResponseError,
     )
 }
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI timeout, `kill`, systemd): unwinds like Ctrl-C, so runs rows and stores close.
+
+    Not a CgPresetError: like KeyboardInterrupt it must get past `except Exception`.
+    """
+
+    exit_code: ClassVar[int] = 143  # 128 + SIGTERM, as a shell reports a process killed by it

@@ -15,7 +15,8 @@ describing the latest run; names and labels are stable:
 
     cgpreset_health_exit_code, cgpreset_health_signed_off, cgpreset_health_timestamp_seconds,
     cgpreset_health_rate_limit_per_minute, cgpreset_health_rate_used
-    cgpreset_health_shot_ok / _latency_seconds / _last_bar_age_seconds {coin,layer}
+    cgpreset_health_shot_ok / _latency_seconds / _last_bar_age_seconds {coin,layer,target}
+                                  (target: the call's parameters, e.g. "exchange=OKX,interval=1h,symbol=...")
     cgpreset_stream_events, cgpreset_stream_events_per_minute, cgpreset_stream_reconnects,
     cgpreset_stream_last_event_age_seconds                      when a stream has run on the store
 
@@ -115,14 +116,19 @@ def run_metrics(result: RunResult, *, end_s: float) -> str:
 
 def health_metrics(report: HealthReport) -> str:
     """The metrics of one health sign-off."""
-    shots = sorted(report.shots, key=lambda s: (s.coin, s.layer))
+    def target(params: Mapping[str, Any]) -> str:  # what was asked: two configs of one coin may differ
+        return ",".join(f"{k}={params[k]}" for k in sorted(params) if k != "limit")
+
+    shots = sorted(report.shots, key=lambda s: (s.coin, s.layer, target(s.params)))
 
     def per_shot(value: Any) -> list[Sample]:
         out: list[Sample] = []
+        seen: set[tuple[str, str, str]] = set()
         for s in shots:
-            v = value(s)
-            if v is not None:
-                out.append(({"coin": s.coin, "layer": s.layer}, float(v)))
+            v, key = value(s), (s.coin, s.layer, target(s.params))
+            if v is not None and key not in seen:  # the same call twice is one series
+                seen.add(key)
+                out.append(({"coin": s.coin, "layer": s.layer, "target": key[2]}, float(v)))
         return out
 
     rate_max = report.rate_max or (report.plan.rate_per_minute if report.plan else None)

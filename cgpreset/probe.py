@@ -208,7 +208,9 @@ def probe_exit_code(results: list[ProbeResult]) -> int:
 
 
 def describe_fields(result: ProbeResult) -> str:
-    """A compact `field: spelling (types)` summary for the table: only what deviates or varies."""
+    """A compact summary for the table: each field served, `name as spelling` where the server
+    spells it differently, its JSON types (not for epoch-number time fields), and how many fields
+    cgpreset does not use."""
     ins = result.inspection
     if ins is None:
         return ""

@@ -29,6 +29,7 @@ from .errors import (
     DeadlineExceededError,
     MalformedResponseError,
     RateLimitedError,
+    Terminated,
 )
 from .outcome import (  # noqa: F401 - part of the runner's API
     EMPTY,
@@ -278,9 +279,11 @@ def run_preset(
                 run_plan = plan_run(series, cursors=store.cursors(), now_ms=now, plan=plan,
                                     full_refresh=full_refresh, backfill_cap=backfill_days)
                 results = runner.run(run_plan)
-        except BaseException as exc:  # Ctrl-C (or a program error): the runs row still gets closed
+        except BaseException as exc:  # Ctrl-C, SIGTERM (or a program error): the runs row still gets closed
             status, exit_code = "interrupted", INTERRUPTED
-            if not isinstance(exc, KeyboardInterrupt | SystemExit):
+            if isinstance(exc, Terminated):
+                status, exit_code = "terminated", Terminated.exit_code
+            elif not isinstance(exc, KeyboardInterrupt | SystemExit):
                 status, exit_code = f"crashed: {type(exc).__name__}", None
             _finish_quietly(store, run_id, exit_code, status, runner.done, plan, now, before, client,
                             started, clock, budget, wall_before)

@@ -341,31 +341,36 @@ class _Session:
         return True
 
     def _deliver(self, events: Iterable[StreamEvent]) -> None:
+        """De-duplicate (first: the same event on both liquidation names counts once, kept or
+        filtered), filter, hand out and store. Events that passed the filter are stored even when
+        handing them out fails, so the store and the liveness figures never lose one."""
         kept: list[StreamEvent] = []
-        for event in events:
-            event = self._with_coin(event)
-            if not self._wanted(event):
-                self.stats.filtered_out += 1
-                continue
-            if event.key in self.recent:
-                self.stats.duplicates += 1
-                continue
-            self.recent[event.key] = None
-            if len(self.recent) > _DEDUP_WINDOW:
-                self.recent.popitem(last=False)
-            kept.append(event)
-            self.stats.events += 1
-            if self.on_event is not None and not self._emit(event):
-                break
-            if self.o.max_events is not None and self.stats.events >= self.o.max_events:
-                self.stop_reason = "max_events"
-                break
-        if kept:
-            self.stats.last_event_at = self.clock()
-            self.stats.last_event_wall = self.wall()
-            self.stats.last_event_time = kept[-1].time
-            if self.store is not None:
-                self.stats.stored += self.store.add_events(kept, now=self.stats.last_event_wall)
+        try:
+            for event in events:
+                event = self._with_coin(event)
+                if event.key in self.recent:
+                    self.stats.duplicates += 1
+                    continue
+                self.recent[event.key] = None
+                if len(self.recent) > _DEDUP_WINDOW:
+                    self.recent.popitem(last=False)
+                if not self._wanted(event):
+                    self.stats.filtered_out += 1
+                    continue
+                kept.append(event)
+                if self.on_event is not None and not self._emit(event):
+                    break
+                self.stats.events += 1
+                if self.o.max_events is not None and self.stats.events >= self.o.max_events:
+                    self.stop_reason = "max_events"
+                    break
+        finally:
+            if kept:
+                self.stats.last_event_at = self.clock()
+                self.stats.last_event_wall = self.wall()
+                self.stats.last_event_time = kept[-1].time
+                if self.store is not None:
+                    self.stats.stored += self.store.add_events(kept, now=self.stats.last_event_wall)
 
     def _emit(self, event: StreamEvent) -> bool:
         """Hand one event to on_event; False when its reader has gone (`| head`): the run stops

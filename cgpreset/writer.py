@@ -115,9 +115,22 @@ def _stage(path: Path, data: bytes) -> Path:
     return tmp
 
 
+def check_target(path: Path) -> None:
+    """Fail early (OutputError) if `path` cannot be a file we write: it is a directory, or a parent
+    on the way to it is a file."""
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory")
+    for folder in path.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise OutputError(f"{path}: {folder} is not a directory")
+            return
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace `path` with `data` in one rename (readers see the old file or the new one, never
     half of it); OutputError naming the file if it cannot be written."""
+    check_target(path)
     try:
         tmp = _stage(path, data)
     except OSError as exc:

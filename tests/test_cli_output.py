@@ -71,3 +71,15 @@ def test_non_finite_or_absurd_numbers_are_usage_errors(args: list[str]) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output
     assert "Invalid value for" in result.stderr and "Traceback" not in result.output
+
+
+def test_tables_into_a_closed_pipe_exit_141_not_1(tmp_path: Path) -> None:
+    """`cgpreset resolve | true`: rich tables (resolve's is its first output) go through the same quiet
+    exit as click.echo; rich's own broken-pipe handling would exit 1, a "finding"."""
+    proc = subprocess.Popen([sys.executable, "-m", "cgpreset", "resolve"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before the first line (discovery runs before any output)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 141, err
+    assert "Traceback" not in err and "Exception ignored" not in err

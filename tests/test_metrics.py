@@ -14,22 +14,27 @@ _LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
 
 
 def parse(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """A strict reader of the text format: HELP and TYPE before each family, unique samples."""
+    """A strict reader of the text format: each family is HELP, TYPE, then its samples together;
+    a family appears once; every sample is unique."""
     samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
-    typed: set[str] = set()
+    families: list[str] = []
+    current, helped = None, None
     assert text.endswith("\n")
     for line in text.splitlines():
         if line.startswith("# HELP "):
+            helped = line.split()[2]
+            assert helped not in families, f"family {helped} appears twice"
             continue
         if line.startswith("# TYPE "):
             name, kind = line.split()[2:]
-            assert kind == "gauge" and name not in typed
-            typed.add(name)
+            assert name == helped and kind == "gauge", line
+            families.append(name)
+            current = name
             continue
         m = _SAMPLE.match(line)
         assert m, line
         name, labels, value = m.groups()
-        assert name in typed, f"{name} has no TYPE line before it"
+        assert name == current, f"{name} outside its family (after {current})"
         key = (name, frozenset(_LABEL.findall(labels or "")))
         assert key not in samples, f"duplicate sample {line}"
         samples[key] = float(value)
@@ -55,7 +60,8 @@ def test_run_metrics_are_written_even_when_a_layer_fails(tmp_path: Path, emulato
     assert sorted(values(first, "cgpreset_series_outcome", outcome="ok")) == [1.0] * 11
     assert sum(values(first, "cgpreset_series_outcome", outcome="failed")) == 0
     assert values(first, "cgpreset_run_rate_limited") == [0]
-    assert all(v < 3 * 3600 for v in values(first, "cgpreset_series_last_bar_age_seconds", layer="funding"))
+    ages = values(first, "cgpreset_series_last_bar_age_seconds", layer="funding")
+    assert len(ages) == 2 and all(0 <= v < 3 * 3600 for v in ages)
 
     emulator.set_faults([{"path": "/api/futures/funding-rate/history", "kind": "code_500"}])
     bad = invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "m.db"), "--metrics", str(prom)],
@@ -66,6 +72,49 @@ def test_run_metrics_are_written_even_when_a_layer_fails(tmp_path: Path, emulato
     assert values(second, "cgpreset_series_outcome", layer="funding", outcome="failed") == [1.0, 1.0]
     assert values(second, "cgpreset_series_outcome", layer="open_interest", outcome="ok") == [1.0, 1.0]
     assert sorted(p.name for p in prom.parent.iterdir()) == ["cgpreset.prom"]  # no temp file left
+
+
+def test_two_configs_of_one_coin_give_distinct_shot_series(tmp_path: Path, emu_env: dict[str, str]) -> None:
+    cfgs = write_configs(tmp_path / "configs", coins=("BTC",))
+    text = (cfgs / "btc.yaml").read_text(encoding="utf-8")
+    assert "exchange: Binance" in text and "symbol: BTCUSDT" in text
+    (cfgs / "btc-okx.yaml").write_text(text.replace("exchange: Binance", "exchange: OKX").replace(
+        "symbol: BTCUSDT", "symbol: BTC-USDT-SWAP"), encoding="utf-8")
+    prom = tmp_path / "health.prom"
+    assert invoke(["health", str(cfgs), "--metrics", str(prom)], emu_env).exit_code == 0
+    samples = parse(prom.read_text(encoding="utf-8"))  # asserts no duplicate series
+    targets = sorted(dict(ls)["target"] for (n, ls) in samples if n == "cgpreset_health_shot_ok"
+                     and dict(ls)["layer"] == "funding")
+    assert targets == ["exchange=Binance,interval=1h,symbol=BTCUSDT", "exchange=OKX,interval=1h,symbol=BTC-USDT-SWAP"]
+
+
+def test_a_metrics_path_under_a_file_fails_before_any_request(tmp_path: Path, emulator: Any,
+                                                              emu_env: dict[str, str]) -> None:
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    emulator.reset_records()
+    result = invoke(["run-preset", str(cfgs), "--metrics", str(tmp_path / "afile" / "m.prom")], emu_env)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [f"Error: {tmp_path}/afile/m.prom: {tmp_path}/afile is not a directory"]
+    assert emulator.recorded() == []
+
+
+def test_a_metrics_file_that_cannot_be_written_after_the_run_keeps_the_report(
+        tmp_path: Path, emu_env: dict[str, str], monkeypatch: Any) -> None:
+    from cgpreset.cli import run_cmd
+    from cgpreset.errors import OutputError
+
+    def full(path: Path, data: bytes) -> None:
+        raise OutputError(f"{path}: cannot write: No space left on device")
+
+    monkeypatch.setattr(run_cmd, "atomic_write", full)
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
+    result = invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "s.db"), "--json",
+                     "--metrics", str(tmp_path / "m.prom")], emu_env)
+    assert result.exit_code == 2
+    assert '"exit_code": 0' in result.stdout  # the report is out, whole
+    assert result.stderr.splitlines() == [
+        f"Error: metrics not written: {tmp_path}/m.prom: cannot write: No space left on device"]
 
 
 def test_health_metrics(tmp_path: Path, emu_env: dict[str, str]) -> None:
@@ -82,12 +131,12 @@ def test_health_metrics(tmp_path: Path, emu_env: dict[str, str]) -> None:
     assert values(samples, "cgpreset_stream_events") == []  # no stream has run on this store
 
 
-def test_a_metrics_path_that_is_a_directory_is_one_line_exit_2(tmp_path: Path, emu_env: dict[str, str]) -> None:
+def test_a_metrics_path_that_is_a_directory_is_a_usage_error(tmp_path: Path, emu_env: dict[str, str]) -> None:
     cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
     (tmp_path / "prom").mkdir()
     result = invoke(["health", str(cfgs), "--metrics", str(tmp_path / "prom")], emu_env)
     assert result.exit_code == 2
-    assert "Invalid value for '--metrics'" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("Error: Invalid value for '--metrics'")
 
 
 def test_label_values_and_numbers_are_escaped() -> None:

@@ -67,7 +67,28 @@ def test_the_emulator_matches_the_catalogue(emulator: Any) -> None:
     probe = json.loads(result.stdout)["probe"]
     assert [p["endpoint"] for p in probe] == list(ENDPOINTS)
     assert {p["outcome"] for p in probe} == {"match"}
-    assert emulator.api_key not in result.output
+
+
+def test_a_server_message_quoting_the_key_is_redacted_everywhere(emulator: Any) -> None:
+    emulator.set_faults([{"path": "/api/futures/funding-rate/history", "kind": "body", "code": "400",
+                          "msg": f"invalid parameter for key {emulator.api_key}"}])
+    for args in (["--json"], []):
+        result = _doctor(emulator, *args)
+        assert result.exit_code == 1, result.output
+        assert emulator.api_key not in result.output
+        assert "invalid parameter for key <redacted>" in " ".join(result.output.split())
+
+
+def test_probe_exit_codes() -> None:
+    from cgpreset.errors import AuthError, ServerError
+    from cgpreset.probe import FAILED, MATCH, SKIPPED, ProbeResult, probe_exit_code
+
+    ep = ENDPOINTS["supported-coins"]
+    refused = ProbeResult(ep, {}, FAILED, error=AuthError("Invalid API key provided", code="400"))
+    down = ProbeResult(ep, {}, FAILED, error=ServerError("Server Error", code="500"))
+    assert probe_exit_code([ProbeResult(ep, {}, MATCH), ProbeResult(ep, {}, SKIPPED)]) == 0
+    assert probe_exit_code([refused, refused, ProbeResult(ep, {}, SKIPPED)]) == 3
+    assert probe_exit_code([refused, down]) == 1
 
 
 def test_a_hobbyist_key_skips_what_its_plan_lacks() -> None:
@@ -88,8 +109,8 @@ def test_drift_and_respellings_against_the_emulator(emulator: Any) -> None:
     ])
     result = _doctor(emulator, "--json")
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1] == ("Error: probe: 1 of 12 endpoints differ from the catalogue: "
-                                              "liquidation-aggregated-history (drift)")
+    assert result.stderr.splitlines()[-1] == ("Error: probe: 1 of 12 endpoints did not answer as the catalogue "
+                                              "expects: liquidation-aggregated-history (drift)")
     probe = {p["endpoint"]: p for p in json.loads(result.stdout)["probe"]}
     assert probe["liquidation-aggregated-history"]["problems"] == [
         "no field 'aggregated_long_liquidation_usd' in 3 of 3 rows"]

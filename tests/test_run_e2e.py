@@ -230,7 +230,7 @@ def test_sigterm_closes_the_run_like_ctrl_c(tmp_path: Path, emulator: Any, emu_e
     assert proc.returncode == 143, err
     assert err.splitlines()[-1] == "Terminated." and "Traceback" not in err
     con = sqlite3.connect(db)
-    assert con.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+    assert con.execute("SELECT status, exit_code FROM runs").fetchall() == [("terminated", 143)]
     con.close()
     emulator.set_faults([])
     assert invoke(["run-preset", str(cfgs), "--store", str(db)], emu_env).exit_code == 0

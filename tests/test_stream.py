@@ -163,7 +163,7 @@ def test_coin_filter_min_volume_and_dedup_across_variants() -> None:
     # seq 1..9 cycles ETH, SOL, BTC; volumes 1001..1009; ETH needs >= 1004.5
     assert [(e.base_asset, e.volume_usd) for e in got] == [
         ("SOL", 1002.0), ("SOL", 1005.0), ("ETH", 1007.0), ("SOL", 1008.0)]
-    assert summary["duplicates"] == 4 and summary["filtered_out"] == 10
+    assert summary["duplicates"] == 9 and summary["filtered_out"] == 5  # each event counted once, then its twin
     assert summary["coins"] == ["ETH", "SOL"]
 
 

@@ -21,11 +21,13 @@ from typing import Any
 
 import click
 from pydantic import SecretStr
+from rich.console import Console, RenderableType
 
 from .. import __version__
 from ..client import CoinGlassClient
-from ..errors import CgPresetError, ExitCode, OutputError
+from ..errors import CgPresetError, ExitCode, OutputError, Terminated
 from ..redact import redact
+from ..report import render_text
 from ..settings import Settings, load_settings
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -113,7 +115,7 @@ class CgPresetGroup(click.Group):
             line = redact(" ".join(str(exc).split()), secret)
             click.secho(f"Error: {line}", fg="red", err=True)
             ctx.exit(exc.exit_code)
-        except _Terminated:
+        except Terminated:
             click.echo("Terminated.", err=True)
             ctx.exit(EXIT_TERMINATED)
         except KeyboardInterrupt:
@@ -128,6 +130,18 @@ class CgPresetGroup(click.Group):
             ctx.exit(OutputError.exit_code)
 
 
+def print_tables(*renderables: RenderableType | str, width: int = 200) -> None:
+    """Tables on stdout: coloured on a terminal, plain deterministic text otherwise. Off a terminal
+    the text goes through click.echo, so a closed pipe is the group's quiet exit 141 (rich's own
+    console would turn it into SystemExit(1), a "finding")."""
+    if sys.stdout.isatty():
+        console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+        for r in renderables:
+            console.print(r)
+    else:
+        click.echo(render_text(*renderables, width=width), nl=False)
+
+
 class Number(click.FloatRange):
     """A finite float in a range: click's FloatRange lets `nan` and `inf` through."""
 
@@ -140,7 +154,7 @@ class Number(click.FloatRange):
 
 #: Exit statuses after Ctrl-C and SIGTERM, as for a process killed by the signal (128 + signal number).
 EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
+EXIT_TERMINATED = Terminated.exit_code
 #: Exit status when stdout's reader has gone, as for a process killed by SIGPIPE (128 + 13).
 EXIT_OUTPUT_CLOSED = 141
 
@@ -187,12 +201,9 @@ def _load_commands() -> None:
 _load_commands()
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM (a CI timeout, `kill`, systemd): unwinds like Ctrl-C, so runs rows and stores close."""
-
-
 def _on_sigterm(signum: int, frame: Any) -> None:
-    raise _Terminated()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the unwinding
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -207,4 +218,4 @@ def iter_commands() -> Iterator[str]:
     yield from sorted(cli.commands)
 
 
-__all__ = ["App", "ExitCode", "Number", "Target", "cli", "discard_stdout", "main", "pass_app"]
+__all__ = ["App", "ExitCode", "Number", "Target", "cli", "discard_stdout", "main", "pass_app", "print_tables"]

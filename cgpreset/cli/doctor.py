@@ -7,13 +7,12 @@ import json
 
 import click
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from ..doctor import run_doctor
 from ..errors import FindingsError
 from ..probe import ProbeResult, describe_fields, probe_exit_code, run_probe
-from . import App, cli, pass_app
+from . import App, cli, pass_app, print_tables
 
 
 def probe_table(results: list[ProbeResult]) -> Table:
@@ -59,7 +58,7 @@ def doctor(app: App, as_json: bool, probe: bool) -> None:
             click.echo(f"{name:<18} {value}")
         if results:
             click.echo()
-            Console(width=160, soft_wrap=False).print(probe_table(results))
+            print_tables(probe_table(results), width=160)
     if report.error is not None:
         raise report.error
     code = probe_exit_code(results)
@@ -67,5 +66,5 @@ def doctor(app: App, as_json: bool, probe: bool) -> None:
         raise next(r.error for r in results if r.error is not None)
     if code == 1:
         bad = [r for r in results if r.outcome not in ("match", "skipped")]
-        raise FindingsError(f"probe: {len(bad)} of {len(results)} endpoints differ from the catalogue: "
+        raise FindingsError(f"probe: {len(bad)} of {len(results)} endpoints did not answer as the catalogue expects: "
                             + ", ".join(f"{r.endpoint.id} ({r.outcome})" for r in bad))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from ..generate import GenerateResult, ResolveResult, load_inputs, open_template
 from ..preset import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST, find_default
 from ..schema import schema_text, validate_paths
 from ..writer import unified_diff
-from . import App, cli, pass_app
+from . import App, cli, pass_app, print_tables
 
 _PATH = click.Path(path_type=Path)
 _PLANS = click.Choice(["auto", "hobbyist", "startup", "standard", "professional"])
@@ -52,7 +51,6 @@ def _inputs(preset_path: Path | None, watchlist_path: Path | None) -> Any:
 
 def _print_table(result: ResolveResult) -> None:
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
     snap = result.source
@@ -73,8 +71,7 @@ def _print_table(result: ResolveResult) -> None:
         )
     for d in result.resolution.dropped:
         table.add_row("-", d.requested, "-", "-", "-", f"dropped: {d.reason}")
-    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160, soft_wrap=False, highlight=False)
-    console.print(table)
+    print_tables(table, width=160)
     click.echo(
         f"{len(result.resolution.coins)} coin(s), {len(result.resolution.dropped)} dropped; "
         f"plan {result.plan.plan.value} ({result.plan.source}); snapshot {snap.origin} "

@@ -10,22 +10,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from rich.console import Console, RenderableType
+from rich.console import Console
 
 from ..budget import Budget
 from ..config import CoinConfig, load_configs
 from ..demo import DEFAULT_DIR, repeat_commands, run_demo
-from ..errors import ExitCode
+from ..errors import ExitCode, OutputError
 from ..health import health_summary, health_table, run_health
 from ..metrics import health_metrics, run_metrics
 from ..outcome import SeriesResult
 from ..plans import Plan
-from ..report import plan_json, plan_summary, plan_table, render_text, run_json, run_summary, run_table
+from ..report import plan_json, plan_summary, plan_table, run_json, run_summary, run_table
 from ..runner import PlanMismatchError, run_preset, wall_ms
 from ..series import expand, floor_problems, plan_run
 from ..store import Store
-from ..writer import atomic_write
-from . import App, Number, cli, pass_app
+from ..writer import atomic_write, check_target
+from . import App, Number, cli, pass_app, print_tables
 
 _PATH = click.Path(path_type=Path)
 _STORE = click.Path(dir_okay=False, path_type=Path)
@@ -34,17 +34,6 @@ metrics_option = click.option(
     "--metrics", "metrics_path", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
     help="Also write Prometheus text-format metrics to FILE (replaced atomically; for node_exporter's "
          "textfile collector).")
-
-
-def _print(*renderables: RenderableType | str) -> None:
-    """Tables on stdout: coloured on a terminal, plain deterministic text otherwise."""
-    out = sys.stdout
-    if out.isatty():
-        console = Console(file=out, highlight=False, soft_wrap=False)
-        for r in renderables:
-            console.print(r)
-    else:
-        click.echo(render_text(*renderables), nl=False)
 
 
 @contextmanager
@@ -78,10 +67,20 @@ def _plan_mismatch(problems: list[str]) -> None:
     click.get_current_context().exit(2)
 
 
-def _exit(code: int, refused: object = None) -> None:
-    """Exit with the report's code; when the API refused everything, also one `Error:` line on stderr."""
+def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None = None) -> None:
+    """Exit with the report's code; when the API refused everything, also one `Error:` line on stderr.
+
+    `metrics` (path, text) is written last, after the report is out: a metrics file that cannot be
+    written is one more `Error:` line and exit 2 if the run itself was ok, never a lost report.
+    """
     if code == ExitCode.API and refused is not None:
         click.secho(f"Error: the API refused every request: {refused}", fg="red", err=True)
+    if metrics is not None:
+        try:
+            atomic_write(metrics[0], metrics[1].encode())
+        except OutputError as exc:
+            click.secho(f"Error: metrics not written: {exc}", fg="red", err=True)
+            code = code or OutputError.exit_code
     if code:
         click.get_current_context().exit(code)
 
@@ -118,6 +117,8 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
     """
     configs = load_configs(list(paths))
     store_path = store_path or app.settings.store
+    if metrics_path is not None:
+        check_target(metrics_path)  # before the run, not after its data is fetched
     if dry_run:
         cursors: dict[str, int] = {}
         if store_path.exists():  # read-only: a dry run never creates or changes the store
@@ -132,7 +133,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
         if as_json:
             click.echo(json.dumps(plan_json(rp), indent=2, sort_keys=True))
         else:
-            _print(plan_table(rp))
+            print_tables(plan_table(rp))
             click.echo(plan_summary(rp))
         return
     budget = Budget(max_requests=max_requests, deadline_s=deadline)
@@ -147,14 +148,13 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
             Store.remove(store_path)
         _plan_mismatch(exc.problems)
         return
-    if metrics_path is not None:
-        atomic_write(metrics_path, run_metrics(result, end_s=time.time()).encode())
     if as_json:
         click.echo(json.dumps(run_json(result, store=store_path.as_posix()), indent=2, sort_keys=True))
     else:
-        _print(run_table(result))
+        print_tables(run_table(result))
         click.echo(run_summary(result))
-    _exit(result.exit_code, next((r.error for r in result.results if r.error is not None), None))
+    _exit(result.exit_code, next((r.error for r in result.results if r.error is not None), None),
+          metrics=None if metrics_path is None else (metrics_path, run_metrics(result, end_s=time.time())))
 
 
 @cli.command()
@@ -176,16 +176,17 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | 
         cgpreset health deploy/
     """
     configs = load_configs(list(paths))
+    if metrics_path is not None:
+        check_target(metrics_path)
     report = run_health(configs, app.client, store_path=store_path or app.settings.store,
                         concurrency=app.settings.concurrency)
-    if metrics_path is not None:
-        atomic_write(metrics_path, health_metrics(report).encode())
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:
-        _print(health_table(report))
+        print_tables(health_table(report))
         click.echo("\n".join(health_summary(report)))
-    _exit(report.exit_code, report.error or next((s.error for s in report.shots if s.error is not None), None))
+    _exit(report.exit_code, report.error or next((s.error for s in report.shots if s.error is not None), None),
+          metrics=None if metrics_path is None else (metrics_path, health_metrics(report)))
 
 
 @cli.command()
@@ -215,10 +216,10 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None) -
     click.echo(f"generated {len(result.generated.rendered)} configs in {configs_dir.as_posix()} "
                f"({changed} files changed)")
     click.echo("\nhealth (4 shots per coin + ETF):")
-    _print(health_table(result.health))
+    print_tables(health_table(result.health))
     click.echo("\n".join(health_summary(result.health)))
     click.echo(f"\nrun-preset into {store_path.as_posix()}:")
-    _print(run_table(result.run))
+    print_tables(run_table(result.run))
     click.echo(run_summary(result.run))
     click.echo("\nrepeat by hand:")
     for line in repeat_commands(configs_dir, store_path):
