@@ -110,16 +110,22 @@ def test_a_damaged_store_is_refused_at_first_use_in_every_mode(tmp_path: Path, o
     assert path.read_bytes() == damaged  # refused, not repaired or written into
 
 
-@pytest.mark.parametrize("readonly", [False, True])
-def test_every_read_is_guarded_even_past_the_open_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        readonly: bool) -> None:
-    """Damage the open check cannot see (it happened later, or it is subtle) still comes out as one line."""
+def damaged_past_open_check(tmp_path: Path, module: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A real store, damaged, whose schema check in `module` answers as for the healthy file."""
     path = real_store(tmp_path / "c.db")
     con = sqlite3.connect(path)
     tables = store_module._user_tables(con)
     con.close()
     damage(path)
-    monkeypatch.setattr(store_module, "check_store", lambda db, p: (SCHEMA_VERSION, tables))
+    monkeypatch.setattr(module, "check_store", lambda db, p: (SCHEMA_VERSION, tables))
+    return path
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_every_read_is_guarded_even_past_the_open_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        readonly: bool) -> None:
+    """Damage the open check cannot see (it happened later, or it is subtle) still comes out as one line."""
+    path = damaged_past_open_check(tmp_path, store_module, monkeypatch)
     with Store(path, readonly=readonly) as store:
         for read in (store.cursors, lambda: store.cursor("oi/SOL/all/1h"), lambda: store.rows("oi/SOL/all/1h"),
                      store.count, store.runs):
@@ -130,12 +136,7 @@ def test_every_read_is_guarded_even_past_the_open_check(tmp_path: Path, monkeypa
 
 def test_stream_reads_and_writes_are_guarded_past_the_open_check(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    path = real_store(tmp_path / "c.db")
-    con = sqlite3.connect(path)
-    tables = store_module._user_tables(con)
-    con.close()
-    damage(path)
-    monkeypatch.setattr(stream_store_module, "check_store", lambda db, p: (SCHEMA_VERSION, tables))
+    path = damaged_past_open_check(tmp_path, stream_store_module, monkeypatch)
     with pytest.raises(ConfigError, match=r"c\.db: store is damaged \("):
         latest_liveness(path)
     with StreamStore(path) as stream:
