@@ -9,7 +9,6 @@ are still fired at the floor. Nothing is stored.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ from rich.table import Table
 
 from .client import CoinGlassClient
 from .config import CoinConfig
-from .errors import ApiError, ConfigError, ExitCode
+from .errors import ApiError, ExitCode
 from .layers import CORE_LAYERS
 from .outcome import EMPTY, EMPTY_REASON, FAILED, OK, REFUSED_KINDS
 from .plans import Plan
@@ -159,12 +158,9 @@ def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: CoinGlassClie
 
 
 def _liveness(store_path: Path) -> dict[str, Any] | None:
-    """The last stream run's liveness; a file that is not a store is a one-line ConfigError."""
-    try:
-        return latest_liveness(store_path)
-    except sqlite3.DatabaseError as exc:
-        what = "not a cgpreset store" if "not a database" in str(exc) else "cannot read store"
-        raise ConfigError(f"{store_path}: {what} ({exc})") from None
+    """The last stream run's liveness; a damaged or foreign store is a one-line ConfigError
+    (latest_liveness converts every SQLite error)."""
+    return latest_liveness(store_path)
 
 
 def health_table(report: HealthReport) -> Table:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -66,12 +67,10 @@ def is_generated(path: Path) -> bool:
 
 def plan_changes(out_dir: Path, files: list[OutputFile], *, prune: bool) -> list[Change]:
     """Compare `files` with DIR; generated configs not in `files` are `removed` (prune) or `stale`."""
-    for folder in (out_dir, *out_dir.parents):  # the first existing one must be a directory
-        if folder.exists():
-            if not folder.is_dir():
-                raise ConfigError(f"{out_dir}: not a directory" if folder == out_dir
-                                  else f"{out_dir}: {folder} is not a directory")
-            break
+    blocker = _file_in_the_way(out_dir, (out_dir, *out_dir.parents))
+    if blocker is not None:
+        raise ConfigError(f"{out_dir}: not a directory" if blocker == out_dir
+                          else f"{out_dir}: {blocker} is not a directory")
     changes: list[Change] = []
     wanted = {f.path for f in files}
     for f in sorted(files, key=lambda f: f.path):
@@ -120,11 +119,17 @@ def check_target(path: Path) -> None:
     on the way to it is a file."""
     if path.is_dir():
         raise OutputError(f"{path}: is a directory")
-    for folder in path.parents:
+    blocker = _file_in_the_way(path, path.parents)
+    if blocker is not None:
+        raise OutputError(f"{path}: {blocker} is not a directory")
+
+
+def _file_in_the_way(path: Path, folders: Iterable[Path]) -> Path | None:
+    """The first of `folders` (nearest first) that exists, if it is not a directory."""
+    for folder in folders:
         if folder.exists():
-            if not folder.is_dir():
-                raise OutputError(f"{path}: {folder} is not a directory")
-            return
+            return None if folder.is_dir() else folder
+    return None
 
 
 def atomic_write(path: Path, data: bytes) -> None:
