@@ -1,5 +1,5 @@
 """`python -m cgpreset`."""
 
-from .cli import main
+from cgpreset.cli import main
 
 main()

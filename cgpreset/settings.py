@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .errors import ConfigError
+from cgpreset.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://open-api-v4.coinglass.com"
 DEFAULT_WS_URL = "wss://open-ws.coinglass.com/ws-api"

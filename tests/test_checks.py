@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 
-from cgpreset.catalogue import endpoint
-from cgpreset.checks import (
+from cgpreset.api.catalogue import endpoint
+from cgpreset.api.rows import parse_rows
+from cgpreset.models.config import HealthSpec
+from cgpreset.run.checks import (
     check_all_zero,
     check_etf_tickers,
     check_exchange_sum,
@@ -16,8 +18,6 @@ from cgpreset.checks import (
     check_ohlc,
     run_checks,
 )
-from cgpreset.config import HealthSpec
-from cgpreset.rows import parse_rows
 from tests.conftest import load_fixture
 
 H = 3_600_000

@@ -9,7 +9,7 @@ import requests
 import responses
 from responses import matchers
 
-from cgpreset.client import CoinGlassClient, iter_windows, split_forming
+from cgpreset.api.client import CoinGlassClient, iter_windows, split_forming
 from cgpreset.errors import (
     ApiError,
     AuthError,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cgpreset.config import load_config, load_configs
 from cgpreset.errors import ConfigError
+from cgpreset.models.config import load_config, load_configs
 
 GOOD = """\
 coin: SOL

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from cgpreset.cli import cli
-from cgpreset.config import load_config, load_configs
 from cgpreset.errors import ConfigError
+from cgpreset.models.config import load_config, load_configs
 from tests.conftest import FIXTURES
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -197,7 +197,7 @@ def test_unknown_keys_read_the_same_in_validate_and_run(tmp_path: Path, old: str
 def test_generated_configs_and_the_preset_still_load() -> None:
     paths = sorted(GOLDEN.glob("*.yaml")) + sorted((GOLDEN / "edge").glob("*.yaml"))
     assert len(load_configs(paths)) == len(paths) == 16
-    from cgpreset.preset import load_preset
+    from cgpreset.models.preset import load_preset
     from tests.conftest import REPO
 
     load_preset(REPO / "presets" / "sol.yaml")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from cgpreset.client import CoinGlassClient
+from cgpreset.api.client import CoinGlassClient
 from cgpreset.emulator import FaultRule, load_faults, parse_faults, serve
 from cgpreset.errors import (
     ApiError,

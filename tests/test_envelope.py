@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cgpreset.envelope import unwrap
+from cgpreset.api.envelope import unwrap
 from cgpreset.errors import (
     AuthError,
     ExitCode,

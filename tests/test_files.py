@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from cgpreset._io import read_text
 from cgpreset.errors import ConfigError
-from cgpreset.files import read_text
 
 
 def test_read_text_failures(tmp_path: Path) -> None:

@@ -14,12 +14,12 @@ import yaml
 from click.testing import CliRunner, Result
 
 from cgpreset.cli import cli
-from cgpreset.config import load_config
-from cgpreset.discovery import discover, load_snapshot
 from cgpreset.errors import PlanError, UnsupportedPairError
+from cgpreset.generate.discovery import discover, load_snapshot
+from cgpreset.generate.resolver import is_perpetual
+from cgpreset.models.config import load_config
+from cgpreset.models.preset import load_preset
 from cgpreset.plans import Plan
-from cgpreset.preset import load_preset
-from cgpreset.resolver import is_perpetual
 from tests.conftest import FIXTURES, REPO
 
 TOP10 = ["btc", "doge", "eth", "hype", "link", "sol", "sui", "xrp", "bnb", "trump"]  # fixture snapshot
@@ -549,6 +549,12 @@ def test_emulator_page_cap_and_observed_pair_rows_give_the_same_configs(ws: Path
 
 def test_emulator_hobbyist_key_fails_on_a_1h_preset(ws: Path) -> None:
     from cgpreset.emulator import serve
+
+    # 30 requests a minute on Hobbyist: rank only the first 12 supported coins (one call each).
+
+
+    # 30 requests a minute on Hobbyist: rank only the first 12 supported coins (one call each).
+    # 30 requests a minute on Hobbyist: rank only the first 12 supported coins (one call each).
 
     # 30 requests a minute on Hobbyist: rank only the first 12 supported coins (one call each).
     (ws / "presets" / "watchlist.yaml").write_text("top: 10\ncandidates: 12\npin: [SOL]\n", encoding="utf-8")

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from cgpreset.catalogue import Endpoint
-from cgpreset.client import Response
+from cgpreset.api.catalogue import Endpoint
+from cgpreset.api.client import Response
 from cgpreset.errors import AuthError, ConfigError, ExitCode, MalformedResponseError, PlanError
-from cgpreset.health import _shot_for, health_summary, health_table, plan_shots, run_health
 from cgpreset.plans import Plan
-from cgpreset.report import render_text
+from cgpreset.run.health import _shot_for, health_summary, health_table, plan_shots, run_health
+from cgpreset.run.report import render_text
 from tests.test_runner import FakeClient
 from tests.test_series import NOW, configs, make_config
 
@@ -80,7 +80,7 @@ def test_refused_key_exits_3() -> None:
 
 
 def test_stream_liveness_shown(tmp_path: Path) -> None:
-    from cgpreset.stream_store import StreamStore  # the stream engineer's store: record one run
+    from cgpreset.store.stream_tables import StreamStore  # the stream engineer's store: record one run
 
     db = tmp_path / "s.db"
     with StreamStore(db) as stream:

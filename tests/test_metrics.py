@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cgpreset.metrics import _escape, _number
+from cgpreset.run.metrics import _escape, _number
 from tests.test_run_e2e import invoke, write_configs
 
 _SAMPLE = re.compile(r'^([a-z_]+)(?:\{((?:[a-z_]+="(?:[^"\\]|\\.)*",?)*)\})? (\S+)$')
@@ -101,7 +101,7 @@ def test_a_metrics_path_under_a_file_fails_before_any_request(tmp_path: Path, em
 
 def test_a_metrics_file_that_cannot_be_written_after_the_run_keeps_the_report(
         tmp_path: Path, emu_env: dict[str, str], monkeypatch: Any) -> None:
-    from cgpreset.cli import run_cmd
+    from cgpreset.cli import run as run_cmd
     from cgpreset.errors import OutputError
 
     def full(path: Path, data: bytes) -> None:

@@ -8,8 +8,7 @@ import pytest
 
 from cgpreset.errors import ConfigError
 from cgpreset.layers import LAYERS
-from cgpreset.plans import Plan
-from cgpreset.preset import (
+from cgpreset.models.preset import (
     DEFAULT_PRESET,
     DEFAULT_TEMPLATES,
     DEFAULT_WATCHLIST,
@@ -18,6 +17,7 @@ from cgpreset.preset import (
     load_preset,
     load_watchlist,
 )
+from cgpreset.plans import Plan
 from tests.conftest import REPO
 
 SOL = REPO / "presets" / "sol.yaml"

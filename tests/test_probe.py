@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from cgpreset.catalogue import ENDPOINTS
+from cgpreset.api.catalogue import ENDPOINTS
 from cgpreset.cli import cli
+from cgpreset.diagnose.probe import inspect, probe_params
 from cgpreset.emulator import serve
 from cgpreset.plans import Plan
-from cgpreset.probe import inspect, probe_params
 
 from .conftest import load_fixture
 
@@ -80,8 +80,8 @@ def test_a_server_message_quoting_the_key_is_redacted_everywhere(emulator: Any) 
 
 
 def test_probe_exit_codes() -> None:
+    from cgpreset.diagnose.probe import FAILED, MATCH, SKIPPED, ProbeResult, probe_exit_code
     from cgpreset.errors import AuthError, ServerError
-    from cgpreset.probe import FAILED, MATCH, SKIPPED, ProbeResult, probe_exit_code
 
     ep = ENDPOINTS["supported-coins"]
     refused = ProbeResult(ep, {}, FAILED, error=AuthError("Invalid API key provided", code="400"))
@@ -130,7 +130,7 @@ def test_the_table_names_spellings_and_types(emulator: Any) -> None:
 
 
 def test_describe_fields_shows_respellings_types_and_unused_fields() -> None:
-    from cgpreset.probe import MATCH, ProbeResult, describe_fields
+    from cgpreset.diagnose.probe import MATCH, ProbeResult, describe_fields
 
     ep = ENDPOINTS["liquidation-exchange-list"]
     rows = [{"exchange": "All", "liquidation_usd": 1.5, "longLiquidation_usd": "1", "shortLiquidation_usd": 0.5,

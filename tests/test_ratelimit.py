@@ -7,7 +7,7 @@ from bisect import bisect_left
 
 import pytest
 
-from cgpreset.ratelimit import RateLimiter
+from cgpreset.api.ratelimit import RateLimiter
 from tests.conftest import FakeClock
 
 

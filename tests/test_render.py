@@ -12,13 +12,13 @@ import yaml
 from click.testing import CliRunner
 
 from cgpreset.cli import cli
-from cgpreset.config import CoinConfig, Provenance
-from cgpreset.discovery import Snapshot, load_snapshot
 from cgpreset.errors import ConfigError
-from cgpreset.preset import Watchlist, load_preset
-from cgpreset.render import GENERATED_MARK, load_templates, render_all, render_coin, safe_load, to_yaml
-from cgpreset.resolver import resolve
-from cgpreset.schema import coin_config_schema
+from cgpreset.generate.discovery import Snapshot, load_snapshot
+from cgpreset.generate.render import GENERATED_MARK, load_templates, render_all, render_coin, safe_load, to_yaml
+from cgpreset.generate.resolver import resolve
+from cgpreset.models.config import CoinConfig, Provenance
+from cgpreset.models.preset import Watchlist, load_preset
+from cgpreset.models.schema import coin_config_schema
 from tests.conftest import FIXTURES, REPO
 
 SNAPSHOT_FILE = FIXTURES / "discovery-snapshot.json"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from cgpreset.checks import Check
 from cgpreset.errors import AuthError, ExitCode, ServerError
 from cgpreset.plans import HOUR_MS, Plan
-from cgpreset.report import format_age, plan_summary, render_text, run_json, run_summary, run_table, totals
-from cgpreset.runner import RunResult, SeriesResult
-from cgpreset.series import expand, plan_run
+from cgpreset.run.checks import Check
+from cgpreset.run.engine import RunResult, SeriesResult
+from cgpreset.run.report import format_age, plan_summary, render_text, run_json, run_summary, run_table, totals
+from cgpreset.run.series import expand, plan_run
 from tests.test_series import NOW, configs
 
 

@@ -6,11 +6,9 @@ from typing import Any
 
 import pytest
 
-from cgpreset.discovery import Instrument, Ranking, Snapshot
 from cgpreset.errors import ConfigError, FindingsError
-from cgpreset.plans import Plan
-from cgpreset.preset import Preset, Watchlist, load_preset
-from cgpreset.resolver import (
+from cgpreset.generate.discovery import Instrument, Ranking, Snapshot
+from cgpreset.generate.resolver import (
     CoinResolution,
     filenames,
     is_coin_margined,
@@ -19,6 +17,8 @@ from cgpreset.resolver import (
     plan_problems,
     resolve,
 )
+from cgpreset.models.preset import Preset, Watchlist, load_preset
+from cgpreset.plans import Plan
 from tests.conftest import FIXTURES, REPO
 
 SNAPSHOT = Snapshot.model_validate_json((FIXTURES / "discovery-snapshot.json").read_text(encoding="utf-8"))

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from cgpreset.catalogue import Endpoint
-from cgpreset.client import ClientStats, Response
+from cgpreset.api.catalogue import Endpoint
+from cgpreset.api.client import ClientStats, Response
 from cgpreset.errors import ApiError, AuthError, DeadlineExceededError, ExitCode, RateLimitedError, ServerError
 from cgpreset.plans import DAY_MS, HOUR_MS, Plan, bar_open, interval_ms
-from cgpreset.runner import Budget, PlanMismatchError, run_preset
-from cgpreset.store import Store
+from cgpreset.run.engine import Budget, PlanMismatchError, run_preset
+from cgpreset.store.sqlite import Store
 from tests.test_series import NOW, configs
 
 
@@ -241,7 +241,7 @@ def test_hung_endpoint_is_cut_at_the_deadline(tmp_path: Path, clock: Any) -> Non
     """A real CoinGlassClient whose endpoint never answers (every attempt a 30 s read timeout)."""
     import requests
 
-    from cgpreset.client import CoinGlassClient
+    from cgpreset.api.client import CoinGlassClient
     from cgpreset.settings import Settings
 
     class HungSession(requests.Session):
@@ -386,7 +386,7 @@ def test_times_outside_the_window_fail_the_series_and_store_nothing(tmp_path: Pa
 
 
 def test_rate_wait_is_wall_clock_not_summed_over_threads(clock: Any) -> None:
-    from cgpreset.ratelimit import RateLimiter
+    from cgpreset.api.ratelimit import RateLimiter
 
     both_waiting = threading.Barrier(2)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cgpreset.config import CoinConfig
+from cgpreset.models.config import CoinConfig
 from cgpreset.plans import DAY_MS, HOUR_MS, Plan, bar_open
-from cgpreset.series import MACRO, expand, floor_problems, plan_run, plan_series
+from cgpreset.run.series import MACRO, expand, floor_problems, plan_run, plan_series
 
 NOW = 1_764_000_000_000 + 25 * 60_000  # 25 minutes into an hour
 

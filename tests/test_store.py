@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cgpreset.errors import ConfigError
-from cgpreset.store import SCHEMA_VERSION, Store
+from cgpreset.store.sqlite import SCHEMA_VERSION, Store
 
 H = 3_600_000
 

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from cgpreset import store as store_module
-from cgpreset import stream_store as stream_store_module
 from cgpreset.cli import cli
 from cgpreset.errors import ConfigError, ExitCode
-from cgpreset.store import SCHEMA_VERSION, Store
-from cgpreset.stream_store import StreamStore, latest_liveness
-from cgpreset.ws_events import LiquidationEvent
+from cgpreset.store import sqlite as store_module
+from cgpreset.store import stream_tables as stream_store_module
+from cgpreset.store.sqlite import SCHEMA_VERSION, Store
+from cgpreset.store.stream_tables import StreamStore, latest_liveness
+from cgpreset.stream.events import LiquidationEvent
 from tests.test_run_e2e import write_configs
 from tests.test_store import V1_SCHEMA, write
 

@@ -20,9 +20,11 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
-from cgpreset.config import CoinConfig
 from cgpreset.errors import AuthError, ConfigError, ExitCode, PlanError, UsageError
-from cgpreset.stream import (
+from cgpreset.models.config import CoinConfig
+from cgpreset.store.stream_tables import StreamStore, latest_liveness
+from cgpreset.stream.events import StreamEvent, channel_problem
+from cgpreset.stream.session import (
     StreamOptions,
     default_jitter,
     format_event,
@@ -30,8 +32,6 @@ from cgpreset.stream import (
     options_from_configs,
     run_stream,
 )
-from cgpreset.stream_store import StreamStore, latest_liveness
-from cgpreset.ws_events import StreamEvent, channel_problem
 from tests.conftest import FakeClock
 from tests.ws_fake import KEY, FakeWS, liquidation_frame
 
@@ -422,7 +422,7 @@ def test_connect_url_carries_the_key_and_display_url_hides_it() -> None:
 
 
 def test_format_event_is_one_compact_line() -> None:
-    from cgpreset.ws_events import parse_frame
+    from cgpreset.stream.events import parse_frame
 
     frame = parse_frame(liquidation_frame("liquidation_orders", 2))
     line = format_event(frame.events[0])  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from cgpreset.cli import cli
-from cgpreset.stream_store import latest_liveness
+from cgpreset.store.stream_tables import latest_liveness
 from tests.ws_fake import KEY, FakeWS
 
 EVENT_KEYS = ["type", "channel", "exchange", "symbol", "base_asset", "price", "side", "side_raw",

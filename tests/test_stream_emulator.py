@@ -17,9 +17,9 @@ from click.testing import CliRunner
 from cgpreset.cli import cli
 from cgpreset.emulator import serve
 from cgpreset.errors import AuthError, PlanError
-from cgpreset.stream import StreamOptions, run_stream
-from cgpreset.stream_store import latest_liveness
-from cgpreset.ws_events import StreamEvent
+from cgpreset.store.stream_tables import latest_liveness
+from cgpreset.stream.events import StreamEvent
+from cgpreset.stream.session import StreamOptions, run_stream
 
 CHANNELS = ["liquidation_orders", "liquidationOrders", "futures_trades@OKX_SOL-USDT-SWAP@10000"]
 PING = 0.1

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cgpreset.ws_events import (
+from cgpreset.stream.events import (
     ErrorFrame,
     Events,
     LiquidationEvent,

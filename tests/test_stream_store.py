@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from cgpreset.errors import ConfigError, ExitCode
-from cgpreset.stream_store import StreamStore, latest_liveness
-from cgpreset.ws_events import LiquidationEvent, TradeEvent
+from cgpreset.store.stream_tables import StreamStore, latest_liveness
+from cgpreset.stream.events import LiquidationEvent, TradeEvent
 
 
 def _event(time: int = 1725416318379, channel: str = "liquidation_orders", **kw: object) -> LiquidationEvent:

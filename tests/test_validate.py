@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cgpreset.cli import cli
-from cgpreset.config import load_config
 from cgpreset.errors import ConfigError
-from cgpreset.schema import validate_file
+from cgpreset.models.config import load_config
+from cgpreset.models.schema import validate_file
 
 GOLDEN = Path(__file__).parent / "golden"
 

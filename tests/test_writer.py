@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from cgpreset.errors import ConfigError
-from cgpreset.render import GENERATED_MARK
-from cgpreset.writer import OutputFile, apply_changes, plan_changes
+from cgpreset.generate.render import GENERATED_MARK
+from cgpreset.generate.writer import OutputFile, apply_changes, plan_changes
 
 
 def _files(n: int, version: str) -> list[OutputFile]:

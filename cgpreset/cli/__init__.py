@@ -23,12 +23,12 @@ import click
 from pydantic import SecretStr
 from rich.console import Console, RenderableType
 
-from .. import __version__
-from ..client import CoinGlassClient
-from ..errors import CgPresetError, ExitCode, OutputError, Terminated
-from ..redact import redact
-from ..report import render_text
-from ..settings import Settings, load_settings
+from cgpreset import __version__
+from cgpreset.api.client import CoinGlassClient
+from cgpreset.errors import CgPresetError, ExitCode, OutputError, Terminated
+from cgpreset.redact import redact
+from cgpreset.run.report import render_text
+from cgpreset.settings import Settings, load_settings
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -83,7 +83,7 @@ class App:
         s = self.settings
         if not s.uses_embedded_emulator:
             return Target(s.effective_base_url, s.effective_ws_url, s, embedded=False)
-        from ..emulator import serve
+        from cgpreset.emulator import serve
 
         click.echo(self.embedded_note, err=True)
         emu = self.stack.enter_context(serve(plan="standard"))
@@ -195,7 +195,11 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 def _load_commands() -> None:
     # Imported for their side effect: each module adds its commands to `cli`.
-    from . import doctor, emulator_cmd, generate_cmd, run_cmd, stream_cmd  # noqa: F401
+    from cgpreset.cli import doctor  # noqa: F401
+    from cgpreset.cli import emulator as emulator_cmd  # noqa: F401
+    from cgpreset.cli import generate as generate_cmd  # noqa: F401
+    from cgpreset.cli import run as run_cmd  # noqa: F401
+    from cgpreset.cli import stream as stream_cmd  # noqa: F401
 
 
 _load_commands()

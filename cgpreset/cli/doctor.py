@@ -9,10 +9,10 @@ import click
 from rich import box
 from rich.table import Table
 
-from ..doctor import run_doctor
-from ..errors import FindingsError
-from ..probe import ProbeResult, describe_fields, probe_exit_code, run_probe
-from . import App, cli, pass_app, print_tables
+from cgpreset.cli import App, cli, pass_app, print_tables
+from cgpreset.diagnose.doctor import run_doctor
+from cgpreset.diagnose.probe import ProbeResult, describe_fields, probe_exit_code, run_probe
+from cgpreset.errors import FindingsError
 
 
 def probe_table(results: list[ProbeResult]) -> Table:

@@ -23,13 +23,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..plans import Plan
-from .api import ApiModel
-from .data import LIQ_CHANNELS
-from .faults import FaultPlan, FaultRule, load_faults, parse_faults
-from .ratelimit import SlidingWindow
-from .recorder import RecordedRequest, Recorder, WsConnection, WsFrame
-from .rest import RestCore, RestServer
+from cgpreset.emulator.api import ApiModel
+from cgpreset.emulator.data import LIQ_CHANNELS
+from cgpreset.emulator.faults import FaultPlan, FaultRule, load_faults, parse_faults
+from cgpreset.emulator.keybudget import SlidingWindow
+from cgpreset.emulator.recorder import RecordedRequest, Recorder, WsConnection, WsFrame
+from cgpreset.emulator.rest import RestCore, RestServer
+from cgpreset.plans import Plan
 
 __all__ = [
     "Emulator",
@@ -88,7 +88,7 @@ class Emulator:
             rate_limit_status=rate_limit_status,
         )
         self._rest = RestServer(self._core, host, port)
-        from .ws import WsServer  # imported here: websockets is only needed once a server starts
+        from cgpreset.emulator.ws import WsServer  # imported here: websockets is only needed once a server starts
 
         self._ws = WsServer(
             api_key=self.api_key, plan=self._plan, seed=seed, recorder=self._recorder, now_ms=self._now_ms,

@@ -11,8 +11,21 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ..catalogue import BY_PATH, Endpoint
-from ..plans import (
+from cgpreset.api.catalogue import BY_PATH, Endpoint
+from cgpreset.emulator import bars as series
+from cgpreset.emulator.data import (
+    COIN_BY_CODE,
+    COINS,
+    EXCHANGES,
+    INSTRUMENTS,
+    PAIRS,
+    SUPPORTED_EXCHANGES,
+    Coin,
+    coin_share,
+)
+from cgpreset.emulator.etf import etf_rows
+from cgpreset.emulator.market import Market, change_pct
+from cgpreset.plans import (
     DAY_MS,
     HOUR_MS,
     INTERVALS,
@@ -23,10 +36,6 @@ from ..plans import (
     history_days,
     interval_ms,
 )
-from . import series
-from .data import COIN_BY_CODE, COINS, EXCHANGES, INSTRUMENTS, PAIRS, SUPPORTED_EXCHANGES, Coin, coin_share
-from .etf import etf_rows
-from .market import Market, change_pct
 
 Body = dict[str, Any]
 

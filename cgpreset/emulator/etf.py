@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from ..plans import DAY_MS
-from . import series
-from .data import COIN_BY_CODE
-from .market import Market
+from cgpreset.emulator import bars as series
+from cgpreset.emulator.data import COIN_BY_CODE
+from cgpreset.emulator.market import Market
+from cgpreset.plans import DAY_MS
 
 LAUNCH_MS = 1704931200000  # 2024-01-11 00:00 UTC
 GRAYSCALE_MINI_MS = 1722384000000  # 2024-07-31: the `BTC` ticker starts

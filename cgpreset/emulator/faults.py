@@ -63,8 +63,8 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError
-from ..files import read_text
+from cgpreset._io import read_text
+from cgpreset.errors import ConfigError
 
 KINDS: tuple[str, ...] = (
     "latency", "http_5xx", "code_500", "rate_limit", "hang", "reset", "truncated", "html",

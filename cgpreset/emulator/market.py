@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..plans import HOUR_MS
-from . import series
-from .data import COINS, Coin, Instrument, coin_share
+from cgpreset.emulator import bars as series
+from cgpreset.emulator.data import COINS, Coin, Instrument, coin_share
+from cgpreset.plans import HOUR_MS
 
 #: How far a coin's own OI drifts around its base level (kept small so the top-10 is stable).
 OI_DRIFT = 0.035

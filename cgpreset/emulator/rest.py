@@ -16,11 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ..plans import Plan
-from . import api
-from .faults import ROW_SHAPING, SHAPING, FaultPlan, FaultRule, shape_body
-from .ratelimit import SlidingWindow
-from .recorder import RecordedRequest, Recorder
+from cgpreset.emulator import api
+from cgpreset.emulator.faults import ROW_SHAPING, SHAPING, FaultPlan, FaultRule, shape_body
+from cgpreset.emulator.keybudget import SlidingWindow
+from cgpreset.emulator.recorder import RecordedRequest, Recorder
+from cgpreset.plans import Plan
 
 log = logging.getLogger("cgpreset.emulator")
 

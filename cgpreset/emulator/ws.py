@@ -38,12 +38,12 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from ..plans import Plan
-from ..redact import RedactingLoggerAdapter
-from . import api
-from .data import COINS, LIQ_CHANNELS, PAIRS, Coin, perp_symbol
-from .market import Market
-from .recorder import Recorder, WsConnection, WsFrame
+from cgpreset.emulator import api
+from cgpreset.emulator.data import COINS, LIQ_CHANNELS, PAIRS, Coin, perp_symbol
+from cgpreset.emulator.market import Market
+from cgpreset.emulator.recorder import Recorder, WsConnection, WsFrame
+from cgpreset.plans import Plan
+from cgpreset.redact import RedactingLoggerAdapter
 
 WS_PATH = "/ws-api"
 #: websockets logs the request line (with `cg-api-key=`) at DEBUG: never the key.

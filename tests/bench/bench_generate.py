@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cgpreset.discovery import Instrument, Ranking, Snapshot, SnapshotMeta
-from cgpreset.generate import Inputs, open_templates, run_generate
-from cgpreset.preset import Watchlist, load_preset
+from cgpreset.generate.discovery import Instrument, Ranking, Snapshot, SnapshotMeta
+from cgpreset.generate.pipeline import Inputs, open_templates, run_generate
+from cgpreset.models.preset import Watchlist, load_preset
 from tests.conftest import REPO
 
 N = 500

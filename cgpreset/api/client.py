@@ -1,0 +1,348 @@
+"""The one HTTP client every command uses: auth, timeouts, classification, retries, rate limiting."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from cgpreset import __version__
+from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
+from cgpreset.api.envelope import unwrap
+from cgpreset.api.ratelimit import Clock, RateLimiter, Sleep
+from cgpreset.api.rows import parse_data
+from cgpreset.errors import (
+    ApiError,
+    ConfigError,
+    DeadlineExceededError,
+    MalformedResponseError,
+    RateLimitedError,
+    TransportError,
+)
+from cgpreset.plans import Plan, bar_open, interval_ms
+from cgpreset.redact import redact
+from cgpreset.settings import Settings
+
+log = logging.getLogger("cgpreset.client")
+
+USER_AGENT = f"cgpreset/{__version__} (+https://github.com/cgpreset/cgpreset)"
+
+
+@dataclass
+class Response:
+    """One successful call: `data` as the API sent it, plus what the call cost."""
+
+    path: str
+    params: dict[str, Any]
+    data: Any
+    latency: float  # seconds of the final attempt
+    attempts: int
+    rate_max: int | None = None
+    rate_used: int | None = None
+
+
+@dataclass
+class ClientStats:
+    """Counters over the client's life; thread-safe through `add`."""
+
+    requests: int = 0  # HTTP requests sent (attempts)
+    calls: int = 0  # logical calls that succeeded
+    retries: int = 0
+    rate_limited: int = 0  # rate-limit answers received
+    rate_wait_seconds: float = 0.0  # time spent waiting in the proactive limiter
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **deltas: float) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "requests": self.requests,
+            "calls": self.calls,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "rate_wait_seconds": round(self.rate_wait_seconds, 3),
+        }
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class CoinGlassClient:
+    """A CoinGlass v4 REST client: one requests.Session, usable as a context manager.
+
+    Only rate-limit, server and transport failures are retried; auth, plan, invalid-parameter
+    and unsupported-pair answers fail at once. Every request first passes the shared limiter.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        base_url: str | None = None,
+        limiter: RateLimiter | None = None,
+        plan: Plan | None = None,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.settings = settings
+        self.base_url = (base_url or settings.effective_base_url).rstrip("/")
+        self._secret = settings.key
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._plan = plan
+        self._plan_lock = threading.Lock()
+        fixed = None if settings.plan == "auto" else Plan(settings.plan)
+        if self._plan is None and fixed is not None:
+            self._plan = fixed
+        self.limiter = limiter or RateLimiter(
+            (self._plan or Plan.HOBBYIST).rate_per_minute, clock=clock, sleep=sleep
+        )
+        self.stats = ClientStats()
+        #: A time on `clock` after which no request starts, waits or keeps its socket open.
+        self.deadline: float | None = None
+        self.rate_max: int | None = None
+        self.rate_used: int | None = None
+        self._session = session or requests.Session()
+        self._session.headers.update({"accept": "application/json", "User-Agent": USER_AGENT})
+        if self._secret:
+            self._session.headers["CG-API-KEY"] = self._secret
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(8, settings.concurrency * 2))
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> CoinGlassClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        key = "<set>" if self._secret else "<missing>"
+        return f"CoinGlassClient(base_url={self.base_url!r}, key={key})"
+
+    @property
+    def clock(self) -> float:
+        """Now, on the client's clock (the one `deadline` is measured on)."""
+        return self._clock()
+
+    def _time_left(self, path: str) -> float | None:
+        if self.deadline is None:
+            return None
+        left = self.deadline - self._clock()
+        if left <= 0:
+            raise DeadlineExceededError("deadline reached before the request could start", path=path)
+        return left
+
+    # -- one attempt -----------------------------------------------------------------------
+
+    def _attempt(self, path: str, params: dict[str, Any]) -> Response:
+        self._time_left(path)
+        try:
+            waited = self.limiter.acquire(deadline=self.deadline)
+        except TimeoutError as exc:
+            raise DeadlineExceededError(f"deadline reached: {exc}", path=path) from None
+        self.stats.add(requests=1, rate_wait_seconds=waited)
+        left = self._time_left(path)
+        connect_t, read_t = self.settings.timeout
+        timeout = (connect_t, read_t) if left is None else (min(connect_t, left), min(read_t, left))
+        started = self._clock()
+        try:
+            resp = self._session.get(self.base_url + path, params=params, timeout=timeout)
+            body = resp.content
+        except requests.Timeout as exc:
+            if self.deadline is not None and self._clock() >= self.deadline - 1e-3:
+                raise DeadlineExceededError("deadline reached while waiting for the answer", path=path) from None
+            raise TransportError(f"timed out after {timeout[1]:g}s", path=path) from exc
+        except requests.RequestException as exc:
+            reason = redact(type(exc).__name__ + ": " + str(exc), self._secret)
+            raise TransportError(f"connection failed: {reason[:160]}", path=path) from exc
+        latency = self._clock() - started
+        log.debug("GET %s %s -> HTTP %d, %d bytes, %.0f ms", path, params, resp.status_code, len(body), latency * 1000)
+        rate_max = _int_header(resp.headers, "API-KEY-MAX-LIMIT")
+        rate_used = _int_header(resp.headers, "API-KEY-USE-LIMIT")
+        if rate_max is not None or rate_used is not None:
+            self.rate_max, self.rate_used = rate_max or self.rate_max, rate_used
+            self.limiter.observe(max_limit=rate_max, used=rate_used)
+        try:
+            data = unwrap(path=path, http_status=resp.status_code, body=body, headers=resp.headers)
+        except RateLimitedError as exc:
+            self.stats.add(rate_limited=1)
+            # Wait for the window to free up instead of hammering: everyone pauses.
+            self.limiter.block_for(exc.retry_after if exc.retry_after is not None else self.limiter.span)
+            raise self._scrub(exc) from None
+        except ApiError as exc:
+            raise self._scrub(exc) from None
+        return Response(path, params, data, latency, 1, rate_max, rate_used)
+
+    def _scrub(self, exc: ApiError) -> ApiError:
+        """The server's own words (`msg`, an HTML page) may quote the key: redact them at the source,
+        so no report, table, JSON document or store that shows the error can carry it."""
+        exc.message = redact(exc.message, self._secret)
+        exc.args = (exc.message,)
+        return exc
+
+    # -- retries ---------------------------------------------------------------------------
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitedError):
+            return 0.0  # the limiter holds everyone back until the window frees up
+        base = min(self.settings.backoff_max, 0.5 * 2 ** (state.attempt_number - 1))
+        return base + self._rng.uniform(0, base / 2)
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.stats.add(retries=1)
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("retrying after attempt %d: %s", state.attempt_number, redact(str(exc), self._secret))
+
+    def request(self, key: str | Endpoint, params: Mapping[str, Any] | None = None) -> Response:
+        """GET an endpoint (by id, path or Endpoint) and return its raw `data` with call metadata."""
+        ep = key if isinstance(key, Endpoint) else endpoint(key)
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        missing = [p for p in ep.required if p not in clean]
+        if missing:
+            raise ConfigError(f"{ep.path}: missing required parameter(s) {', '.join(missing)}")
+        unknown = sorted(set(clean) - set(ep.params))
+        if unknown:
+            raise ConfigError(f"{ep.path}: unknown parameter(s) {', '.join(unknown)}")
+        out_of_time = False
+
+        def stop_at_deadline(state: RetryCallState) -> bool:
+            nonlocal out_of_time
+            if self.deadline is not None and self._clock() + (state.upcoming_sleep or 0) >= self.deadline:
+                out_of_time = True
+            return out_of_time
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.settings.max_attempts) | stop_at_deadline,
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: isinstance(e, ApiError) and e.retryable),
+            before_sleep=self._before_sleep,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        attempts = 0
+
+        def once() -> Response:
+            nonlocal attempts
+            attempts += 1
+            return self._attempt(ep.path, clean)
+
+        try:
+            response = retrying(once)
+        except ApiError as exc:
+            if out_of_time:
+                raise DeadlineExceededError(f"deadline reached before a retry of: {exc}", path=ep.path) from exc
+            raise
+        response.attempts = attempts
+        self.stats.add(calls=1)
+        return response
+
+    def fetch(self, key: str | Endpoint, params: Mapping[str, Any] | None = None) -> Any:
+        """GET and parse into typed rows (see rows.parse_data)."""
+        ep = key if isinstance(key, Endpoint) else endpoint(key)
+        return parse_data(ep, self.request(ep, params).data)
+
+    # -- plan ------------------------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        """The key's plan: fixed by settings, else read once from account/subscription,
+        else from the API-KEY-MAX-LIMIT header of a cheap call."""
+        with self._plan_lock:
+            if self._plan is None:
+                self._plan = self._detect_plan()
+                self.limiter.set_limit(self._plan.rate_per_minute)
+            return self._plan
+
+    def _detect_plan(self) -> Plan:
+        try:
+            info = self.fetch("account-subscription")
+            return Plan.from_level(str(info["level"]))
+        except (ValueError, MalformedResponseError):
+            pass
+        except ApiError as exc:
+            if exc.kind.value in ("auth", "transport"):
+                raise
+        # Fallback: the header of any cheap answer tells the key's per-minute budget.
+        self.request("supported-coins")
+        if self.rate_max:
+            return Plan.from_rate_limit(self.rate_max)
+        return Plan.HOBBYIST
+
+    # -- history ---------------------------------------------------------------------------
+
+    def history(
+        self,
+        key: str | Endpoint,
+        params: Mapping[str, Any],
+        *,
+        start_ms: int,
+        end_ms: int,
+        limit: int = MAX_LIMIT,
+    ) -> list[dict[str, Any]]:
+        """Walk [start_ms, end_ms) in windows of `limit` bars; typed rows, ascending, de-duplicated.
+
+        `end_time` is exclusive on the API; when windows overlap or a forming bar comes back
+        twice, the later answer wins.
+        """
+        ep = key if isinstance(key, Endpoint) else endpoint(key)
+        by_time: dict[int, dict[str, Any]] = {}
+        for window_start, window_end in iter_windows(start_ms, end_ms, str(params["interval"]), limit):
+            rows = self.fetch(ep, {**params, "start_time": window_start, "end_time": window_end, "limit": limit})
+            for row in rows:
+                by_time[row[ep.time_field or "time"]] = row
+        return [by_time[t] for t in sorted(by_time)]
+
+
+def iter_windows(start_ms: int, end_ms: int, interval: str, limit: int = MAX_LIMIT) -> Iterator[tuple[int, int]]:
+    """[start, end) windows of at most `limit` bars, aligned to bar opens, oldest first."""
+    if limit < 1 or limit > MAX_LIMIT:
+        raise ValueError(f"limit must be 1..{MAX_LIMIT}")
+    step = interval_ms(interval) * limit
+    cursor = bar_open(start_ms, interval)
+    while cursor < end_ms:
+        yield cursor, min(cursor + step, end_ms)
+        cursor += step
+
+
+def split_forming(rows: list[dict[str, Any]], interval: str, now_ms: int, time_field: str = "time") -> tuple[
+    list[dict[str, Any]], dict[str, Any] | None
+]:
+    """Split ascending rows into closed bars and the still-forming bar (if the last row is it)."""
+    if rows and rows[-1][time_field] >= bar_open(now_ms, interval):
+        return rows[:-1], rows[-1]
+    return rows, None
+
+
+@contextmanager
+def open_client(settings: Settings, **kwargs: Any) -> Iterator[CoinGlassClient]:
+    """A client that is closed on exit."""
+    client = CoinGlassClient(settings, **kwargs)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -1,0 +1,126 @@
+"""Turn one HTTP answer into `data` or a classified ApiError (spec §2.1–2.3)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cgpreset.errors import (
+    ApiError,
+    AuthError,
+    InvalidParameterError,
+    MalformedResponseError,
+    NotFoundError,
+    PlanError,
+    RateLimitedError,
+    ServerError,
+    UnsupportedPairError,
+)
+
+_MAX_MSG = 200
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MSG else text[: _MAX_MSG - 1] + "…"
+
+
+def classify(
+    *,
+    path: str,
+    http_status: int,
+    code: str | None,
+    msg: str,
+    retry_after: float | None = None,
+) -> ApiError:
+    """Classify a failure by body code first, then by message text, then by HTTP status.
+
+    Wording changed between 2025 and 2026, so messages are matched on stable substrings.
+    """
+    low = msg.lower()
+    kw: dict[str, Any] = {"path": path, "code": code, "http_status": http_status, "retry_after": retry_after}
+    text = _short(msg) or "no message"
+    # Message text is the most specific signal: "400" means rate limit, bad key or bad param.
+    if "too many" in low or http_status == 429 or code == "429":
+        return RateLimitedError(text, **kw)
+    if "api key" in low:
+        return AuthError(text, **kw)
+    if "upgrade" in low or "not available for your current api plan" in low or code == "403":
+        return PlanError(text, **kw)
+    if "pair does not exist" in low or ("not supported" in low and "pair" in low):
+        return UnsupportedPairError(text, **kw)
+    if "parameter" in low or code == "422":
+        return InvalidParameterError(text, **kw)
+    if "endpoint not found" in low or code == "404" or http_status == 404:
+        return NotFoundError(text, **kw)
+    if http_status == 403:
+        return PlanError(text, **kw)
+    if code == "401" or http_status == 401:
+        return AuthError(text, **kw)
+    if code == "500" or "server error" in low or http_status >= 500 or code == "408" or http_status == 408:
+        return ServerError(text, **kw)
+    if code == "400" or http_status == 400:
+        return InvalidParameterError(text, **kw)
+    if code == "405":
+        return NotFoundError(text, **kw)
+    return ServerError(text, **kw)
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def unwrap(*, path: str, http_status: int, body: bytes, headers: Any = None) -> Any:
+    """Return `data` from a successful envelope; raise a classified ApiError otherwise.
+
+    Success is HTTP 200 **and** str(code) == "0"; `msg` is optional.
+    """
+    retry_after = _retry_after(headers)
+    try:
+        payload = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+        if http_status == 200:
+            snippet = body[:80].decode("utf-8", "replace")
+            kind = "an HTML page" if snippet.lstrip().lower().startswith("<") else "invalid JSON"
+            raise MalformedResponseError(f"expected JSON, got {kind}: {_short(snippet)!r}", path=path,
+                                         http_status=http_status) from None
+    if not isinstance(payload, dict):
+        if http_status != 200:
+            return _raise(classify(path=path, http_status=http_status, code=None,
+                                   msg=_describe_body(body), retry_after=retry_after))
+        raise MalformedResponseError("expected a JSON object envelope with `code`", path=path,
+                                     http_status=http_status)
+    code = payload.get("code")
+    code_s = None if code is None else str(code)
+    msg = payload.get("msg")
+    msg_s = msg if isinstance(msg, str) else ("" if msg is None else str(msg))
+    if http_status == 200 and code_s == "0":
+        if "data" not in payload:
+            raise MalformedResponseError("envelope has code 0 but no `data`", path=path, code=code_s,
+                                         http_status=http_status)
+        return payload["data"]
+    if http_status == 200 and code_s is None:
+        raise MalformedResponseError("envelope has no `code`", path=path, http_status=http_status)
+    return _raise(classify(path=path, http_status=http_status, code=code_s, msg=msg_s or "no message",
+                           retry_after=retry_after))
+
+
+def _describe_body(body: bytes) -> str:
+    """A short, human description of a non-envelope error body (the status is added by the error)."""
+    text = body[:200].decode("utf-8", "replace").strip()
+    if not text:
+        return "empty body"
+    if text.startswith("<"):
+        return "an HTML error page"
+    return _short(text)
+
+
+def _raise(err: ApiError) -> Any:
+    raise err

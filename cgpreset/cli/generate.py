@@ -1,0 +1,245 @@
+"""`cgpreset resolve`, `generate`, `validate` and `schema`: clone the preset to the watchlist."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cgpreset.cli import App, cli, pass_app, print_tables
+from cgpreset.errors import ConfigError, FindingsError
+from cgpreset.generate.pipeline import (
+    GenerateResult,
+    ResolveResult,
+    load_inputs,
+    open_templates,
+    run_generate,
+    run_resolve,
+)
+from cgpreset.generate.writer import unified_diff
+from cgpreset.models.preset import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST, find_default
+from cgpreset.models.schema import schema_text, validate_paths
+
+_PATH = click.Path(path_type=Path)
+_PLANS = click.Choice(["auto", "hobbyist", "startup", "standard", "professional"])
+
+preset_option = click.option(
+    "--preset", "preset_path", type=_PATH, default=None,
+    help=f"Preset file [default: {DEFAULT_PRESET}, else the copy shipped with cgpreset].",
+)
+watchlist_option = click.option(
+    "--watchlist", "watchlist_path", type=_PATH, default=None,
+    help=f"Watchlist file [default: {DEFAULT_WATCHLIST}, else the shipped copy].",
+)
+offline_option = click.option(
+    "--offline", is_flag=True, help="No API calls: use the snapshot (default DIR/.cgpreset/discovery.json)."
+)
+snapshot_option = click.option(
+    "--snapshot", type=_PATH, default=None, help="Resolve against this discovery snapshot (implies --offline)."
+)
+plan_option = click.option(
+    "--plan", type=_PLANS, default="auto", show_default=True,
+    help="Plan to check the preset against; auto = the key's plan (or the snapshot's).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+
+
+def _dump(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def _inputs(preset_path: Path | None, watchlist_path: Path | None) -> Any:
+    return load_inputs(
+        preset_path or find_default(DEFAULT_PRESET), watchlist_path or find_default(DEFAULT_WATCHLIST)
+    )
+
+
+def _print_table(result: ResolveResult) -> None:
+    from rich import box
+    from rich.table import Table
+
+    snap = result.source
+    table = Table(box=box.SIMPLE, show_lines=False, expand=False)
+    for name in ("#", "coin", "file", "funding", "liq/taker exchanges", "notes"):
+        table.add_column(name, overflow="fold")
+    for c in result.resolution.coins:
+        funding = c.layers.get("funding")
+        liq = c.layers.get("liquidation") or c.layers.get("taker_volume")
+        table.add_row(
+            str(c.rank) if c.rank else "-",
+            c.coin,
+            c.filename,
+            f"{funding['exchange']} {funding['symbol']}" + (" (fallback)" if c.funding_fallback else "")
+            if funding else "dropped",
+            ",".join(liq["exchange_list"]) if liq else "dropped",
+            "\n".join(n for n in c.notes if not n.startswith("watchlist:")) or "-",
+        )
+    for d in result.resolution.dropped:
+        table.add_row("-", d.requested, "-", "-", "-", f"dropped: {d.reason}")
+    print_tables(table, width=160)
+    click.echo(
+        f"{len(result.resolution.coins)} coin(s), {len(result.resolution.dropped)} dropped; "
+        f"plan {result.plan.plan.value} ({result.plan.source}); snapshot {snap.origin} "
+        f"{snap.snapshot.meta.fetched_at} sha256:{snap.snapshot.sha256()[:12]}",
+        err=True,
+    )
+    for note in result.resolution.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+@cli.command()
+@preset_option
+@watchlist_option
+@offline_option
+@snapshot_option
+@click.option("--out", "out_dir", type=_PATH, default=None, metavar="DIR",
+              help="Output directory whose snapshot --offline reads.")
+@plan_option
+@json_option
+@pass_app
+def resolve(
+    app: App,
+    preset_path: Path | None,
+    watchlist_path: Path | None,
+    offline: bool,
+    snapshot: Path | None,
+    out_dir: Path | None,
+    plan: str,
+    as_json: bool,
+) -> None:
+    """Show what the preset resolves to for every watchlist coin, and why.
+
+    Dropped coins (excluded) and layers (nothing listed) are shown with their reason and the
+    exit code stays 0; a coin listed in the watchlist that CoinGlass does not know exits 2.
+
+    \b
+    Example:
+        cgpreset resolve --offline --snapshot deploy/.cgpreset/discovery.json
+    """
+    inputs = _inputs(preset_path, watchlist_path)
+    result = run_resolve(
+        inputs, client=lambda: app.client, offline=offline, snapshot=snapshot, out_dir=out_dir, plan=plan
+    )
+    if as_json:
+        _dump(result.as_dict())
+    else:
+        _print_table(result)
+
+
+def _report(result: GenerateResult, *, diff: bool, as_json: bool) -> None:
+    if as_json:
+        _dump(result.as_dict())
+    else:
+        for change in result.changes:
+            if change.status != "unchanged":
+                click.echo(f"{change.status:<9} {result.out_dir / change.path}")
+    if diff:
+        for change in result.changes:
+            text = unified_diff(change)
+            if text:
+                click.echo(text, nl=False)
+    res = result.resolved.resolution
+    for note in res.notes:
+        click.echo(f"note: {note}", err=True)
+    for d in res.dropped:
+        click.echo(f"dropped {d.requested}: {d.reason}", err=True)
+    for c in res.coins:
+        for layer, why in sorted(c.dropped_layers.items()):
+            click.echo(f"{c.coin}: {layer} layer dropped: {why}", err=True)
+    stale = [c.path for c in result.changes if c.status == "stale"]
+    if stale and not result.check:
+        click.echo(f"stale (generated files this watchlist no longer produces; --prune removes them): "
+                   f"{', '.join(stale)}", err=True)
+    verb = "would change" if result.check else "written"
+    count = len(result.drift) if result.check else result.written
+    click.echo(f"{len(result.rendered)} config(s) for {result.out_dir}; {count} file(s) {verb}", err=True)
+
+
+@cli.command()
+@preset_option
+@watchlist_option
+@click.option("--out", "out_dir", type=_PATH, required=True, metavar="DIR", help="Directory for <coin>.yaml files.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file would change.")
+@click.option("--diff", is_flag=True, help="Print a unified diff of every change.")
+@click.option("--prune", is_flag=True, help="Delete generated configs of coins no longer in the watchlist.")
+@offline_option
+@snapshot_option
+@click.option(
+    "--templates", "templates_dir", type=_PATH, default=None, metavar="DIR",
+    help=f"Template directory with coin.yaml.j2 [default: {DEFAULT_TEMPLATES}, else the shipped copy].",
+)
+@plan_option
+@click.option("--strict", is_flag=True, help="Exit 1 (and write nothing) if any coin or layer was dropped.")
+@json_option
+@pass_app
+def generate(
+    app: App,
+    preset_path: Path | None,
+    watchlist_path: Path | None,
+    out_dir: Path,
+    check: bool,
+    diff: bool,
+    prune: bool,
+    offline: bool,
+    snapshot: Path | None,
+    templates_dir: Path | None,
+    plan: str,
+    strict: bool,
+    as_json: bool,
+) -> None:
+    """Write one validated config per watchlist coin into DIR (only files whose bytes change).
+
+    Everything is rendered and validated first: bad input (including a watchlist coin that
+    CoinGlass does not know) exits 2 and leaves DIR untouched.
+    With --check nothing is written and drift exits 1.
+
+    \b
+    Examples:
+        cgpreset generate --out deploy/
+        cgpreset generate --out deploy/ --offline --check --diff
+    """
+    inputs = _inputs(preset_path, watchlist_path)
+    templates = open_templates(templates_dir or find_default(DEFAULT_TEMPLATES))
+    result = run_generate(
+        inputs, templates, out_dir=out_dir, client=lambda: app.client, offline=offline, snapshot=snapshot,
+        plan=plan, check=check, prune=prune, strict=strict,
+    )
+    _report(result, diff=diff, as_json=as_json)
+    if check and result.drift:
+        listing = ", ".join(f"{c.path} ({c.status})" for c in result.drift)
+        raise FindingsError(f"{len(result.drift)} file(s) out of date in {out_dir}: {listing}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=_PATH)
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check config files offline: schema and plan feasibility, every problem on its own line.
+
+    Directories are expanded to their *.yaml files. Exit 2 if anything is wrong.
+
+    \b
+    Example:
+        cgpreset validate deploy/
+    """
+    files, problems = validate_paths(list(paths))
+    for line in problems:
+        click.echo(line, err=True)
+    bad = {line.split(":", 1)[0] for line in problems}
+    for f in files:
+        if str(f) not in bad:
+            click.echo(f"ok {f}")
+    if problems:
+        raise ConfigError(f"{len(problems)} problem(s) in {len(bad)} file(s)")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of a coin config (every object closed: unknown keys are errors).
+
+    \b
+    Example:
+        cgpreset schema > coin-config.schema.json
+    """
+    click.echo(schema_text(), nl=False)

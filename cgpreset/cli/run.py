@@ -1,0 +1,227 @@
+"""`cgpreset run-preset`, `health` and `demo`: fetch, check and store the watchlist's data."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from cgpreset.cli import App, Number, cli, pass_app, print_tables
+from cgpreset.diagnose.demo import DEFAULT_DIR, repeat_commands, run_demo
+from cgpreset.errors import ExitCode, OutputError
+from cgpreset.generate.writer import atomic_write, check_target
+from cgpreset.models.config import CoinConfig, load_configs
+from cgpreset.plans import Plan
+from cgpreset.run.budget import Budget
+from cgpreset.run.engine import PlanMismatchError, run_preset, wall_ms
+from cgpreset.run.health import health_summary, health_table, run_health
+from cgpreset.run.metrics import health_metrics, run_metrics
+from cgpreset.run.outcome import SeriesResult
+from cgpreset.run.report import plan_json, plan_summary, plan_table, run_json, run_summary, run_table
+from cgpreset.run.series import expand, floor_problems, plan_run
+from cgpreset.store.sqlite import Store
+
+_PATH = click.Path(path_type=Path)
+_STORE = click.Path(dir_okay=False, path_type=Path)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
+metrics_option = click.option(
+    "--metrics", "metrics_path", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+    help="Also write Prometheus text-format metrics to FILE (replaced atomically; for node_exporter's "
+         "textfile collector).")
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[SeriesResult], None] | None]:
+    """A progress bar on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty() or total == 0:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=Console(file=sys.stderr), transient=True) as progress:
+        task = progress.add_task("run-preset", total=total)
+        yield lambda result: progress.advance(task)
+
+
+def _dry_plan(app: App, configs: list[tuple[Path, CoinConfig]]) -> Plan:
+    """The plan to estimate at: CGPRESET_PLAN if set (no call); else the key's plan (one
+    account/subscription call, no data); on the embedded emulator, the lowest plan the configs
+    were written for (no call)."""
+    if app.settings.plan != "auto":
+        return Plan(app.settings.plan)
+    if not app.settings.uses_embedded_emulator:
+        return app.client.plan()
+    return min((cfg.plan for _, cfg in configs), key=lambda p: p.rank)
+
+
+def _plan_mismatch(problems: list[str]) -> None:
+    """Exit 2 with one `Error:` line per config problem against the key's plan."""
+    for line in problems:
+        click.secho(f"Error: {line}", fg="red", err=True)
+    click.get_current_context().exit(2)
+
+
+def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None = None) -> None:
+    """Exit with the report's code; when the API refused everything, also one `Error:` line on stderr.
+
+    `metrics` (path, text) is written last, after the report is out: a metrics file that cannot be
+    written is one more `Error:` line and exit 2 if the run itself was ok, never a lost report.
+    """
+    if code == ExitCode.API and refused is not None:
+        click.secho(f"Error: the API refused every request: {refused}", fg="red", err=True)
+    if metrics is not None:
+        try:
+            atomic_write(metrics[0], metrics[1].encode())
+        except OutputError as exc:
+            click.secho(f"Error: metrics not written: {exc}", fg="red", err=True)
+            code = code or OutputError.exit_code
+    if code:
+        click.get_current_context().exit(code)
+
+
+@cli.command("run-preset")
+@click.argument("paths", nargs=-1, required=True, type=_PATH)
+@json_option
+@click.option("--store", "store_path", type=_STORE, default=None,
+              help="SQLite file [default: CGPRESET_STORE or ./cgpreset.db].")
+@click.option("--dry-run", is_flag=True, help="Print the request plan and its budget; call nothing.")
+@click.option("--full-refresh", is_flag=True, help="Ignore cursors: backfill every series again.")
+@click.option("--backfill-days", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Backfill at most N days on a series' first run (default: the config's history_days).")
+@click.option("--max-requests", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Send at most N requests (the plan lookup included); the rest is skipped and resumes next run.")
+@metrics_option
+@click.option("--deadline", type=Number(min=0), default=None, metavar="SECONDS",
+              help="Stop after SECONDS: nothing starts, waits or retries past it, requests still running "
+                   "are cut; the rest is skipped and resumes next run.")
+@pass_app
+def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | None, dry_run: bool,
+                   full_refresh: bool, backfill_days: int | None, max_requests: int | None,
+                   metrics_path: Path | None, deadline: float | None) -> None:
+    """Fetch every layer of the configs in PATH... (files or directories) into the store, and check it.
+
+    Incremental: each series resumes from its last closed bar. Exit 0 all ok, 1 a check failed or
+    data is missing (empty, failed or skipped series), 2 config error (also: an interval below
+    the key's plan's floor, checked before any data request), 3 the API refused everything.
+
+    \b
+    Examples:
+        cgpreset run-preset deploy/ --dry-run
+        cgpreset run-preset deploy/ --json --max-requests 200 > run.json
+    """
+    configs = load_configs(list(paths))
+    store_path = store_path or app.settings.store
+    if metrics_path is not None:
+        check_target(metrics_path)  # before the run, not after its data is fetched
+    if dry_run:
+        cursors: dict[str, int] = {}
+        if store_path.exists():  # read-only: a dry run never creates or changes the store
+            with Store(store_path, readonly=True) as store:
+                cursors = store.cursors()
+        plan = _dry_plan(app, configs)
+        problems = floor_problems(configs, plan)
+        if problems:
+            _plan_mismatch(problems)
+        rp = plan_run(expand(configs), cursors=cursors, now_ms=wall_ms(), plan=plan,
+                      full_refresh=full_refresh, backfill_cap=backfill_days)
+        if as_json:
+            click.echo(json.dumps(plan_json(rp), indent=2, sort_keys=True))
+        else:
+            print_tables(plan_table(rp))
+            click.echo(plan_summary(rp))
+        return
+    budget = Budget(max_requests=max_requests, deadline_s=deadline)
+    created = not store_path.exists()
+    try:
+        with Store(store_path) as store, _progress(len(expand(configs))) as on_result:
+            result = run_preset(configs, app.client, store, concurrency=app.settings.concurrency,
+                                full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
+                                on_result=on_result)
+    except PlanMismatchError as exc:
+        if created:  # refused before any data request: leave no empty store behind
+            Store.remove(store_path)
+        _plan_mismatch(exc.problems)
+        return
+    if as_json:
+        click.echo(json.dumps(run_json(result, store=store_path.as_posix()), indent=2, sort_keys=True))
+    else:
+        print_tables(run_table(result))
+        click.echo(run_summary(result))
+    _exit(result.exit_code, next((r.error for r in result.results if r.error is not None), None),
+          metrics=None if metrics_path is None else (metrics_path, run_metrics(result, end_s=time.time())))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=_PATH)
+@json_option
+@click.option("--store", "store_path", type=_STORE, default=None,
+              help="Store whose stream liveness to show [default: CGPRESET_STORE or ./cgpreset.db].")
+@metrics_option
+@pass_app
+def health(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | None,
+           metrics_path: Path | None) -> None:
+    """The runbook's "4 shots": one minimal call per core layer of each config, plus ETF flows once.
+
+    OK only if code "0", rows came back and they have the expected fields. Shows the key's plan,
+    its rate budget and, if a stream has run, its liveness. Nothing is stored. Exit codes as run-preset.
+
+    \b
+    Example:
+        cgpreset health deploy/
+    """
+    configs = load_configs(list(paths))
+    if metrics_path is not None:
+        check_target(metrics_path)
+    report = run_health(configs, app.client, store_path=store_path or app.settings.store,
+                        concurrency=app.settings.concurrency)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+    else:
+        print_tables(health_table(report))
+        click.echo("\n".join(health_summary(report)))
+    _exit(report.exit_code, report.error or next((s.error for s in report.shots if s.error is not None), None),
+          metrics=None if metrics_path is None else (metrics_path, health_metrics(report)))
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=_PATH, default=DEFAULT_DIR, show_default=True,
+              help="Folder for configs/ (and the store, unless --store).")
+@click.option("--store", "store_path", type=_STORE, default=None, help="SQLite file [default: OUT/cgpreset.db].")
+@pass_app
+@click.pass_context
+def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None) -> None:
+    """Run the whole job against the embedded emulator: resolve the top-10, generate, health, run.
+
+    Always uses the emulator (even with COINGLASS_API_KEY set) and ends with the commands that
+    repeat each step by hand. Running it again is incremental.
+
+    \b
+    Example:
+        cgpreset demo && sqlite3 cgpreset-demo/cgpreset.db 'select layer, count(*) from bars group by 1'
+    """
+    demo_app = App(app.settings.model_copy(update={"api_key": None, "base_url": None, "ws_url": None,
+                                                   "plan": "auto"}),
+                   embedded_note="demo: using the embedded CoinGlass emulator (always, even with a key set)")
+    ctx.call_on_close(demo_app.close)
+    configs_dir, store_path = out_dir / "configs", store_path or out_dir / "cgpreset.db"
+    result = run_demo(demo_app.client, configs_dir=configs_dir, store_path=store_path,
+                      concurrency=app.settings.concurrency)
+    changed = sum(1 for c in result.generated.changes if c.status != "unchanged")
+    click.echo(f"generated {len(result.generated.rendered)} configs in {configs_dir.as_posix()} "
+               f"({changed} files changed)")
+    click.echo("\nhealth (4 shots per coin + ETF):")
+    print_tables(health_table(result.health))
+    click.echo("\n".join(health_summary(result.health)))
+    click.echo(f"\nrun-preset into {store_path.as_posix()}:")
+    print_tables(run_table(result.run))
+    click.echo(run_summary(result.run))
+    click.echo("\nrepeat by hand:")
+    for line in repeat_commands(configs_dir, store_path):
+        click.echo(f"  {line}")
+    _exit(result.exit_code)

@@ -1,0 +1,118 @@
+"""`cgpreset stream`: live liquidation (and trade) events over the WebSocket API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cgpreset.cli import App, Number, cli, discard_stdout, pass_app
+from cgpreset.errors import FindingsError, TransportError
+from cgpreset.models.config import load_configs
+from cgpreset.store.stream_tables import StreamStore
+from cgpreset.stream.events import CHANNEL_HELP, StreamEvent
+from cgpreset.stream.session import format_event, format_summary, options_from_configs, stream_until_stopped
+
+_SECONDS = Number(min=0, min_open=True)
+_HEARTBEAT = Number(min=0.05)  # below this a connection is declared dead before any pong can arrive
+
+
+@cli.command()
+@click.option("--config", "configs", multiple=True, type=click.Path(path_type=Path),
+              help="Coin config file or directory (repeatable): keep only its coins, use its channels.")
+@click.option("--channel", "channels", multiple=True, metavar="NAME",
+              help=f"Channel to subscribe (repeatable); replaces the configs' channels. One of {CHANNEL_HELP}. "
+                   "[default: liquidation_orders]")
+@click.option("--duration", type=_SECONDS, metavar="SECONDS", help="Stop after this long.")
+@click.option("--max-events", type=click.IntRange(min=1), metavar="N", help="Stop after N events.")
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON object per event; the last line is {"summary": {...}}.')
+@click.option("--store", "store", is_flag=False, flag_value="", default=None, metavar="FILE",
+              help="Save events (de-duplicated) and liveness to this SQLite file; "
+                   "a bare --store uses the run store (CGPRESET_STORE).")
+@click.option("--ping-interval", type=_HEARTBEAT, metavar="SECONDS",
+              help="Seconds between text pings. [default: CGPRESET_HEARTBEAT_SECONDS or 20]")
+@click.option("--dead-after", type=_HEARTBEAT, metavar="SECONDS",
+              help="Reconnect when nothing arrives for this long. [default: 2 x ping interval]")
+@click.option("--min-volume-usd", type=Number(min=0), default=0.0, show_default=True, metavar="USD",
+              help="Drop events below this USD value (a config's stream.min_volume_usd wins for its coin).")
+@pass_app
+def stream(
+    app: App,
+    configs: tuple[Path, ...],
+    channels: tuple[str, ...],
+    duration: float | None,
+    max_events: int | None,
+    as_json: bool,
+    store: str | None,
+    ping_interval: float | None,
+    dead_after: float | None,
+    min_volume_usd: float,
+) -> None:
+    """Stream liquidation events live; reconnect and resubscribe on drops.
+
+    Prints one line per event (JSON with --json) until Ctrl-C, --duration or --max-events,
+    then a summary with the liveness figures. Exit 1 if no event arrived at all (missing data),
+    2 for a bad channel, config or store, 3 if the server refuses the key or plan.
+
+    \b
+    Examples:
+        cgpreset stream --config out/ --duration 60 --json
+        cgpreset stream --channel liquidationOrders --channel futures_trades@OKX_SOL-USDT-SWAP@10000
+    """
+    loaded = load_configs(list(configs)) if configs else []
+    options = options_from_configs(  # checked before the target (maybe an embedded emulator) starts
+        [cfg for _, cfg in loaded],
+        channels=channels,
+        sources=[str(path) for path, _ in loaded],
+        url="",
+        key=None,
+        duration=duration,
+        max_events=max_events,
+        ping_interval=ping_interval or app.settings.heartbeat_seconds,
+        dead_after=dead_after,
+        backoff_max=app.settings.backoff_max,
+        min_volume_usd=min_volume_usd,
+    )
+    db = None
+    if store is not None:  # a bad store is reported before the target (maybe an emulator) starts
+        db = StreamStore(Path(store) if store else app.settings.store)
+        app.stack.callback(db.close)
+    settings = app.target.settings
+    options.url, options.key = app.target.ws_url, settings.key
+
+    def on_event(event: StreamEvent) -> None:
+        click.echo(json.dumps(event.as_dict()) if as_json else format_event(event))
+
+    click.echo(f"streaming {', '.join(options.channels)} from {options.display_url}", err=True)
+    summary = stream_until_stopped(options, on_event=on_event, store=db)
+    if summary["stop_reason"] == "output_closed":  # `| head`: stdout is gone, the summary goes to stderr
+        discard_stdout()
+        click.echo(format_summary(summary), err=True)
+    elif as_json:
+        click.echo(json.dumps({"summary": summary}))
+    else:
+        click.echo(format_summary(summary), err=True)
+    if summary["events"] == 0:
+        if not summary["connections"] and summary["connect_failures"]:  # unreachable, not merely quiet
+            raise TransportError(no_events_line(summary))
+        raise FindingsError(no_events_line(summary))
+
+
+def no_events_line(summary: dict[str, Any]) -> str:
+    """Why a stream that ended without a single event is a finding, with what did arrive."""
+    seen = []
+    if summary["filtered_out"]:
+        seen.append(f"{summary['filtered_out']} filtered out by coin or minimum volume")
+    if summary["unknown_frames"]:
+        seen.append(f"{summary['unknown_frames']} frame(s) not understood")
+    if summary["error_frames"]:
+        seen.append(f"{summary['error_frames']} error frame(s)")
+    if not summary["connections"]:
+        seen.append(f"never connected ({summary['connect_failures']} failed attempt(s))")
+    detail = f" ({'; '.join(seen)})" if seen else ""
+    return (
+        f"no events arrived in {summary['duration_s']:.1f} s on {', '.join(summary['channels'])}{detail}"
+    )

@@ -1,0 +1,279 @@
+"""The `resolve` / `generate` pipeline as a Python API: load, discover once, resolve, render, write.
+
+Everything is rendered and validated in memory first; DIR is touched only after every coin has
+rendered into a valid config, so bad input leaves DIR exactly as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cgpreset.errors import ConfigError, FindingsError
+from cgpreset.generate.discovery import STATE_DIR, Snapshot, discover, load_snapshot, snapshot_path
+from cgpreset.generate.render import DEFAULT_TEMPLATE, RenderedFile, TemplateSet, load_templates, render_all
+from cgpreset.generate.resolver import Resolution, plan_problems, resolve
+from cgpreset.generate.writer import DRIFT, Change, OutputFile, apply_changes, plan_changes
+from cgpreset.models.config import Provenance
+from cgpreset.models.preset import Preset, Watchlist, display_path, load_preset, load_watchlist, where
+from cgpreset.models.schema import SCHEMA_NAME, schema_text
+from cgpreset.plans import Plan
+
+SCHEMA_REF = f"{STATE_DIR}/{SCHEMA_NAME}"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The committed inputs, loaded and validated."""
+
+    preset: Preset
+    preset_source: str  # display path, e.g. presets/sol.yaml
+    preset_sha256: str
+    watchlist: Watchlist
+    watchlist_source: str
+    preset_where: str = "preset"  # names for messages (full paths): the sources are for provenance
+    watchlist_where: str = "watchlist"
+
+
+def load_inputs(preset_path: Path, watchlist_path: Path) -> Inputs:
+    """Read the preset and the watchlist; ConfigError names the file and field."""
+    preset = load_preset(preset_path)
+    watchlist = load_watchlist(watchlist_path)
+    return Inputs(
+        preset=preset,
+        preset_source=display_path(preset_path),
+        preset_sha256=hashlib.sha256(preset_path.read_bytes()).hexdigest(),
+        watchlist=watchlist,
+        watchlist_source=display_path(watchlist_path),
+        preset_where=where(preset_path),
+        watchlist_where=where(watchlist_path),
+    )
+
+
+@dataclass(frozen=True)
+class SnapshotSource:
+    """The snapshot used and where it came from."""
+
+    snapshot: Snapshot
+    origin: str  # "discovered" or the file it was read from
+
+    @property
+    def discovered(self) -> bool:
+        return self.origin == "discovered"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "sha256": self.snapshot.sha256(),
+            "fetched_at": self.snapshot.meta.fetched_at,
+            "plan": self.snapshot.meta.plan.value if self.snapshot.meta.plan else None,
+            "ranking": self.snapshot.ranking.source if self.snapshot.ranking else None,
+        }
+
+
+def get_snapshot(
+    inputs: Inputs,
+    *,
+    client: Callable[[], Any],
+    offline: bool,
+    snapshot: Path | None,
+    out_dir: Path | None,
+    plan_override: str | None = None,
+) -> SnapshotSource:
+    """Read the snapshot (offline or --snapshot) or discover a fresh one with one pass over the API."""
+    if snapshot is not None or offline:
+        path = snapshot or (snapshot_path(out_dir) if out_dir is not None else None)
+        if path is None:
+            raise ConfigError("--offline needs --snapshot PATH or --out DIR (for DIR/.cgpreset/discovery.json)")
+        return SnapshotSource(load_snapshot(path), display_path(path))
+    wl = inputs.watchlist
+    api = client()
+    key_plan = api.plan()
+    # Check the preset against the key's plan before spending budget on the ranking calls.
+    if not plan_override or plan_override == "auto":
+        check_plan(inputs, PlanChoice(key_plan, "detected from the key"))
+    snap = discover(api, ranking=wl.top is not None, candidates=wl.candidates, plan=key_plan)
+    return SnapshotSource(snap, "discovered")
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    """The plan that the preset is checked against, and why that one."""
+
+    plan: Plan
+    source: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.plan.value, "source": self.source}
+
+
+def choose_plan(override: str | None, inputs: Inputs, src: SnapshotSource) -> PlanChoice:
+    """--plan wins; else the key's plan (detected now, or recorded in the snapshot); else the preset's."""
+    if override and override != "auto":
+        return PlanChoice(Plan(override), "--plan")
+    if src.snapshot.meta.plan is not None:
+        how = "detected from the key" if src.discovered else f"recorded in {src.origin}"
+        return PlanChoice(src.snapshot.meta.plan, how)
+    return PlanChoice(inputs.preset.plan, f"the preset's plan ({inputs.preset_where})")
+
+
+def check_plan(inputs: Inputs, choice: PlanChoice) -> None:
+    """ConfigError naming preset file and field when the plan cannot serve the preset."""
+    problems = plan_problems(inputs.preset, choice.plan)
+    if problems:
+        hint = "" if choice.source == "--plan" else "; pass --plan to generate for another plan"
+        raise ConfigError(
+            "; ".join(f"{inputs.preset_where}: {p}" for p in problems)
+            + f" (plan {choice.plan.value}: {choice.source}{hint})"
+        )
+
+
+@dataclass
+class ResolveResult:
+    """What `resolve` shows."""
+
+    inputs: Inputs
+    source: SnapshotSource
+    plan: PlanChoice
+    resolution: Resolution
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "preset": self.inputs.preset_source,
+            "watchlist": self.inputs.watchlist_source,
+            "plan": self.plan.as_dict(),
+            "snapshot": self.source.as_dict(),
+            **self.resolution.as_dict(),
+        }
+
+
+def run_resolve(
+    inputs: Inputs,
+    *,
+    client: Callable[[], Any],
+    offline: bool = False,
+    snapshot: Path | None = None,
+    out_dir: Path | None = None,
+    plan: str | None = None,
+) -> ResolveResult:
+    """Discover (or read the snapshot), check the plan, and resolve the watchlist."""
+    src = get_snapshot(
+        inputs, client=client, offline=offline, snapshot=snapshot, out_dir=out_dir, plan_override=plan
+    )
+    choice = choose_plan(plan, inputs, src)
+    check_plan(inputs, choice)
+    resolution = resolve(
+        inputs.preset,
+        inputs.watchlist,
+        src.snapshot,
+        preset_source=inputs.preset_where,
+        watchlist_source=inputs.watchlist_where,
+    )
+    return ResolveResult(inputs, src, choice, resolution)
+
+
+@dataclass
+class GenerateResult:
+    """What `generate` did (or, with check, would do)."""
+
+    resolved: ResolveResult
+    rendered: list[RenderedFile]
+    changes: list[Change]
+    out_dir: Path
+    check: bool
+    written: int = 0
+
+    @property
+    def drift(self) -> list[Change]:
+        return [c for c in self.changes if c.status in DRIFT]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.resolved.as_dict(),
+            "out": self.out_dir.as_posix(),
+            "check": self.check,
+            "changes": [c.as_dict() for c in self.changes],
+            "written": self.written,
+        }
+
+
+def build_outputs(
+    resolved: ResolveResult, templates: TemplateSet, *, out_dir: Path
+) -> tuple[list[RenderedFile], list[OutputFile]]:
+    """Render every coin (in memory) plus the schema, and the snapshot if it was just discovered."""
+    snap = resolved.source.snapshot
+    provenance = Provenance(
+        preset=resolved.inputs.preset_source,
+        preset_sha256=resolved.inputs.preset_sha256,
+        template=templates.source,
+        template_sha256=templates.sha256,
+        discovery_sha256=snap.sha256(),
+    )
+    rendered = render_all(
+        templates, resolved.inputs.preset, resolved.resolution.coins, provenance=provenance, schema_ref=SCHEMA_REF
+    )
+    files = [OutputFile(r.filename, r.text.encode("utf-8")) for r in rendered]
+    files.append(OutputFile(SCHEMA_REF, schema_text().encode("utf-8")))
+    if resolved.source.discovered:
+        files.append(OutputFile(f"{STATE_DIR}/{snapshot_path(Path()).name}", _snapshot_bytes(snap, out_dir)))
+    return rendered, files
+
+
+def _snapshot_bytes(snap: Snapshot, out_dir: Path) -> bytes:
+    """The fresh snapshot, unless the one on disk has the same content (then keep it: same bytes)."""
+    path = snapshot_path(out_dir)
+    if path.is_file():
+        try:
+            old = load_snapshot(path)
+        except ConfigError:
+            old = None
+        if old is not None and old.sha256() == snap.sha256():
+            return path.read_bytes()
+    return snap.to_json().encode("utf-8")
+
+
+def strict_problems(resolution: Resolution) -> list[str]:
+    """Dropped coins and dropped layers, one line each (what --strict fails on)."""
+    lines = [f"{d.requested}: dropped: {d.reason}" for d in resolution.dropped]
+    for c in resolution.coins:
+        lines += [f"{c.coin}: {layer}: layer dropped: {why}" for layer, why in sorted(c.dropped_layers.items())]
+    return lines
+
+
+def run_generate(
+    inputs: Inputs,
+    templates: TemplateSet,
+    *,
+    out_dir: Path,
+    client: Callable[[], Any],
+    offline: bool = False,
+    snapshot: Path | None = None,
+    plan: str | None = None,
+    check: bool = False,
+    prune: bool = False,
+    strict: bool = False,
+) -> GenerateResult:
+    """Resolve, render and validate everything in memory; then write (or, with check, compare)."""
+    resolved = run_resolve(inputs, client=client, offline=offline, snapshot=snapshot, out_dir=out_dir, plan=plan)
+    if strict:
+        problems = strict_problems(resolved.resolution)
+        if problems:
+            raise FindingsError("--strict: " + "; ".join(problems))
+    rendered, files = build_outputs(resolved, templates, out_dir=out_dir)
+    changes = plan_changes(out_dir, files, prune=prune)
+    result = GenerateResult(resolved, rendered, changes, out_dir, check)
+    if not check:
+        result.written = apply_changes(out_dir, changes)
+    return result
+
+
+def open_templates(templates_dir: Path, name: str = DEFAULT_TEMPLATE) -> TemplateSet:
+    """Load the template directory, named for headers as <dir>/<template>."""
+    try:
+        where = templates_dir.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        where = templates_dir.name  # outside cwd (e.g. the packaged copy): no machine-specific path
+    return load_templates(templates_dir, name, source=f"{where}/{name}")

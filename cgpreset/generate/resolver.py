@@ -1,0 +1,475 @@
+"""Resolver: preset x watchlist x discovery snapshot -> one resolution per coin, with reasons.
+
+Pure: no I/O, no clock. Every choice and every drop carries a sentence that ends up in the
+config's `notes` and in the `resolve` table. The seed coin (SOL) is the identity case: it gets
+exactly the preset's production values.
+
+Problems with the preset itself (an unknown seed coin, an exchange CoinGlass does not know, an
+interval the plan does not serve) are ConfigErrors naming the file and field. So is a coin the
+user wrote into the watchlist (`coins`, `include`, `pin`) that CoinGlass does not know: a typo
+must not silently shrink the watchlist. A watchlist that leaves no coin at all is an error too
+(ConfigError when the watchlist itself excludes everything, FindingsError when the ranking is
+empty). What the data decides (an excluded coin, a layer with no listing) drops that coin or
+layer with a reason and the rest go on.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cgpreset.errors import ConfigError, FindingsError
+from cgpreset.generate.discovery import Instrument, Snapshot
+from cgpreset.models.preset import ALL_ROW, FundingPreset, Preset, Watchlist
+from cgpreset.plans import Plan, history_days
+
+_DATED = re.compile(r"(?:[_-]\d{6}(?:\d{2})?|-\d{1,2}[A-Z]{3}\d{2})$", re.IGNORECASE)
+_SAFE_NAME = re.compile(r"[^a-z0-9._-]")
+
+
+# -- contract classification ----------------------------------------------------------------
+
+
+def is_dated(inst: Instrument) -> bool:
+    """A delivery (dated) contract: an id ending in a date such as _261225, -261225 or -26DEC25."""
+    return bool(_DATED.search(inst.instrument_id))
+
+
+def is_coin_margined(inst: Instrument) -> bool:
+    """Inverse / coin-margined: quoted in USD, or ids like BTCUSD_PERP and SOL-USD-SWAP."""
+    ident = inst.instrument_id.upper()
+    return inst.quote_asset.upper() == "USD" or ident.endswith("_PERP") or "-USD-SWAP" in ident
+
+
+def is_perpetual(inst: Instrument, quote: str) -> bool:
+    """A linear perpetual quoted in `quote`: not dated, not coin-margined."""
+    return inst.quote_asset.upper() == quote.upper() and not is_dated(inst) and not is_coin_margined(inst)
+
+
+def _kind(inst: Instrument) -> str:
+    if is_dated(inst):
+        return "dated"
+    if is_coin_margined(inst):
+        return "coin-margined"
+    return f"{inst.quote_asset} perpetual"
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CoinResolution:
+    """One coin that made it: the config-ready layer values and why they are what they are."""
+
+    coin: str  # CoinGlass spelling
+    requested: str  # as written in the watchlist (or taken from the ranking)
+    selected_by: str  # "pin", "include", "list", "top"
+    rank: int | None  # 1-based open-interest rank, if the snapshot has a ranking
+    filename: str
+    layers: dict[str, dict[str, Any]]
+    notes: tuple[str, ...]
+    dropped_layers: dict[str, str] = field(default_factory=dict)
+    funding_fallback: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "coin": self.coin,
+            "requested": self.requested,
+            "selected_by": self.selected_by,
+            "rank": self.rank,
+            "file": self.filename,
+            "layers": self.layers,
+            "dropped_layers": dict(sorted(self.dropped_layers.items())),
+            "funding_fallback": self.funding_fallback,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class DroppedCoin:
+    """A watchlist coin that was skipped, and why."""
+
+    requested: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"requested": self.requested, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Every coin of the watchlist: resolved (ordered by rank, then code) or dropped."""
+
+    coins: tuple[CoinResolution, ...]
+    dropped: tuple[DroppedCoin, ...]
+    notes: tuple[str, ...] = ()  # about the watchlist as a whole
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "coins": [c.as_dict() for c in self.coins],
+            "dropped": [d.as_dict() for d in self.dropped],
+            "notes": list(self.notes),
+        }
+
+
+# -- preset checks ----------------------------------------------------------------------------
+
+
+def plan_problems(preset: Preset, plan: Plan) -> list[str]:
+    """`field: problem` for every preset value the plan cannot serve (interval floor, history depth)."""
+    problems: list[str] = []
+    for where, interval in preset.layer_intervals():
+        if not plan.allows_interval(interval):
+            problems.append(
+                f"{where}: {interval} is below the {plan.value} plan's floor ({plan.interval_floor})"
+            )
+            continue
+        keep = history_days(plan, interval)
+        if keep is not None and preset.history_days > keep:
+            problems.append(
+                f"history_days: {preset.history_days} is deeper than the {plan.value} plan keeps "
+                f"at {interval} ({keep} days)"
+            )
+    return sorted(set(problems))
+
+
+def _preset_exchanges(preset: Preset) -> list[tuple[str, str]]:
+    """(field path, exchange name) for every exchange the preset names."""
+    out: list[tuple[str, str]] = []
+    lay = preset.layers
+    if lay.funding:
+        out.append(("layers.funding.exchange", lay.funding.exchange))
+        out += [(f"layers.funding.fallback_exchanges[{i}]", e) for i, e in enumerate(lay.funding.fallback_exchanges)]
+    for name in ("liquidation", "taker_volume"):
+        spec = getattr(lay, name)
+        if spec:
+            out += [(f"layers.{name}.exchange_list[{i}]", e) for i, e in enumerate(spec.exchange_list)]
+    if lay.liquidation_exchanges:
+        out += [
+            (f"layers.liquidation_exchanges.exchanges[{i}]", e)
+            for i, e in enumerate(lay.liquidation_exchanges.exchanges)
+            if e.lower() != ALL_ROW.lower()
+        ]
+    return out
+
+
+def check_preset(preset: Preset, snapshot: Snapshot, *, source: str = "preset") -> dict[str, str]:
+    """The preset against what the API supports; returns preset exchange name -> CoinGlass spelling.
+
+    ConfigError (file, field, value) for a seed coin or an exchange that CoinGlass does not know.
+    """
+    problems: list[str] = []
+    if snapshot.coin_spelling(preset.coin) is None:
+        problems.append(f"{source}: coin: {preset.coin} is not a CoinGlass coin (not in supported-coins)")
+    spelling: dict[str, str] = {}
+    for where, name in _preset_exchanges(preset):
+        found = snapshot.exchange_spelling(name)
+        if found is None:
+            problems.append(
+                f"{source}: {where}: {name} is not a CoinGlass exchange "
+                f"(supported-exchange-pairs lists {', '.join(sorted(snapshot.pairs, key=str.lower))})"
+            )
+        else:
+            spelling[name] = found
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return spelling
+
+
+# -- coin selection ---------------------------------------------------------------------------
+
+
+def _suggest(name: str, snapshot: Snapshot) -> str:
+    """` (did you mean SOL?)` for a close CoinGlass coin code, else ``."""
+    by_upper: dict[str, str] = {}
+    for coin in snapshot.coins:
+        by_upper.setdefault(coin.upper(), coin)
+    close = difflib.get_close_matches(name.upper(), list(by_upper), n=1, cutoff=0.75)
+    return f" (did you mean {by_upper[close[0]]}?)" if close else ""
+
+
+def unknown_coins(watchlist: Watchlist, snapshot: Snapshot, source: str = "watchlist") -> list[str]:
+    """`file: field[i]: X is not a CoinGlass coin (did you mean Y?)` for every listed coin CoinGlass lacks."""
+    problems: list[str] = []
+    for where, names in (("pin", watchlist.pin), ("include", watchlist.include), ("coins", watchlist.coins or [])):
+        for i, name in enumerate(names):
+            if snapshot.coin_spelling(name) is None:
+                problems.append(
+                    f"{source}: {where}[{i}]: {name} is not a CoinGlass coin{_suggest(name, snapshot)}"
+                )
+    return problems
+
+
+def _select(watchlist: Watchlist, snapshot: Snapshot, source: str) -> tuple[
+    list[tuple[str, str, str]], list[DroppedCoin], list[str]
+]:
+    """(coin, requested, selected_by) in selection order, the dropped ones, and list-level notes.
+
+    ConfigError for a listed coin CoinGlass does not know (every one, in one line), or for a
+    watchlist that its own `exclude` empties; FindingsError when a `top` watchlist finds no
+    ranked coin at all.
+    """
+    problems = unknown_coins(watchlist, snapshot, source)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    chosen: list[tuple[str, str, str]] = []
+    dropped: list[DroppedCoin] = []
+    notes: list[str] = [  # a typo in exclude would silently keep the coin in: say so
+        f"{source}: exclude[{i}]: {name} is not a CoinGlass coin{_suggest(name, snapshot)}; it excludes nothing"
+        for i, name in enumerate(watchlist.exclude) if snapshot.coin_spelling(name) is None
+    ]
+    excluded = {c.lower() for c in watchlist.exclude}
+
+    taken: set[str] = set()
+
+    def take(name: str, how: str) -> None:
+        coin = snapshot.coin_spelling(name)
+        assert coin is not None  # unknown_coins above
+        if coin in taken:
+            return
+        if how not in ("pin", "include") and coin.lower() in excluded:
+            dropped.append(DroppedCoin(name, "excluded by the watchlist"))
+            return
+        taken.add(coin)
+        chosen.append((coin, name, how))
+
+    for name in watchlist.pin:
+        take(name, "pin")
+    for name in watchlist.include:
+        take(name, "include")
+    if watchlist.coins is not None:
+        for name in watchlist.coins:
+            take(name, "list")
+        if not chosen:
+            raise ConfigError(f"{source}: coins: no coin left: exclude removes every listed coin")
+        return chosen, dropped, notes
+    assert watchlist.top is not None
+    if snapshot.ranking is None:
+        raise ConfigError(
+            f"{source}: top: the discovery snapshot has no open-interest ranking "
+            "(re-run discovery online with this watchlist)"
+        )
+    ranked = [c for c in snapshot.ranking.coins if snapshot.coin_spelling(c) is not None]
+    for coin in ranked:
+        if len(chosen) >= watchlist.top:
+            break
+        if coin.lower() in excluded or coin in taken:
+            continue
+        taken.add(coin)
+        chosen.append((coin, coin, "top"))
+    if not chosen:
+        if ranked:
+            raise ConfigError(f"{source}: exclude: removes every coin of the open-interest ranking")
+        raise FindingsError(
+            f"{source}: top: no coin to generate: the open-interest ranking "
+            f"({snapshot.ranking.source}) has no supported coin"
+        )
+    if len(chosen) < watchlist.top:
+        notes.append(f"top: only {len(chosen)} of {watchlist.top} coins have an open-interest ranking")
+    if len(chosen) > watchlist.top:
+        notes.append(f"top: pin and include hold {len(chosen)} coins, more than top ({watchlist.top})")
+    return chosen, dropped, notes
+
+
+def filenames(coins: list[str]) -> dict[str, str]:
+    """coin -> lower-case file name; coins that differ only in case get a stable hash suffix.
+
+    kPEPE and PEPE do not collide; kPEPE and KPEPE would on case-insensitive file systems, so
+    the one sorting first keeps `kpepe.yaml` and the other becomes `kpepe-<sha6>.yaml`.
+    """
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for coin in sorted(coins):
+        stem = _SAFE_NAME.sub("_", coin.lower()) or "_"
+        name = f"{stem}.yaml"
+        if name in taken:
+            name = f"{stem}-{hashlib.sha256(coin.encode()).hexdigest()[:6]}.yaml"
+        taken.add(name)
+        out[coin] = name
+    return out
+
+
+# -- per-coin layers --------------------------------------------------------------------------
+
+
+def _funding(
+    spec: FundingPreset, coin: str, seed: str, snapshot: Snapshot, ex_name: dict[str, str]
+) -> tuple[dict[str, Any] | None, list[str], bool, str | None]:
+    """(layer, notes, on a fallback venue?, drop reason)."""
+    listings = snapshot.listings(coin)
+    preferred = ex_name[spec.exchange]
+    extra = {"interval": spec.interval} if spec.interval else {}
+    notes: list[str] = []
+    if coin == seed:
+        if any(i.instrument_id == spec.symbol for i in listings.get(preferred, [])):
+            layer = {"exchange": preferred, "symbol": spec.symbol, **extra}
+            return layer, [f"funding: {preferred} {spec.symbol}, the preset's production pair"], False, None
+        notes.append(
+            f"funding: the preset's production pair {preferred} {spec.symbol} is not listed any more; "
+            "resolved like any other coin"
+        )
+    venues = list(dict.fromkeys([preferred, *(ex_name[e] for e in spec.fallback_exchanges)]))
+    quotes = list(dict.fromkeys(q.upper() for q in [spec.quote, *spec.fallback_quotes]))
+    misses: dict[str, str | None] = {}  # exchange -> what it has instead (None: nothing)
+    for quote in quotes:
+        for ex in venues:
+            insts = listings.get(ex, [])
+            ok = sorted((i for i in insts if is_perpetual(i, quote)), key=lambda i: (len(i.instrument_id),
+                                                                                      i.instrument_id))
+            if not ok:
+                misses.setdefault(ex, _instead(insts))
+                continue
+            pick = ok[0]
+            if ex == preferred and quote == quotes[0]:
+                notes.append(f"funding: {ex} {pick.instrument_id} ({quote} perpetual, the preset's venue)")
+            else:
+                notes.append(f"funding: {ex} {pick.instrument_id} ({quote} perpetual); fallback: "
+                             + _summary(misses, coin))
+            if len(ok) > 1:
+                others = ", ".join(i.instrument_id for i in ok[1:])
+                notes.append(f"funding: {ex} also lists {others}; took the shortest id")
+            fallback = not (ex == preferred and quote == quotes[0])
+            return {"exchange": ex, "symbol": pick.instrument_id, **extra}, notes, fallback, None
+    reason = f"no {' or '.join(quotes)} perpetual for {coin}: {_summary(misses, coin)}"
+    return None, notes, False, reason
+
+
+def _instead(insts: list[Instrument]) -> str | None:
+    if not insts:
+        return None
+    return ", ".join(f"{i.instrument_id} ({_kind(i)})" for i in sorted(insts, key=lambda i: i.instrument_id))
+
+
+def _summary(misses: dict[str, str | None], coin: str) -> str:
+    """`OKX, Gate do not list X; Bybit has only XUSD (coin-margined)`."""
+    unlisted = [ex for ex, instead in misses.items() if instead is None]
+    parts = []
+    if unlisted:
+        parts.append(f"{', '.join(unlisted)} {'does' if len(unlisted) == 1 else 'do'} not list {coin}")
+    parts += [f"{ex} has only {instead}" for ex, instead in misses.items() if instead is not None]
+    return "; ".join(parts)
+
+
+def _narrow(names: list[str], coin: str, snapshot: Snapshot, ex_name: dict[str, str]) -> tuple[
+    list[str], list[str]
+]:
+    """Keep the exchanges (preset order) that list the coin; the rest with a reason."""
+    listings = snapshot.listings(coin)
+    kept: list[str] = []
+    gone: list[str] = []
+    for name in names:
+        if name.lower() == ALL_ROW.lower():
+            kept.append(ALL_ROW)
+            continue
+        ex = ex_name[name]
+        (kept if listings.get(ex) else gone).append(ex)
+    return kept, gone
+
+
+def _resolve_coin(
+    preset: Preset, coin: str, snapshot: Snapshot, ex_name: dict[str, str]
+) -> tuple[dict[str, dict[str, Any]], list[str], dict[str, str], bool]:
+    lay = preset.layers
+    layers: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    dropped: dict[str, str] = {}
+    fallback = False
+    seed = snapshot.coin_spelling(preset.coin) or preset.coin
+    if lay.funding:
+        layer, more, fallback, why = _funding(lay.funding, coin, seed, snapshot, ex_name)
+        notes += more
+        if layer is None:
+            assert why is not None
+            dropped["funding"] = why
+        else:
+            layers["funding"] = layer
+    if lay.open_interest:
+        oi: dict[str, Any] = {"symbol": coin}
+        if lay.open_interest.interval:
+            oi["interval"] = lay.open_interest.interval
+        layers["open_interest"] = oi
+    for name in ("liquidation", "taker_volume"):
+        spec = getattr(lay, name)
+        if spec is None:
+            continue
+        kept, gone = _narrow(spec.exchange_list, coin, snapshot, ex_name)
+        if gone and kept:
+            notes.append(f"{name}.exchange_list: dropped {', '.join(gone)} (does not list {coin})")
+        if not kept:
+            dropped[name] = f"none of {', '.join(ex_name[e] for e in spec.exchange_list)} lists {coin}"
+            continue
+        layer = {"symbol": coin, "exchange_list": kept}
+        if spec.interval:
+            layer["interval"] = spec.interval
+        layers[name] = layer
+    if lay.liquidation_exchanges:
+        spec_le = lay.liquidation_exchanges
+        kept, gone = _narrow(spec_le.exchanges, coin, snapshot, ex_name)
+        if gone and kept and snapshot.listings(coin):
+            notes.append(f"liquidation_exchanges.exchanges: dropped {', '.join(gone)} (does not list {coin})")
+        if kept == [ALL_ROW] and not snapshot.listings(coin):
+            dropped["liquidation_exchanges"] = f"{coin} is listed on no exchange, so there is no {ALL_ROW} row"
+        elif not kept:
+            dropped["liquidation_exchanges"] = f"none of {', '.join(spec_le.exchanges)} lists {coin}"
+        else:
+            layers["liquidation_exchanges"] = {"symbol": coin, "range": spec_le.range, "exchanges": kept}
+    if lay.etf_flows:
+        etf: dict[str, Any] = {"asset": lay.etf_flows.asset}
+        if lay.etf_flows.history_days:
+            etf["history_days"] = lay.etf_flows.history_days
+        layers["etf_flows"] = etf
+    for name, why in dropped.items():
+        notes.append(f"{name}: layer dropped: {why}")
+    return layers, notes, dropped, fallback
+
+
+def resolve(
+    preset: Preset,
+    watchlist: Watchlist,
+    snapshot: Snapshot,
+    *,
+    preset_source: str = "preset",
+    watchlist_source: str = "watchlist",
+) -> Resolution:
+    """Resolve every watchlist coin against the snapshot. Deterministic for equal inputs."""
+    ex_name = check_preset(preset, snapshot, source=preset_source)
+    chosen, dropped, list_notes = _select(watchlist, snapshot, watchlist_source)
+    names = filenames([c for c, _, _ in chosen])
+    rank_of = {c: i + 1 for i, c in enumerate(snapshot.ranking.coins)} if snapshot.ranking else {}
+    how_text = {
+        "pin": "pinned",
+        "include": "included",
+        "list": "listed",
+        "top": f"top {watchlist.top} by open interest"
+        + (f" ({snapshot.ranking.source})" if snapshot.ranking else ""),
+    }
+    out: list[CoinResolution] = []
+    for coin, requested, how in chosen:
+        layers, notes, gone, fallback = _resolve_coin(preset, coin, snapshot, ex_name)
+        if not layers:  # nothing left to fetch: a config with no layer is no config
+            why = "; ".join(f"{name}: {reason}" for name, reason in sorted(gone.items()))
+            dropped.append(DroppedCoin(requested, f"no layer left ({why})"))
+            continue
+        head = [f"watchlist: {how_text[how]}"]
+        if requested != coin:
+            head.append(f"coin: {requested!r} is spelled {coin} by CoinGlass")
+        if names[coin] != f"{coin.lower()}.yaml":
+            head.append(f"file: {names[coin]} (another coin differs from {coin} only in case)")
+        out.append(
+            CoinResolution(
+                coin=coin,
+                requested=requested,
+                selected_by=how,
+                rank=rank_of.get(coin),
+                filename=names[coin],
+                layers=layers,
+                notes=tuple(head + notes),
+                dropped_layers=gone,
+                funding_fallback=fallback,
+            )
+        )
+    out.sort(key=lambda r: (r.rank is None, r.rank or 0, r.coin))
+    return Resolution(coins=tuple(out), dropped=tuple(dropped), notes=tuple(list_notes))

@@ -1,0 +1,218 @@
+"""Preset and Watchlist: the committed inputs of `resolve` and `generate`, plus their loaders.
+
+A preset is one hand-tuned, production-signed-off config for a seed coin (SOL), written in the
+config's own vocabulary, plus the preferences the resolver needs to clone it to other coins
+(the funding venue and quote, a fallback exchange order). A watchlist says which coins to clone
+it to: an explicit list, or the top N by open interest.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cgpreset.errors import ConfigError
+from cgpreset.models.config import HealthSpec, Interval, LiqRange, StreamSpec, load_yaml
+from cgpreset.plans import Plan
+
+#: Default locations, relative to the working directory (with a packaged fallback, see find_default).
+DEFAULT_PRESET = Path("presets/sol.yaml")
+DEFAULT_WATCHLIST = Path("presets/watchlist.yaml")
+DEFAULT_TEMPLATES = Path("templates")
+#: The name of the "total" row of liquidation/exchange-list (spec §6.7); not an exchange.
+ALL_ROW = "All"
+
+
+def _unique_exchanges(value: list[str]) -> list[str]:
+    if len({v.lower() for v in value}) != len(value):
+        raise ValueError("names an exchange twice")
+    return value
+
+
+#: Exchange names, each at most once (ignoring case).
+ExchangeNames = Annotated[list[str], AfterValidator(_unique_exchanges)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FundingPreset(_Strict):
+    """Funding OHLC for one pair: the seed's production pair and how to pick one for other coins."""
+
+    exchange: str = Field(description="preferred CoinGlass exchange, e.g. OKX")
+    symbol: str = Field(description="the seed coin's production instrument id on `exchange`")
+    quote: str = Field(default="USDT", description="wanted quote asset")
+    contract: Literal["perpetual"] = "perpetual"
+    fallback_exchanges: list[str] = Field(
+        default_factory=list, description="tried in order when `exchange` has no such contract"
+    )
+    fallback_quotes: list[str] = Field(
+        default_factory=list, description="other quotes, tried only when no venue lists `quote`"
+    )
+    interval: Interval | None = None
+
+    @field_validator("fallback_exchanges", "fallback_quotes")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len({v.lower() for v in value}) != len(value):
+            raise ValueError("names an entry twice")
+        return value
+
+
+class CoinLayerPreset(_Strict):
+    """A coin-aggregated series (all exchanges): nothing to resolve but the coin."""
+
+    interval: Interval | None = None
+
+
+class ExchangeListPreset(_Strict):
+    """A coin-aggregated series over an exchange list; narrowed per coin to venues that list it."""
+
+    exchange_list: ExchangeNames = Field(min_length=1)
+    interval: Interval | None = None
+
+
+class LiquidationExchangesPreset(_Strict):
+    """The per-exchange liquidation breakdown; `All` is the total row and always kept."""
+
+    range: LiqRange = "1h"
+    exchanges: ExchangeNames = Field(min_length=1)
+
+
+class EtfFlowsPreset(_Strict):
+    """Macro layer, identical for every coin."""
+
+    asset: Literal["bitcoin"] = "bitcoin"
+    history_days: int | None = Field(default=None, ge=1, strict=True)
+
+
+class PresetLayers(_Strict):
+    """The layers of the preset; ids are the config's layer ids."""
+
+    funding: FundingPreset | None = None
+    open_interest: CoinLayerPreset | None = None
+    liquidation: ExchangeListPreset | None = None
+    taker_volume: ExchangeListPreset | None = None
+    liquidation_exchanges: LiquidationExchangesPreset | None = None
+    etf_flows: EtfFlowsPreset | None = None
+
+
+class Preset(_Strict):
+    """One production preset for a seed coin."""
+
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str = ""
+    coin: str = Field(min_length=1, description="the seed coin, as CoinGlass spells it")
+    plan: Plan
+    interval: Interval
+    history_days: int = Field(ge=1, strict=True)
+    layers: PresetLayers
+    health: HealthSpec = Field(default_factory=HealthSpec)
+    stream: StreamSpec = Field(default_factory=StreamSpec)
+
+    def layer_intervals(self) -> list[tuple[str, str]]:
+        """(preset field, interval) for every history layer that is on."""
+        out: list[tuple[str, str]] = []
+        for name in ("funding", "open_interest", "liquidation", "taker_volume"):
+            spec = getattr(self.layers, name)
+            if spec is None:
+                continue
+            if spec.interval:
+                out.append((f"layers.{name}.interval", spec.interval))
+            else:
+                out.append(("interval", self.interval))
+        return out
+
+
+class Watchlist(_Strict):
+    """Which coins to clone the preset to: `coins: [...]` or `top: N` by open interest."""
+
+    coins: list[str] | None = Field(default=None, min_length=1)
+    top: int | None = Field(default=None, ge=1, le=1000, strict=True)
+    rank_by: Literal["open_interest"] = "open_interest"
+    candidates: int = Field(
+        default=30, ge=1, le=1000, strict=True,
+        description="below Standard: rank the first N supported coins by open-interest/exchange-list",
+    )
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    pin: list[str] = Field(default_factory=list, description="always in (the seed coin)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Watchlist:
+        if (self.coins is None) == (self.top is None):
+            raise ValueError("give exactly one of `coins` (an explicit list) or `top` (a count)")
+        clash = {c.lower() for c in self.pin + self.include} & {c.lower() for c in self.exclude}
+        if clash:
+            raise ValueError(f"{', '.join(sorted(clash))} both kept (pin/include) and excluded")
+        return self
+
+
+def _format_errors(path: Path, exc: ValidationError, what: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (typo?)"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {loc}: {msg}")
+    return f"invalid {what}: " + "; ".join(lines)
+
+
+def _load(path: Path, model: type[Any], what: str) -> Any:
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc, what)) from None
+
+
+def load_preset(path: Path) -> Preset:
+    """Read and validate a preset; ConfigError names the file and every bad field."""
+    return _load(path, Preset, "preset")  # type: ignore[no-any-return]
+
+
+def load_watchlist(path: Path) -> Watchlist:
+    """Read and validate a watchlist; ConfigError names the file and every bad field."""
+    return _load(path, Watchlist, "watchlist")  # type: ignore[no-any-return]
+
+
+def find_default(path: Path) -> Path:
+    """Resolve a default input path: as given (relative to cwd), else the copy shipped with cgpreset.
+
+    Looks in the package data (`cgpreset/data/<path>`, for installed wheels) and then in the
+    source checkout next to the package (editable installs). Returns `path` unchanged when none
+    exists, so the caller's error names the path the user expects.
+    """
+    if path.exists() or path.is_absolute():
+        return path
+    packaged = resources.files("cgpreset").joinpath("data", *path.parts)
+    if isinstance(packaged, Path) and packaged.exists():
+        return packaged
+    checkout = Path(__file__).resolve().parents[1] / path
+    if checkout.exists():
+        return checkout
+    return path
+
+
+def where(path: Path) -> str:
+    """A file's name for messages: relative to cwd when under it, else absolute (never shortened)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+def display_path(path: Path) -> str:
+    """A machine-independent name for a file (relative to cwd, else under its folder name)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return f"{path.parent.name}/{path.name}" if path.parent.name else path.name

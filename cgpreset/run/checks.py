@@ -1,0 +1,194 @@
+"""Health checks on the rows of one series: pure functions, thresholds from `config.health`.
+
+Each check returns a `Check` (name, ok, detail). A check that cannot be evaluated (too few
+rows, a field the API did not send) is left out rather than passed or failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cgpreset.models.config import HealthSpec
+from cgpreset.plans import interval_ms
+
+#: Value fields of each layer, for the all-zero check.
+VALUE_FIELDS: dict[str, tuple[str, ...]] = {
+    "funding": ("open", "high", "low", "close"),
+    "open_interest": ("open", "high", "low", "close"),
+    "liquidation": ("aggregated_long_liquidation_usd", "aggregated_short_liquidation_usd"),
+    "taker_volume": ("aggregated_buy_volume_usd", "aggregated_sell_volume_usd"),
+    "liquidation_exchanges": ("liquidation_usd", "long_liquidation_usd", "short_liquidation_usd"),
+    "etf_flows": ("flow_usd",),
+}
+#: Fewer rows than this and "all zero" says nothing (one quiet hour has no liquidations).
+ALL_ZERO_MIN_ROWS = 3
+#: ETF flows exist on US trading days only: weekends and holidays are not gaps or staleness.
+ETF_MAX_GAP_DAYS = 3  # missing days allowed between two flow days (a long weekend)
+ETF_FRESH_DAYS = 5
+
+
+@dataclass(frozen=True)
+class Check:
+    """The result of one check."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+def _close(a: float, b: float, tolerance: float) -> bool:
+    return abs(a - b) <= tolerance * max(abs(a), abs(b), 1.0)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.2f}"
+
+
+def check_min_rows(rows: Sequence[Any], min_rows: int) -> Check:
+    ok = len(rows) >= min_rows
+    return Check("min_rows", ok, f"{len(rows)} rows" + ("" if ok else f" < min_rows {min_rows}"))
+
+
+def check_freshness(last_closed: int | None, interval: str, now_ms: int, freshness_intervals: float) -> Check:
+    """The last closed bar opened within `freshness_intervals` intervals of now."""
+    step = interval_ms(interval)
+    if last_closed is None:
+        return Check("freshness", False, "no closed bar")
+    age = now_ms - last_closed
+    ok = age <= freshness_intervals * step
+    return Check("freshness", ok, f"last closed bar {age / step:.1f} intervals old"
+                 + ("" if ok else f" > {freshness_intervals:g}"))
+
+
+def check_gaps(times: Sequence[int], interval: str, max_gap_bars: int, previous: int | None = None) -> Check:
+    """Times strictly ascending and no run of more than `max_gap_bars` missing bars.
+
+    `previous` is the last bar stored before these (the series' cursor on an incremental run):
+    a gap between it and the first new bar counts too.
+    """
+    step = interval_ms(interval)
+    problems: list[str] = []
+    if previous is not None and times and previous < times[0]:
+        times = [previous, *times]
+    for prev, cur in zip(times, times[1:], strict=False):
+        if cur <= prev:
+            problems.append(f"not ascending at {cur}")
+            continue
+        missing = (cur - prev) // step - 1
+        if missing > max_gap_bars:
+            problems.append(f"{missing} bars missing before {cur}")
+    if problems:
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        return Check("gaps", False, "; ".join(problems[:3]) + more)
+    return Check("gaps", True, f"{len(times)} bars ascending, no gap > {max_gap_bars}")
+
+
+def check_ohlc(rows: Sequence[dict[str, Any]], time_field: str = "time") -> Check:
+    """low <= open, close <= high on every bar."""
+    bad = [r[time_field] for r in rows if not (r["low"] <= min(r["open"], r["close"])
+                                              and max(r["open"], r["close"]) <= r["high"])]
+    if bad:
+        return Check("ohlc", False, f"{len(bad)} bars break low <= open,close <= high (first at {bad[0]})")
+    return Check("ohlc", True, "low <= open,close <= high")
+
+
+def check_exchange_sum(rows: Sequence[dict[str, Any]], tolerance: float) -> Check | None:
+    """The "All" row equals the sum of the exchange rows (liquidation exchange-list)."""
+    total = [r for r in rows if r.get("exchange") == "All"]
+    parts = [r for r in rows if r.get("exchange") != "All"]
+    if not total or not parts:
+        return None
+    want = float(total[0]["liquidation_usd"])
+    got = sum(float(r["liquidation_usd"]) for r in parts)
+    ok = _close(want, got, tolerance)
+    return Check("all_equals_sum", ok, f"All {_fmt(want)} vs sum of {len(parts)} exchanges {_fmt(got)}")
+
+
+def check_long_short_total(rows: Sequence[dict[str, Any]], tolerance: float) -> Check | None:
+    """long + short = total on every row (liquidation exchange-list)."""
+    rows = [r for r in rows if "long_liquidation_usd" in r and "short_liquidation_usd" in r]
+    if not rows:
+        return None
+    bad = [r.get("exchange", "?") for r in rows
+           if not _close(float(r["long_liquidation_usd"]) + float(r["short_liquidation_usd"]),
+                         float(r["liquidation_usd"]), tolerance)]
+    if bad:
+        return Check("long_short_total", False, f"long + short != total for {', '.join(map(str, bad[:5]))}")
+    return Check("long_short_total", True, f"long + short = total on {len(rows)} rows")
+
+
+def check_etf_tickers(rows: Sequence[dict[str, Any]], tolerance: float) -> Check | None:
+    """A day's flow_usd equals the sum of its tickers' flow_usd (null tickers skipped)."""
+    bad: list[int] = []
+    seen = 0
+    for r in rows:
+        tickers = r.get("etf_flows")
+        if not isinstance(tickers, list) or not tickers:
+            continue
+        seen += 1
+        got = sum(float(t["flow_usd"]) for t in tickers if isinstance(t, dict) and t.get("flow_usd") is not None)
+        if not _close(float(r["flow_usd"]), got, tolerance):
+            bad.append(int(r["timestamp"]))
+    if not seen:
+        return None
+    if bad:
+        return Check("etf_sum", False, f"{len(bad)} days where flow_usd != sum of tickers (first at {bad[0]})")
+    return Check("etf_sum", True, f"flow_usd = sum of tickers on {seen} days")
+
+
+def check_all_zero(rows: Sequence[dict[str, Any]], fields: Iterable[str]) -> Check | None:
+    """Flag a series whose every value is zero (CoinGlass has sent such series)."""
+    if len(rows) < ALL_ZERO_MIN_ROWS:
+        return None
+    fields = tuple(fields)
+    values = [float(r[f]) for r in rows for f in fields if r.get(f) is not None]
+    if not values:
+        return None
+    ok = any(v != 0 for v in values)
+    return Check("all_zero", ok, "has non-zero values" if ok else f"all {len(values)} values are zero")
+
+
+def run_checks(
+    layer: str,
+    rows: Sequence[dict[str, Any]],
+    *,
+    interval: str,
+    health: HealthSpec,
+    now_ms: int,
+    last_closed: int | None,
+    time_field: str = "time",
+    previous: int | None = None,
+    complete: bool = True,
+) -> list[Check]:
+    """Every check that applies to the layer, over the rows this run received (ascending).
+
+    `previous`: the series' cursor before this run (gaps at the run boundary count).
+    `complete=False` (a skipped or failed series): only checks of the rows that did arrive;
+    no row count or freshness verdict on data the run never asked for.
+    """
+    out: list[Check | None] = [check_min_rows(rows, health.min_rows) if complete else None]
+    if layer == "liquidation_exchanges":
+        out += [check_exchange_sum(rows, health.tolerance), check_long_short_total(rows, health.tolerance)]
+    else:
+        times = [int(r[time_field]) for r in rows]
+        if layer == "etf_flows":
+            fresh = max(health.freshness_intervals, ETF_FRESH_DAYS)
+            out += [check_gaps(times, "1d", max(health.max_gap_bars, ETF_MAX_GAP_DAYS), previous),
+                    check_freshness(last_closed, "1d", now_ms, fresh) if complete and (rows or last_closed)
+                    else None,
+                    check_etf_tickers(rows, health.tolerance)]
+        else:
+            out += [check_gaps(times, interval, health.max_gap_bars, previous),
+                    check_freshness(last_closed, interval, now_ms, health.freshness_intervals) if complete
+                    else None]
+            if layer in ("funding", "open_interest") and rows:
+                out.append(check_ohlc(rows, time_field))
+    if health.flag_all_zero:
+        out.append(check_all_zero(rows, VALUE_FIELDS.get(layer, ())))
+    return [c for c in out if c is not None]
+

@@ -1,0 +1,378 @@
+"""`run-preset`'s engine: fetch every series in parallel, store it page by page, check it.
+
+Series run in a thread pool through the one shared client (and its rate limiter). Each page
+(one request) is written with its cursor in one transaction, so a killed or budget-stopped run
+leaves whole pages only and the next run resumes from the cursor. A failing series never stops
+the others. The run stops starting work when its budget is spent: `--max-requests`, `--deadline`
+(also armed on the client, so no limiter wait, retry or socket read runs past it), or a
+rate-limit answer that survives the retries (rate limits are per key: every series would hit
+it, so the whole run stops at once). Whatever did not run is `skipped` and resumes next run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from cgpreset.api.client import Response, split_forming
+from cgpreset.api.rows import parse_data
+from cgpreset.errors import (
+    ApiError,
+    CgPresetError,
+    ConfigError,
+    DeadlineExceededError,
+    MalformedResponseError,
+    RateLimitedError,
+    Terminated,
+)
+from cgpreset.models.config import CoinConfig
+from cgpreset.plans import DAY_MS, Plan, bar_open, interval_ms
+from cgpreset.run.budget import Budget, client_now, cut  # noqa: F401 - part of the runner's API
+from cgpreset.run.checks import run_checks
+from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
+    EMPTY,
+    EMPTY_REASON,
+    FAILED,
+    INTERRUPTED,
+    OK,
+    RATE_LIMIT_REASON,
+    REFUSED_KINDS,
+    SKIPPED,
+    RunResult,
+    SeriesResult,
+)
+from cgpreset.run.series import TYPED_FIELDS, RunPlan, Series, SeriesPlan, expand, floor_problems, plan_run
+from cgpreset.store.sqlite import Store
+
+
+class PlanMismatchError(ConfigError):
+    """Configs ask for what the key's plan cannot serve; `problems` are `file: field: problem` lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class Client(Protocol):
+    """What the runner needs from CoinGlassClient (tests pass a fake)."""
+
+    def request(self, key: Any, params: Any = None) -> Response: ...
+    def plan(self) -> Plan: ...
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _store_rows(series: Series, raw: list[Any], typed: list[dict[str, Any]], now_ms: int) -> list[dict[str, Any]]:
+    """Rows as the store wants them: natural key, typed columns, raw payload."""
+    out = []
+    columns = TYPED_FIELDS[series.layer]
+    tf = series.endpoint.time_field
+    snapshot = bar_open(now_ms, series.interval)
+    for raw_row, row in zip(raw, typed, strict=True):
+        if series.layer == "liquidation_exchanges":
+            instrument, when = str(row["exchange"]), snapshot
+        else:
+            instrument, when = series.instrument, int(row[tf or "time"])
+        out.append({"instrument": instrument, "time": when, "payload": raw_row,
+                    **{col: row.get(name) for col, name in columns.items()}})
+    return out
+
+
+class Runner:
+    """Runs planned series through a client into a store."""
+
+    def __init__(self, client: Client, store: Store, *, concurrency: int = 8, budget: Budget | None = None,
+                 now_ms: int | None = None, on_result: Callable[[SeriesResult], None] | None = None) -> None:
+        self.client = client
+        self.store = store
+        self.concurrency = max(1, concurrency)
+        self.budget = budget or Budget()
+        self.now_ms = wall_ms() if now_ms is None else now_ms
+        self.on_result = on_result
+        self.done: list[SeriesResult] = []  # finished series, in completion order
+        self._done_lock = threading.Lock()
+
+    def _params(self, series: Series, window: tuple[int, int] | None) -> dict[str, Any]:
+        params = series.param_dict
+        if window is not None:
+            params.update(start_time=window[0], end_time=window[1], limit=1000)
+        return params
+
+    @staticmethod
+    def _check_window(s: Series, window: tuple[int, int] | None, typed: list[dict[str, Any]]) -> None:
+        """Rows must lie in the window asked for (± one bar): else seconds-vs-milliseconds or worse."""
+        if window is None:
+            return
+        tf = s.endpoint.time_field or "time"
+        step = interval_ms(s.interval)
+        lo, hi = window[0] - step, window[1] + step
+        bad = [int(t[tf]) for t in typed if not lo <= int(t[tf]) <= hi]
+        if bad:
+            hint = " (seconds, not milliseconds?)" if all(b < 10**11 for b in bad) else ""
+            raise MalformedResponseError(
+                f"{len(bad)} of {len(typed)} rows have a {tf} outside the requested window "
+                f"[{window[0]}, {window[1]}), e.g. {bad[0]}{hint}; nothing stored", path=s.endpoint.path)
+
+    def run_series(self, plan: SeriesPlan) -> SeriesResult:
+        s = plan.series
+        res = SeriesResult(s, planned=plan.requests, notes=list(plan.notes))
+        previous = res.last_closed = self.store.cursor(s.id)
+        windows: Sequence[tuple[int, int] | None] = plan.windows if s.is_history else (None,)
+        received: dict[Any, dict[str, Any]] = {}
+        kept = 0
+        for i, window in enumerate(windows):
+            made = f"{i} of {len(windows)} requests made, resumes next run"
+            why = self.budget.take()
+            if why is not None:
+                res.outcome, res.reason = SKIPPED, f"{why}; {made}"
+                break
+            try:
+                resp = self.client.request(s.endpoint, self._params(s, window))
+                res.requests += 1
+                res.latencies.append(resp.latency)
+                raw = resp.data if isinstance(resp.data, list) else []
+                typed = parse_data(s.endpoint, resp.data)
+                self._check_window(s, window, typed)
+            except DeadlineExceededError:
+                # cut by the deadline (or by the run stopping): no answer, nothing stored
+                why = self.budget.exhaust(self.budget.deadline_reason)
+                res.outcome, res.reason = SKIPPED, f"{why}; {made}"
+                break
+            except RateLimitedError as exc:
+                res.requests += 1
+                why = self.budget.exhaust(RATE_LIMIT_REASON)
+                cut(self.client)  # threads waiting in the limiter or between retries stop now too
+                res.outcome, res.error = SKIPPED, exc
+                res.reason = f"{why}; {made}"
+                break
+            except ApiError as exc:
+                res.requests += 1
+                res.outcome, res.reason, res.error = FAILED, str(exc), exc
+                break
+            kept += self._write_page(s, raw, typed, received, res)
+        rows = list(received.values()) if s.layer == "liquidation_exchanges" else [
+            received[k] for k in sorted(received)]
+        res.rows = kept
+        if res.outcome == OK and not rows:
+            fresh = res.last_closed is not None and (
+                self.now_ms - res.last_closed <= s.health.freshness_intervals * interval_ms(s.interval))
+            if fresh:
+                res.notes.append("no new bars")
+            else:
+                res.outcome, res.reason = EMPTY, EMPTY_REASON
+        elif res.outcome == OK and kept == 0 and s.keep:
+            res.outcome, res.reason = EMPTY, f"no rows for {', '.join(s.keep)} in the answer"
+        if s.check_days and s.layer == "etf_flows":
+            # ETF answers carry the whole history: check the window the configs care about
+            since = self.now_ms - s.check_days * DAY_MS
+            rows = [r for r in rows if int(r["timestamp"]) >= since]
+        if rows:
+            res.checks = run_checks(s.layer, rows, interval=s.interval, health=s.health, now_ms=self.now_ms,
+                                    last_closed=res.last_closed, time_field=s.endpoint.time_field or "time",
+                                    previous=previous if s.is_history and not plan.backfill else None,
+                                    complete=res.outcome == OK)
+        return res
+
+    def _write_page(self, s: Series, raw: list[Any], typed: list[dict[str, Any]],
+                    received: dict[Any, dict[str, Any]], res: SeriesResult) -> int:
+        """Store one page with its cursor; returns how many rows were stored."""
+        pairs = list(zip(raw, typed, strict=True))
+        tf = s.endpoint.time_field or "time"
+        if s.layer == "etf_flows" and s.history_days:
+            since = bar_open(self.now_ms - s.history_days * DAY_MS, "1d")
+            pairs = [(r, t) for r, t in pairs if int(t[tf]) >= since]
+        for _raw, t in pairs:
+            received[t.get("exchange") if s.layer == "liquidation_exchanges" else t[tf]] = t
+        if s.keep is not None:
+            pairs = [(r, t) for r, t in pairs if str(t.get("exchange")) in s.keep]
+        rows = _store_rows(s, [r for r, _ in pairs], [t for _, t in pairs], self.now_ms)
+        closed_upto = None
+        if s.layer != "liquidation_exchanges" and rows:
+            ordered = sorted((t for _, t in pairs), key=lambda t: t[tf])
+            closed, _forming = split_forming(ordered, s.interval, self.now_ms, tf)
+            closed_upto = int(closed[-1][tf]) if closed else None
+        written = self.store.write(series=s.id, layer=s.layer, coin=s.coin, interval=s.interval, rows=rows,
+                                   closed_upto=closed_upto)
+        res.new_rows += written.new_rows
+        if written.cursor is not None:
+            res.last_closed = written.cursor
+        return written.received
+
+    def run(self, plan: RunPlan) -> list[SeriesResult]:
+        """Run every series of the plan; results in plan order."""
+        def one(p: SeriesPlan) -> SeriesResult:
+            try:
+                result = self.run_series(p)
+            except Exception as exc:  # a store or program error in one series must not abort the others
+                what = str(exc) if isinstance(exc, CgPresetError) else f"internal error: {type(exc).__name__}: {exc}"
+                result = SeriesResult(p.series, outcome=FAILED, reason=what, planned=p.requests)
+            with self._done_lock:
+                self.done.append(result)
+            if self.on_result is not None:
+                self.on_result(result)
+            return result
+
+        # Longest first (most pages; the ETF answer is the whole history), so no long series
+        # starts last and leaves the other threads idle; results come back in plan order.
+        order = sorted(range(len(plan.plans)), key=lambda i: (-plan.plans[i].requests,
+                                                              plan.plans[i].series.layer != "etf_flows"))
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="cgpreset-run")
+        try:
+            futures = {i: pool.submit(one, plan.plans[i]) for i in order}
+            results = [futures[i].result() for i in range(len(plan.plans))]
+        except BaseException:  # Ctrl-C: start nothing more; running requests end on their own
+            self.budget.exhaust("interrupted")
+            cut(self.client)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        return results
+
+
+def run_preset(
+    configs: Sequence[tuple[Path, CoinConfig]],
+    client: Any,
+    store: Store,
+    *,
+    concurrency: int = 8,
+    full_refresh: bool = False,
+    backfill_days: int | None = None,
+    budget: Budget | None = None,
+    plan: Plan | None = None,
+    now_ms: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    on_result: Callable[[SeriesResult], None] | None = None,
+) -> RunResult:
+    """Expand, plan and run the configs; record the run in the store's runs table.
+
+    Raises PlanMismatchError (before any data request, nothing recorded) when a config asks for
+    an interval below the key's plan's floor.
+    """
+    started = clock()
+    before = dict(client.stats.as_dict()) if hasattr(client, "stats") else {}
+    wall_before = _wall_waited(client)
+    now = wall_ms() if now_ms is None else now_ms
+    series = expand(configs)
+    budget = budget or Budget()
+    saved_deadline = getattr(client, "deadline", None)
+    _arm_deadline(client, budget)
+    try:
+        refused: CgPresetError | None = None
+        if plan is None:
+            plan, refused = _detect_plan(client, budget)
+        if plan is not None:
+            problems = floor_problems(configs, plan)
+            if problems:
+                raise PlanMismatchError(problems)
+        run_id = store.start_run()
+        runner = Runner(client, store, concurrency=concurrency, budget=budget, now_ms=now, on_result=on_result)
+        try:
+            if plan is None:
+                results = [_refused(s, refused, budget) for s in series]
+            else:
+                run_plan = plan_run(series, cursors=store.cursors(), now_ms=now, plan=plan,
+                                    full_refresh=full_refresh, backfill_cap=backfill_days)
+                results = runner.run(run_plan)
+        except BaseException as exc:  # Ctrl-C, SIGTERM (or a program error): the runs row still gets closed
+            status, exit_code = "interrupted", INTERRUPTED
+            if isinstance(exc, Terminated):
+                status, exit_code = "terminated", Terminated.exit_code
+            elif not isinstance(exc, KeyboardInterrupt | SystemExit):
+                status, exit_code = f"crashed: {type(exc).__name__}", None
+            _finish_quietly(store, run_id, exit_code, status, runner.done, plan, now, before, client,
+                            started, clock, budget, wall_before)
+            raise
+    finally:
+        if hasattr(client, "deadline"):
+            client.deadline = saved_deadline
+    result = RunResult(results, plan, _stats(client, before, wall_before), round(clock() - started, 3), now,
+                       run_id, budget.reason)
+    from cgpreset.run.report import outcomes_summary, totals
+
+    store.finish_run(run_id, exit_code=result.exit_code, totals=totals(result),
+                     outcomes=outcomes_summary(result))
+    return result
+
+
+def _arm_deadline(client: Any, budget: Budget) -> None:
+    """The budget's deadline on the client's own clock: no request, wait or retry runs past it."""
+    left, now = budget.time_left(), client_now(client)
+    if left is None or now is None or not hasattr(client, "deadline"):
+        return
+    at = now + left
+    client.deadline = at if client.deadline is None else min(client.deadline, at)
+
+
+def _detect_plan(client: Any, budget: Budget) -> tuple[Plan | None, CgPresetError | None]:
+    """The key's plan; the calls it makes count against `--max-requests`."""
+    why = budget.take()  # the subscription call is a request like any other
+    if why is not None:
+        return None, None
+    requests_before = _logical_requests(client)
+    try:
+        return client.plan(), None
+    except DeadlineExceededError as exc:
+        budget.exhaust(budget.deadline_reason)
+        return None, exc
+    except ApiError as exc:
+        return None, exc
+    finally:
+        made = _logical_requests(client) - requests_before
+        if made is not None:
+            budget.book(made - 1)  # 0 when the plan was known already, 2 on the header fallback
+
+
+def _logical_requests(client: Any) -> int | None:
+    stats = getattr(client, "stats", None)
+    if stats is None:
+        return None
+    d = stats.as_dict()
+    return int(d.get("requests", 0) - d.get("retries", 0))
+
+
+def _refused(s: Series, error: CgPresetError | None, budget: Budget) -> SeriesResult:
+    """A series of a run that never got a plan: refused by the API, or out of budget before."""
+    if isinstance(error, ApiError):
+        return SeriesResult(s, outcome=FAILED, reason=str(error), error=error)
+    why = budget.reason or "no plan"
+    return SeriesResult(s, outcome=SKIPPED, reason=f"{why} before the key's plan was known; resumes next run")
+
+
+def _wall_waited(client: Any) -> float | None:
+    limiter = getattr(client, "limiter", None)
+    value = getattr(limiter, "wall_waited_seconds", None)
+    return None if value is None else float(value)
+
+
+def _stats(client: Any, before: dict[str, float], wall_before: float | None) -> dict[str, float]:
+    """The client's counters for this run only; `rate_wait_seconds` is wall-clock time during which
+    at least one thread waited for the rate budget (`rate_wait_thread_seconds`: summed over threads)."""
+    after = dict(client.stats.as_dict()) if hasattr(client, "stats") else {}
+    stats = {k: round(v - before.get(k, 0), 3) for k, v in after.items()}
+    if "rate_wait_seconds" in stats:
+        stats["rate_wait_thread_seconds"] = stats["rate_wait_seconds"]
+        wall_after = _wall_waited(client)
+        if wall_before is not None and wall_after is not None:
+            stats["rate_wait_seconds"] = round(wall_after - wall_before, 3)
+    return stats
+
+
+def _finish_quietly(store: Store, run_id: int, exit_code: int | None, status: str, done: list[SeriesResult],
+                    plan: Plan | None, now: int, before: dict[str, float], client: Any, started: float,
+                    clock: Callable[[], float], budget: Budget, wall_before: float | None) -> None:
+    """Close the runs row of a run that did not end normally, with what did finish; never raises."""
+    from cgpreset.run.report import outcomes_summary, totals
+
+    partial = RunResult(list(done), plan, _stats(client, before, wall_before), round(clock() - started, 3), now,
+                        run_id, budget.reason)
+    try:
+        store.finish_run(run_id, exit_code=exit_code, totals=totals(partial), outcomes=outcomes_summary(partial),
+                         status=status)
+    except Exception:  # the store itself may be what failed; the original error is what matters
+        pass

@@ -1,0 +1,207 @@
+"""`health`: the runbook's "4 shots" sign-off — one minimal call per core layer, plus ETF once.
+
+Per config: funding, open interest, liquidation and taker volume with `limit=2` at an interval
+the key's plan allows; then the macro ETF layer once. A shot is OK only if the body code is
+"0", rows came back and they carry the expected fields. A config that asks for an interval
+below the key's plan's floor is a finding (run-preset would refuse it), even though its shots
+are still fired at the floor. Nothing is stored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.table import Table
+
+from cgpreset.api.client import CoinGlassClient
+from cgpreset.api.rows import parse_data
+from cgpreset.errors import ApiError, ExitCode
+from cgpreset.layers import CORE_LAYERS
+from cgpreset.models.config import CoinConfig
+from cgpreset.plans import Plan
+from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK, REFUSED_KINDS
+from cgpreset.run.report import format_age
+from cgpreset.run.series import Series, expand, floor_problems
+from cgpreset.store.stream_tables import latest_liveness
+
+SCHEMA = "cgpreset.health/1"
+
+
+@dataclass
+class Shot:
+    """One sign-off call."""
+
+    coin: str
+    layer: str
+    endpoint: str
+    params: dict[str, Any]
+    plan_note: str
+    outcome: str = OK
+    reason: str | None = None
+    rows: int = 0
+    latency_ms: float | None = None
+    last_bar: int | None = None
+    error: ApiError | None = None
+
+    def as_dict(self, now_ms: int) -> dict[str, Any]:
+        return {
+            "coin": self.coin, "layer": self.layer, "endpoint": self.endpoint, "params": self.params,
+            "plan": self.plan_note, "outcome": self.outcome, "reason": self.reason, "rows": self.rows,
+            "latency_ms": self.latency_ms, "last_bar": self.last_bar,
+            "last_bar_age_seconds": None if self.last_bar is None else round((now_ms - self.last_bar) / 1000),
+            "error": None if self.error is None else {"kind": self.error.kind.value, "message": str(self.error)},
+        }
+
+
+@dataclass
+class HealthReport:
+    """The sign-off: every shot, the key's plan and budget, and stream liveness if a stream ran."""
+
+    shots: list[Shot]
+    plan: Plan | None
+    rate_max: int | None
+    rate_used: int | None
+    now_ms: int
+    liveness: dict[str, Any] | None = None
+    error: ApiError | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # `file: field: problem` against the key's plan
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:  # the plan call failed after retries: no shot was fired
+            return ExitCode.API
+        if self.shots and all(s.outcome == FAILED and s.error is not None and s.error.kind in REFUSED_KINDS
+                              for s in self.shots):
+            return ExitCode.API
+        if self.problems:
+            return ExitCode.FINDINGS
+        return ExitCode.OK if all(s.outcome == OK for s in self.shots) else ExitCode.FINDINGS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "plan": None if self.plan is None else self.plan.value,
+            "rate_per_minute": self.rate_max or (self.plan.rate_per_minute if self.plan else None),
+            "rate_used": self.rate_used,
+            "exit_code": int(self.exit_code),
+            "error": None if self.error is None else {"kind": self.error.kind.value, "message": str(self.error)},
+            "problems": list(self.problems),
+            "shots": [s.as_dict(self.now_ms) for s in self.shots],
+            "stream": self.liveness,
+        }
+
+
+def _shot_for(s: Series, plan: Plan) -> Shot:
+    params = s.param_dict
+    notes = []
+    if s.endpoint.min_plan.rank > plan.rank:
+        notes.append(f"needs {s.endpoint.min_plan.value}")
+    if "interval" in params:
+        if not plan.allows_interval(params["interval"]):
+            notes.append(f"{params['interval']} below the {plan.value} floor; asked {plan.interval_floor}")
+            params["interval"] = plan.interval_floor
+        else:
+            notes.append(f"{plan.value}: {params['interval']} ok")
+        params["limit"] = 2
+    return Shot(s.coin, s.layer, s.endpoint.path, params, "; ".join(notes) or f"{plan.value}: ok")
+
+
+def plan_shots(configs: Sequence[tuple[Path, CoinConfig]], plan: Plan) -> list[tuple[Series, Shot]]:
+    """Core layers of every config, then the ETF layer once (if any config has it)."""
+    out = []
+    for s in expand(configs):
+        if s.layer in CORE_LAYERS or s.layer == "etf_flows":
+            out.append((s, _shot_for(s, plan)))
+    return out
+
+
+def fire(client: Any, s: Series, shot: Shot) -> Shot:
+    """Make the call; classify ok / empty / failed."""
+    try:
+        resp = client.request(s.endpoint, shot.params)
+        rows = parse_data(s.endpoint, resp.data)
+    except ApiError as exc:
+        shot.outcome, shot.reason, shot.error = FAILED, str(exc), exc
+        return shot
+    shot.latency_ms = round(resp.latency * 1000, 1)
+    shot.rows = len(rows)
+    if not rows:
+        shot.outcome, shot.reason = EMPTY, EMPTY_REASON
+        return shot
+    tf = s.endpoint.time_field or "time"
+    times = [int(r[tf]) for r in rows if tf in r]
+    shot.last_bar = max(times) if times else None
+    return shot
+
+
+def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: CoinGlassClient | Any, *,
+               store_path: Path | None = None, concurrency: int = 8, now_ms: int | None = None) -> HealthReport:
+    """Fire every shot (in parallel, through the shared limiter) and collect the sign-off."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    liveness = _liveness(store_path) if store_path is not None else None
+    try:
+        plan = client.plan()
+    except ApiError as exc:
+        return HealthReport([], None, None, None, now, liveness, error=exc)
+    planned = plan_shots(configs, plan)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="cgpreset-health") as pool:
+        shots = list(pool.map(lambda p: fire(client, *p), planned))
+    return HealthReport(shots, plan, getattr(client, "rate_max", None), getattr(client, "rate_used", None), now,
+                        liveness, problems=floor_problems(configs, plan))
+
+
+def _liveness(store_path: Path) -> dict[str, Any] | None:
+    """The last stream run's liveness; a damaged or foreign store is a one-line ConfigError
+    (latest_liveness converts every SQLite error)."""
+    return latest_liveness(store_path)
+
+
+def health_table(report: HealthReport) -> Table:
+    """coin, layer, endpoint, outcome, plan, latency, last bar age, note."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name, justify in (("coin", "left"), ("layer", "left"), ("endpoint", "left"), ("outcome", "left"),
+                          ("plan", "left"), ("latency", "right"), ("last bar", "right"), ("note", "left")):
+        table.add_column(name, justify=justify, overflow="fold",  # type: ignore[arg-type]
+                         no_wrap=name in ("endpoint", "plan"))
+    styles = {OK: "green", EMPTY: "yellow", FAILED: "red"}
+    for s in report.shots:
+        age = None if s.last_bar is None else (report.now_ms - s.last_bar) / 1000
+        table.add_row(s.coin, s.layer, s.endpoint, f"[{styles[s.outcome]}]{s.outcome}[/]", s.plan_note,
+                      "-" if s.latency_ms is None else f"{s.latency_ms:.0f} ms", format_age(age), s.reason or "")
+    return table
+
+
+def health_summary(report: HealthReport) -> list[str]:
+    """The lines under the table: plan and rate budget, stream liveness, the verdict."""
+    d = report.as_dict()
+    lines = []
+    if report.error is not None:
+        lines.append(f"key: refused before any shot: {report.error}")
+    else:
+        used = "unknown" if report.rate_used is None else str(report.rate_used)
+        lines.append(f"plan: {d['plan']} | rate budget: {d['rate_per_minute']}/min, used this minute: {used}")
+    live = report.liveness
+    if live is None:
+        lines.append("stream: no stream has run against this store")
+    else:
+        age = live.get("last_event_age_s")
+        lines.append(
+            f"stream: run #{live.get('run_id')} {live.get('status')}, "
+            f"{float(live.get('events_per_minute') or 0):.1f} events/min, {live.get('reconnects', 0)} reconnects, "
+            f"last event {'never' if age is None else format_age(age) + ' ago'}"
+        )
+    lines += report.problems
+    ok = sum(1 for s in report.shots if s.outcome == OK)
+    verdict = " — signed off" if report.exit_code == ExitCode.OK else ""
+    if report.problems:
+        n = len(report.problems)
+        verdict = f" — not signed off: {n} config problem{'s' if n > 1 else ''} against the {d['plan']} plan"
+    lines.append(f"{ok}/{len(report.shots)} shots ok{verdict}")
+    return lines

@@ -1,0 +1,75 @@
+"""Outcomes of a run: per series ok / empty / failed / skipped with a reason, and the exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cgpreset.errors import ApiError, ErrorKind, ExitCode
+from cgpreset.plans import Plan, interval_ms
+from cgpreset.run.checks import Check
+from cgpreset.run.series import Series
+
+OK, EMPTY, FAILED, SKIPPED = "ok", "empty", "failed", "skipped"
+#: Failures that mean "the API refused us", not "this series is wrong" (exit 3 when all fail so).
+REFUSED_KINDS = {ErrorKind.AUTH, ErrorKind.PLAN, ErrorKind.TRANSPORT}
+EMPTY_REASON = "API returned no rows (code 0) — coin/pair mix-up?"
+RATE_LIMIT_REASON = ("rate limited after retries (the rate budget is per key, so the whole run stops; "
+                     "lower CGPRESET_CONCURRENCY or share the key less)")
+#: Exit code and runs.status of a run stopped by Ctrl-C (as the CLI exits).
+INTERRUPTED = 130
+
+
+@dataclass
+class SeriesResult:
+    """The outcome of one series: ok / empty / failed / skipped, always with a reason if not ok."""
+
+    series: Series
+    outcome: str = OK
+    reason: str | None = None
+    rows: int = 0
+    new_rows: int = 0
+    requests: int = 0
+    planned: int = 0
+    checks: list[Check] = field(default_factory=list)
+    error: ApiError | None = None
+    latencies: list[float] = field(default_factory=list)
+    last_closed: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def last_bar_age_s(self, now_ms: int) -> float | None:
+        """Seconds since the last closed bar closed (how far behind the stored data is)."""
+        if self.last_closed is None:
+            return None
+        return max(0.0, (now_ms - self.last_closed - interval_ms(self.series.interval)) / 1000)
+
+    @property
+    def latency_ms(self) -> float | None:
+        return round(1000 * sum(self.latencies) / len(self.latencies), 1) if self.latencies else None
+
+
+@dataclass
+class RunResult:
+    """Everything one run did; `exit_code` follows the README table."""
+
+    results: list[SeriesResult]
+    plan: Plan | None
+    stats: dict[str, float]
+    seconds: float
+    now_ms: int
+    run_id: int | None = None
+    budget_reason: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if not self.results:
+            return ExitCode.OK
+        if all(r.outcome == FAILED and r.error is not None and r.error.kind in REFUSED_KINDS
+               for r in self.results):
+            return ExitCode.API
+        if any(r.outcome != OK or r.findings for r in self.results):
+            return ExitCode.FINDINGS
+        return ExitCode.OK

@@ -1,0 +1,260 @@
+"""Config → series expansion and request planning (pure: no I/O, no clock).
+
+A *series* is one request stream: one layer of one coin (one exchange pair for funding). Series
+that would send identical requests (the ETF flows, the same for every coin) are merged, so the
+run makes them once. A *plan* is the list of time windows a series needs this run: from its
+cursor (the last closed bar in the store) to the forming bar, or a backfill of the config's
+history_days, capped by what the plan keeps, in windows of at most 1000 bars.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
+from cgpreset.api.client import iter_windows
+from cgpreset.layers import LAYER_ENDPOINT, LAYERS, LayerId
+from cgpreset.models.config import CoinConfig, HealthSpec
+from cgpreset.plans import DAY_MS, Plan, bar_open, history_days, interval_ms
+
+#: The coin label of series that do not belong to one coin (macro layers).
+MACRO = "*"
+#: The bar each `range` of liquidation/exchange-list is bucketed into (one snapshot per bucket).
+RANGE_BUCKET = {"1h": "1h", "4h": "4h", "12h": "12h", "24h": "1d"}
+
+#: Typed store columns per layer: column -> canonical row field.
+TYPED_FIELDS: dict[str, dict[str, str]] = {
+    "funding": {"open": "open", "high": "high", "low": "low", "close": "close"},
+    "open_interest": {"open": "open", "high": "high", "low": "low", "close": "close"},
+    "liquidation": {"long_usd": "aggregated_long_liquidation_usd",
+                    "short_usd": "aggregated_short_liquidation_usd"},
+    "taker_volume": {"buy_usd": "aggregated_buy_volume_usd", "sell_usd": "aggregated_sell_volume_usd"},
+    "liquidation_exchanges": {"total_usd": "liquidation_usd", "long_usd": "long_liquidation_usd",
+                              "short_usd": "short_liquidation_usd"},
+    "etf_flows": {"total_usd": "flow_usd", "price_usd": "price_usd"},
+}
+
+
+@dataclass(frozen=True)
+class Series:
+    """One request stream of a run; `configs` are the coins whose configs asked for it."""
+
+    layer: LayerId
+    coin: str
+    instrument: str
+    interval: str
+    endpoint_id: str
+    params: tuple[tuple[str, Any], ...]
+    history_days: int | None
+    health: HealthSpec
+    configs: tuple[str, ...] = ()
+    keep: tuple[str, ...] | None = None  # liquidation_exchanges: exchange rows to store
+    check_days: int | None = None  # checks look at rows of the last N days (the configs' history_days)
+
+    @property
+    def id(self) -> str:
+        return f"{self.layer}/{self.coin}/{self.instrument}/{self.interval}"
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return endpoint(self.endpoint_id)
+
+    @property
+    def param_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def is_history(self) -> bool:
+        """Paged by time windows (start_time/end_time) with a cursor."""
+        return self.endpoint.is_history
+
+    @property
+    def request_key(self) -> tuple[str, tuple[tuple[str, Any], ...]]:
+        return (self.endpoint_id, self.params)
+
+
+def _series_for(cfg: CoinConfig, layer: LayerId, source: str) -> Series:
+    spec = getattr(cfg.layers, layer)
+    common = {"health": cfg.health, "configs": (source,), "endpoint_id": LAYER_ENDPOINT[layer],
+              "check_days": cfg.history_days}
+    if layer == "funding":
+        interval = cfg.interval_for(layer)
+        params = {"exchange": spec.exchange, "symbol": spec.symbol, "interval": interval}
+        return Series(layer, cfg.coin, f"{spec.exchange}:{spec.symbol}", interval,
+                      params=tuple(params.items()), history_days=cfg.history_days, **common)
+    if layer == "open_interest":
+        interval = cfg.interval_for(layer)
+        params = {"symbol": spec.symbol, "interval": interval}
+        return Series(layer, cfg.coin, "all", interval, params=tuple(params.items()),
+                      history_days=cfg.history_days, **common)
+    if layer in ("liquidation", "taker_volume"):
+        interval = cfg.interval_for(layer)
+        exchanges = ",".join(spec.exchange_list)
+        params = {"exchange_list": exchanges, "symbol": spec.symbol, "interval": interval}
+        return Series(layer, cfg.coin, exchanges, interval, params=tuple(params.items()),
+                      history_days=cfg.history_days, **common)
+    if layer == "liquidation_exchanges":
+        params = {"range": spec.range, "symbol": spec.symbol}
+        return Series(layer, cfg.coin, f"range={spec.range}", RANGE_BUCKET[spec.range],
+                      params=tuple(params.items()), history_days=None, keep=tuple(spec.exchanges), **common)
+    if layer == "etf_flows":
+        return Series(layer, MACRO, spec.asset, "1d", params=(), history_days=spec.history_days, **common)
+    raise ValueError(f"unknown layer {layer!r}")  # pragma: no cover
+
+
+def strictest(a: HealthSpec, b: HealthSpec) -> HealthSpec:
+    """The thresholds of two configs that share a series: each one at its strictest."""
+    return HealthSpec(
+        freshness_intervals=min(a.freshness_intervals, b.freshness_intervals),
+        min_rows=max(a.min_rows, b.min_rows),
+        max_gap_bars=min(a.max_gap_bars, b.max_gap_bars),
+        flag_all_zero=a.flag_all_zero or b.flag_all_zero,
+        tolerance=min(a.tolerance, b.tolerance),
+    )
+
+
+def _merge(old: Series, new: Series) -> Series:
+    """One series asked for by several configs: every config's wishes, none silently dropped.
+
+    History reaches as deep as the deepest config, `keep` is the union of the exchange rows the
+    configs keep (first config's order first), and the checks use the strictest thresholds.
+    """
+    days = None if old.history_days is None or new.history_days is None else max(
+        old.history_days, new.history_days)
+    keep = old.keep
+    if old.keep is not None and new.keep is not None:
+        keep = (*old.keep, *(x for x in new.keep if x not in old.keep))
+    return replace(old, configs=(*old.configs, *new.configs), history_days=days, keep=keep,
+                   health=strictest(old.health, new.health),
+                   check_days=max(old.check_days or 0, new.check_days or 0) or None)
+
+
+def expand(configs: Iterable[tuple[Path | str, CoinConfig]]) -> list[Series]:
+    """Every series the configs ask for, identical requests merged (see `_merge`), in report order."""
+    merged: dict[tuple[str, str], Series] = {}
+    for _source, cfg in configs:
+        for layer in LAYERS:
+            if getattr(cfg.layers, layer) is None:
+                continue
+            s = _series_for(cfg, layer, cfg.coin)
+            key = (s.id, repr(s.request_key))
+            merged[key] = _merge(merged[key], s) if key in merged else s
+    order = {name: i for i, name in enumerate(LAYERS)}
+    return sorted(merged.values(), key=lambda s: (s.coin == MACRO, s.coin, order[s.layer], s.id))
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    """The requests one series needs this run."""
+
+    series: Series
+    windows: tuple[tuple[int, int], ...] = ()  # [start, end) per request; empty for snapshots
+    start_ms: int | None = None
+    backfill: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def requests(self) -> int:
+        return len(self.windows) if self.series.is_history else 1
+
+
+def backfill_days(series: Series, plan: Plan) -> int | None:
+    """How far back a first run reaches: the config's history_days within what the plan keeps."""
+    keep = history_days(plan, series.interval)
+    if series.history_days is None:
+        return keep
+    if keep is None or keep == 0:
+        return series.history_days
+    return min(series.history_days, keep)
+
+
+def plan_series(series: Series, *, cursor: int | None, now_ms: int, plan: Plan,
+                full_refresh: bool = False, backfill_cap: int | None = None) -> SeriesPlan:
+    """Windows from the cursor (re-fetching the last closed and the forming bar), or a capped backfill."""
+    if not series.is_history:
+        return SeriesPlan(series)
+    step = interval_ms(series.interval)
+    end = bar_open(now_ms, series.interval) + step  # end_time is exclusive: include the forming bar
+    notes: list[str] = []
+    if cursor is not None and not full_refresh:
+        # Restart at the last closed bar itself: if our clock ran ahead of the API's and that
+        # bar was still forming when stored, this run stores its final values (same request).
+        start = cursor
+        backfill = False
+    else:
+        days = backfill_days(series, plan)
+        if series.history_days and days is not None and days < series.history_days:
+            notes.append(f"history capped at {days} days by the {plan.value} plan")
+        if backfill_cap is not None and (days is None or backfill_cap < days):
+            days = backfill_cap
+            notes.append(f"backfill capped at {days} day{'' if days == 1 else 's'} (--backfill-days)")
+        start = bar_open(now_ms - (days or 1) * DAY_MS, series.interval)
+        backfill = True
+    windows = tuple(iter_windows(start, end, series.interval, MAX_LIMIT)) if start < end else ()
+    if not windows:  # the cursor is already at the forming bar: still ask for it once
+        windows = ((bar_open(now_ms, series.interval), end),)
+    return SeriesPlan(series, windows, start, backfill, tuple(notes))
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Every series' plan plus the budget it costs."""
+
+    plans: tuple[SeriesPlan, ...]
+    plan: Plan
+
+    @property
+    def requests(self) -> int:
+        return sum(p.requests for p in self.plans)
+
+    @property
+    def minutes(self) -> float:
+        """Minutes of the key's per-minute budget these requests use."""
+        return self.requests / self.plan.rate_per_minute
+
+    @property
+    def wall_minutes(self) -> float:
+        """Lower bound of the wall time: whole budget windows beyond the first burst."""
+        return float(max(0, math.ceil(self.requests / self.plan.rate_per_minute) - 1))
+
+
+def plan_run(series: Iterable[Series], *, cursors: dict[str, int], now_ms: int, plan: Plan,
+             full_refresh: bool = False, backfill_cap: int | None = None) -> RunPlan:
+    """Plan every series of a run."""
+    return RunPlan(
+        tuple(plan_series(s, cursor=cursors.get(s.id), now_ms=now_ms, plan=plan, full_refresh=full_refresh,
+                          backfill_cap=backfill_cap)
+              for s in series),
+        plan,
+    )
+
+
+#: Layers whose `interval` the plan's floor applies to.
+FLOOR_LAYERS: tuple[LayerId, ...] = ("funding", "open_interest", "liquidation", "taker_volume")
+
+
+def floor_problems(configs: Iterable[tuple[Path | str, CoinConfig]], plan: Plan) -> list[str]:
+    """`file: field: problem` for every interval the key's plan cannot serve (below its floor).
+
+    The configs were validated for the plan they name; this checks them against the key's
+    actual plan. History deeper than the plan keeps is not a problem: backfills are capped.
+    """
+    problems: list[str] = []
+    for source, cfg in configs:
+        for layer in FLOOR_LAYERS:
+            spec = getattr(cfg.layers, layer)
+            if spec is None:
+                continue
+            interval = cfg.interval_for(layer)
+            if plan.allows_interval(interval):
+                continue
+            where = f"layers.{layer}.interval" if getattr(spec, "interval", None) else "interval"
+            line = (f"{Path(source).as_posix()}: {where}: {interval} is below the {plan.value} plan's floor "
+                    f"({plan.interval_floor})")
+            if line not in problems:
+                problems.append(line)
+    return problems

@@ -1,0 +1,230 @@
+"""Stream options and counters: what to subscribe and filter, built from coin configs; output lines."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from cgpreset.errors import ConfigError, UsageError
+from cgpreset.models.config import CoinConfig
+from cgpreset.redact import redact_url
+from cgpreset.stream.events import (
+    BARE_TRADE_CHANNELS,
+    DEFAULT_CHANNEL,
+    StreamEvent,
+    channel_kind,
+    channel_problem,
+    subscriptions,
+)
+
+KEY_PARAM = "cg-api-key"
+
+
+@dataclass
+class StreamOptions:
+    """What to stream and how; durations are seconds."""
+
+    url: str  # the WebSocket URL without the key, e.g. wss://open-ws.coinglass.com/ws-api
+    key: str | None
+    channels: list[str] = field(default_factory=lambda: [DEFAULT_CHANNEL])
+    coins: frozenset[str] | None = None  # keep events whose base asset is in here; None = all
+    min_volume_usd: float = 0.0
+    coin_min_volume_usd: dict[str, float] = field(default_factory=dict)  # per coin, wins over the above
+    channel_coins: dict[str, str] = field(default_factory=dict)  # trade channel -> coin it belongs to
+    ping_interval: float = 20.0
+    dead_after: float | None = None  # None = 2 × ping_interval
+    duration: float | None = None
+    max_events: int | None = None
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+    open_timeout: float = 10.0
+    liveness_every: float = 10.0  # seconds between liveness rows written to the store
+
+    def __post_init__(self) -> None:
+        if not self.channels:
+            raise ConfigError("stream: no channels to subscribe")
+        for i, name in enumerate(self.channels):
+            problem = channel_problem(name)
+            if problem:
+                raise ConfigError(f"stream: channels[{i}]: {problem}")
+        if self.ping_interval <= 0:
+            raise ConfigError("stream: the ping interval must be positive")
+        if self.dead_after is not None and self.dead_after <= self.ping_interval:
+            raise ConfigError(
+                f"stream: --dead-after ({self.dead_after:g} s) must be longer than the ping interval "
+                f"({self.ping_interval:g} s), or no pong can ever arrive in time"
+            )
+        if self.coins is not None:
+            self.coins = frozenset(c.upper() for c in self.coins)
+
+    @property
+    def subscriptions(self) -> list[str]:
+        """What `subscribe` names: the channels, a liquidation one under both documented names."""
+        return subscriptions(self.channels)
+
+    @property
+    def heartbeat_deadline(self) -> float:
+        return self.dead_after if self.dead_after is not None else 2 * self.ping_interval
+
+    @property
+    def connect_url(self) -> str:
+        """The URL with the key in its query: for `connect` only, never for display."""
+        if not self.key:
+            return self.url
+        parts = urlsplit(self.url)
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != KEY_PARAM]
+        query.append((KEY_PARAM, self.key))
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+    @property
+    def display_url(self) -> str:
+        return redact_url(self.connect_url)
+
+
+@dataclass
+class StreamStats:
+    """Counters behind the liveness figures."""
+
+    started: float
+    frames: int = 0
+    events: int = 0
+    filtered_out: int = 0
+    duplicates: int = 0
+    skipped_items: int = 0
+    unknown_frames: int = 0
+    error_frames: int = 0
+    connections: int = 0  # connections that opened (handshake done)
+    connect_failures: int = 0  # attempts that did not open
+    reconnects: int = 0  # connections that opened after the first one
+    heartbeat_timeouts: int = 0
+    pings_sent: int = 0
+    pongs_received: int = 0
+    stored: int = 0
+    served_channels: set[str] = field(default_factory=set)  # channel names events actually came on
+    last_event_at: float | None = None  # clock() when the last event arrived
+    last_event_wall: float | None = None  # wall time of the same, for the store
+    last_event_time: int | None = None  # the event's own `time` (ms)
+
+    def summary(
+        self, now: float, *, options: StreamOptions, stop_reason: str | None, stored: bool = False
+    ) -> dict[str, Any]:
+        """The liveness figures as one JSON-ready dict (the `--json` summary)."""
+        elapsed = max(0.0, now - self.started)
+        per_minute = self.events / (elapsed / 60) if elapsed > 0 else 0.0
+        age = None if self.last_event_at is None else round(max(0.0, now - self.last_event_at), 3)
+        return {
+            "stop_reason": stop_reason,
+            "duration_s": round(elapsed, 3),
+            "url": options.display_url,
+            "channels": list(options.channels),
+            "subscribed": options.subscriptions,
+            "served_channels": sorted(self.served_channels),
+            "coins": None if options.coins is None else sorted(options.coins),
+            "events": self.events,
+            "events_per_minute": round(per_minute, 2),
+            "last_event_age_s": age,
+            "last_event_time": self.last_event_time,
+            "connections": self.connections,
+            "reconnects": self.reconnects,
+            "connect_failures": self.connect_failures,
+            "heartbeat_timeouts": self.heartbeat_timeouts,
+            "pings_sent": self.pings_sent,
+            "pongs_received": self.pongs_received,
+            "frames": self.frames,
+            "filtered_out": self.filtered_out,
+            "duplicates": self.duplicates,
+            "skipped_items": self.skipped_items,
+            "unknown_frames": self.unknown_frames,
+            "error_frames": self.error_frames,
+            "stored": self.stored if stored else None,
+        }
+
+
+def options_from_configs(
+    configs: Iterable[CoinConfig],
+    *,
+    channels: Iterable[str] = (),
+    sources: Sequence[str] | None = None,
+    channels_source: str = "--channel",
+    **kwargs: Any,
+) -> StreamOptions:
+    """Stream options for a set of coin configs.
+
+    Coins filter the events. Channels: the explicit `channels` if any, else the union of the
+    configs' `stream.channels` (in order), else `liquidation_orders`. A bare `futures_trades` or
+    `spot_trades` entry in a config asks for that coin's pair channel, built from
+    `layers.funding` and `stream.min_volume_usd`: `futures_trades@OKX_SOL-USDT-SWAP@10000`.
+
+    Every channel must be one CoinGlass documents: a bad explicit one is a UsageError naming
+    `channels_source` (the CLI option), a bad config one a ConfigError naming the config (its
+    entry in `sources`, else its coin) and `stream.channels[i]`.
+    """
+    configs = list(configs)
+    explicit = list(channels)
+    for i, name in enumerate(explicit):
+        problem = channel_problem(name)
+        if problem:
+            where = channels_source if len(explicit) == 1 else f"{channels_source} #{i + 1}"
+            raise UsageError(f"{where}: {problem}")
+    wanted: list[str] = []
+    channel_coins: dict[str, str] = {}
+    for n, cfg in enumerate(configs):
+        source = sources[n] if sources is not None else cfg.coin
+        for i, name in enumerate(cfg.stream.channels):
+            problem = channel_problem(name, bare_ok=True)
+            full = _expand_channel(name, cfg, source) if problem is None else name
+            problem = problem or channel_problem(full)
+            if problem:
+                raise ConfigError(f"{source}: stream.channels[{i}]: {problem}")
+            if channel_kind(full) == "trade":
+                channel_coins[full] = cfg.coin.upper()
+            wanted.append(full)
+    chosen = explicit or wanted or [DEFAULT_CHANNEL]
+    coin_min: dict[str, float] = {}
+    for cfg in configs:
+        coin = cfg.coin.upper()
+        coin_min[coin] = min(coin_min.get(coin, math.inf), cfg.stream.min_volume_usd)
+    return StreamOptions(
+        channels=list(dict.fromkeys(chosen)),
+        coins=frozenset(coin_min) if configs else None,
+        coin_min_volume_usd=coin_min,
+        channel_coins=channel_coins,
+        **kwargs,
+    )
+
+
+def _expand_channel(name: str, cfg: CoinConfig, source: str) -> str:
+    if name not in BARE_TRADE_CHANNELS:
+        return name
+    pair = cfg.layers.funding
+    if pair is None:
+        raise ConfigError(f"{source}: stream channel {name!r} needs layers.funding (exchange and symbol)")
+    return f"{name}@{pair.exchange}_{pair.symbol}@{int(cfg.stream.min_volume_usd)}"
+
+
+def format_event(event: StreamEvent) -> str:
+    """The compact live line: time (UTC), kind, coin, exchange, symbol, side, USD value, price."""
+    stamp = time.strftime("%H:%M:%S", time.gmtime(event.time / 1000)) + f".{event.time % 1000:03d}"
+    usd = f"${event.volume_usd:,.0f}"
+    kind = "LIQ" if event.kind == "liquidation" else "TRADE"
+    return (
+        f"{stamp}  {kind:<5} {event.base_asset:<8} {event.exchange:<10} {event.symbol:<18} "
+        f"{event.side:<5} {usd:>13} @ {event.price:g}"
+    )
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """One human line for stderr at the end of a run."""
+    age = summary["last_event_age_s"]
+    last = "no events" if age is None else f"last event {age:.1f} s ago"
+    failed = summary.get("connect_failures") or 0
+    return (
+        f"stream stopped ({summary['stop_reason']}) after {summary['duration_s']:.1f} s: "
+        f"{summary['events']} events ({summary['events_per_minute']:.1f}/min), {last}, "
+        f"{summary['reconnects']} reconnects" + (f" ({failed} failed connects)" if failed else "") + ", "
+        f"{summary['pings_sent']} pings / {summary['pongs_received']} pongs"
+    )
