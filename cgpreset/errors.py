@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum, IntEnum
 from typing import ClassVar
 
@@ -31,6 +32,9 @@ class ExitCode(IntEnum):
     FINDINGS = 1  # ran, but a check failed, data is missing, or --check found drift
     USAGE = 2  # bad usage, config or input
     API = 3  # the API refused or was unreachable (auth, plan, network after retries)
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports a process killed by it)
+    OUTPUT_CLOSED = 141  # stdout's reader went away, e.g. `| head` (128 + SIGPIPE)
+    TERMINATED = 143  # SIGTERM: a CI timeout, `kill`, systemd (128 + SIGTERM)
 
 
 class ErrorKind(str, Enum):
@@ -51,6 +55,10 @@ class CgPresetError(Exception):
     """Base class for every error cgpreset shows to a user."""
 
     exit_code: ClassVar[int] = ExitCode.USAGE
+
+    def lines(self) -> list[str]:
+        """What the user sees, one `Error:` line each (whitespace folded: never a multi-line message)."""
+        return [" ".join(str(self).split())]
 
 
 class UsageError(CgPresetError):
@@ -196,4 +204,20 @@ class Terminated(KeyboardInterrupt):
     Not a CgPresetError: like KeyboardInterrupt it must get past `except Exception`.
     """
 
-    exit_code: ClassVar[int] = 143  # 128 + SIGTERM, as a shell reports a process killed by it
+    exit_code: ClassVar[int] = ExitCode.TERMINATED
+
+
+#: Failures that mean "the API refused us" (key, plan, unreachable), not "this item is wrong".
+REFUSED_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.PLAN, ErrorKind.TRANSPORT})
+
+
+def outcome_exit_code(failures: Sequence[ApiError | None], *, all_ok: bool) -> ExitCode:
+    """The one rule for a run's, a health check's or a probe's exit code, from its items.
+
+    `failures` holds, per item that was attempted, its error if it failed (None otherwise).
+    API (3) when there was at least one item and the API refused every one; OK (0) when every
+    item is ok (`all_ok`); FINDINGS (1) otherwise.
+    """
+    if failures and all(e is not None and e.kind in REFUSED_KINDS for e in failures):
+        return ExitCode.API
+    return ExitCode.OK if all_ok else ExitCode.FINDINGS

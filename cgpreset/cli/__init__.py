@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from pydantic import SecretStr
@@ -111,23 +111,33 @@ class CgPresetGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CgPresetError as exc:
-            secret = ctx.obj.secret() if isinstance(ctx.obj, App) else None
-            line = redact(" ".join(str(exc).split()), secret)
-            click.secho(f"Error: {line}", fg="red", err=True)
-            ctx.exit(exc.exit_code)
+            fail(exc.exit_code, *exc.lines())
         except Terminated:
             click.echo("Terminated.", err=True)
-            ctx.exit(EXIT_TERMINATED)
+            ctx.exit(ExitCode.TERMINATED)
         except KeyboardInterrupt:
             click.echo("Aborted.", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
+            ctx.exit(ExitCode.INTERRUPTED)
         except BrokenPipeError:  # the reader of stdout went away (`| head`): stop quietly, as Unix tools do
             discard_stdout()
-            ctx.exit(EXIT_OUTPUT_CLOSED)
+            ctx.exit(ExitCode.OUTPUT_CLOSED)
         except OSError as exc:  # stdout on a full disk, a dead terminal: one line, no traceback
             discard_stdout()
-            click.secho(f"Error: cannot write output: {exc.strerror or exc}", fg="red", err=True)
-            ctx.exit(OutputError.exit_code)
+            fail(OutputError.exit_code, f"cannot write output: {exc.strerror or exc}")
+
+
+def echo_error(line: str) -> None:
+    """The one place an error reaches the user: `Error: <line>` on stderr, the key redacted."""
+    ctx = click.get_current_context(silent=True)
+    app = ctx.find_object(App) if ctx is not None else None
+    click.secho(f"Error: {redact(line, app.secret() if app is not None else None)}", fg="red", err=True)
+
+
+def fail(code: int, *lines: str) -> NoReturn:
+    """Print each line as an error, then exit with `code` (an ExitCode)."""
+    for line in lines:
+        echo_error(line)
+    click.get_current_context().exit(code)
 
 
 def print_tables(*renderables: RenderableType | str, width: int = 200) -> None:
@@ -150,13 +160,6 @@ class Number(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
-
-
-#: Exit statuses after Ctrl-C and SIGTERM, as for a process killed by the signal (128 + signal number).
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = Terminated.exit_code
-#: Exit status when stdout's reader has gone, as for a process killed by SIGPIPE (128 + 13).
-EXIT_OUTPUT_CLOSED = 141
 
 
 def discard_stdout() -> None:
@@ -222,4 +225,5 @@ def iter_commands() -> Iterator[str]:
     yield from sorted(cli.commands)
 
 
-__all__ = ["App", "ExitCode", "Number", "Target", "cli", "discard_stdout", "main", "pass_app", "print_tables"]
+__all__ = ["App", "ExitCode", "Number", "Target", "cli", "discard_stdout", "echo_error", "fail", "main", "pass_app",
+           "print_tables"]

@@ -12,7 +12,7 @@ from rich.table import Table
 from cgpreset.cli import App, cli, pass_app, print_tables
 from cgpreset.diagnose.doctor import run_doctor
 from cgpreset.diagnose.probe import ProbeResult, describe_fields, probe_exit_code, run_probe
-from cgpreset.errors import FindingsError
+from cgpreset.errors import ExitCode, FindingsError
 
 
 def probe_table(results: list[ProbeResult]) -> Table:
@@ -62,9 +62,9 @@ def doctor(app: App, as_json: bool, probe: bool) -> None:
     if report.error is not None:
         raise report.error
     code = probe_exit_code(results)
-    if code == 3:
+    if code == ExitCode.API:
         raise next(r.error for r in results if r.error is not None)
-    if code == 1:
+    if code == ExitCode.FINDINGS:
         bad = [r for r in results if r.outcome not in ("match", "skipped")]
         raise FindingsError(f"probe: {len(bad)} of {len(results)} endpoints did not answer as the catalogue expects: "
                             + ", ".join(f"{r.endpoint.id} ({r.outcome})" for r in bad))

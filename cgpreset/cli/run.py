@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from cgpreset.cli import App, Number, cli, pass_app, print_tables
+from cgpreset.cli import App, Number, cli, fail, pass_app, print_tables
 from cgpreset.diagnose.demo import DEFAULT_DIR, repeat_commands, run_demo
 from cgpreset.errors import ExitCode, OutputError
 from cgpreset.generate.writer import atomic_write, check_target
@@ -60,29 +60,23 @@ def _dry_plan(app: App, configs: list[tuple[Path, CoinConfig]]) -> Plan:
     return min((cfg.plan for _, cfg in configs), key=lambda p: p.rank)
 
 
-def _plan_mismatch(problems: list[str]) -> None:
-    """Exit 2 with one `Error:` line per config problem against the key's plan."""
-    for line in problems:
-        click.secho(f"Error: {line}", fg="red", err=True)
-    click.get_current_context().exit(2)
-
-
 def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None = None) -> None:
     """Exit with the report's code; when the API refused everything, also one `Error:` line on stderr.
 
     `metrics` (path, text) is written last, after the report is out: a metrics file that cannot be
     written is one more `Error:` line and exit 2 if the run itself was ok, never a lost report.
     """
+    lines = []
     if code == ExitCode.API and refused is not None:
-        click.secho(f"Error: the API refused every request: {refused}", fg="red", err=True)
+        lines.append(f"the API refused every request: {refused}")
     if metrics is not None:
         try:
             atomic_write(metrics[0], metrics[1].encode())
         except OutputError as exc:
-            click.secho(f"Error: metrics not written: {exc}", fg="red", err=True)
+            lines.append(f"metrics not written: {exc}")
             code = code or OutputError.exit_code
-    if code:
-        click.get_current_context().exit(code)
+    if code:  # lines only ever come with a non-zero code
+        fail(code, *lines)
 
 
 @cli.command("run-preset")
@@ -127,7 +121,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
         plan = _dry_plan(app, configs)
         problems = floor_problems(configs, plan)
         if problems:
-            _plan_mismatch(problems)
+            raise PlanMismatchError(problems)
         rp = plan_run(expand(configs), cursors=cursors, now_ms=wall_ms(), plan=plan,
                       full_refresh=full_refresh, backfill_cap=backfill_days)
         if as_json:
@@ -143,11 +137,10 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
             result = run_preset(configs, app.client, store, concurrency=app.settings.concurrency,
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
                                 on_result=on_result)
-    except PlanMismatchError as exc:
+    except PlanMismatchError:
         if created:  # refused before any data request: leave no empty store behind
             Store.remove(store_path)
-        _plan_mismatch(exc.problems)
-        return
+        raise
     if as_json:
         click.echo(json.dumps(run_json(result, store=store_path.as_posix()), indent=2, sort_keys=True))
     else:

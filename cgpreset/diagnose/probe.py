@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cgpreset.api.catalogue import ENDPOINTS, Endpoint
-from cgpreset.errors import ApiError
+from cgpreset.errors import ApiError, ExitCode, outcome_exit_code
 from cgpreset.plans import Plan
-from cgpreset.run.outcome import REFUSED_KINDS
 
 MATCH, DRIFT, EMPTY, FAILED, SKIPPED = "match", "drift", "empty", "failed", "skipped"
 PROBE_COIN, PROBE_EXCHANGE, PROBE_PAIR = "BTC", "Binance", "BTCUSDT"
@@ -199,12 +198,10 @@ def run_probe(client: Any, plan: Plan, endpoints: Iterable[Endpoint] | None = No
     return [probe_one(client, ep, plan) for ep in (endpoints or ENDPOINTS.values())]
 
 
-def probe_exit_code(results: list[ProbeResult]) -> int:
-    """0 everything matches (or was skipped); 3 the API refused every call; 1 otherwise."""
-    called = [r for r in results if r.outcome != SKIPPED]
-    if called and all(r.outcome == FAILED and r.error is not None and r.error.kind in REFUSED_KINDS for r in called):
-        return 3
-    return 0 if all(r.outcome in (MATCH, SKIPPED) for r in results) else 1
+def probe_exit_code(results: list[ProbeResult]) -> ExitCode:
+    """OK everything matches (or was skipped); API the API refused every call; FINDINGS otherwise."""
+    return outcome_exit_code([r.error if r.outcome == FAILED else None for r in results if r.outcome != SKIPPED],
+                             all_ok=all(r.outcome in (MATCH, SKIPPED) for r in results))
 
 
 def describe_fields(result: ProbeResult) -> str:

@@ -25,6 +25,7 @@ from cgpreset.errors import (
     CgPresetError,
     ConfigError,
     DeadlineExceededError,
+    ExitCode,
     MalformedResponseError,
     RateLimitedError,
     Terminated,
@@ -55,6 +56,9 @@ class PlanMismatchError(ConfigError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+    def lines(self) -> list[str]:
+        return [" ".join(p.split()) for p in self.problems]
 
 
 class Client(Protocol):
@@ -280,9 +284,9 @@ def run_preset(
                                     full_refresh=full_refresh, backfill_cap=backfill_days)
                 results = runner.run(run_plan)
         except BaseException as exc:  # Ctrl-C, SIGTERM (or a program error): the runs row still gets closed
-            status, exit_code = "interrupted", INTERRUPTED
+            status, exit_code = "interrupted", ExitCode.INTERRUPTED
             if isinstance(exc, Terminated):
-                status, exit_code = "terminated", Terminated.exit_code
+                status, exit_code = "terminated", ExitCode.TERMINATED
             elif not isinstance(exc, KeyboardInterrupt | SystemExit):
                 status, exit_code = f"crashed: {type(exc).__name__}", None
             _finish_quietly(store, run_id, exit_code, status, runner.done, plan, now, before, client,

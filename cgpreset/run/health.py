@@ -21,11 +21,11 @@ from rich.table import Table
 
 from cgpreset.api.client import CoinGlassClient
 from cgpreset.api.rows import parse_data
-from cgpreset.errors import ApiError, ExitCode
+from cgpreset.errors import ApiError, ExitCode, outcome_exit_code
 from cgpreset.layers import CORE_LAYERS
 from cgpreset.models.config import CoinConfig
 from cgpreset.plans import Plan
-from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK, REFUSED_KINDS
+from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK
 from cgpreset.run.report import format_age
 from cgpreset.run.series import Series, expand, floor_problems
 from cgpreset.store.stream_tables import latest_liveness
@@ -74,15 +74,11 @@ class HealthReport:
     problems: list[str] = field(default_factory=list)  # `file: field: problem` against the key's plan
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.error is not None:  # the plan call failed after retries: no shot was fired
             return ExitCode.API
-        if self.shots and all(s.outcome == FAILED and s.error is not None and s.error.kind in REFUSED_KINDS
-                              for s in self.shots):
-            return ExitCode.API
-        if self.problems:
-            return ExitCode.FINDINGS
-        return ExitCode.OK if all(s.outcome == OK for s in self.shots) else ExitCode.FINDINGS
+        return outcome_exit_code([s.error if s.outcome == FAILED else None for s in self.shots],
+                                 all_ok=not self.problems and all(s.outcome == OK for s in self.shots))
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -30,6 +30,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from cgpreset.errors import ExitCode
 from cgpreset.run.health import HealthReport
 from cgpreset.run.outcome import EMPTY, FAILED, OK, SKIPPED, RunResult
 from cgpreset.run.report import totals
@@ -146,7 +147,7 @@ def health_metrics(report: HealthReport) -> str:
     return render([
         _family("cgpreset_health_exit_code", "Exit code of the latest sign-off.", [({}, float(report.exit_code))]),
         _family("cgpreset_health_signed_off", "1 if the latest sign-off passed.",
-                [({}, 1.0 if report.exit_code == 0 else 0.0)]),
+                [({}, 1.0 if report.exit_code == ExitCode.OK else 0.0)]),
         _family("cgpreset_health_timestamp_seconds", "When the latest sign-off ran (Unix seconds).",
                 [({}, report.now_ms / 1000)]),
         _family("cgpreset_health_rate_limit_per_minute", "The key's request budget per minute.",

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cgpreset.errors import ApiError, ErrorKind, ExitCode
+from cgpreset.errors import REFUSED_KINDS, ApiError, ExitCode, outcome_exit_code
 from cgpreset.plans import Plan, interval_ms
 from cgpreset.run.checks import Check
 from cgpreset.run.series import Series
 
 OK, EMPTY, FAILED, SKIPPED = "ok", "empty", "failed", "skipped"
-#: Failures that mean "the API refused us", not "this series is wrong" (exit 3 when all fail so).
-REFUSED_KINDS = {ErrorKind.AUTH, ErrorKind.PLAN, ErrorKind.TRANSPORT}
 EMPTY_REASON = "API returned no rows (code 0) — coin/pair mix-up?"
 RATE_LIMIT_REASON = ("rate limited after retries (the rate budget is per key, so the whole run stops; "
                      "lower CGPRESET_CONCURRENCY or share the key less)")
-#: Exit code and runs.status of a run stopped by Ctrl-C (as the CLI exits).
-INTERRUPTED = 130
+#: Exit code of a run stopped by Ctrl-C (as the CLI exits), kept in the store's runs row.
+INTERRUPTED = ExitCode.INTERRUPTED
+__all__ = ["EMPTY", "EMPTY_REASON", "FAILED", "INTERRUPTED", "OK", "RATE_LIMIT_REASON", "REFUSED_KINDS", "SKIPPED",
+           "RunResult", "SeriesResult"]
 
 
 @dataclass
@@ -64,12 +64,6 @@ class RunResult:
     budget_reason: str | None = None
 
     @property
-    def exit_code(self) -> int:
-        if not self.results:
-            return ExitCode.OK
-        if all(r.outcome == FAILED and r.error is not None and r.error.kind in REFUSED_KINDS
-               for r in self.results):
-            return ExitCode.API
-        if any(r.outcome != OK or r.findings for r in self.results):
-            return ExitCode.FINDINGS
-        return ExitCode.OK
+    def exit_code(self) -> ExitCode:
+        return outcome_exit_code([r.error if r.outcome == FAILED else None for r in self.results],
+                                 all_ok=all(r.outcome == OK and not r.findings for r in self.results))
