@@ -25,7 +25,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from cgpreset._io import read_text
 from cgpreset.errors import ConfigError
-from cgpreset.layers import LAYERS
+from cgpreset.layers import COIN_LAYERS, FLOOR_LAYERS, LAYERS
 from cgpreset.plans import INTERVALS, LIQUIDATION_RANGES, Plan, history_days
 from cgpreset.stream.events import channel_problem
 
@@ -143,10 +143,6 @@ class EtfFlowsLayer(Strict):
     history_days: StrictInt | None = Field(default=None, ge=1, description="keep only the last N days")
 
 
-#: Coin-aggregated layers: their `symbol` is the config's coin code (funding takes a venue instrument id).
-COIN_LAYERS = ("open_interest", "liquidation", "taker_volume", "liquidation_exchanges")
-
-
 class Layers(Strict):
     """The layers a config runs (at least one); a missing layer is not run."""
 
@@ -245,7 +241,7 @@ def symbol_problems(cfg: CoinConfig) -> list[InitErrorDetails]:
 def plan_problems(cfg: CoinConfig) -> list[str]:
     """Plan feasibility: intervals below the plan's floor, history deeper than the plan keeps."""
     problems: list[str] = []
-    for layer in ("funding", "open_interest", "liquidation", "taker_volume"):
+    for layer in FLOOR_LAYERS:
         spec = getattr(cfg.layers, layer)
         if spec is None:
             continue

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cgpreset.errors import ConfigError
+from cgpreset.layers import FLOOR_LAYERS
 from cgpreset.models.config import HealthSpec, Interval, LiqRange, StreamSpec, load_yaml
 from cgpreset.plans import Plan
 
@@ -117,7 +118,7 @@ class Preset(_Strict):
     def layer_intervals(self) -> list[tuple[str, str]]:
         """(preset field, interval) for every history layer that is on."""
         out: list[tuple[str, str]] = []
-        for name in ("funding", "open_interest", "liquidation", "taker_volume"):
+        for name in FLOOR_LAYERS:
             spec = getattr(self.layers, name)
             if spec is None:
                 continue

@@ -10,18 +10,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cgpreset.layers import spec
 from cgpreset.models.config import HealthSpec
 from cgpreset.plans import interval_ms
 
-#: Value fields of each layer, for the all-zero check.
-VALUE_FIELDS: dict[str, tuple[str, ...]] = {
-    "funding": ("open", "high", "low", "close"),
-    "open_interest": ("open", "high", "low", "close"),
-    "liquidation": ("aggregated_long_liquidation_usd", "aggregated_short_liquidation_usd"),
-    "taker_volume": ("aggregated_buy_volume_usd", "aggregated_sell_volume_usd"),
-    "liquidation_exchanges": ("liquidation_usd", "long_liquidation_usd", "short_liquidation_usd"),
-    "etf_flows": ("flow_usd",),
-}
 #: Fewer rows than this and "all zero" says nothing (one quiet hour has no liquidations).
 ALL_ZERO_MIN_ROWS = 3
 #: ETF flows exist on US trading days only: weekends and holidays are not gaps or staleness.
@@ -171,24 +163,27 @@ def run_checks(
     `complete=False` (a skipped or failed series): only checks of the rows that did arrive;
     no row count or freshness verdict on data the run never asked for.
     """
+    ls = spec(layer)
+    wants = set(ls.checks)
     out: list[Check | None] = [check_min_rows(rows, health.min_rows) if complete else None]
-    if layer == "liquidation_exchanges":
-        out += [check_exchange_sum(rows, health.tolerance), check_long_short_total(rows, health.tolerance)]
-    else:
+    if "exchange_sum" in wants:
+        out.append(check_exchange_sum(rows, health.tolerance))
+    if "long_short_total" in wants:
+        out.append(check_long_short_total(rows, health.tolerance))
+    # The ETF flows exist on trading days only: weekends and holidays are neither gaps nor staleness.
+    daily = ls.interval_from == "1d"
+    bar = "1d" if daily else interval
+    if "gaps" in wants:
         times = [int(r[time_field]) for r in rows]
-        if layer == "etf_flows":
-            fresh = max(health.freshness_intervals, ETF_FRESH_DAYS)
-            out += [check_gaps(times, "1d", max(health.max_gap_bars, ETF_MAX_GAP_DAYS), previous),
-                    check_freshness(last_closed, "1d", now_ms, fresh) if complete and (rows or last_closed)
-                    else None,
-                    check_etf_tickers(rows, health.tolerance)]
-        else:
-            out += [check_gaps(times, interval, health.max_gap_bars, previous),
-                    check_freshness(last_closed, interval, now_ms, health.freshness_intervals) if complete
-                    else None]
-            if layer in ("funding", "open_interest") and rows:
-                out.append(check_ohlc(rows, time_field))
-    if health.flag_all_zero:
-        out.append(check_all_zero(rows, VALUE_FIELDS.get(layer, ())))
+        out.append(check_gaps(times, bar, max(health.max_gap_bars, ETF_MAX_GAP_DAYS) if daily
+                              else health.max_gap_bars, previous))
+    if "freshness" in wants and complete and (rows or last_closed or not daily):
+        fresh = max(health.freshness_intervals, ETF_FRESH_DAYS) if daily else health.freshness_intervals
+        out.append(check_freshness(last_closed, bar, now_ms, fresh))
+    if "etf_sum" in wants:
+        out.append(check_etf_tickers(rows, health.tolerance))
+    if "ohlc" in wants and rows:
+        out.append(check_ohlc(rows, time_field))
+    if "all_zero" in wants and health.flag_all_zero:
+        out.append(check_all_zero(rows, ls.value_fields))
     return [c for c in out if c is not None]
-

@@ -79,7 +79,7 @@ def _store_rows(series: Series, raw: list[Any], typed: list[dict[str, Any]], now
     tf = series.endpoint.time_field
     snapshot = bar_open(now_ms, series.interval)
     for raw_row, row in zip(raw, typed, strict=True):
-        if series.layer == "liquidation_exchanges":
+        if series.spec.snapshot:
             instrument, when = str(row["exchange"]), snapshot
         else:
             instrument, when = series.instrument, int(row[tf or "time"])
@@ -160,7 +160,7 @@ class Runner:
                 res.outcome, res.reason, res.error = FAILED, str(exc), exc
                 break
             kept += self._write_page(s, raw, typed, received, res)
-        rows = list(received.values()) if s.layer == "liquidation_exchanges" else [
+        rows = list(received.values()) if s.spec.snapshot else [
             received[k] for k in sorted(received)]
         res.rows = kept
         if res.outcome == OK and not rows:
@@ -172,7 +172,7 @@ class Runner:
                 res.outcome, res.reason = EMPTY, EMPTY_REASON
         elif res.outcome == OK and kept == 0 and s.keep:
             res.outcome, res.reason = EMPTY, f"no rows for {', '.join(s.keep)} in the answer"
-        if s.check_days and s.layer == "etf_flows":
+        if s.check_days and s.spec.whole_history:
             # ETF answers carry the whole history: check the window the configs care about
             since = self.now_ms - s.check_days * DAY_MS
             rows = [r for r in rows if int(r["timestamp"]) >= since]
@@ -188,16 +188,16 @@ class Runner:
         """Store one page with its cursor; returns how many rows were stored."""
         pairs = list(zip(raw, typed, strict=True))
         tf = s.endpoint.time_field or "time"
-        if s.layer == "etf_flows" and s.history_days:
+        if s.spec.whole_history and s.history_days:
             since = bar_open(self.now_ms - s.history_days * DAY_MS, "1d")
             pairs = [(r, t) for r, t in pairs if int(t[tf]) >= since]
         for _raw, t in pairs:
-            received[t.get("exchange") if s.layer == "liquidation_exchanges" else t[tf]] = t
+            received[t.get("exchange") if s.spec.snapshot else t[tf]] = t
         if s.keep is not None:
             pairs = [(r, t) for r, t in pairs if str(t.get("exchange")) in s.keep]
         rows = _store_rows(s, [r for r, _ in pairs], [t for _, t in pairs], self.now_ms)
         closed_upto = None
-        if s.layer != "liquidation_exchanges" and rows:
+        if not s.spec.snapshot and rows:
             ordered = sorted((t for _, t in pairs), key=lambda t: t[tf])
             closed, _forming = split_forming(ordered, s.interval, self.now_ms, tf)
             closed_upto = int(closed[-1][tf]) if closed else None
@@ -225,7 +225,7 @@ class Runner:
         # Longest first (most pages; the ETF answer is the whole history), so no long series
         # starts last and leaves the other threads idle; results come back in plan order.
         order = sorted(range(len(plan.plans)), key=lambda i: (-plan.plans[i].requests,
-                                                              plan.plans[i].series.layer != "etf_flows"))
+                                                              not plan.plans[i].series.spec.whole_history))
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="cgpreset-run")
         try:
             futures = {i: pool.submit(one, plan.plans[i]) for i in order}

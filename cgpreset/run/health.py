@@ -22,7 +22,7 @@ from rich.table import Table
 from cgpreset.api.client import CoinGlassClient
 from cgpreset.api.rows import parse_data
 from cgpreset.errors import ApiError, ExitCode, outcome_exit_code
-from cgpreset.layers import CORE_LAYERS
+from cgpreset.layers import spec
 from cgpreset.models.config import CoinConfig
 from cgpreset.plans import Plan
 from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK
@@ -113,7 +113,7 @@ def plan_shots(configs: Sequence[tuple[Path, CoinConfig]], plan: Plan) -> list[t
     """Core layers of every config, then the ETF layer once (if any config has it)."""
     out = []
     for s in expand(configs):
-        if s.layer in CORE_LAYERS or s.layer == "etf_flows":
+        if spec(s.layer).core or spec(s.layer).macro:
             out.append((s, _shot_for(s, plan)))
     return out
 

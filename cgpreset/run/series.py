@@ -17,26 +17,14 @@ from typing import Any
 
 from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
 from cgpreset.api.client import iter_windows
-from cgpreset.layers import LAYER_ENDPOINT, LAYERS, LayerId
+from cgpreset.layers import FLOOR_LAYERS, LAYERS, RANGE_BUCKET, REGISTRY, LayerId, LayerSpec, spec
 from cgpreset.models.config import CoinConfig, HealthSpec
 from cgpreset.plans import DAY_MS, Plan, bar_open, history_days, interval_ms
 
 #: The coin label of series that do not belong to one coin (macro layers).
 MACRO = "*"
-#: The bar each `range` of liquidation/exchange-list is bucketed into (one snapshot per bucket).
-RANGE_BUCKET = {"1h": "1h", "4h": "4h", "12h": "12h", "24h": "1d"}
-
-#: Typed store columns per layer: column -> canonical row field.
-TYPED_FIELDS: dict[str, dict[str, str]] = {
-    "funding": {"open": "open", "high": "high", "low": "low", "close": "close"},
-    "open_interest": {"open": "open", "high": "high", "low": "low", "close": "close"},
-    "liquidation": {"long_usd": "aggregated_long_liquidation_usd",
-                    "short_usd": "aggregated_short_liquidation_usd"},
-    "taker_volume": {"buy_usd": "aggregated_buy_volume_usd", "sell_usd": "aggregated_sell_volume_usd"},
-    "liquidation_exchanges": {"total_usd": "liquidation_usd", "long_usd": "long_liquidation_usd",
-                              "short_usd": "short_liquidation_usd"},
-    "etf_flows": {"total_usd": "flow_usd", "price_usd": "price_usd"},
-}
+#: Typed store columns per layer: column -> canonical row field (from the layer registry).
+TYPED_FIELDS: dict[str, dict[str, str]] = {s.id: s.typed_fields for s in REGISTRY.values()}
 
 
 @dataclass(frozen=True)
@@ -60,6 +48,11 @@ class Series:
         return f"{self.layer}/{self.coin}/{self.instrument}/{self.interval}"
 
     @property
+    def spec(self) -> LayerSpec:
+        """The layer's registry entry."""
+        return spec(self.layer)
+
+    @property
     def endpoint(self) -> Endpoint:
         return endpoint(self.endpoint_id)
 
@@ -78,32 +71,28 @@ class Series:
 
 
 def _series_for(cfg: CoinConfig, layer: LayerId, source: str) -> Series:
-    spec = getattr(cfg.layers, layer)
-    common = {"health": cfg.health, "configs": (source,), "endpoint_id": LAYER_ENDPOINT[layer],
-              "check_days": cfg.history_days}
-    if layer == "funding":
+    """The series one config's layer asks for, built from the layer's registry entry."""
+    ls = spec(layer)
+    conf = getattr(cfg.layers, layer)
+    fields = {name: _param(getattr(conf, name)) for name in type(conf).model_fields}
+    params = {name: fields[name] for name in ls.params}
+    if ls.interval_from == "config":
         interval = cfg.interval_for(layer)
-        params = {"exchange": spec.exchange, "symbol": spec.symbol, "interval": interval}
-        return Series(layer, cfg.coin, f"{spec.exchange}:{spec.symbol}", interval,
-                      params=tuple(params.items()), history_days=cfg.history_days, **common)
-    if layer == "open_interest":
-        interval = cfg.interval_for(layer)
-        params = {"symbol": spec.symbol, "interval": interval}
-        return Series(layer, cfg.coin, "all", interval, params=tuple(params.items()),
-                      history_days=cfg.history_days, **common)
-    if layer in ("liquidation", "taker_volume"):
-        interval = cfg.interval_for(layer)
-        exchanges = ",".join(spec.exchange_list)
-        params = {"exchange_list": exchanges, "symbol": spec.symbol, "interval": interval}
-        return Series(layer, cfg.coin, exchanges, interval, params=tuple(params.items()),
-                      history_days=cfg.history_days, **common)
-    if layer == "liquidation_exchanges":
-        params = {"range": spec.range, "symbol": spec.symbol}
-        return Series(layer, cfg.coin, f"range={spec.range}", RANGE_BUCKET[spec.range],
-                      params=tuple(params.items()), history_days=None, keep=tuple(spec.exchanges), **common)
-    if layer == "etf_flows":
-        return Series(layer, MACRO, spec.asset, "1d", params=(), history_days=spec.history_days, **common)
-    raise ValueError(f"unknown layer {layer!r}")  # pragma: no cover
+        params["interval"] = interval
+    elif ls.interval_from == "range":
+        interval = RANGE_BUCKET[conf.range]
+    else:
+        interval = ls.interval_from
+    history = {"config": cfg.history_days, "layer": fields.get("history_days"), "none": None}[ls.history_from]
+    keep = tuple(getattr(conf, ls.keep_field)) if ls.keep_field else None
+    return Series(layer, MACRO if ls.macro else cfg.coin, ls.key.format(**fields), interval, ls.endpoint_id,
+                  params=tuple(params.items()), history_days=history, health=cfg.health, configs=(source,),
+                  keep=keep, check_days=cfg.history_days)
+
+
+def _param(value: Any) -> Any:
+    """A config field as a request parameter: lists are sent comma-separated."""
+    return ",".join(value) if isinstance(value, list) else value
 
 
 def strictest(a: HealthSpec, b: HealthSpec) -> HealthSpec:
@@ -231,10 +220,6 @@ def plan_run(series: Iterable[Series], *, cursors: dict[str, int], now_ms: int, 
               for s in series),
         plan,
     )
-
-
-#: Layers whose `interval` the plan's floor applies to.
-FLOOR_LAYERS: tuple[LayerId, ...] = ("funding", "open_interest", "liquidation", "taker_volume")
 
 
 def floor_problems(configs: Iterable[tuple[Path | str, CoinConfig]], plan: Plan) -> list[str]:
