@@ -1,4 +1,4 @@
-"""Keep the API key out of everything a person or a file could see."""
+"""Keep the API key and any store password out of everything a person or a file could see."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlu
 REDACTED = "<redacted>"
 #: Shorter "keys" (real ones are 32 hex digits) would redact ordinary words ("x" in "exceeded").
 _MIN_SECRET = 6
-_KEY_PARAMS = {"cg-api-key", "cg_api_key", "api_key", "apikey"}
+#: Query parameters that carry a secret: the API key, and libpq's `password` (postgresql://...?password=).
+_KEY_PARAMS = {"cg-api-key", "cg_api_key", "api_key", "apikey", "password"}
 _QUERY_KEY = re.compile(r"(?i)(cg-api-key=)[^&\s'\"]+")
 _HEADER_KEY = re.compile(r"(?i)(cg-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
 _USERINFO_PASSWORD = re.compile(r"(//[^/?#@:\s]*:)[^/?#@\s]*@")
+#: A `password=...` in a libpq DSN (key=value form or URI query) or in a message quoting one.
+_DSN_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'\"]+)")
 
 
 def redact_url(url: str) -> str:
@@ -57,12 +60,22 @@ def _secret_forms(secret: str) -> list[str]:
 
 
 def redact(text: str, secret: str | None = None) -> str:
-    """Text with the secret (if given, also escaped) and every `cg-api-key=`/`CG-API-KEY:` value removed."""
+    """Text with the secret (if given, also escaped) and every `cg-api-key=`/`CG-API-KEY:` value, DSN
+    `password=` value and URL userinfo password removed."""
     if secret and len(secret.strip()) >= _MIN_SECRET:
         for form in _secret_forms(secret):
             text = text.replace(form, REDACTED)
     text = _QUERY_KEY.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _DSN_PASSWORD.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _USERINFO_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text)
     return _HEADER_KEY.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def redact_dsn(dsn: str) -> str:
+    """A PostgreSQL DSN (URI or `key=value` form) with its password replaced by <redacted>."""
+    if "://" in dsn:
+        return redact_url(dsn)
+    return _DSN_PASSWORD.sub(lambda m: m.group(1) + REDACTED, dsn)
 
 
 class RedactingLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]

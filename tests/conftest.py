@@ -17,9 +17,9 @@ REPO = Path(__file__).parents[1]
 
 @pytest.fixture(autouse=True)
 def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test sees the developer's key, URLs or .env file."""
+    """No test sees the developer's key, URLs, PostgreSQL settings (PG*) or .env file."""
     for name in list(os.environ):
-        if name.startswith("CGPRESET_") or name in ("COINGLASS_API_KEY", "CG_API_KEY"):
+        if name.startswith(("CGPRESET_", "PG")) or name in ("COINGLASS_API_KEY", "CG_API_KEY"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
@@ -80,3 +80,21 @@ def emu_env(emulator: Any) -> dict[str, str]:
         "CGPRESET_WS_URL": emulator.ws_url,
         "COINGLASS_API_KEY": emulator.api_key,
     }
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """Admin DSN of a PostgreSQL server (see tests/pg_server.py: skipped without one, failed in CI)."""
+    from tests.pg_server import server
+
+    with server() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def pg_dsn(pg_server: str) -> Iterator[str]:
+    """DSN of a new, empty PostgreSQL database, dropped after the test."""
+    from tests.pg_server import fresh_database
+
+    with fresh_database(pg_server) as dsn:
+        yield dsn

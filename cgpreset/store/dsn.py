@@ -1,0 +1,89 @@
+"""Where a store lives: an SQLite file (a path) or a PostgreSQL server (a `postgresql://` URL).
+
+`--store` and `CGPRESET_STORE` take either. A URL is checked here without importing the driver,
+and carried as a `PgDsn`, whose `str()` and `repr()` are the redacted form: the password can
+reach libpq only through `PgDsn.url`, never a message. What the URL leaves out (host, port,
+user, password, database) libpq takes from `PG*` variables, `~/.pgpass` and its defaults, as
+psql would: nothing here fills them in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from cgpreset.errors import ConfigError
+from cgpreset.redact import redact, redact_dsn
+
+SCHEMES = ("postgresql", "postgres")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+@dataclass(frozen=True)
+class PgDsn:
+    """A PostgreSQL connection URL; prints as its redacted form."""
+
+    url: str = field(repr=False)
+    display: str
+    password: str | None = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        return self.display
+
+    def scrub(self, text: str) -> str:
+        """`text` (a driver message, say) with this DSN's password and any other secret-looking value removed."""
+        return redact(text, self.password)
+
+
+StoreLocation = Path | PgDsn
+
+
+def is_postgres(value: str) -> bool:
+    """True for a `postgresql://` or `postgres://` URL (any case)."""
+    scheme, sep, _ = value.strip().partition("://")
+    return bool(sep) and scheme.lower() in SCHEMES
+
+
+def parse_dsn(value: str) -> PgDsn:
+    """Check a PostgreSQL URL's shape (scheme, printable, a numeric port); one ConfigError line if wrong.
+
+    Host, user and database may be left out (libpq's `PG*` variables and defaults fill them);
+    several hosts (`h1:5432,h2:5432`) are passed through as libpq understands them.
+    """
+    value = value.strip()
+    shown = redact_dsn(value)
+    if not value.isprintable() or any(c.isspace() for c in value):
+        raise ConfigError(f"store {shown}: the URL contains spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+        hosts = parts.netloc.rpartition("@")[2]
+        if "," not in hosts:
+            _ = parts.port  # ValueError when not a number from 0 to 65535
+    except ValueError as exc:
+        raise ConfigError(f"store {shown}: not a valid PostgreSQL URL ({redact(str(exc))})") from None
+    if parts.fragment:
+        raise ConfigError(f"store {shown}: the URL must not have a #fragment")
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    password = unquote(password) if password else query.get("password") or None
+    return PgDsn(url=value, display=shown, password=password)
+
+
+def store_location(value: str | Path) -> StoreLocation:
+    """A `--store`/`CGPRESET_STORE` value as a path or a PostgreSQL DSN."""
+    if isinstance(value, Path):
+        return value
+    if is_postgres(value):
+        return parse_dsn(value)
+    scheme = _SCHEME.match(value)
+    if scheme:
+        raise ConfigError(f"store {redact_dsn(value)}: unknown store scheme {scheme.group(1)}:// "
+                          "(a file path, or postgresql://user@host:port/database)")
+    return Path(value)
+
+
+def display(location: StoreLocation) -> str:
+    """How reports and messages name a store: the path, or the redacted URL."""
+    return location.as_posix() if isinstance(location, Path) else location.display
