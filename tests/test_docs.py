@@ -29,3 +29,12 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_exit_codes_are_documented() -> None:
     for code in ExitCode:
         assert re.search(rf"^\| *{int(code)} *\|", README, re.M), f"exit code {int(code)} not in README"
+
+
+def test_ci_leaves_the_developers_venv_alone() -> None:
+    """.ci/run works in a temporary folder it removes on exit; it never deletes ./.venv."""
+    script = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert "rm -rf .venv" not in script
+    assert re.search(r"^tmp=\$\(mktemp -d\)$", script, re.M)
+    assert "trap 'rm -rf \"$tmp\"' EXIT" in script
+    assert re.search(r'^cd "\$tmp/src"$', script, re.M)
