@@ -20,7 +20,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from enum import Enum, IntEnum
 from typing import ClassVar
 
@@ -221,3 +221,12 @@ def outcome_exit_code(failures: Sequence[ApiError | None], *, all_ok: bool) -> E
     if failures and all(e is not None and e.kind in REFUSED_KINDS for e in failures):
         return ExitCode.API
     return ExitCode.OK if all_ok else ExitCode.FINDINGS
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """` (did you mean X?)` for the closest of `choices` (ignoring case), else ``: every unknown name gets one."""
+    import difflib
+
+    by_upper = {c.upper(): c for c in choices}
+    close = difflib.get_close_matches(name.upper(), list(by_upper), n=1, cutoff=0.6)
+    return f" (did you mean {by_upper[close[0]]}?)" if close else ""

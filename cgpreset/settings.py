@@ -7,7 +7,10 @@ such a message. An empty variable counts as unset.
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -16,6 +19,8 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cgpreset.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://open-api-v4.coinglass.com"
 DEFAULT_WS_URL = "wss://open-ws.coinglass.com/ws-api"
@@ -206,8 +211,64 @@ def format_settings_error(exc: ValidationError) -> str:
     return "setting " + "; ".join(_describe(err) for err in exc.errors())
 
 
+def known_variables() -> list[str]:
+    """Every CGPRESET_* variable a setting reads."""
+    return sorted(ENV_PREFIX + name.upper() for name in Settings.model_fields if name != "api_key")
+
+
+def misspelled_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each CGPRESET_* variable no setting reads, naming the nearest real one."""
+    env = os.environ if environ is None else environ
+    known = known_variables()
+    warnings = []
+    for name in sorted(n for n in env if n.upper().startswith(ENV_PREFIX) and n.upper() not in known):
+        near = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)
+        hint = f" (did you mean {near[0]}?)" if near else f"; known: {', '.join(known)}"
+        warnings.append(f"{name} is not a cgpreset setting and is ignored{hint}")
+    return warnings
+
+
+def settings_in_effect(settings: Settings, flags: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """(variable, value, source) for every setting; secrets as <set>/<missing>, never their value.
+
+    `flags` maps a setting overridden on the command line to its flag (`concurrency` -> `--concurrency`).
+    """
+    from cgpreset.redact import redact_dsn
+
+    flags = flags or {}
+    set_here = {n.upper() for n, v in os.environ.items() if v}
+    rows = [(_key_variable() if settings.has_key else KEY_ENV, "<set>" if settings.has_key else "<missing>",
+             "environment" if settings.has_key else "-")]
+    for name in Settings.model_fields:
+        if name == "api_key":
+            continue
+        value = getattr(settings, name)
+        shown = "<unset>" if value is None else _redact_password(redact_dsn(str(value)))
+        variable = ENV_PREFIX + name.upper()
+        if name in flags:
+            source = flags[name]
+        elif variable in set_here:
+            source = "environment"
+        else:
+            source = "default" if value == Settings.model_fields[name].default else ".env"
+        rows.append((variable, shown, source))
+    return rows
+
+
+def _redact_password(text: str) -> str:
+    """`user:secret@host` -> `user:<redacted>@host` in any form (a DSN squeezed by Path keeps one slash)."""
+    import re
+
+    return re.sub(r"(://?[^:/@\s]+:)[^@\s]*@", r"\1<redacted>@", text)
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build Settings from the environment plus explicit overrides; errors become ConfigError."""
+    """Build Settings from the environment plus explicit overrides; errors become ConfigError.
+
+    CGPRESET_* variables no setting reads (a typo) are logged as warnings naming the nearest real one.
+    """
+    for warning in misspelled_variables():
+        log.warning(warning)
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)  # type: ignore[arg-type]

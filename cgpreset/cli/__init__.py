@@ -65,14 +65,22 @@ class App:
 
     def __init__(self, settings: Settings | None = None, *, embedded_note: str = EMBEDDED_NOTE) -> None:
         self._settings = settings
+        self.overrides: dict[str, object] = {}  # settings given as flags (`--concurrency`)
         self.embedded_note = embedded_note
         self.stack = ExitStack()
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings()
+            self._settings = load_settings(**self.overrides)
         return self._settings
+
+    def override(self, **values: object) -> None:
+        """Settings given as command-line flags; a flag left out (None) keeps the environment's value."""
+        values = {k: v for k, v in values.items() if v is not None}
+        self.overrides.update(values)
+        if self._settings is not None and values:
+            self._settings = self._settings.model_copy(update=values)  # flags are range-checked by click
 
     def secret(self) -> str | None:
         """The user's key, if settings were read (for redaction; never printed)."""

@@ -46,7 +46,8 @@ def doctor(app: App, as_json: bool, probe: bool) -> None:
         COINGLASS_API_KEY=... cgpreset doctor --probe --json > probe.json
     """
     target = app.target
-    report = run_doctor(app.client, app.settings, ws_url=target.ws_url, embedded=target.embedded)
+    report = run_doctor(app.client, app.settings, ws_url=target.ws_url, embedded=target.embedded,
+                        flags={name: "--" + name.replace("_", "-") for name in app.overrides})
     results = run_probe(app.client, app.client.plan()) if probe and report.error is None else []
     if as_json:
         doc = report.as_dict()
@@ -56,6 +57,9 @@ def doctor(app: App, as_json: bool, probe: bool) -> None:
     else:
         for name, value in report.lines():
             click.echo(f"{name:<18} {value}")
+        click.echo("\nsettings in effect:")
+        for line in report.settings_lines():
+            click.echo(f"  {line}")
         if results:
             click.echo()
             print_tables(probe_table(results), width=160)

@@ -24,6 +24,7 @@ from cgpreset.run.health import health_summary, health_table, run_health
 from cgpreset.run.metrics import health_metrics, run_metrics
 from cgpreset.run.outcome import SeriesResult
 from cgpreset.run.report import plan_json, plan_summary, plan_table, run_json, run_summary, run_table
+from cgpreset.run.select import select_configs, split_names
 from cgpreset.run.series import expand, floor_problems, plan_run
 from cgpreset.store.sqlite import Store
 
@@ -34,6 +35,9 @@ metrics_option = click.option(
     "--metrics", "metrics_path", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
     help="Also write Prometheus text-format metrics to FILE (replaced atomically; for node_exporter's "
          "textfile collector).")
+concurrency_option = click.option(
+    "--concurrency", type=click.IntRange(1, 64), default=None, metavar="N",
+    help="Requests in flight at once, 1-64 [default: CGPRESET_CONCURRENCY or 16].")
 
 
 @contextmanager
@@ -91,13 +95,17 @@ def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None
 @click.option("--max-requests", type=click.IntRange(min=0), default=None, metavar="N",
               help="Send at most N requests (the plan lookup included); the rest is skipped and resumes next run.")
 @metrics_option
+@concurrency_option
+@click.option("--coins", default=None, metavar="SOL,BTC", help="Run only these coins' configs.")
+@click.option("--layers", default=None, metavar="funding,open_interest", help="Run only these layers.")
 @click.option("--deadline", type=Number(min=0), default=None, metavar="SECONDS",
               help="Stop after SECONDS: nothing starts, waits or retries past it, requests still running "
                    "are cut; the rest is skipped and resumes next run.")
 @pass_app
 def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | None, dry_run: bool,
                    full_refresh: bool, backfill_days: int | None, max_requests: int | None,
-                   metrics_path: Path | None, deadline: float | None) -> None:
+                   metrics_path: Path | None, concurrency: int | None, coins: str | None, layers: str | None,
+                   deadline: float | None) -> None:
     """Fetch every layer of the configs in PATH... (files or directories) into the store, and check it.
 
     Incremental: each series resumes from its last closed bar. Exit 0 all ok, 1 a check failed or
@@ -108,8 +116,10 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
     Examples:
         cgpreset run-preset deploy/ --dry-run
         cgpreset run-preset deploy/ --json --max-requests 200 > run.json
+        cgpreset run-preset deploy/ --coins SOL,BTC --layers funding,open_interest
     """
-    configs = load_configs(list(paths))
+    app.override(concurrency=concurrency)
+    configs = select_configs(load_configs(list(paths)), coins=split_names(coins), layers=split_names(layers))
     store_path = store_path or app.settings.store
     if metrics_path is not None:
         check_target(metrics_path)  # before the run, not after its data is fetched
@@ -156,9 +166,10 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
 @click.option("--store", "store_path", type=_STORE, default=None,
               help="Store whose stream liveness to show [default: CGPRESET_STORE or ./cgpreset.db].")
 @metrics_option
+@concurrency_option
 @pass_app
 def health(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | None,
-           metrics_path: Path | None) -> None:
+           metrics_path: Path | None, concurrency: int | None) -> None:
     """The runbook's "4 shots": one minimal call per core layer of each config, plus ETF flows once.
 
     OK only if code "0", rows came back and they have the expected fields. Shows the key's plan,
@@ -168,6 +179,7 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | 
     Example:
         cgpreset health deploy/
     """
+    app.override(concurrency=concurrency)
     configs = load_configs(list(paths))
     if metrics_path is not None:
         check_target(metrics_path)
@@ -186,9 +198,10 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | 
 @click.option("--out", "out_dir", type=_PATH, default=DEFAULT_DIR, show_default=True,
               help="Folder for configs/ (and the store, unless --store).")
 @click.option("--store", "store_path", type=_STORE, default=None, help="SQLite file [default: OUT/cgpreset.db].")
+@concurrency_option
 @pass_app
 @click.pass_context
-def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None) -> None:
+def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None, concurrency: int | None) -> None:
     """Run the whole job against the embedded emulator: resolve the top-10, generate, health, run.
 
     Always uses the emulator (even with COINGLASS_API_KEY set) and ends with the commands that
@@ -198,6 +211,7 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None) -
     Example:
         cgpreset demo && sqlite3 cgpreset-demo/cgpreset.db 'select layer, count(*) from bars group by 1'
     """
+    app.override(concurrency=concurrency)
     demo_app = App(app.settings.model_copy(update={"api_key": None, "base_url": None, "ws_url": None,
                                                    "plan": "auto"}),
                    embedded_note="demo: using the embedded CoinGlass emulator (always, even with a key set)")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cgpreset.api.client import CoinGlassClient
 from cgpreset.errors import ApiError
 from cgpreset.redact import redact, redact_url
-from cgpreset.settings import Settings
+from cgpreset.settings import Settings, settings_in_effect
 
 
 @dataclass
@@ -24,6 +24,7 @@ class DoctorReport:
     rate_used: int | None
     latency_ms: float | None
     error: ApiError | None
+    settings: list[tuple[str, str, str]] = field(default_factory=list)  # (variable, value, source)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -36,6 +37,7 @@ class DoctorReport:
             "rate_used": self.rate_used,
             "latency_ms": self.latency_ms,
             "error": None if self.error is None else {"kind": self.error.kind.value, "message": str(self.error)},
+            "settings": {name: {"value": value, "source": source} for name, value, source in self.settings},
         }
 
     def lines(self) -> list[tuple[str, str]]:
@@ -53,9 +55,14 @@ class DoctorReport:
             out.append(("error", str(self.error)))
         return out
 
+    def settings_lines(self) -> list[str]:
+        """`VARIABLE  value  (source)` for every setting in effect."""
+        width = max((len(name) for name, _, _ in self.settings), default=0)
+        return [f"{name:<{width}}  {value}  ({source})" for name, value, source in self.settings]
+
 
 def run_doctor(client: CoinGlassClient, settings: Settings, *, ws_url: str | None = None,
-               embedded: bool = False) -> DoctorReport:
+               embedded: bool = False, flags: dict[str, str] | None = None) -> DoctorReport:
     """One cheap call (supported-coins) plus plan detection; errors are reported, not raised.
 
     `settings` are the user's (the key shows as <set>/<missing>, never its value); `ws_url` is
@@ -81,4 +88,5 @@ def run_doctor(client: CoinGlassClient, settings: Settings, *, ws_url: str | Non
         rate_used=client.rate_used,
         latency_ms=latency,
         error=error,
+        settings=settings_in_effect(settings, flags),
     )
