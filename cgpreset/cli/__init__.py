@@ -206,7 +206,10 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 def _load_commands() -> None:
     # Imported for their side effect: each module adds its commands to `cli`.
-    from cgpreset.cli import doctor  # noqa: F401
+    from cgpreset.cli import (
+        analyst,  # noqa: F401
+        doctor,  # noqa: F401
+    )
     from cgpreset.cli import emulator as emulator_cmd  # noqa: F401
     from cgpreset.cli import generate as generate_cmd  # noqa: F401
     from cgpreset.cli import run as run_cmd  # noqa: F401

@@ -1,0 +1,145 @@
+"""`cgpreset export`: one analyst view as CSV, JSON Lines or Parquet, streamed batch by batch.
+
+Rows are read in `fetchmany` batches and written as they come (Parquet: one row group per batch
+through pyarrow's ParquetWriter), so memory stays flat however long the window. A file output is
+written beside its target and renamed into place only when complete: an error leaves no half file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from cgpreset.analyst.views import TEXT_COLUMNS, Selection, iter_rows
+from cgpreset.errors import OutputError, UsageError
+
+FORMATS = ("csv", "jsonl", "parquet")
+
+
+def _require_pyarrow() -> Any:
+    try:
+        import pyarrow
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise UsageError("--format parquet needs pyarrow: pip install 'cgpreset[parquet]'") from None
+    return pyarrow
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """A temp path beside `path`; renamed onto it when the block succeeds, deleted when it fails."""
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _text(value: Any) -> str:
+    """One CSV field: empty for NULL, true/false for booleans, floats in their shortest exact form."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _json_value(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def write_csv(columns: Sequence[str], batches: Iterator[list[tuple[Any, ...]]], out: IO[bytes]) -> int:
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    try:
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(columns)
+        n = 0
+        for batch in batches:
+            writer.writerows([_text(v) for v in row] for row in batch)
+            n += len(batch)
+        text.flush()
+        return n
+    finally:
+        text.detach()  # leave `out` open: it may be stdout
+
+
+def write_jsonl(columns: Sequence[str], batches: Iterator[list[tuple[Any, ...]]], out: IO[bytes]) -> int:
+    n = 0
+    for batch in batches:
+        lines = [json.dumps({c: _json_value(v) for c, v in zip(columns, row, strict=True)},
+                            separators=(",", ":"), allow_nan=False) for row in batch]
+        out.write(("\n".join(lines) + "\n").encode())
+        n += len(batch)
+    out.flush()
+    return n
+
+
+def arrow_type(column: str, sample: Sequence[Any] = ()) -> Any:
+    """The Parquet type of a view column: time as a UTC ms timestamp, closed as bool, text, else float64."""
+    pa = _require_pyarrow()
+    if column == "time":
+        return pa.timestamp("ms", tz="UTC")
+    if column == "closed":
+        return pa.bool_()
+    if column in TEXT_COLUMNS or any(isinstance(v, str) for v in sample):
+        return pa.string()
+    return pa.float64()
+
+
+def write_parquet(columns: Sequence[str], batches: Iterator[list[tuple[Any, ...]]], path: Path) -> int:
+    pa = _require_pyarrow()
+    import pyarrow.parquet as pq
+
+    first = next(batches, [])
+    schema = pa.schema([(c, arrow_type(c, [r[i] for r in first[:100]])) for i, c in enumerate(columns)])
+    n = 0
+    with pq.ParquetWriter(str(path), schema, compression="zstd") as writer:
+        for batch in _chain(first, batches):
+            arrays = [pa.array([r[i] for r in batch], type=schema.field(i).type) for i in range(len(columns))]
+            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+            n += len(batch)
+    return n
+
+
+def _chain(first: list[tuple[Any, ...]], rest: Iterator[list[tuple[Any, ...]]]) -> Iterator[list[tuple[Any, ...]]]:
+    if first:
+        yield first
+    yield from rest
+
+
+def export_view(conn: Any, view: str, sel: Selection, fmt: str, *, output: Path | None,
+                stdout: IO[bytes] | None = None) -> int:
+    """Write the view's selected rows to `output` (atomically) or `stdout`; returns the row count."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if fmt == "parquet":
+        _require_pyarrow()
+        if output is None:
+            raise UsageError("--format parquet needs --output FILE (Parquet is not written to stdout)")
+    columns, batches = iter_rows(conn, view, sel)
+    with closing(batches):  # the cursor closes here, before its connection does
+        if output is None:
+            assert stdout is not None
+            return write_csv(columns, batches, stdout) if fmt == "csv" else write_jsonl(columns, batches, stdout)
+        return _to_file(columns, batches, fmt, output)
+
+
+def _to_file(columns: Sequence[str], batches: Iterator[list[tuple[Any, ...]]], fmt: str, output: Path) -> int:
+    with atomic_file(output) as tmp:
+        if fmt == "parquet":
+            return write_parquet(columns, batches, tmp)
+        with open(tmp, "wb") as fh:
+            return write_csv(columns, batches, fh) if fmt == "csv" else write_jsonl(columns, batches, fh)

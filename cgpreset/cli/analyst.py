@@ -1,0 +1,52 @@
+"""`cgpreset export` and `cgpreset report`: the store's analyst views as files and as an offline HTML page."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from cgpreset.cli import App, cli, pass_app
+
+_STORE_HELP = "Store: an SQLite file or a postgresql:// URL [default: CGPRESET_STORE or ./cgpreset.db]."
+
+
+@cli.command("export")
+@click.argument("layer", metavar="LAYER")
+@click.option("--store", "store", default=None, metavar="STORE", help=_STORE_HELP)
+@click.option("--coin", "coins", multiple=True, metavar="C", help="Only this coin (repeatable).")
+@click.option("--since", default=None, metavar="DURATION", help="Only bars from the last DURATION (30d, 12h, 2w).")
+@click.option("--start", default=None, metavar="T", help="Only bars opening at or after T (ISO-8601 UTC or ms).")
+@click.option("--end", default=None, metavar="T", help="Only bars opening before T (ISO-8601 UTC or ms).")
+@click.option("--closed-only", is_flag=True, help="Leave out the still-forming bar of each series.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True,
+              help="Output format (parquet needs --output).")
+@click.option("--output", "output", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="Write to FILE (replaced atomically) instead of stdout.")
+@pass_app
+def export_cmd(app: App, layer: str, store: str | None, coins: tuple[str, ...], since: str | None,
+               start: str | None, end: str | None, closed_only: bool, fmt: str, output: Path | None) -> None:
+    """Write one analyst view of the store (LAYER: funding, open_interest, liquidation, taker_volume,
+    liquidation_exchanges, etf_flows, etf_flows_by_ticker) as CSV, JSON Lines or Parquet.
+
+    Columns are the view's; rows are ordered by series, then time (`time` is the bar open in ms
+    UTC, a UTC timestamp in Parquet). Streamed in batches: any window fits in memory. Exit 0
+    written, 2 bad flags, an unreadable store or an unwritable output.
+
+    \b
+    Examples:
+        cgpreset export open_interest --coin SOL --since 30d > sol-oi.csv
+        cgpreset export funding --closed-only --format parquet --output funding.parquet
+    """
+    from cgpreset.analyst.export import export_view
+    from cgpreset.analyst.source import connect
+    from cgpreset.analyst.views import make_selection
+
+    sel = make_selection(coins=coins, since=since, start=start, end=end, closed_only=closed_only,
+                         now_ms=int(time.time() * 1000))
+    with connect(store if store is not None else app.settings.store) as conn:
+        n = export_view(conn, layer, sel, fmt, output=output, stdout=sys.stdout.buffer)
+    if output is not None:
+        click.echo(f"exported {n} rows of {layer} to {output.as_posix()}", err=True)
