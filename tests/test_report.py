@@ -1,95 +1,130 @@
-"""Report rendering: deterministic text, stable JSON schema, exit codes."""
+"""`cgpreset report`: a self-contained page with a chart per coin and layer, checked in a real browser."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+from pathlib import Path
 
-from cgpreset.errors import AuthError, ExitCode, ServerError
-from cgpreset.plans import HOUR_MS, Plan
-from cgpreset.run.checks import Check
-from cgpreset.run.engine import RunResult, SeriesResult
-from cgpreset.run.report import format_age, plan_summary, render_text, run_json, run_summary, run_table, totals
-from cgpreset.run.series import expand, plan_run
-from tests.test_series import NOW, configs
+import pytest
+from click.testing import CliRunner
 
+from cgpreset.analyst.report import write_report
+from cgpreset.cli import cli
+from cgpreset.models.config import load_configs
+from tests.analyst_db import HOUR, T0, make_views_db
+from tests.browser import find_chromium, open_page
 
-def result(**by_layer: dict) -> RunResult:
-    series = expand(configs("SOL"))
-    results = []
-    for s in series:
-        kw = {"rows": 10, "new_rows": 10, "requests": 1, "planned": 1, "latencies": [0.1],
-              "last_closed": NOW - NOW % HOUR_MS - HOUR_MS}
-        kw.update(by_layer.get(s.layer, {}))
-        results.append(SeriesResult(s, **kw))
-    return RunResult(results, Plan.STANDARD, {"requests": 7, "retries": 1, "rate_limited": 0,
-                                              "rate_wait_seconds": 0.0}, 1.5, NOW, run_id=4)
+COINS = ("BTC", "SOL")
+BARS = 48
+NOW = T0 + BARS * HOUR  # an hour after the forming bar opened: every series is fresh
 
 
-def test_format_age() -> None:
-    assert [format_age(s) for s in (None, 5, 125, 3 * 3600 + 300, 2 * 86400 + 7200)] == [
-        "-", "5s", "2m", "3h 05m", "2d 02h"]
+def _config(coin: str) -> str:
+    return f"""version: 1
+coin: {coin}
+plan: standard
+interval: 1h
+history_days: 90
+layers:
+  funding: {{exchange: OKX, symbol: {coin}-USDT-SWAP}}
+  open_interest: {{symbol: {coin}}}
+  liquidation: {{symbol: {coin}, exchange_list: [Binance, OKX, Bybit]}}
+  taker_volume: {{symbol: {coin}, exchange_list: [Binance, OKX, Bybit]}}
+  liquidation_exchanges: {{symbol: {coin}, range: 1h, exchanges: [All, Binance, OKX, Bybit]}}
+  etf_flows: {{asset: bitcoin}}
+health: {{freshness_intervals: 2, min_rows: 1, max_gap_bars: 0, flag_all_zero: true, tolerance: 0.01}}
+"""
 
 
-def test_text_table_is_deterministic() -> None:
-    r = result(funding={"outcome": "failed", "reason": "server_error: GET /x: Server Error (code 500)",
-                        "error": ServerError("Server Error", path="/x", code="500"), "rows": 0, "new_rows": 0},
-               open_interest={"checks": [Check("gaps", False, "2 bars missing before 3600000")]})
-    text = render_text(run_table(r))
-    assert text == render_text(run_table(r))
-    lines = text.splitlines()
-    assert lines[0].split() == ["coin", "layer", "outcome", "rows", "new", "last", "bar", "latency", "note"]
-    assert lines[2].split()[:5] == ["SOL", "funding", "failed", "0", "0"]
-    assert "server_error: GET /x: Server Error (code 500)" in lines[2]
-    assert lines[3].split()[:3] == ["SOL", "open_interest", "ok*"]
-    assert "gaps: 2 bars missing before 3600000" in lines[3]
-    assert lines[3].split()[5:8] == ["25m", "100", "ms"]  # last closed bar closed 25 minutes ago
-    assert lines[-1].split()[:2] == ["*", "etf_flows"]
-    assert run_summary(r) == (
-        "6 series: 5 ok, 0 empty, 1 failed, 0 skipped, 1 check findings | 50 rows (50 new) | 7 requests, "
-        "1 retries, 0 rate-limited, 0.0s waiting for the rate budget | 1.5s")
-    assert r.exit_code == ExitCode.FINDINGS
+@pytest.fixture
+def configs_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "configs"
+    d.mkdir()
+    for coin in COINS:
+        (d / f"{coin.lower()}.yaml").write_text(_config(coin))
+    return d
 
 
-def test_json_schema() -> None:
-    r = result(funding={"outcome": "skipped", "reason": "budget exhausted (--max-requests 3); 0 of 1 requests "
-                        "made, resumes next run", "rows": 0, "new_rows": 0, "latencies": []})
-    doc = json.loads(json.dumps(run_json(r, store="x.db")))
-    assert list(doc) == ["schema", "run_id", "store", "plan", "exit_code", "budget", "totals", "series"]
-    assert doc["schema"] == "cgpreset.run/1" and doc["exit_code"] == 1 and doc["run_id"] == 4
-    s = doc["series"][0]
-    assert list(s) == ["id", "coin", "layer", "configs", "endpoint", "params", "interval", "outcome", "reason",
-                       "rows", "new_rows", "requests", "planned_requests", "last_bar", "last_bar_age_seconds",
-                       "latency_ms", "checks", "error", "notes"]
-    assert s["outcome"] == "skipped" and s["latency_ms"] is None and s["last_bar_age_seconds"] == 25 * 60
-    assert totals(r)["skipped"] == 1
+def _figures(html: str) -> dict[str, dict[str, object]]:
+    m = re.search(r'<script id="figures" type="application/json">(.*?)</script>', html, re.S)
+    assert m
+    return dict(json.loads(m.group(1)))
 
 
-def test_exit_codes() -> None:
-    assert result().exit_code == ExitCode.OK
-    refused = {layer: {"outcome": "failed", "error": AuthError("API key missing.", code="401")}
-               for layer in ("funding", "open_interest", "liquidation", "taker_volume", "liquidation_exchanges",
-                             "etf_flows")}
-    assert result(**refused).exit_code == ExitCode.API
-    refused["funding"] = {"outcome": "failed", "error": ServerError("x")}
-    assert result(**refused).exit_code == ExitCode.FINDINGS
-    assert result(open_interest={"outcome": "empty", "reason": "no rows"}).exit_code == ExitCode.FINDINGS
+def test_report_has_a_chart_per_coin_and_layer_with_verdicts(configs_dir: Path, tmp_path: Path) -> None:
+    db = make_views_db(tmp_path / "s.db", coins=COINS, bars=BARS)
+    out = tmp_path / "r" / "report.html"
+    result = write_report(load_configs([configs_dir]), db, out, source="emulator", now_ms=NOW)
+    html = out.read_text()
+    figures = _figures(html)
+    layers = ("funding", "open_interest", "liquidation", "taker_volume", "liquidation_exchanges")
+    assert sorted(figures) == sorted([f"chart-{c}-{layer}" for c in COINS for layer in layers]
+                                     + ["chart-macro-etf_flows"])
+    assert (result.charts, result.failed, result.empty) == (11, 0, 0)
+    assert "embedded CoinGlass emulator (synthetic data, not CoinGlass)" in html
+    funding = figures["chart-SOL-funding"]["data"][0]  # type: ignore[index]
+    assert funding["type"] == "candlestick" and len(funding["x"]) == BARS
+    breakdown = figures["chart-BTC-liquidation_exchanges"]["data"]  # type: ignore[index]
+    assert sorted(t["name"] for t in breakdown) == ["Binance", "Bybit", "OKX"]  # "All" is their sum, not a bar
+    assert html.count("Plotly.newPlot") == 1 and html.count("<script") == 3  # plotly.js, figures, loader
+    page = re.sub(r"<script>.*?</script>", "", html, count=1, flags=re.S)  # plotly.js itself holds link texts
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing fetched from a network
+    assert result.size_bytes == out.stat().st_size < 12_000_000
 
 
-def test_plan_summary() -> None:
-    rp = plan_run(expand(configs("SOL", "BTC")), cursors={}, now_ms=NOW, plan=Plan.HOBBYIST)
-    assert plan_summary(rp) == ("11 series, 11 requests; at the hobbyist plan's 30/min that is 0.4 min of "
-                                "budget (at least 0 min wall time beyond the first burst)")
+def test_gaps_and_stale_data_are_marked_on_the_chart(configs_dir: Path, tmp_path: Path) -> None:
+    db = make_views_db(tmp_path / "s.db", coins=COINS, bars=BARS, gap_at=20)
+    out = tmp_path / "report.html"
+    later = NOW + 10 * HOUR
+    result = write_report(load_configs([configs_dir]), db, out, source=None, now_ms=later)
+    figures = _figures(out.read_text())
+    oi = figures["chart-BTC-open_interest"]["layout"]
+    shapes = oi["shapes"]  # type: ignore[index]
+    assert {"x0": T0 + 19 * HOUR, "x1": T0 + 21 * HOUR}.items() <= shapes[0].items()  # the gap, grey
+    assert shapes[1]["x0"] == T0 + (BARS - 2) * HOUR and shapes[1]["x1"] == later  # stale since the last closed bar
+    note = oi["annotations"][0]["text"]  # type: ignore[index]
+    assert "gaps: 1 bars missing" in note and "freshness:" in note
+    assert "FAILED" in oi["title"]["text"]  # type: ignore[index]
+    assert result.failed == 8  # every bar series; the exchange snapshots and the daily ETF flows are fine
+    assert "not recorded in this store: it may be the CoinGlass API or the emulator" in out.read_text()
 
 
-def test_plain_text_has_no_trailing_blanks() -> None:
-    text = render_text(run_table(result()))
-    assert text.endswith("\n") and all(line == line.rstrip() for line in text.splitlines())
-    assert max(len(line) for line in text.splitlines()) < 120  # not padded to the 200-column canvas
+def test_report_command_writes_the_page_and_exits_1_on_findings(configs_dir: Path, tmp_path: Path) -> None:
+    db = make_views_db(tmp_path / "s.db", coins=("BTC",), bars=BARS)  # SOL has nothing stored
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["report", str(configs_dir), "--store", str(db), "--html", str(out),
+                                      "--source", "api"])
+    assert result.exit_code == 1, result.output
+    assert re.fullmatch(rf"report: {re.escape(out.as_posix())} \(\d+\.\d MB, 11 charts, \d+ failed, 5 empty\)\n",
+                        result.stdout)
+    assert "Data source:</strong> the CoinGlass API" in out.read_text()
+    bad = CliRunner().invoke(cli, ["report", str(configs_dir), "--store", str(tmp_path / "no.db"),
+                                   "--html", str(out)])
+    assert bad.exit_code == 2 and bad.stderr.startswith("Error: store ")
 
 
-def test_rate_wait_wall_clock_and_summed_over_threads() -> None:
-    r = result()
-    r.stats.update(rate_wait_seconds=12.5, rate_wait_thread_seconds=40.0)
-    t = totals(r)
-    assert (t["rate_wait_seconds"], t["rate_wait_thread_seconds"]) == (12.5, 40.0)
-    assert "12.5s waiting for the rate budget" in run_summary(r)
+def test_report_opens_offline_in_chromium_and_draws_every_chart(configs_dir: Path, tmp_path: Path) -> None:
+    if find_chromium() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed (.ci/run installs the Debian package)")
+        pytest.skip("chromium is not installed: apt-get install chromium")
+    db = make_views_db(tmp_path / "s.db", coins=COINS, bars=BARS, gap_at=10)
+    out = tmp_path / "report.html"
+    write_report(load_configs([configs_dir]), db, out, source="emulator", now_ms=NOW)
+    with open_page(out.resolve().as_uri()) as page:
+        drawn = page.evaluate("new Promise(done => { const poll = () => document.body.dataset.drawn === "
+                              "document.body.dataset.charts ? done(Number(document.body.dataset.drawn)) "
+                              ": setTimeout(poll, 20); poll(); })")
+        svgs = page.evaluate("Array.from(document.querySelectorAll('.chart')).filter(c => "
+                             "c.classList.contains('js-plotly-plot') && c.querySelector('svg.main-svg')).length")
+        traces = page.evaluate("document.querySelectorAll('.chart .trace').length")
+        shot = page.screenshot(tmp_path / "report.png")
+        errors, requests = page.script_errors(), page.requests()
+    assert errors == []
+    assert drawn == svgs == 11
+    assert traces >= 11
+    assert requests == [out.resolve().as_uri()]  # offline: nothing but the page itself
+    assert shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")

@@ -56,6 +56,15 @@ def connect(store: Any) -> Iterator[Any]:
     raise ConfigError(f"not a store: {type(store).__name__} (expected a path or a DB-API connection)")
 
 
+def label(store: Any) -> str:
+    """How messages and reports name `store` (a PostgreSQL URL without its password)."""
+    if isinstance(store, PgDsn):
+        return store.display
+    if isinstance(store, (str, Path)):
+        return display(store_location(store))
+    return "the store"
+
+
 def _open_pg(dsn: PgDsn) -> Any:
     from cgpreset.store.pg_connect import connect as pg_connect
 

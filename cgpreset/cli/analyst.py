@@ -50,3 +50,35 @@ def export_cmd(app: App, layer: str, store: str | None, coins: tuple[str, ...], 
         n = export_view(conn, layer, sel, fmt, output=output, stdout=sys.stdout.buffer)
     if output is not None:
         click.echo(f"exported {n} rows of {layer} to {output.as_posix()}", err=True)
+
+
+@cli.command("report")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--store", "store", default=None, metavar="STORE", help=_STORE_HELP)
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), required=True, metavar="FILE",
+              help="Write the report to FILE (replaced atomically).")
+@click.option("--source", type=click.Choice(["api", "emulator"]), default=None,
+              help="Where the store's data came from, stated on the page [default: what the store records].")
+@pass_app
+def report_cmd(app: App, paths: tuple[Path, ...], store: str | None, html_path: Path, source: str | None) -> None:
+    """Write one self-contained HTML page (no network needed) of the configs in PATH... as stored.
+
+    Per coin: a chart of each core layer over the stored window, the liquidation breakdown by
+    exchange, then the ETF flows; each series' health verdict with gaps, stale data and failed
+    checks marked on its chart; a summary table on top; the data's source stated plainly.
+    Exit 0 every series ok, 1 a series failed its checks or has no rows, 2 bad input.
+
+    \b
+    Example:
+        cgpreset report deploy/ --store cgpreset.db --html report.html
+    """
+    from cgpreset.analyst.report import write_report
+    from cgpreset.models.config import load_configs
+
+    configs = load_configs(list(paths))
+    result = write_report(configs, store if store is not None else app.settings.store, html_path,
+                          source=source, now_ms=int(time.time() * 1000))
+    click.echo(f"report: {html_path.as_posix()} ({result.size_bytes / 1e6:.1f} MB, {result.charts} charts, "
+               f"{result.failed} failed, {result.empty} empty)")
+    if result.failed or result.empty:
+        click.get_current_context().exit(1)

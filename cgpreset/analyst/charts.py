@@ -1,0 +1,83 @@
+"""Plotly figures (as JSON-ready dicts) for the report: one per series, findings drawn on it.
+
+x values are bar opens in ms (a Plotly date axis reads them as UTC). Gaps are grey bands between
+the bars around them, stale data a red band from the last closed bar to now, failed checks a red
+note in the chart's corner.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cgpreset.analyst.report import SeriesReport
+
+GREEN, RED, BLUE, ORANGE, GREY = "#2e7d32", "#c62828", "#1565c0", "#ef6c00", "#9e9e9e"
+_PALETTE = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037", "#ad1457", "#558b2f")
+
+
+def _col(rows: list[dict[str, Any]], name: str) -> list[Any]:
+    return [r[name] for r in rows]
+
+
+def _traces(s: SeriesReport) -> list[dict[str, Any]]:
+    rows, x = s.rows, [r["time"] for r in s.rows]
+    if s.layer == "funding":
+        return [{"type": "candlestick", "name": "funding %", "x": x, "open": _col(rows, "open"),
+                 "high": _col(rows, "high"), "low": _col(rows, "low"), "close": _col(rows, "close")}]
+    if s.layer == "open_interest":
+        return [{"type": "scatter", "mode": "lines", "name": "open interest (close, USD)", "x": x,
+                 "y": _col(rows, "close"), "line": {"color": BLUE, "width": 1.5}}]
+    if s.layer == "liquidation":
+        return [{"type": "bar", "name": "long liquidations USD", "x": x, "y": _col(rows, "long_usd"),
+                 "marker": {"color": GREEN}},
+                {"type": "bar", "name": "short liquidations USD", "x": x, "y": _col(rows, "short_usd"),
+                 "marker": {"color": RED}}]
+    if s.layer == "taker_volume":
+        return [{"type": "scatter", "mode": "lines", "name": "taker buy USD", "x": x, "y": _col(rows, "buy_usd"),
+                 "line": {"color": GREEN, "width": 1}},
+                {"type": "scatter", "mode": "lines", "name": "taker sell USD", "x": x, "y": _col(rows, "sell_usd"),
+                 "line": {"color": RED, "width": 1}}]
+    if s.layer == "liquidation_exchanges":
+        by_exchange: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            if r["exchange"] != "All":
+                by_exchange[r["exchange"]].append(r)
+        return [{"type": "bar", "name": ex, "x": [r["time"] for r in ex_rows], "y": _col(ex_rows, "total_usd"),
+                 "marker": {"color": _PALETTE[i % len(_PALETTE)]}}
+                for i, (ex, ex_rows) in enumerate(sorted(by_exchange.items()))]
+    return [{"type": "bar", "name": "net flow USD", "x": x, "y": _col(rows, "flow_usd"),
+             "marker": {"color": [GREEN if (v or 0) >= 0 else RED for v in _col(rows, "flow_usd")]}}]
+
+
+TITLES = {"funding": "Funding rate OHLC (%)", "open_interest": "Open interest (USD)",
+          "liquidation": "Liquidations long / short (USD)", "taker_volume": "Taker buy / sell volume (USD)",
+          "liquidation_exchanges": "Liquidations by exchange (USD, per snapshot)", "etf_flows": "ETF net flows (USD)"}
+
+
+def figure_for(s: SeriesReport, now_ms: int) -> dict[str, Any]:
+    """The series' figure: its traces, gap and staleness bands, and a note of failed checks."""
+    shapes: list[dict[str, Any]] = [
+        {"type": "rect", "xref": "x", "yref": "paper", "x0": a, "x1": b, "y0": 0, "y1": 1,
+         "fillcolor": GREY, "opacity": 0.35, "line": {"width": 0}, "layer": "below"} for a, b in s.gaps]
+    if s.stale_from is not None:
+        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": s.stale_from, "x1": now_ms, "y0": 0,
+                       "y1": 1, "fillcolor": RED, "opacity": 0.15, "line": {"width": 0}, "layer": "below"})
+    notes = []
+    if s.findings or not s.rows:
+        text = "<br>".join(s.findings) if s.rows else "no rows stored"
+        notes.append({"xref": "paper", "yref": "paper", "x": 0, "y": 1, "xanchor": "left", "yanchor": "top",
+                      "text": text, "showarrow": False, "align": "left", "font": {"color": RED, "size": 11},
+                      "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": RED})
+    if s.gaps:
+        notes.append({"xref": "paper", "yref": "paper", "x": 1, "y": 1, "xanchor": "right", "yanchor": "top",
+                      "text": f"{len(s.gaps)} gap(s) shaded grey", "showarrow": False, "font": {"size": 10}})
+    title = f"{TITLES[s.layer]}{' · ' + s.label if s.label else ''} · {s.verdict.upper()}"
+    layout = {"title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 13, "color": RED if s.verdict != "ok" else "#222"}},
+              "height": 300, "margin": {"l": 60, "r": 20, "t": 40, "b": 30},
+              "xaxis": {"type": "date", "rangeslider": {"visible": False}},
+              "yaxis": {"automargin": True}, "barmode": "stack" if s.layer == "liquidation_exchanges" else "group",
+              "legend": {"orientation": "h", "y": -0.15}, "shapes": shapes, "annotations": notes,
+              "plot_bgcolor": "#fafafa"}
+    return {"data": _traces(s), "layout": layout}

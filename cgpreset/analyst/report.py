@@ -1,0 +1,219 @@
+"""`cgpreset report`: one self-contained HTML page of the stored data, its health and findings.
+
+Per coin of the configs: a Plotly chart of each core layer over the stored window, the
+liquidation breakdown by exchange, and (once) the ETF flows. Each series gets the checks of
+`run/checks.py` over its stored rows; gaps and stale data are shaded on its chart, failed checks
+written on it. plotly.js is inlined once and the charts are JSON figures: the page needs no network.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cgpreset.analyst.charts import figure_for
+from cgpreset.analyst.views import Selection, iter_rows
+from cgpreset.layers import CORE_LAYERS, spec
+from cgpreset.models.config import CoinConfig, HealthSpec
+from cgpreset.plans import interval_ms
+from cgpreset.run.checks import Check, run_checks
+
+#: How the page names where the data came from.
+SOURCES = {"api": "the CoinGlass API", "emulator": "the embedded CoinGlass emulator (synthetic data, not CoinGlass)"}
+
+
+@dataclass
+class SeriesReport:
+    """One chart: a layer of a coin (or the macro ETF flows), its rows, checks and findings."""
+
+    coin: str
+    layer: str
+    label: str
+    interval: str
+    rows: list[dict[str, Any]]
+    checks: list[Check] = field(default_factory=list)
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # (last bar before, first bar after)
+    stale_from: int | None = None  # last closed bar, when the freshness check failed
+
+    @property
+    def verdict(self) -> str:
+        if not self.rows:
+            return "empty"
+        return "failed" if any(not c.ok for c in self.checks) else "ok"
+
+    @property
+    def findings(self) -> list[str]:
+        return [f"{c.name}: {c.detail}" for c in self.checks if not c.ok]
+
+    @property
+    def chart_id(self) -> str:
+        return f"chart-{self.coin}-{self.layer}".replace("*", "macro").replace(" ", "_")
+
+
+def _ts(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _fetch(conn: Any, view: str, coin: str | None, interval: str | None = None) -> list[dict[str, Any]]:
+    columns, batches = iter_rows(conn, view, Selection(coins=(coin,) if coin else ()))
+    rows = [dict(zip(columns, r, strict=True)) for b in batches for r in b]
+    return [r for r in rows if interval is None or r.get("interval") == interval]
+
+
+def _check_rows(layer: str, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """View rows in the API field names the checks read (long_usd -> aggregated_long_liquidation_usd)."""
+    fields = spec(layer).typed_fields  # type: ignore[arg-type]
+    return [{"time": r["time"], "exchange": r.get("exchange"),
+             **{f: r[c] for c, f in fields.items() if c in r and r[c] is not None}} for r in rows]
+
+
+def _gaps(times: Sequence[int], step: int) -> list[tuple[int, int]]:
+    return [(a, b) for a, b in zip(times, times[1:], strict=False) if b - a > step]
+
+
+def check_series(s: SeriesReport, health: HealthSpec, now_ms: int) -> SeriesReport:
+    """Run the layer's checks over the stored rows; note gaps and staleness for the chart."""
+    if not s.rows:
+        return s
+    rows = s.rows
+    if s.layer == "liquidation_exchanges":  # the checks compare the rows of one snapshot: the latest
+        latest = max(r["time"] for r in rows)
+        rows = [r for r in rows if r["time"] == latest]
+    closed = [r["time"] for r in s.rows if r.get("closed", True)]
+    last_closed = max(closed) if closed else None
+    s.checks = run_checks(s.layer, _check_rows(s.layer, rows), interval=s.interval, health=health,
+                          now_ms=now_ms, last_closed=last_closed)
+    if s.layer not in ("liquidation_exchanges", "etf_flows"):
+        s.gaps = _gaps(sorted({r["time"] for r in s.rows}), interval_ms(s.interval) * (health.max_gap_bars + 1))
+    if any(c.name == "freshness" and not c.ok for c in s.checks):
+        s.stale_from = last_closed if last_closed is not None else s.rows[0]["time"]
+    return s
+
+
+def _layer_interval(cfg: CoinConfig, layer: str) -> str:
+    sub = getattr(cfg.layers, layer, None)
+    return getattr(sub, "interval", None) or cfg.interval
+
+
+def collect(conn: Any, configs: Sequence[tuple[Path, CoinConfig]], *, now_ms: int) -> list[SeriesReport]:
+    """Every chart of the report, coin by coin in the configs' order, then the ETF flows once."""
+    out: list[SeriesReport] = []
+    etf_health: HealthSpec | None = None
+    for _, cfg in configs:
+        for layer in (*CORE_LAYERS, "liquidation_exchanges"):
+            sub = getattr(cfg.layers, layer, None)
+            if sub is None:
+                continue
+            interval = _layer_interval(cfg, layer)
+            rows = _fetch(conn, layer, cfg.coin, None if layer == "liquidation_exchanges" else interval)
+            if layer == "funding":
+                rows = [r for r in rows if r["exchange"] == sub.exchange and r["instrument"] == sub.symbol]
+            label = f"{sub.exchange} {sub.symbol}" if layer == "funding" else ""
+            out.append(check_series(SeriesReport(cfg.coin, layer, label, interval, rows), cfg.health, now_ms))
+        if cfg.layers.etf_flows is not None and etf_health is None:
+            etf_health = cfg.health
+    if etf_health is not None:
+        rows = _fetch(conn, "etf_flows", None)
+        out.append(check_series(SeriesReport("*", "etf_flows", "US spot BTC ETFs", "1d", rows), etf_health, now_ms))
+    return out
+
+
+def summary_rows(series: Sequence[SeriesReport]) -> list[dict[str, Any]]:
+    """The table on top: one line per chart."""
+    return [{"coin": "macro" if s.coin == "*" else s.coin, "layer": s.layer, "label": s.label,
+             "rows": len(s.rows), "first": _ts(min((r["time"] for r in s.rows), default=None)),
+             "last": _ts(max((r["time"] for r in s.rows), default=None)), "verdict": s.verdict,
+             "findings": "; ".join(s.findings) or ("no rows stored" if not s.rows else ""),
+             "chart_id": s.chart_id} for s in series]
+
+
+def source_text(source: str | None) -> str:
+    """The page's plain statement of where the data came from."""
+    if source is None:
+        return "not recorded in this store: it may be the CoinGlass API or the emulator"
+    return SOURCES.get(source, source)
+
+
+def render_html(series: Sequence[SeriesReport], *, source: str | None, store_label: str, now_ms: int) -> str:
+    """The whole page (pure but for reading the template and plotly.js from the installed packages)."""
+    import jinja2
+    from plotly.offline import get_plotlyjs
+
+    figures = {s.chart_id: figure_for(s, now_ms) for s in series}
+    template = resources.files("cgpreset.analyst").joinpath("report.html.j2").read_text(encoding="utf-8")
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    coins: dict[str, list[SeriesReport]] = {}
+    for s in series:
+        coins.setdefault("macro" if s.coin == "*" else s.coin, []).append(s)
+    verdicts = [s.verdict for s in series]
+    return env.from_string(template).render(
+        plotly_js=jinja2_safe(get_plotlyjs()),
+        figures_json=jinja2_safe(json.dumps(figures, separators=(",", ":")).replace("</", "<\\/")),
+        summary=summary_rows(series), coins=coins, source=source_text(source),
+        from_emulator=source == "emulator", store=store_label, generated=_ts(now_ms) + " UTC",
+        counts={v: verdicts.count(v) for v in ("ok", "failed", "empty")}, chart_count=len(series))
+
+
+def jinja2_safe(text: str) -> Any:
+    from markupsafe import Markup
+
+    return Markup(text)
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What `write_report` wrote."""
+
+    path: Path
+    size_bytes: int
+    charts: int
+    failed: int
+    empty: int
+
+
+def recorded_source(conn: Any) -> str | None:
+    """The source the store recorded for its last run ("api"/"emulator"), if it records one."""
+    cur = conn.cursor()
+    try:
+        cur.execute("SELECT * FROM runs WHERE 1 = 0")
+        if "source" not in [d[0] for d in cur.description]:
+            return None
+        cur.close()
+        cur = conn.cursor()
+        cur.execute("SELECT source FROM runs WHERE source IS NOT NULL ORDER BY id DESC LIMIT 1")
+        row = cur.fetchone()
+        return str(row[0]) if row else None
+    except Exception as exc:  # a store without a runs table: nothing recorded
+        from cgpreset.analyst.source import is_db_error
+
+        if not is_db_error(exc):
+            raise
+        if hasattr(conn, "rollback"):
+            conn.rollback()
+        return None
+    finally:
+        cur.close()
+
+
+def write_report(configs: Sequence[tuple[Path, CoinConfig]], store: Any, html_path: Path, *,
+                 source: str | None, now_ms: int) -> ReportResult:
+    """Read the store, check every series, and write the page atomically."""
+    from cgpreset.analyst.export import atomic_file
+    from cgpreset.analyst.source import connect, label
+
+    with connect(store) as conn:
+        series = collect(conn, configs, now_ms=now_ms)
+        if source is None:
+            source = recorded_source(conn)
+    page = render_html(series, source=source, store_label=label(store), now_ms=now_ms).encode()
+    with atomic_file(html_path) as tmp:
+        tmp.write_bytes(page)
+    verdicts = [s.verdict for s in series]
+    return ReportResult(html_path, len(page), len(series), verdicts.count("failed"), verdicts.count("empty"))
