@@ -8,7 +8,10 @@ note in the chart's corner.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from cgpreset.layers import spec
 
 if TYPE_CHECKING:
     from cgpreset.analyst.report import SeriesReport
@@ -21,34 +24,54 @@ def _col(rows: list[dict[str, Any]], name: str) -> list[Any]:
     return [r[name] for r in rows]
 
 
-def _traces(s: SeriesReport) -> list[dict[str, Any]]:
-    rows, x = s.rows, [r["time"] for r in s.rows]
-    if s.layer == "funding":
-        return [{"type": "candlestick", "name": "funding %", "x": x, "open": _col(rows, "open"),
-                 "high": _col(rows, "high"), "low": _col(rows, "low"), "close": _col(rows, "close")}]
-    if s.layer == "open_interest":
-        return [{"type": "scatter", "mode": "lines", "name": "open interest (close, USD)", "x": x,
-                 "y": _col(rows, "close"), "line": {"color": BLUE, "width": 1.5}}]
-    if s.layer == "liquidation":
-        return [{"type": "bar", "name": "long liquidations USD", "x": x, "y": _col(rows, "long_usd"),
-                 "marker": {"color": GREEN}},
-                {"type": "bar", "name": "short liquidations USD", "x": x, "y": _col(rows, "short_usd"),
-                 "marker": {"color": RED}}]
-    if s.layer == "taker_volume":
-        return [{"type": "scatter", "mode": "lines", "name": "taker buy USD", "x": x, "y": _col(rows, "buy_usd"),
-                 "line": {"color": GREEN, "width": 1}},
-                {"type": "scatter", "mode": "lines", "name": "taker sell USD", "x": x, "y": _col(rows, "sell_usd"),
-                 "line": {"color": RED, "width": 1}}]
-    if s.layer == "liquidation_exchanges":
-        by_exchange: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for r in rows:
-            if r["exchange"] != "All":
-                by_exchange[r["exchange"]].append(r)
-        return [{"type": "bar", "name": ex, "x": [r["time"] for r in ex_rows], "y": _col(ex_rows, "total_usd"),
-                 "marker": {"color": _PALETTE[i % len(_PALETTE)]}}
-                for i, (ex, ex_rows) in enumerate(sorted(by_exchange.items()))]
-    return [{"type": "bar", "name": "net flow USD", "x": x, "y": _col(rows, "flow_usd"),
-             "marker": {"color": [GREEN if (v or 0) >= 0 else RED for v in _col(rows, "flow_usd")]}}]
+Traces = list[dict[str, Any]]
+
+
+def _funding(rows: list[dict[str, Any]], x: list[int]) -> Traces:
+    return [{"type": "candlestick", "name": "funding %", "x": x, "open": _col(rows, "open"),
+             "high": _col(rows, "high"), "low": _col(rows, "low"), "close": _col(rows, "close")}]
+
+
+def _open_interest(rows: list[dict[str, Any]], x: list[int]) -> Traces:
+    return [{"type": "scatter", "mode": "lines", "name": "open interest (close, USD)", "x": x,
+             "y": _col(rows, "close"), "line": {"color": BLUE, "width": 1.5}}]
+
+
+def _liquidation(rows: list[dict[str, Any]], x: list[int]) -> Traces:
+    return [{"type": "bar", "name": "long liquidations USD", "x": x, "y": _col(rows, "long_usd"),
+             "marker": {"color": GREEN}},
+            {"type": "bar", "name": "short liquidations USD", "x": x, "y": _col(rows, "short_usd"),
+             "marker": {"color": RED}}]
+
+
+def _taker_volume(rows: list[dict[str, Any]], x: list[int]) -> Traces:
+    return [{"type": "scatter", "mode": "lines", "name": "taker buy USD", "x": x, "y": _col(rows, "buy_usd"),
+             "line": {"color": GREEN, "width": 1}},
+            {"type": "scatter", "mode": "lines", "name": "taker sell USD", "x": x, "y": _col(rows, "sell_usd"),
+             "line": {"color": RED, "width": 1}}]
+
+
+def _by_exchange(rows: list[dict[str, Any]], x: list[int]) -> Traces:
+    """One stacked bar series per exchange; the "All" row is their sum, so it is not drawn."""
+    by_exchange: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r["exchange"] != "All":
+            by_exchange[r["exchange"]].append(r)
+    return [{"type": "bar", "name": ex, "x": [r["time"] for r in ex_rows], "y": _col(ex_rows, "total_usd"),
+             "marker": {"color": _PALETTE[i % len(_PALETTE)]}}
+            for i, (ex, ex_rows) in enumerate(sorted(by_exchange.items()))]
+
+
+def _etf_flows(rows: list[dict[str, Any]], x: list[int]) -> Traces:
+    flows = _col(rows, "flow_usd")
+    return [{"type": "bar", "name": "net flow USD", "x": x, "y": flows,
+             "marker": {"color": [GREEN if (v or 0) >= 0 else RED for v in flows]}}]
+
+
+#: The traces of each layer's chart.
+TRACES: dict[str, Callable[[list[dict[str, Any]], list[int]], Traces]] = {
+    "funding": _funding, "open_interest": _open_interest, "liquidation": _liquidation,
+    "taker_volume": _taker_volume, "liquidation_exchanges": _by_exchange, "etf_flows": _etf_flows}
 
 
 TITLES = {"funding": "Funding rate OHLC (%)", "open_interest": "Open interest (USD)",
@@ -74,10 +97,11 @@ def figure_for(s: SeriesReport, now_ms: int) -> dict[str, Any]:
         notes.append({"xref": "paper", "yref": "paper", "x": 1, "y": 1, "xanchor": "right", "yanchor": "top",
                       "text": f"{len(s.gaps)} gap(s) shaded grey", "showarrow": False, "font": {"size": 10}})
     title = f"{TITLES[s.layer]}{' · ' + s.label if s.label else ''} · {s.verdict.upper()}"
-    layout = {"title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 13, "color": RED if s.verdict != "ok" else "#222"}},
+    font = {"size": 13, "color": RED if s.verdict != "ok" else "#222"}
+    layout = {"title": {"text": title, "x": 0.01, "xanchor": "left", "font": font},
               "height": 300, "margin": {"l": 60, "r": 20, "t": 40, "b": 30},
               "xaxis": {"type": "date", "rangeslider": {"visible": False}},
-              "yaxis": {"automargin": True}, "barmode": "stack" if s.layer == "liquidation_exchanges" else "group",
+              "yaxis": {"automargin": True}, "barmode": "stack" if spec(s.layer).snapshot else "group",
               "legend": {"orientation": "h", "y": -0.15}, "shapes": shapes, "annotations": notes,
               "plot_bgcolor": "#fafafa"}
-    return {"data": _traces(s), "layout": layout}
+    return {"data": TRACES[s.layer](s.rows, [r["time"] for r in s.rows]), "layout": layout}

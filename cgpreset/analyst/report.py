@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cgpreset.analyst.charts import figure_for
-from cgpreset.analyst.views import Selection, iter_rows
+from cgpreset.analyst.views import VIEW_COLUMNS, Selection, iter_rows
 from cgpreset.layers import CORE_LAYERS, spec
 from cgpreset.models.config import CoinConfig, HealthSpec
 from cgpreset.plans import interval_ms
@@ -83,7 +83,7 @@ def check_series(s: SeriesReport, health: HealthSpec, now_ms: int) -> SeriesRepo
     if not s.rows:
         return s
     rows = s.rows
-    if s.layer == "liquidation_exchanges":  # the checks compare the rows of one snapshot: the latest
+    if spec(s.layer).snapshot:  # type: ignore[arg-type]  # the checks compare one snapshot's rows: the latest
         latest = max(r["time"] for r in rows)
         rows = [r for r in rows if r["time"] == latest]
     closed = [r["time"] for r in s.rows if r.get("closed", True)]
@@ -112,10 +112,11 @@ def collect(conn: Any, configs: Sequence[tuple[Path, CoinConfig]], *, now_ms: in
             if sub is None:
                 continue
             interval = _layer_interval(cfg, layer)
-            rows = _fetch(conn, layer, cfg.coin, None if layer == "liquidation_exchanges" else interval)
-            if layer == "funding":
+            rows = _fetch(conn, layer, cfg.coin, None if spec(layer).snapshot else interval)
+            label = ""
+            if "instrument" in VIEW_COLUMNS[layer]:  # funding: the config's own pair only
                 rows = [r for r in rows if r["exchange"] == sub.exchange and r["instrument"] == sub.symbol]
-            label = f"{sub.exchange} {sub.symbol}" if layer == "funding" else ""
+                label = f"{sub.exchange} {sub.symbol}"
             out.append(check_series(SeriesReport(cfg.coin, layer, label, interval, rows), cfg.health, now_ms))
         if cfg.layers.etf_flows is not None and etf_health is None:
             etf_health = cfg.health
