@@ -195,3 +195,33 @@ def test_read_to_pandas_when_installed(db: Path) -> None:
 def test_read_rejects_a_bad_layer(db: Path) -> None:
     with pytest.raises(UsageError, match="unknown layer 'oi'"):
         read(db, "oi")
+
+
+def _copy_to_postgres(db: Path, dsn: str) -> None:
+    """The same views and rows in PostgreSQL (closed as a real boolean there)."""
+    import psycopg
+
+    src = sqlite3.connect(db)
+    with psycopg.connect(dsn) as pg:
+        for view in VIEWS:
+            cur = src.execute(f"SELECT * FROM t_{view}")
+            cols = [d[0] for d in cur.description]
+            kinds = ["TEXT" if c in ("coin", "exchange", "instrument", "interval", "ts", "ticker") else "BIGINT"
+                     if c == "time" else "BOOLEAN" if c == "closed" else "DOUBLE PRECISION" for c in cols]
+            pg.execute(f"CREATE TABLE t_{view} ({', '.join(f'{c} {k}' for c, k in zip(cols, kinds, strict=True))})")
+            pg.execute(f"CREATE VIEW {view} AS SELECT * FROM t_{view}")
+            with pg.cursor() as pc:
+                pc.executemany(f"INSERT INTO t_{view} VALUES ({', '.join(['%s'] * len(cols))})",
+                               [tuple(bool(v) if c == "closed" else v for c, v in zip(cols, r, strict=True))
+                                for r in cur])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_postgres_store_exports_the_same_bytes_as_sqlite(db: Path, pg_dsn: str, fmt: str) -> None:
+    _copy_to_postgres(db, pg_dsn)
+    for view in VIEWS:
+        args = [view, "--format", fmt] + ([] if view.startswith("etf") else ["--coin", "SOL", "--coin", "BTC"])
+        from_sqlite = _invoke(*args, "--store", str(db))
+        from_pg = _invoke(*args, "--store", pg_dsn)
+        assert from_pg.exit_code == 0, from_pg.output
+        assert from_pg.stdout == from_sqlite.stdout and from_sqlite.stdout.count("\n") > 3
