@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     store: Path = Path("cgpreset.db")
     connect_timeout: Seconds = 5.0
     read_timeout: Seconds = 30.0
+    answer_timeout: Seconds = 60.0  # the whole answer, first byte sent to last byte read
+    max_answer_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=2**32)  # one answer's body
     max_attempts: int = Field(default=5, ge=1, le=20)
     backoff_max: float = Field(default=30.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False)  # cap of one backoff wait
     concurrency: int = Field(default=16, ge=1, le=64)  # I/O-bound: the limiter, not threads, guards the budget

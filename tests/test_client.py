@@ -163,7 +163,8 @@ def test_malformed_answers_are_not_retried(clock: FakeClock, raw: str) -> None:
     responses.get(COINS, body=raw, status=200)
     with make_client(clock) as client, pytest.raises(MalformedResponseError):
         client.request("supported-coins")
-    assert len(responses.calls) == 1
+    cut_short = raw.startswith("{")  # a body cut on the way is tried once more, then it is an error
+    assert len(responses.calls) == (2 if cut_short else 1)
 
 
 @responses.activate

@@ -10,13 +10,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from cgpreset import __version__
 from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
-from cgpreset.api.envelope import unwrap
+from cgpreset.api.envelope import CutAnswerError, unwrap
 from cgpreset.api.ratelimit import Clock, RateLimiter, Sleep
 from cgpreset.api.rows import parse_data
 from cgpreset.errors import (
@@ -32,6 +34,9 @@ from cgpreset.redact import redact
 from cgpreset.settings import Settings
 
 log = logging.getLogger("cgpreset.client")
+
+#: Bytes asked for per read of an answer's body (a read returns as soon as any bytes arrived).
+_CHUNK = 256 * 1024
 
 USER_AGENT = f"cgpreset/{__version__} (+https://github.com/cgpreset/cgpreset)"
 
@@ -81,6 +86,22 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
         return int(float(value)) if value is not None else None
     except ValueError:
         return None
+
+
+class RedirectError(TransportError):
+    """A 3xx answer: a setup problem (a proxy, a moved host), not a glitch; never retried."""
+
+    retryable = False
+
+
+def _refuse_redirect(resp: requests.Response, path: str) -> None:
+    """A redirect is never followed: the next request would carry the key to another host."""
+    if not resp.is_redirect and not 300 <= resp.status_code < 400:
+        return
+    target = urlsplit(urljoin(resp.url or "", resp.headers.get("Location", ""))).hostname
+    where = f"to host {target}" if target else "without a target"
+    raise RedirectError(f"redirected {where} (HTTP {resp.status_code}); redirects are not followed, "
+                         "so the key never leaves the configured host", path=path, http_status=resp.status_code)
 
 
 class CoinGlassClient:
@@ -171,8 +192,8 @@ class CoinGlassClient:
         timeout = (connect_t, read_t) if left is None else (min(connect_t, left), min(read_t, left))
         started = self._clock()
         try:
-            resp = self._session.get(self.base_url + path, params=params, timeout=timeout)
-            body = resp.content
+            resp = self._session.get(self.base_url + path, params=params, timeout=timeout, stream=True,
+                                     allow_redirects=False)
         except requests.Timeout as exc:
             if self.deadline is not None and self._clock() >= self.deadline - 1e-3:
                 raise DeadlineExceededError("deadline reached while waiting for the answer", path=path) from None
@@ -180,6 +201,11 @@ class CoinGlassClient:
         except requests.RequestException as exc:
             reason = redact(type(exc).__name__ + ": " + str(exc), self._secret)
             raise TransportError(f"connection failed: {reason[:160]}", path=path) from exc
+        try:
+            _refuse_redirect(resp, path)
+            body = self._read_body(resp, path, started)
+        finally:
+            resp.close()
         latency = self._clock() - started
         log.debug("GET %s %s -> HTTP %d, %d bytes, %.0f ms", path, params, resp.status_code, len(body), latency * 1000)
         rate_max = _int_header(resp.headers, "API-KEY-MAX-LIMIT")
@@ -197,6 +223,43 @@ class CoinGlassClient:
         except ApiError as exc:
             raise self._scrub(exc) from None
         return Response(path, params, data, latency, 1, rate_max, rate_used)
+
+    def _read_body(self, resp: requests.Response, path: str, started: float) -> bytes:
+        """The body in chunks, against a whole-answer time limit and a byte cap.
+
+        requests' read timeout applies to each socket read, so a server sending a few bytes a
+        second would hold the call (and `--deadline`) forever; each chunk returns as soon as any
+        bytes arrive, and the limits are checked between chunks.
+        """
+        cap = self.settings.max_answer_bytes
+        declared = _int_header(resp.headers, "Content-Length")
+        if declared is not None and declared > cap:
+            raise MalformedResponseError(f"answer of {declared:,} bytes is over the {cap:,}-byte cap "
+                                         "(CGPRESET_MAX_ANSWER_BYTES); not read", path=path)
+        until = started + self.settings.answer_timeout
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            now = self._clock()
+            if self.deadline is not None and now >= self.deadline:
+                raise DeadlineExceededError("deadline reached while reading the answer", path=path)
+            if now >= until:
+                raise TransportError(f"answer not complete after {self.settings.answer_timeout:g}s "
+                                     f"({size:,} bytes so far; CGPRESET_ANSWER_TIMEOUT)", path=path)
+            try:
+                chunk = resp.raw.read1(_CHUNK, decode_content=True)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+                    raise TransportError("timed out while reading the answer", path=path) from exc
+                reason = redact(type(exc).__name__ + ": " + str(exc), self._secret)
+                raise TransportError(f"answer cut off: {reason[:160]}", path=path) from exc
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > cap:
+                raise MalformedResponseError(f"answer over the {cap:,}-byte cap (CGPRESET_MAX_ANSWER_BYTES) "
+                                             f"after {size:,} bytes; not stored", path=path)
+            chunks.append(chunk)
 
     def _scrub(self, exc: ApiError) -> ApiError:
         """The server's own words (`msg`, an HTML page) may quote the key: redact them at the source,
@@ -237,15 +300,20 @@ class CoinGlassClient:
                 out_of_time = True
             return out_of_time
 
+        attempts = 0
+
+        def retryable(exc: BaseException) -> bool:
+            # a body cut short once is a glitch on the way, like a reset: one more try
+            return isinstance(exc, ApiError) and (exc.retryable or (isinstance(exc, CutAnswerError) and attempts < 2))
+
         retrying = Retrying(
             stop=stop_after_attempt(self.settings.max_attempts) | stop_at_deadline,
             wait=self._wait,
-            retry=retry_if_exception(lambda e: isinstance(e, ApiError) and e.retryable),
+            retry=retry_if_exception(retryable),
             before_sleep=self._before_sleep,
             sleep=self._sleep,
             reraise=True,
         )
-        attempts = 0
 
         def once() -> Response:
             nonlocal attempts

@@ -20,6 +20,10 @@ from cgpreset.errors import (
 _MAX_MSG = 200
 
 
+class CutAnswerError(MalformedResponseError):
+    """A 200 whose JSON stops short: most likely cut on the way, so the client tries once more."""
+
+
 def _short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _MAX_MSG else text[: _MAX_MSG - 1] + "…"
@@ -88,9 +92,11 @@ def unwrap(*, path: str, http_status: int, body: bytes, headers: Any = None) -> 
         payload = None
         if http_status == 200:
             snippet = body[:80].decode("utf-8", "replace")
-            kind = "an HTML page" if snippet.lstrip().lower().startswith("<") else "invalid JSON"
-            raise MalformedResponseError(f"expected JSON, got {kind}: {_short(snippet)!r}", path=path,
-                                         http_status=http_status) from None
+            html = snippet.lstrip().lower().startswith("<")
+            error = MalformedResponseError if html else CutAnswerError
+            kind = "an HTML page" if html else "invalid JSON"
+            raise error(f"expected JSON, got {kind}: {_short(snippet)!r}", path=path,
+                        http_status=http_status) from None
     if not isinstance(payload, dict):
         if http_status != 200:
             return _raise(classify(path=path, http_status=http_status, code=None,

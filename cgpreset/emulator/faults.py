@@ -30,6 +30,8 @@ Kinds and their parameters:
     rate_limit  {"code":"400","msg":"Too Many Requests"}; status (default: the emulator's
                 rate_limit_status, 200 or 429)
     hang        seconds (default 5): wait, then answer normally (the client has given up by then)
+    trickle     rate (bytes a second, default 4): headers at once, then the body a few bytes a second
+    redirect    status (default 302) to location (default http://elsewhere.invalid) + the same path
     reset       close the connection without an answer (TCP reset)
     truncated   the JSON cut in half; declared: "cut" (default: Content-Length of the cut body,
                 so the client sees invalid JSON) or "full" (of the whole body: the connection
@@ -67,11 +69,11 @@ from cgpreset._io import read_text
 from cgpreset.errors import ConfigError
 
 KINDS: tuple[str, ...] = (
-    "latency", "http_5xx", "code_500", "rate_limit", "hang", "reset", "truncated", "html",
+    "latency", "http_5xx", "code_500", "rate_limit", "hang", "trickle", "redirect", "reset", "truncated", "html",
     "empty", "drift", "drop", "types", "body",
 )
 #: Kinds that change a normal answer rather than replace it.
-SHAPING = frozenset({"latency", "hang", "empty", "drift", "drop", "types", "truncated"})
+SHAPING = frozenset({"latency", "hang", "trickle", "empty", "drift", "drop", "types", "truncated"})
 #: Kinds that rewrite the rows of a success envelope.
 ROW_SHAPING = frozenset({"empty", "drift", "drop", "types"})
 
@@ -107,6 +109,8 @@ class FaultRule:
     declared: str = "cut"
     code: str = "400"
     msg: str = "Please upgrade to standard"
+    rate: float = 4.0
+    location: str = "http://elsewhere.invalid"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -138,6 +142,12 @@ class FaultRule:
             raise ConfigError(f"fault http_5xx: status must be 5xx, not {self.status}")
         if self.mode not in ("flip", "to_str", "to_num", "bad"):
             raise ConfigError(f"fault types: mode {self.mode!r} is not flip, to_str, to_num or bad")
+        if isinstance(self.rate, bool) or not isinstance(self.rate, int | float) or not 0 < self.rate <= 10**6:
+            raise ConfigError(f"fault {self.kind}: rate must be bytes a second, more than 0, not {self.rate!r}")
+        if self.kind == "redirect" and self.status is not None and not 300 <= self.status <= 399:
+            raise ConfigError(f"fault redirect: status must be 3xx, not {self.status}")
+        if not isinstance(self.location, str) or "://" not in self.location:
+            raise ConfigError(f"fault {self.kind}: location must be a URL like http://host, not {self.location!r}")
         if self.kind == "drop" and not self.fields:
             raise ConfigError("fault drop: `fields` must name at least one field")
         if self.kind == "body" and self.status is not None and not 100 <= self.status <= 599:

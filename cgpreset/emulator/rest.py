@@ -56,6 +56,8 @@ class Reply:
     fault: str | None = None
     reset: bool = False  # drop the connection, send nothing
     declared_length: int | None = None  # Content-Length when it differs from len(body)
+    trickle: float | None = None  # send the body at this many bytes a second
+    location: str | None = None  # a redirect's Location header
 
 
 def dumps(body: dict[str, Any]) -> bytes:
@@ -96,7 +98,7 @@ class RestCore:
             if rule.kind == "hang":
                 self.wait(rule.seconds)
         replaced = next((r for r in fired if r.kind not in SHAPING), None)
-        reply = self._fault_reply(replaced) if replaced else self._normal(path, params, key, fired)
+        reply = self._fault_reply(replaced, raw_path) if replaced else self._normal(path, params, key, fired)
         if reply.fault is None:
             reply.fault = next((r.kind for r in fired), None)
         self.recorder.complete_request(ticket, http_status=0 if reply.reset else reply.status, code=reply.code,
@@ -125,6 +127,9 @@ class RestCore:
                 body = shape_body(body, rule)
         raw = dumps(body)
         reply = Reply(status, raw, code=str(body.get("code")))
+        slow = next((r for r in fired if r.kind == "trickle"), None)
+        if slow is not None:
+            reply.trickle = slow.rate
         cut = next((r for r in fired if r.kind == "truncated"), None)
         if cut is not None:
             reply.body = raw[: max(1, len(raw) // 2)]
@@ -132,10 +137,12 @@ class RestCore:
             reply.fault, reply.code = "truncated", None
         return reply
 
-    def _fault_reply(self, rule: FaultRule) -> Reply:
+    def _fault_reply(self, rule: FaultRule, raw_path: str) -> Reply:
         kind = rule.kind
         if kind == "reset":
             return Reply(0, b"", reset=True, fault=kind)
+        if kind == "redirect":
+            return Reply(rule.status or 302, b"", "text/html", fault=kind, location=rule.location + raw_path)
         if kind == "code_500":
             return Reply(200, dumps(api.SERVER_ERROR), code="500", fault=kind)
         if kind == "rate_limit":
@@ -197,14 +204,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(length))
             self.send_header("API-KEY-MAX-LIMIT", str(core.window.limit))
             self.send_header("API-KEY-USE-LIMIT", str(core.window.used()))
+            if reply.location is not None:
+                self.send_header("Location", reply.location)
             if reply.declared_length is not None or reply.fault == "truncated":
                 self.send_header("Connection", "close")
                 self.close_connection = True
             self.end_headers()
-            self.wfile.write(reply.body)
+            if reply.trickle is not None:
+                self._trickle(reply.body, reply.trickle, core)
+            else:
+                self.wfile.write(reply.body)
             self.wfile.flush()
         except OSError:  # the client went away (e.g. it timed out during a hang)
             self.close_connection = True
+
+
+    def _trickle(self, body: bytes, rate: float, core: RestCore) -> None:
+        """The body a few bytes at a time, `rate` bytes a second (until the server stops)."""
+        step = max(1, int(rate / 4))
+        for start in range(0, len(body), step):
+            if core.stopping.is_set():
+                return
+            self.wfile.write(body[start:start + step])
+            self.wfile.flush()
+            core.wait(step / rate)
 
 
 class _Server(ThreadingHTTPServer):

@@ -1,0 +1,121 @@
+"""Reliability on the emulator: whole-answer limits, no redirects with the key, a cut body retried once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from cgpreset.api.client import CoinGlassClient, RedirectError
+from cgpreset.emulator import serve
+from cgpreset.errors import ApiError, DeadlineExceededError, MalformedResponseError, TransportError
+from cgpreset.settings import Settings
+
+from .conftest import FakeClock
+from .test_emulator_support import NOW
+
+LIQ = "/api/futures/liquidation/aggregated-history"
+LIQ_PARAMS = {"exchange_list": "Binance,OKX", "symbol": "SOL", "interval": "1h", "limit": 50}
+
+
+@pytest.fixture(scope="module")
+def emu() -> Any:
+    with serve(plan="standard", seed=7, now_ms=lambda: NOW) as e:
+        yield e
+
+
+def _client(emu: Any, clock: Any = time.monotonic, **settings: Any) -> CoinGlassClient:
+    s = Settings(**{"api_key": emu.api_key, "plan": "standard", "max_attempts": 1, "read_timeout": 5, **settings})
+    sleep = clock.sleep if isinstance(clock, FakeClock) else time.sleep
+    return CoinGlassClient(s, base_url=emu.base_url, clock=clock, sleep=sleep)
+
+
+def _call_bounded(fn: Any, bound: float = 10.0) -> tuple[Any, float]:
+    """Run fn in a thread; (result or exception, seconds); fails the test instead of hanging."""
+    out: list[Any] = []
+
+    def target() -> None:
+        try:
+            out.append(fn())
+        except Exception as exc:  # noqa: BLE001 - the result under test
+            out.append(exc)
+
+    started = time.monotonic()
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(bound)
+    assert not worker.is_alive(), f"the call was still running after {bound:g}s"
+    return out[0], time.monotonic() - started
+
+
+def test_a_trickled_answer_is_cut_at_the_whole_answer_limit(emu: Any) -> None:
+    emu.set_faults([{"path": LIQ, "kind": "trickle", "rate": 40}])
+    try:
+        with _client(emu, answer_timeout=1.0) as client:
+            result, took = _call_bounded(lambda: client.request("liquidation-aggregated-history", LIQ_PARAMS))
+    finally:
+        emu.set_faults(None)
+    assert isinstance(result, TransportError), result
+    assert "not complete after 1s" in str(result) and "CGPRESET_ANSWER_TIMEOUT" in str(result)
+    assert took < 3.0
+
+
+def test_a_trickled_answer_stops_at_the_deadline(emu: Any) -> None:
+    emu.set_faults([{"path": LIQ, "kind": "trickle", "rate": 40}])
+    try:
+        with _client(emu) as client:
+            client.deadline = time.monotonic() + 1.0
+            result, took = _call_bounded(lambda: client.request("liquidation-aggregated-history", LIQ_PARAMS))
+    finally:
+        emu.set_faults(None)
+    assert isinstance(result, DeadlineExceededError), result
+    assert took < 3.0  # --deadline held within 2 s
+
+
+def test_an_answer_over_the_byte_cap_fails_naming_its_size(emu: Any, clock: FakeClock) -> None:
+    with _client(emu, clock, max_answer_bytes=1024) as client:
+        with pytest.raises(MalformedResponseError) as err:
+            client.request("liquidation-aggregated-history", LIQ_PARAMS)
+    line = str(err.value)
+    assert LIQ in line and "bytes" in line and "1,024-byte cap" in line and "\n" not in line
+
+
+def test_a_redirect_is_not_followed_and_names_only_the_host(emu: Any, clock: FakeClock) -> None:
+    with serve(plan="standard", seed=7, now_ms=lambda: NOW) as other:
+        elsewhere = other.base_url.replace("127.0.0.1", "localhost")
+        emu.set_faults([{"path": LIQ, "kind": "redirect", "location": elsewhere}])
+        try:
+            with _client(emu, clock, max_attempts=3) as client:
+                with pytest.raises(RedirectError) as err:
+                    client.request("liquidation-aggregated-history", LIQ_PARAMS)
+        finally:
+            emu.set_faults(None)
+        assert other.recorded() == []  # the key never reached the other origin
+    assert isinstance(err.value, TransportError) and err.value.exit_code == 3
+    assert "to host localhost" in str(err.value) and emu.api_key not in str(err.value)
+    assert err.value.retryable is False
+
+
+def test_a_body_cut_once_is_retried_once(emu: Any, clock: FakeClock) -> None:
+    emu.set_faults([{"path": LIQ, "kind": "truncated", "times": 1}])
+    emu.reset_records()
+    try:
+        with _client(emu, clock, max_attempts=5) as client:
+            rows = client.fetch("liquidation-aggregated-history", LIQ_PARAMS)
+    finally:
+        emu.set_faults(None)
+    assert len(rows) == 50
+    assert [r.fault for r in emu.recorded()] == ["truncated", None]
+
+
+def test_a_body_cut_every_time_fails_after_one_retry(emu: Any, clock: FakeClock) -> None:
+    emu.set_faults([{"path": LIQ, "kind": "truncated"}])
+    emu.reset_records()
+    try:
+        with _client(emu, clock, max_attempts=5) as client, pytest.raises(ApiError):
+            client.fetch("liquidation-aggregated-history", LIQ_PARAMS)
+    finally:
+        emu.set_faults(None)
+    assert len(emu.recorded()) == 2
