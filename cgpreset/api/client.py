@@ -17,6 +17,7 @@ import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from cgpreset import __version__
+from cgpreset.api import cancel
 from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
 from cgpreset.api.envelope import CutAnswerError, unwrap
 from cgpreset.api.ratelimit import Clock, RateLimiter, Sleep
@@ -118,7 +119,7 @@ class CoinGlassClient:
         base_url: str | None = None,
         limiter: RateLimiter | None = None,
         plan: Plan | None = None,
-        sleep: Sleep = time.sleep,
+        sleep: Sleep = cancel.sleep,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
         session: requests.Session | None = None,
@@ -181,6 +182,7 @@ class CoinGlassClient:
     # -- one attempt -----------------------------------------------------------------------
 
     def _attempt(self, path: str, params: dict[str, Any]) -> Response:
+        cancel.check(path)
         self._time_left(path)
         try:
             waited = self.limiter.acquire(deadline=self.deadline)
@@ -240,6 +242,7 @@ class CoinGlassClient:
         chunks: list[bytes] = []
         size = 0
         while True:
+            cancel.check(path)
             now = self._clock()
             if self.deadline is not None and now >= self.deadline:
                 raise DeadlineExceededError("deadline reached while reading the answer", path=path)

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pydantic import SecretStr
 from rich.console import Console, RenderableType
 
 from cgpreset import __version__
+from cgpreset.api import cancel
 from cgpreset.api.client import CoinGlassClient
 from cgpreset.errors import CgPresetError, ExitCode, OutputError, Terminated
 from cgpreset.redact import redact
@@ -219,16 +221,47 @@ def _load_commands() -> None:
 _load_commands()
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the unwinding
-    raise Terminated()
+def _on_signal(signum: int, frame: Any) -> None:
+    """First SIGINT/SIGTERM: every wait and read in any thread stops (CANCEL), the main thread unwinds
+    (runs rows and stores close). Later signals are ignored, so the unwinding is never cut into a traceback."""
+    cancel.CANCEL.set()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+#: After a signal, how long worker threads may take to end on their own before the process exits anyway.
+STOP_GRACE_SECONDS = 1.0
+
+
+def _exit_after_signal(code: int) -> None:
+    """End the process now, even if a worker thread is still blocked in a socket read (its work is
+    whole pages in the store, as after kill -9): the interpreter would otherwise join it at exit."""
+    until = time.monotonic() + STOP_GRACE_SECONDS
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, until - time.monotonic()))
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    cli.main(args=argv, prog_name="cgpreset")
+    if threading.current_thread() is not threading.main_thread():
+        cli.main(args=argv, prog_name="cgpreset")
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _on_signal)
+    try:
+        cli.main(args=argv, prog_name="cgpreset")
+    except SystemExit as exc:
+        if cancel.CANCEL.is_set():
+            _exit_after_signal(exc.code if isinstance(exc.code, int) else 1)
+        raise
 
 
 def iter_commands() -> Iterator[str]:
