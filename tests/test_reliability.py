@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from cgpreset.api.client import CoinGlassClient, RedirectError
+from cgpreset.cli import cli
 from cgpreset.emulator import serve
 from cgpreset.errors import ApiError, DeadlineExceededError, MalformedResponseError, TransportError
 from cgpreset.settings import Settings
 
-from .conftest import FakeClock
+from .conftest import REPO, FakeClock
 from .test_emulator_support import NOW
 
 LIQ = "/api/futures/liquidation/aggregated-history"
@@ -119,3 +123,43 @@ def test_a_body_cut_every_time_fails_after_one_retry(emu: Any, clock: FakeClock)
     finally:
         emu.set_faults(None)
     assert len(emu.recorded()) == 2
+
+
+# -- generate: a short ranking or an empty coin list is the API's problem (items 2, 12) -----------
+
+
+@pytest.fixture
+def gitops(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / "presets", tmp_path / "presets")
+    shutil.copytree(REPO / "templates", tmp_path / "templates")
+    return tmp_path
+
+
+def _generate(env: dict[str, str], *args: str) -> Any:
+    return CliRunner().invoke(cli, ["generate", "--out", "deploy", *args], env=env)
+
+
+def test_an_empty_ranking_exits_3_and_prunes_nothing(gitops: Path, emulator: Any, emu_env: dict[str, str]) -> None:
+    assert _generate(emu_env).exit_code == 0
+    before = sorted(p.name for p in (gitops / "deploy").glob("*.yaml"))
+    assert len(before) == 10
+    emulator.set_faults([{"path": "/api/futures/coins-markets", "kind": "empty"}])
+    result = _generate(emu_env, "--prune")
+    assert result.exit_code == 3, result.output
+    assert "fewer than top (10)" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert sorted(p.name for p in (gitops / "deploy").glob("*.yaml")) == before
+
+
+def test_an_empty_supported_coins_answer_exits_3(gitops: Path, emulator: Any, emu_env: dict[str, str]) -> None:
+    emulator.set_faults([{"path": "/api/futures/supported-coins", "kind": "empty"}])
+    result = _generate(emu_env)
+    assert result.exit_code == 3, result.output
+    assert "supported-coins answer is empty" in result.stderr
+    assert not (gitops / "deploy").exists()
+
+
+def test_plan_override_refused_before_any_request(gitops: Path, emulator: Any, emu_env: dict[str, str]) -> None:
+    emulator.reset_records()
+    result = _generate(emu_env, "--plan", "hobbyist")
+    assert result.exit_code == 2 and "(plan hobbyist: --plan)" in result.stderr
+    assert emulator.recorded() == []

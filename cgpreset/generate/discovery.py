@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from cgpreset._io import read_text
-from cgpreset.errors import ApiError, ConfigError, PlanError
+from cgpreset.errors import ApiError, ConfigError, MalformedResponseError, PlanError
 from cgpreset.plans import Plan
 
 log = logging.getLogger("cgpreset.discovery")
@@ -177,6 +177,9 @@ def discover(
     """
     key_plan = plan or client.plan()
     coins = list(client.fetch("supported-coins"))
+    if not coins:  # the API's problem, not the preset's: no coin exists for an empty answer
+        raise MalformedResponseError("the supported-coins answer is empty; nothing written",
+                                     path="/api/futures/supported-coins")
     raw_pairs = client.fetch("supported-exchange-pairs")
     pairs = {
         str(ex): [

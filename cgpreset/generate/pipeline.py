@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cgpreset.errors import ConfigError, FindingsError
+from cgpreset.errors import ConfigError, FindingsError, MalformedResponseError
 from cgpreset.generate.discovery import STATE_DIR, Snapshot, discover, load_snapshot, snapshot_path
 from cgpreset.generate.render import DEFAULT_TEMPLATE, RenderedFile, TemplateSet, load_templates, render_all
 from cgpreset.generate.resolver import Resolution, plan_problems, resolve
@@ -90,12 +90,20 @@ def get_snapshot(
             raise ConfigError("--offline needs --snapshot PATH or --out DIR (for DIR/.cgpreset/discovery.json)")
         return SnapshotSource(load_snapshot(path), display_path(path))
     wl = inputs.watchlist
+    if plan_override and plan_override != "auto":  # refuse before the first request, not after discovery
+        check_plan(inputs, PlanChoice(Plan(plan_override), "--plan"))
     api = client()
     key_plan = api.plan()
     # Check the preset against the key's plan before spending budget on the ranking calls.
     if not plan_override or plan_override == "auto":
         check_plan(inputs, PlanChoice(key_plan, "detected from the key"))
     snap = discover(api, ranking=wl.top is not None, candidates=wl.candidates, plan=key_plan)
+    ranked = len(snap.ranking.coins) if snap.ranking is not None else None
+    if wl.top is not None and ranked is not None and ranked < wl.top:
+        # a short ranking would shrink the watchlist and (with --prune) delete configs: an API problem
+        raise MalformedResponseError(
+            f"the open-interest ranking ({snap.ranking.source}) has {ranked} coin(s), fewer than top "
+            f"({wl.top}): an incomplete answer; nothing written")
     return SnapshotSource(snap, "discovered")
 
 
