@@ -34,6 +34,18 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Detail:
+    """Rows nested in a layer's row (the ETF flows' per-ticker list), stored in a table of their own."""
+
+    field: str  # the row's list field
+    key: str  # the store column that keys a nested row (beside series and time)
+    key_field: str  # the nested row's field that fills `key`
+    table: str
+    view: str
+    columns: tuple[Column, ...]
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """Everything about one layer that is not the same for all layers."""
 
@@ -63,6 +75,11 @@ class LayerSpec:
     #: Store table of the layer's rows and its typed columns (REAL), in order.
     table: str
     columns: tuple[Column, ...]
+    #: Series columns the layer's analyst view shows (from the `series` table), before `time`.
+    view_series: tuple[str, ...] = ("coin", "interval")
+    #: A key column of the rows beside (series, time): the exchange of a per-exchange snapshot.
+    row_key: str | None = None
+    detail: Detail | None = None
 
     @property
     def value_fields(self) -> tuple[str, ...]:
@@ -89,7 +106,7 @@ REGISTRY: dict[LayerId, LayerSpec] = {
             key="{exchange}:{symbol}", interval_from="config", history_from="config", floor=True, core=True,
             symbol_is_coin=False, macro=False, snapshot=False, whole_history=False, keep_field=None,
             checks=("gaps", "freshness", "ohlc", "all_zero"), table="data_funding",
-            columns=_ohlc("percent")),
+            columns=_ohlc("percent"), view_series=("coin", "exchange", "instrument", "interval")),
         LayerSpec(
             id="open_interest", endpoint_id="open-interest-aggregated-history", params=("symbol",),
             key="all", interval_from="config", history_from="config", floor=True, core=True,
@@ -117,13 +134,17 @@ REGISTRY: dict[LayerId, LayerSpec] = {
             checks=("exchange_sum", "long_short_total", "all_zero"), table="data_liquidation_exchanges",
             columns=(Column("total_usd", "liquidation_usd", "USD"),
                      Column("long_usd", "long_liquidation_usd", "USD"),
-                     Column("short_usd", "short_liquidation_usd", "USD"))),
+                     Column("short_usd", "short_liquidation_usd", "USD")),
+            view_series=("coin",), row_key="exchange"),
         LayerSpec(
             id="etf_flows", endpoint_id="etf-bitcoin-flow-history", params=(), key="{asset}",
             interval_from="1d", history_from="layer", floor=False, core=False, symbol_is_coin=False,
             macro=True, snapshot=False, whole_history=True, keep_field=None,
             checks=("gaps", "freshness", "etf_sum", "all_zero"), table="data_etf_flows",
-            columns=(Column("flow_usd", "flow_usd", "USD"), Column("price_usd", "price_usd", "USD"))),
+            columns=(Column("flow_usd", "flow_usd", "USD"), Column("price_usd", "price_usd", "USD")),
+            view_series=(), detail=Detail(field="etf_flows", key="ticker", key_field="etf_ticker",
+                                          table="data_etf_tickers", view="etf_flows_by_ticker",
+                                          columns=(Column("flow_usd", "flow_usd", "USD"),))),
     )
 }
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cgpreset.cli import cli
+from tests.test_store import stored_rows
 
 
 def test_demo_twice(tmp_path: Path) -> None:
@@ -34,14 +35,14 @@ def test_demo_twice(tmp_path: Path) -> None:
     assert "real-key-must-not-be-used" not in first.output
     db = tmp_path / "cgpreset-demo" / "cgpreset.db"
     con = sqlite3.connect(db)
-    rows = con.execute("SELECT count(*) FROM bars").fetchone()[0]
+    rows = stored_rows(con)
     con.close()
     second = runner.invoke(cli, ["demo"], env=env, catch_exceptions=False)
     assert second.exit_code == 0, second.output[-3000:]
     assert "(0 files changed)" in second.stdout
     con = sqlite3.connect(db)
     assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
-    grown = con.execute("SELECT count(*) FROM bars").fetchone()[0] - rows
+    grown = stored_rows(con) - rows
     con.close()
     assert grown <= 51  # incremental: at most one new (forming) bar per series
 

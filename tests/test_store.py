@@ -1,4 +1,4 @@
-"""The SQLite store: upsert on the natural key, cursors with their rows, concurrent writers."""
+"""The SQLite store: upsert on (series, time), cursors with their rows, concurrent writers, runs."""
 
 from __future__ import annotations
 
@@ -11,20 +11,32 @@ from typing import Any
 import pytest
 
 from cgpreset.errors import ConfigError
-from cgpreset.store.sqlite import SCHEMA_VERSION, Store
+from cgpreset.store.base import Cursor, Page, SeriesRef
+from cgpreset.store.schema import LAYER_TABLES, SCHEMA_VERSION
+from cgpreset.store.sqlite import SQLiteStore as Store
 
 H = 3_600_000
 
 
-def bars(times: list[int], close: float = 1.0, instrument: str = "all") -> list[dict[str, Any]]:
-    return [{"instrument": instrument, "time": t, "open": 1.0, "high": 2.0, "low": 0.5, "close": close,
-             "payload": {"time": t, "open": "1", "high": "2", "low": "0.5", "close": str(close)}} for t in times]
+def stored_rows(con: sqlite3.Connection) -> int:
+    """Rows in every layer table of an open store file."""
+    return sum(con.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0] for t in LAYER_TABLES.values())
+
+
+def ref(series: str = "oi/SOL/all/1h", layer: str = "open_interest", coin: str = "SOL") -> SeriesRef:
+    return SeriesRef(series, layer, coin, None, None, "1h", "{}")
+
+
+def page(times: list[int], closed_upto: int | None, series: str = "oi/SOL/all/1h", close: float = 1.0,
+         layer: str = "open_interest", coin: str = "SOL") -> Page:
+    """OHLC rows (time, open, high, low, close, closed) of an open-interest (or funding) series."""
+    rows = [(t, 1.0, 2.0, 0.5, close, int(closed_upto is not None and t <= closed_upto)) for t in times]
+    return Page(ref(series, layer, coin), rows, closed_upto)
 
 
 def write(store: Store, times: list[int], closed_upto: int | None, series: str = "oi/SOL/all/1h",
           close: float = 1.0) -> Any:
-    return store.write(series=series, layer="open_interest", coin="SOL", interval="1h",
-                       rows=bars(times, close), closed_upto=closed_upto)
+    return store.write(page(times, closed_upto, series, close))
 
 
 def test_schema_versioned_and_wal(tmp_path: Path) -> None:
@@ -39,7 +51,7 @@ def test_schema_versioned_and_wal(tmp_path: Path) -> None:
     for readonly in (False, True):  # refused in every mode, and left as it was
         with pytest.raises(ConfigError) as err:
             Store(path, readonly=readonly)
-        assert str(err.value) == f"{path}: written by a newer cgpreset (schema v99; this one reads up to v2)"
+        assert str(err.value) == f"{path}: written by a newer cgpreset (schema v99; this one reads up to v3)"
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 99
     db.close()
@@ -52,20 +64,21 @@ def test_upsert_never_duplicates_and_updates_forming_bar(tmp_path: Path) -> None
         r2 = write(store, [2 * H, 3 * H], closed_upto=2 * H, close=5.0)  # forming bar 2H closed now
         assert (r2.new_rows, r2.cursor) == (1, 2 * H)
         rows = store.rows("oi/SOL/all/1h")
-        assert [r["time"] for r in rows] == [0, H, 2 * H, 3 * H]
-        assert rows[2]["close"] == 5.0 and rows[2]["payload"]["close"] == "5.0"  # raw JSON kept
+        assert [(r["time"], r["closed"]) for r in rows] == [(0, 1), (H, 1), (2 * H, 1), (3 * H, 0)]
+        assert rows[2]["close"] == 5.0  # the bar that was forming took its final value
         assert write(store, [0, H], closed_upto=H).new_rows == 0  # cursor never moves back
         assert store.cursor("oi/SOL/all/1h") == 2 * H
         assert store.count() == 4
+        assert store.positions()["oi/SOL/all/1h"] == Cursor(2 * H, 0, 3 * H)  # oldest and newest bar too
 
 
 def test_failed_write_leaves_neither_rows_nor_cursor(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
-        broken = bars([0, H]) + [{"instrument": "all", "time": 2 * H, "payload": object()}]  # not JSON
-        with pytest.raises(TypeError):
-            store.write(series="x", layer="open_interest", coin="SOL", interval="1h", rows=broken,
-                        closed_upto=H)
-        assert store.count() == 0 and store.cursor("x") is None
+        good = page([0, H], closed_upto=H, series="x")
+        broken = Page(good.series, [*good.rows, (2 * H, 1.0, 2.0, 0.5, object(), 1)], H)  # not a number
+        with pytest.raises(ConfigError, match="store write failed"):
+            store.write(broken)
+        assert store.count() == 0 and store.cursor("x") is None and store.positions() == {}
 
 
 def test_runs_table(tmp_path: Path) -> None:
@@ -87,8 +100,8 @@ def test_threads_with_separate_connections(tmp_path: Path) -> None:
     def worker(n: int) -> None:
         try:
             with Store(path) as store:
-                for page in range(20):
-                    times = [(page * 10 + i) * H for i in range(10)]
+                for n_page in range(20):
+                    times = [(n_page * 10 + i) * H for i in range(10)]
                     write(store, times, closed_upto=times[-1], series=f"s{n % 3}")
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -100,17 +113,16 @@ def test_threads_with_separate_connections(tmp_path: Path) -> None:
         t.join()
     assert not errors
     with Store(path) as store:
-        # series s0..s2 share the natural key (same layer/coin/instrument): 200 distinct bars
-        assert store.count() == 200
+        # three series, each written by two threads: 200 distinct bars each
+        assert store.count() == 3 * 200
         assert store.cursor("s0") == 199 * H
 
 
 def _proc_writer(path: str, n: int) -> None:
     with Store(path) as store:
-        for page in range(15):
-            times = [(page * 10 + i) * H for i in range(10)]
-            store.write(series=f"p{n}", layer="funding", coin=f"C{n}", interval="1h", rows=bars(times),
-                        closed_upto=times[-1])
+        for n_page in range(15):
+            times = [(n_page * 10 + i) * H for i in range(10)]
+            store.write(page(times, times[-1], series=f"p{n}", layer="funding", coin=f"C{n}"))
 
 
 def test_processes_write_at_once(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from cgpreset.run.outcome import SeriesResult
 from cgpreset.run.report import plan_json, plan_summary, plan_table, run_json, run_summary, run_table
 from cgpreset.run.select import select_configs, split_names
 from cgpreset.run.series import expand, floor_problems, plan_run
-from cgpreset.store.sqlite import Store
+from cgpreset.store.sqlite import SQLiteStore as Store
 
 _PATH = click.Path(path_type=Path)
 _STORE = click.Path(dir_okay=False, path_type=Path)
@@ -209,7 +209,7 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None, c
 
     \b
     Example:
-        cgpreset demo && sqlite3 cgpreset-demo/cgpreset.db 'select layer, count(*) from bars group by 1'
+        cgpreset demo && sqlite3 cgpreset-demo/cgpreset.db 'select coin, count(*) from funding group by 1'
     """
     app.override(concurrency=concurrency)
     demo_app = App(app.settings.model_copy(update={"api_key": None, "base_url": None, "ws_url": None,

@@ -15,7 +15,7 @@ from cgpreset.models.config import load_configs
 from cgpreset.models.preset import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST, find_default
 from cgpreset.run.engine import RunResult, run_preset
 from cgpreset.run.health import HealthReport, run_health
-from cgpreset.store.sqlite import Store
+from cgpreset.store.sqlite import SQLiteStore as Store
 
 DEFAULT_DIR = Path("cgpreset-demo")
 #: The demo's first run backfills two weeks (not the preset's 90 days) so that it takes seconds.

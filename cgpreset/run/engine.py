@@ -46,8 +46,8 @@ from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
     RunResult,
     SeriesResult,
 )
-from cgpreset.run.series import TYPED_FIELDS, RunPlan, Series, SeriesPlan, expand, floor_problems, plan_run
-from cgpreset.store.sqlite import Store
+from cgpreset.run.series import RunPlan, Series, SeriesPlan, expand, floor_problems, plan_run
+from cgpreset.store.base import Page, Store
 
 
 class PlanMismatchError(ConfigError):
@@ -72,20 +72,32 @@ def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _store_rows(series: Series, raw: list[Any], typed: list[dict[str, Any]], now_ms: int) -> list[dict[str, Any]]:
-    """Rows as the store wants them: natural key, typed columns, raw payload."""
-    out = []
-    columns = TYPED_FIELDS[series.layer]
-    tf = series.endpoint.time_field
+def _page(series: Series, typed: list[dict[str, Any]], now_ms: int, closed_upto: int | None) -> Page:
+    """Rows as the layer's table wants them: (time, [row key], typed values, [closed]) tuples."""
+    ls = series.spec
+    fields = [c.field for c in ls.columns]
+    tf = series.endpoint.time_field or "time"
     snapshot = bar_open(now_ms, series.interval)
-    for raw_row, row in zip(raw, typed, strict=True):
-        if series.spec.snapshot:
-            instrument, when = str(row["exchange"]), snapshot
-        else:
-            instrument, when = series.instrument, int(row[tf or "time"])
-        out.append({"instrument": instrument, "time": when, "payload": raw_row,
-                    **{col: row.get(name) for col, name in columns.items()}})
-    return out
+    rows: list[tuple[Any, ...]] = []
+    detail: list[tuple[Any, ...]] = []
+    for row in typed:
+        when = snapshot if ls.snapshot else int(row[tf])
+        key = (str(row[ls.row_key]),) if ls.row_key else ()
+        closed = () if ls.snapshot else (int(closed_upto is not None and when <= closed_upto),)
+        rows.append((when, *key, *(row.get(f) for f in fields), *closed))
+        if ls.detail is not None:
+            d = ls.detail
+            for item in row.get(d.field) or ():
+                if isinstance(item, dict) and item.get(d.key_field) is not None:
+                    detail.append((when, str(item[d.key_field]), *(_number(item.get(c.field)) for c in d.columns)))
+    return Page(series.ref, rows, closed_upto, detail)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class Runner:
@@ -140,7 +152,6 @@ class Runner:
                 resp = self.client.request(s.endpoint, self._params(s, window))
                 res.requests += 1
                 res.latencies.append(resp.latency)
-                raw = resp.data if isinstance(resp.data, list) else []
                 typed = parse_data(s.endpoint, resp.data)
                 self._check_window(s, window, typed)
             except DeadlineExceededError:
@@ -159,7 +170,7 @@ class Runner:
                 res.requests += 1
                 res.outcome, res.reason, res.error = FAILED, str(exc), exc
                 break
-            kept += self._write_page(s, raw, typed, received, res)
+            kept += self._write_page(s, typed, received, res)
         rows = list(received.values()) if s.spec.snapshot else [
             received[k] for k in sorted(received)]
         res.rows = kept
@@ -183,26 +194,22 @@ class Runner:
                                     complete=res.outcome == OK)
         return res
 
-    def _write_page(self, s: Series, raw: list[Any], typed: list[dict[str, Any]],
+    def _write_page(self, s: Series, typed: list[dict[str, Any]],
                     received: dict[Any, dict[str, Any]], res: SeriesResult) -> int:
         """Store one page with its cursor; returns how many rows were stored."""
-        pairs = list(zip(raw, typed, strict=True))
         tf = s.endpoint.time_field or "time"
         if s.spec.whole_history and s.history_days:
             since = bar_open(self.now_ms - s.history_days * DAY_MS, "1d")
-            pairs = [(r, t) for r, t in pairs if int(t[tf]) >= since]
-        for _raw, t in pairs:
+            typed = [t for t in typed if int(t[tf]) >= since]
+        for t in typed:
             received[t.get("exchange") if s.spec.snapshot else t[tf]] = t
-        if s.keep is not None:
-            pairs = [(r, t) for r, t in pairs if str(t.get("exchange")) in s.keep]
-        rows = _store_rows(s, [r for r, _ in pairs], [t for _, t in pairs], self.now_ms)
+        kept = typed if s.keep is None else [t for t in typed if str(t.get("exchange")) in s.keep]
         closed_upto = None
-        if not s.spec.snapshot and rows:
-            ordered = sorted((t for _, t in pairs), key=lambda t: t[tf])
+        if not s.spec.snapshot and kept:
+            ordered = sorted(kept, key=lambda t: t[tf])
             closed, _forming = split_forming(ordered, s.interval, self.now_ms, tf)
             closed_upto = int(closed[-1][tf]) if closed else None
-        written = self.store.write(series=s.id, layer=s.layer, coin=s.coin, interval=s.interval, rows=rows,
-                                   closed_upto=closed_upto)
+        written = self.store.write(_page(s, kept, self.now_ms, closed_upto))
         res.new_rows += written.new_rows
         if written.cursor is not None:
             res.last_closed = written.cursor

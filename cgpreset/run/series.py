@@ -9,6 +9,7 @@ history_days, capped by what the plan keeps, in windows of at most 1000 bars.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,7 @@ from cgpreset.api.client import iter_windows
 from cgpreset.layers import FLOOR_LAYERS, LAYERS, RANGE_BUCKET, REGISTRY, LayerId, LayerSpec, spec
 from cgpreset.models.config import CoinConfig, HealthSpec
 from cgpreset.plans import DAY_MS, Plan, bar_open, history_days, interval_ms
+from cgpreset.store.base import SeriesRef
 
 #: The coin label of series that do not belong to one coin (macro layers).
 MACRO = "*"
@@ -51,6 +53,16 @@ class Series:
     def spec(self) -> LayerSpec:
         """The layer's registry entry."""
         return spec(self.layer)
+
+    @property
+    def ref(self) -> SeriesRef:
+        """The series as the store's `series` table holds it."""
+        params = self.param_dict
+        venue = "exchange" in params  # a venue pair (funding): its exchange and symbol
+        return SeriesRef(self.id, self.layer, self.coin,
+                         params.get("exchange") or params.get("exchange_list"),
+                         params.get("symbol") if venue else (self.instrument if self.spec.macro else None),
+                         self.interval, json.dumps(params, sort_keys=True))
 
     @property
     def endpoint(self) -> Endpoint:

@@ -1,0 +1,38 @@
+"""The store: schema v3 behind one interface, SQLite the embedded backend (PostgreSQL next).
+
+    from cgpreset.store import open_store
+    with open_store("cgpreset.db") as store:          # or "postgresql://user@host/db"
+        store.cursors()                              # {series key: last closed bar (ms)}
+
+`open_store(target, *, readonly=False)` returns a `Store` (store/base.py): `write(Page)` stores
+one answer's rows with its series' cursor in one transaction; `cursor`/`cursors`/`positions`
+say where each series stands (last closed bar, oldest and newest bar stored); `rows`/`count`
+read back; `start_run`/`heartbeat`/`record_plan`/`finish_run`/`runs`/`known_plan` keep the
+runs table. The schema is data in store/schema.py: the `series` table, one table per layer
+(`data_<layer>`, keyed by series and time; REAL values; `closed`), cursors, runs, raw_pages,
+the stream tables, and the analyst views `funding`, `open_interest`, `liquidation`,
+`taker_volume`, `liquidation_exchanges`, `etf_flows`, `etf_flows_by_ticker`, whose SQL
+(`schema.view_sql(ts_template)`) every backend creates. Times are ms since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, Store, WriteResult
+from cgpreset.store.dsn import PgDsn, StoreLocation, store_location
+
+__all__ = ["Cursor", "KnownPlan", "Page", "SeriesRef", "Store", "WriteResult", "open_store"]
+
+
+def open_store(target: str | Path | StoreLocation, *, readonly: bool = False) -> Store:
+    """The store at `target`: an SQLite file path, or a `postgresql://` URL (PgDsn)."""
+    location = target if isinstance(target, PgDsn) else store_location(target)
+    if isinstance(location, PgDsn):
+        from cgpreset.store.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
+
+        store: Store = PostgresStore(location, readonly=readonly)
+        return store
+    from cgpreset.store.sqlite import SQLiteStore
+
+    return SQLiteStore(location, readonly=readonly)

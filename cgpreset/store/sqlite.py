@@ -1,230 +1,76 @@
-"""The SQLite store of `run-preset`: typed rows with their raw JSON, cursors and runs.
+"""The SQLite backend of the store (schema v3, see store/schema.py): one file, many writers.
 
-One file, WAL journal, a busy timeout, and every write in one `BEGIN IMMEDIATE` transaction,
-so several run-preset processes can write the same file at once. Rows are keyed by their
-natural key (layer, coin, instrument, interval, time) and upserted: reruns and overlapping
-windows never duplicate a row, and the still-forming bar is rewritten. A series' cursor (its
-last closed bar) is saved in the same transaction as its rows. The API key is never stored.
+WAL journal, a busy timeout, and every write in one `BEGIN IMMEDIATE` transaction, so several
+run-preset processes can write the same file at once. Rows are keyed by (series, time) in their
+layer's table: reruns and overlapping windows never duplicate a row, and the still-forming bar
+is rewritten. A page's rows and its series' cursor are written in one transaction, under the
+lock only for as long as the writing takes; new rows are counted from the insert itself (no
+count scans). The API key is never stored.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cgpreset.errors import ConfigError
+from cgpreset.layers import spec
+from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, WriteResult
+from cgpreset.store.schema import DETAIL_TABLES, LAYER_TABLES, SCHEMA_VERSION, TableDef
+from cgpreset.store.sqlite_schema import (  # noqa: F401 - the file checks are part of this module's API
+    BUSY_TIMEOUT_MS,
+    bring_to_v3,
+    check_path,
+    check_store,
+    check_tables,
+    check_version,
+    converting,
+    store_error,
+)
 
-SCHEMA_VERSION = 2
-BUSY_TIMEOUT_MS = 30_000
-
-#: Typed columns; each layer fills the ones that apply (see series.TYPED_FIELDS).
-TYPED_COLUMNS = ("open", "high", "low", "close", "long_usd", "short_usd", "buy_usd", "sell_usd",
-                 "total_usd", "price_usd")
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS bars (
-    layer      TEXT    NOT NULL,
-    coin       TEXT    NOT NULL,
-    instrument TEXT    NOT NULL,
-    interval   TEXT    NOT NULL,
-    time       INTEGER NOT NULL,
-    series     TEXT    NOT NULL,
-    {", ".join(f"{c} REAL" for c in TYPED_COLUMNS)},
-    payload    TEXT    NOT NULL,
-    fetched_at INTEGER NOT NULL,
-    PRIMARY KEY (layer, coin, instrument, interval, time)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS bars_series_time ON bars (series, time);
-CREATE TABLE IF NOT EXISTS cursors (
-    series      TEXT PRIMARY KEY,
-    last_closed INTEGER NOT NULL,
-    updated_at  INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id                INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_at        INTEGER NOT NULL,
-    ended_at          INTEGER,
-    exit_code         INTEGER,
-    requests          INTEGER NOT NULL DEFAULT 0,
-    retries           INTEGER NOT NULL DEFAULT 0,
-    rate_limited      INTEGER NOT NULL DEFAULT 0,
-    rate_wait_seconds REAL    NOT NULL DEFAULT 0,
-    outcomes          TEXT,
-    status            TEXT
-);
-"""
-
-#: The tables `cgpreset stream --store` adds to the same file (created by stream_store.connect).
-#: They carry no version of their own: the file's `user_version` is the run schema's.
-STREAM_SCHEMA = """
-CREATE TABLE IF NOT EXISTS stream_events (
-    kind        TEXT    NOT NULL,
-    exchange    TEXT    NOT NULL,
-    symbol      TEXT    NOT NULL,
-    time_ms     INTEGER NOT NULL,
-    side_raw    TEXT    NOT NULL,
-    price       REAL    NOT NULL,
-    volume_usd  REAL    NOT NULL,
-    base_asset  TEXT    NOT NULL,
-    side        TEXT    NOT NULL,
-    channel     TEXT    NOT NULL,
-    run_id      INTEGER,
-    received_at REAL    NOT NULL,
-    PRIMARY KEY (kind, exchange, symbol, time_ms, side_raw, price, volume_usd)
-);
-CREATE INDEX IF NOT EXISTS stream_events_coin_time ON stream_events (base_asset, time_ms);
-CREATE TABLE IF NOT EXISTS stream_runs (
-    id                INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_at        REAL    NOT NULL,
-    updated_at        REAL    NOT NULL,
-    ended_at          REAL,
-    status            TEXT    NOT NULL,
-    stop_reason       TEXT,
-    url               TEXT    NOT NULL,
-    channels          TEXT    NOT NULL,
-    coins             TEXT,
-    events            INTEGER NOT NULL DEFAULT 0,
-    events_per_minute REAL    NOT NULL DEFAULT 0,
-    reconnects        INTEGER NOT NULL DEFAULT 0,
-    pings_sent        INTEGER NOT NULL DEFAULT 0,
-    pongs_received    INTEGER NOT NULL DEFAULT 0,
-    last_event_at     REAL,
-    summary           TEXT    NOT NULL DEFAULT '{}'
-);
-"""
-
-
-def _user_tables(db: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
-    """Every table and view of a database (SQLite's own excluded) with its column names."""
-    names = [r[0] for r in db.execute(
-        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
-    )]
-    return {n: tuple(r[0] for r in db.execute("SELECT name FROM pragma_table_info(?)", (n,))) for n in names}
-
-
-def _columns(schema: str) -> dict[str, tuple[str, ...]]:
-    db = sqlite3.connect(":memory:")
-    try:
-        db.executescript(schema)
-        return _user_tables(db)
-    finally:
-        db.close()
-
-
-#: What each schema version's tables hold (columns, by name); v0 is a file no run has written yet.
-RUN_TABLES = _columns(_SCHEMA)
-_RUN_TABLES_AT = {
-    0: RUN_TABLES,
-    1: {**RUN_TABLES, "runs": tuple(c for c in RUN_TABLES["runs"] if c != "status")},
-    2: RUN_TABLES,
-}
-STREAM_TABLES = _columns(STREAM_SCHEMA)
-
-# -- one way to turn what SQLite says about a file into one line -----------------------------
-
-_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
-
-
-def store_error(path: Path, exc: sqlite3.Error, doing: str) -> ConfigError:
-    """One line naming the file: not a database, damaged, or `doing` failed (locked, no permission...)."""
-    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # extended codes keep the primary in the low byte
-    text = str(exc)
-    if code == _SQLITE_NOTADB or "not a database" in text:
-        return ConfigError(f"{path}: not a cgpreset store ({text})")
-    if code == _SQLITE_CORRUPT or "malformed" in text:
-        return ConfigError(f"{path}: store is damaged ({text})")
-    return ConfigError(f"{path}: {doing}: {text}")
-
-
-@contextmanager
-def converting(path: Path, doing: str) -> Iterator[None]:
-    """Every store access runs inside this: an SQLite error, or stored JSON that no longer parses,
-    leaves as a one-line ConfigError naming the file, never as a traceback."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise store_error(path, exc, doing) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: store is damaged (a stored JSON value does not parse: {exc})") from None
-
-
-def check_path(path: Path) -> None:
-    """Refuse a directory; create a missing parent folder (one line if that fails)."""
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a directory")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot create the store's folder: {exc.strerror or exc}") from None
-
-
-def check_store(db: sqlite3.Connection, path: Path) -> tuple[int, dict[str, tuple[str, ...]]]:
-    """Check an open file's schema before anything reads or writes it. Returns (schema version,
-    tables). Reads only the schema; call it inside `converting`.
-
-    Refused, each as one ConfigError line: a file of a newer cgpreset (its `user_version` above
-    SCHEMA_VERSION); a foreign file (a cgpreset table without the columns of its version, a
-    versioned file without the run tables, or an unversioned one with tables but none of
-    cgpreset's). No integrity scan here: it would read the whole file on every open (about 1 s
-    per GB); damage is reported, as "store is damaged", by the first read or write that meets it.
-    """
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    check_version(path, version)
-    return version, check_tables(path, version, _user_tables(db))
-
-
-def check_version(path: Path, version: int) -> None:
-    if version > SCHEMA_VERSION:
-        raise ConfigError(f"{path}: written by a newer cgpreset (schema v{version}; this one reads up to "
-                          f"v{SCHEMA_VERSION})")
-    if version not in _RUN_TABLES_AT:  # negative: no cgpreset writes that
-        raise ConfigError(f"{path}: not a cgpreset store (schema v{version})")
-
-
-def check_tables(path: Path, version: int, found: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-    """The schema half of `check_store`: `found` tables against what `version` promises."""
-    expected: Mapping[str, tuple[str, ...]] = {**_RUN_TABLES_AT[version], **STREAM_TABLES}
-    problems = []
-    if version >= 1:
-        absent = [t for t in RUN_TABLES if t not in found]
-        if absent:
-            problems.append(f"schema v{version} without table {', '.join(absent)}")
-    elif found and not found.keys() & expected.keys():
-        problems.append(f"none of its tables is cgpreset's: {', '.join(sorted(found)[:5])}")
-    for table, columns in expected.items():
-        missing = [c for c in columns if table in found and c not in found[table]]
-        if missing:
-            problems.append(f"table {table} has no column {', '.join(missing[:3])}{', …' if missing[3:] else ''}")
-    if problems:
-        raise ConfigError(f"{path}: not a cgpreset store ({'; '.join(problems)})")
-    return found
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """What one `write` did."""
-
-    received: int
-    new_rows: int
-    cursor: int | None
+#: A `running` run whose heartbeat is older than this is taken for killed (its pid may be reused).
+STALE_RUN_MS = 15 * 60_000
+#: How often a writing run refreshes its heartbeat.
+HEARTBEAT_MS = 30_000
+RUN_TABLES = ("series", "cursors", "runs")
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Store:
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _insert_sql(t: TableDef, *, upsert: bool) -> str:
+    cols = t.column_names
+    verb = "INSERT" if upsert else "INSERT OR IGNORE"
+    head = f"{verb} INTO {t.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    if not upsert:
+        return head
+    rest = [c for c in cols if c not in t.key]
+    return head + f" ON CONFLICT ({', '.join(t.key)}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in rest)
+
+
+class SQLiteStore:
     """One SQLite file; safe to share between threads (one connection behind a lock).
 
     `readonly=True` (for `--dry-run`) never creates, migrates or writes the file: the caller
-    checks that it exists, and a store written by nothing yet reads as empty.
+    checks that it exists; a store written by nothing yet reads as empty, and a v1/v2 store is
+    read as it is (its cursors), not migrated.
 
     Opening checks the file (`check_store`): a damaged, foreign or newer store is refused before
     anything is read or written, in every mode. Every method runs inside `_db_for`, so whatever
@@ -234,24 +80,28 @@ class Store:
 
     def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.display = str(self.path)
         self.readonly = readonly
         self._lock = threading.RLock()
-        self._absent: frozenset[str] = frozenset()  # run tables a read-only, never-written file lacks
+        self._version = SCHEMA_VERSION
+        self._series_ids: dict[str, int] = {}
+        self._run_id: int | None = None
+        self._beat = 0
         if not readonly:
             check_path(self.path)
         with converting(self.path, "cannot open store"):
             self._db = self._connect()
         try:
             with converting(self.path, "cannot open store"):
-                self._db.row_factory = sqlite3.Row
                 self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                _, found = check_store(self._db, self.path)  # before WAL or migration touch a foreign file
+                version, found = check_store(self._db, self.path)  # before WAL or migration touch a foreign file
                 if readonly:
-                    self._absent = frozenset(RUN_TABLES) - found.keys()
+                    self._version = version if "cursors" in found else -1
                 else:
                     self._db.execute("PRAGMA journal_mode = WAL")
                     self._db.execute("PRAGMA synchronous = NORMAL")
-                    self._migrate()
+                    with self._tx() as db:
+                        bring_to_v3(db, self.path)
         except BaseException:
             self._db.close()
             raise
@@ -265,22 +115,6 @@ class Store:
         wal = self.path.with_name(self.path.name + "-wal")
         uri = self.path.resolve().as_uri() + ("?mode=ro" if wal.exists() else "?mode=ro&immutable=1")
         return sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
-
-    def _migrate(self) -> None:
-        """Bring the file to SCHEMA_VERSION and check the result, in one transaction: a file that
-        fails the check is left as it was."""
-        with self._tx() as db:
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])  # another process may have moved it
-            check_version(self.path, version)
-            if version < 1:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-            elif version < 2:  # v1 -> v2: runs.status
-                db.execute("ALTER TABLE runs ADD COLUMN status TEXT")
-            if version < SCHEMA_VERSION:
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            check_tables(self.path, SCHEMA_VERSION, _user_tables(db))
 
     @contextmanager
     def _db_for(self, doing: str) -> Iterator[sqlite3.Connection]:
@@ -318,105 +152,210 @@ class Store:
         for p in (base, base.with_name(base.name + "-wal"), base.with_name(base.name + "-shm")):
             p.unlink(missing_ok=True)
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> SQLiteStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- cursors and rows ------------------------------------------------------------------
+    # -- cursors ---------------------------------------------------------------------------
+
+    def _legacy(self) -> bool:
+        """A read-only v1/v2 file (not migrated): its cursors are read from v2's tables."""
+        return self._version in (1, 2)
+
+    def positions(self) -> dict[str, Cursor]:
+        """Every series' cursor with the oldest and newest bars stored, by series key."""
+        if self._version < 0 or self._version == 0:  # a file no run has written yet (read-only)
+            return {}
+        with self._reading() as db:
+            if self._legacy():
+                return {k: Cursor(int(c), lo, hi) for k, c, lo, hi in db.execute(
+                    "SELECT c.series, c.last_closed, (SELECT min(time) FROM bars WHERE series = c.series), "
+                    "(SELECT max(time) FROM bars WHERE series = c.series) FROM cursors c")}
+            return {k: Cursor(c, lo, hi) for k, c, lo, hi in db.execute(
+                "SELECT s.key, c.last_closed, c.earliest, c.latest FROM cursors c JOIN series s ON s.id = c.series")}
+
+    def cursors(self) -> dict[str, int]:
+        """Open time of each series' last closed bar, by series key (series without one left out)."""
+        return {k: c.last_closed for k, c in self.positions().items() if c.last_closed is not None}
 
     def cursor(self, series: str) -> int | None:
         """Open time of the series' last closed bar in the store, or None before the first run."""
-        if "cursors" in self._absent:
-            return None
+        return self.cursors().get(series) if self.readonly else self._cursor(series)
+
+    def _cursor(self, series: str) -> int | None:
         with self._reading() as db:
-            row = db.execute("SELECT last_closed FROM cursors WHERE series = ?", (series,)).fetchone()
-        return None if row is None else int(row[0])
-
-    def cursors(self) -> dict[str, int]:
-        if "cursors" in self._absent:  # a file no run has written yet (read-only: not migrated)
-            return {}
-        with self._reading() as db:
-            return {r[0]: int(r[1]) for r in db.execute("SELECT series, last_closed FROM cursors")}
-
-    def write(
-        self,
-        *,
-        series: str,
-        layer: str,
-        coin: str,
-        interval: str,
-        rows: Iterable[dict[str, Any]],
-        closed_upto: int | None,
-    ) -> WriteResult:
-        """Upsert rows and move the cursor to `closed_upto` (never backwards), atomically.
-
-        Each row dict needs `instrument`, `time`, `payload` (the raw JSON object) and any of the
-        typed columns.
-        """
-        rows = list(rows)
-        fetched = _now_ms()
-        cols = ("layer", "coin", "instrument", "interval", "time", "series", *TYPED_COLUMNS, "payload",
-                "fetched_at")
-        sql = (
-            f"INSERT INTO bars ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-            "ON CONFLICT (layer, coin, instrument, interval, time) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in (*TYPED_COLUMNS, "payload", "fetched_at", "series"))
-        )
-        values = [
-            (layer, coin, r["instrument"], interval, int(r["time"]), series,
-             *(r.get(c) for c in TYPED_COLUMNS),
-             json.dumps(r["payload"], sort_keys=True, separators=(",", ":")), fetched)
-            for r in rows
-        ]
-        with self._tx() as db:
-            before = db.execute("SELECT count(*) FROM bars WHERE series = ?", (series,)).fetchone()[0]
-            db.executemany(sql, values)
-            after = db.execute("SELECT count(*) FROM bars WHERE series = ?", (series,)).fetchone()[0]
-            cursor = None
-            if closed_upto is not None:
-                db.execute(
-                    "INSERT INTO cursors (series, last_closed, updated_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (series) DO UPDATE SET "
-                    "last_closed = max(last_closed, excluded.last_closed), updated_at = excluded.updated_at",
-                    (series, int(closed_upto), fetched),
-                )
-            got = db.execute("SELECT last_closed FROM cursors WHERE series = ?", (series,)).fetchone()
-            cursor = None if got is None else int(got[0])
-        return WriteResult(received=len(values), new_rows=after - before, cursor=cursor)
+            row = db.execute("SELECT c.last_closed FROM cursors c JOIN series s ON s.id = c.series "
+                             "WHERE s.key = ?", (series,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def reset_cursor(self, series: str) -> None:
-        """Forget a cursor (`--full-refresh`); rows stay and are upserted again."""
+        """Forget a cursor (`--full-refresh`); rows and the stored bounds stay and are upserted again."""
         with self._tx() as db:
-            db.execute("DELETE FROM cursors WHERE series = ?", (series,))
+            db.execute("UPDATE cursors SET last_closed = NULL WHERE series = (SELECT id FROM series WHERE key = ?)",
+                       (series,))
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _series_id(self, db: sqlite3.Connection, ref: SeriesRef) -> int:
+        """The series' integer id; its row is added on first write (inside the caller's transaction)."""
+        sid = self._series_ids.get(ref.key)
+        if sid is not None:
+            return sid
+        row = db.execute("SELECT id FROM series WHERE key = ?", (ref.key,)).fetchone()
+        if row is None:
+            cur = db.execute("INSERT INTO series (key, layer, coin, exchange, instrument, interval, params) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)", (ref.key, ref.layer, ref.coin, ref.exchange,
+                                                              ref.instrument, ref.interval, ref.params))
+            return int(cur.lastrowid or 0)  # cached once the transaction commits (see write)
+        self._series_ids[ref.key] = int(row[0])
+        return int(row[0])
+
+    def write(self, page: Page) -> WriteResult:
+        """Store a page's rows and move the series' cursor to `closed_upto` (never backwards), atomically.
+
+        Rows new to the store are inserted and counted by the insert itself; rows that may be
+        stored already (their time within the series' stored bounds) are then upserted, so the
+        forming bar and a re-fetched closed bar take their latest values.
+        """
+        ls = spec(page.series.layer)
+        table = LAYER_TABLES[ls.id]
+        times = [r[0] for r in page.rows]
+        now = _now_ms()
+        with self._tx() as db:
+            sid = self._series_id(db, page.series)
+            bounds = db.execute("SELECT last_closed, earliest, latest FROM cursors WHERE series = ?",
+                                (sid,)).fetchone()
+            rows = [(sid, *r) for r in page.rows]
+            before = db.total_changes
+            db.executemany(_insert_sql(table, upsert=False), rows)
+            new = db.total_changes - before
+            if new < len(rows):  # some were stored already: give them this answer's values
+                lo, hi = (bounds[1], bounds[2]) if bounds and bounds[1] is not None else (None, None)
+                again = rows if lo is None else [r for r in rows if lo <= r[1] <= hi]
+                db.executemany(_insert_sql(table, upsert=True), again)
+            if page.detail:
+                db.executemany(_insert_sql(DETAIL_TABLES[ls.id], upsert=True), [(sid, *d) for d in page.detail])
+            if page.raw is not None:
+                db.execute("INSERT OR REPLACE INTO raw_pages (series, fetched_at, reason, body) VALUES (?, ?, ?, ?)",
+                           (sid, now, page.raw_reason or "kept", page.raw))
+            cursor = self._move_cursor(db, sid, bounds, page.closed_upto, times, now)
+            self._beat_in(db, now)
+        self._series_ids[page.series.key] = sid
+        return WriteResult(received=len(rows), new_rows=new, cursor=cursor)
+
+    @staticmethod
+    def _move_cursor(db: sqlite3.Connection, sid: int, bounds: Any, closed_upto: int | None, times: list[int],
+                     now: int) -> int | None:
+        old_closed, lo, hi = bounds if bounds else (None, None, None)
+        closed = max((c for c in (old_closed, closed_upto) if c is not None), default=None)
+        if times:
+            lo = min(times) if lo is None else min(lo, min(times))
+            hi = max(times) if hi is None else max(hi, max(times))
+        if bounds is None and not times and closed is None:
+            return None
+        db.execute("INSERT INTO cursors (series, last_closed, earliest, latest, updated_at) VALUES (?, ?, ?, ?, ?) "
+                   "ON CONFLICT (series) DO UPDATE SET last_closed = excluded.last_closed, "
+                   "earliest = excluded.earliest, latest = excluded.latest, updated_at = excluded.updated_at",
+                   (sid, closed, lo, hi, now))
+        return closed
+
+    # -- reading rows ----------------------------------------------------------------------
+
+    def _series_row(self, db: sqlite3.Connection, series: str) -> tuple[int, str] | None:
+        row = db.execute("SELECT id, layer FROM series WHERE key = ?", (series,)).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def rows(self, series: str) -> list[dict[str, Any]]:
-        """A series' rows, ascending by (time, instrument): typed columns plus `payload` decoded."""
-        if "bars" in self._absent:
+        """A series' rows as dicts of its layer table's columns, ascending by time (and row key)."""
+        if self._version != SCHEMA_VERSION:
             return []
         with self._reading() as db:
-            out = []
-            for r in db.execute("SELECT * FROM bars WHERE series = ? ORDER BY time, instrument", (series,)):
-                d = dict(r)
-                d["payload"] = json.loads(d["payload"])
-                out.append(d)
-        return out
+            found = self._series_row(db, series)
+            if found is None:
+                return []
+            t = LAYER_TABLES[found[1]]
+            cur = db.execute(f"SELECT * FROM {t.name} WHERE series = ? ORDER BY {', '.join(t.key[1:])}", (found[0],))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur]
+
+    def detail_rows(self, series: str) -> list[dict[str, Any]]:
+        """A series' nested rows (the ETF flows per ticker), ascending by time and key."""
+        if self._version != SCHEMA_VERSION:
+            return []
+        with self._reading() as db:
+            found = self._series_row(db, series)
+            if found is None or found[1] not in DETAIL_TABLES:
+                return []
+            t = DETAIL_TABLES[found[1]]
+            cur = db.execute(f"SELECT * FROM {t.name} WHERE series = ? ORDER BY {', '.join(t.key[1:])}", (found[0],))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur]
 
     def count(self, series: str | None = None) -> int:
-        if "bars" in self._absent:
+        """Rows stored (layer tables, not the nested detail rows), of one series or all."""
+        if self._version != SCHEMA_VERSION:
             return 0
         with self._reading() as db:
             if series is None:
-                return int(db.execute("SELECT count(*) FROM bars").fetchone()[0])
-            return int(db.execute("SELECT count(*) FROM bars WHERE series = ?", (series,)).fetchone()[0])
+                return sum(int(db.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0])
+                           for t in LAYER_TABLES.values())
+            found = self._series_row(db, series)
+            if found is None:
+                return 0
+            return int(db.execute(f"SELECT count(*) FROM {LAYER_TABLES[found[1]].name} WHERE series = ?",
+                                  (found[0],)).fetchone()[0])
 
     # -- runs ------------------------------------------------------------------------------
 
-    def start_run(self) -> int:
+    def start_run(self, *, pid: int | None = None, now_ms: int | None = None) -> int:
+        """Record a new run as `running`, after marking runs left `running` by a killed process."""
+        now = _now_ms() if now_ms is None else now_ms
         with self._tx() as db:
-            cur = db.execute("INSERT INTO runs (started_at, status) VALUES (?, 'running')", (_now_ms(),))
-            return int(cur.lastrowid or 0)
+            self._mark_abandoned(db, now)
+            cur = db.execute("INSERT INTO runs (started_at, status, pid, heartbeat_at) VALUES (?, 'running', ?, ?)",
+                             (now, os.getpid() if pid is None else pid, now))
+            self._run_id = int(cur.lastrowid or 0)
+            self._beat = now
+            return self._run_id
+
+    @staticmethod
+    def _mark_abandoned(db: sqlite3.Connection, now: int) -> int:
+        """`running` rows whose process is gone or whose heartbeat is stale become `abandoned`."""
+        gone = [rid for rid, pid, beat in db.execute("SELECT id, pid, heartbeat_at FROM runs WHERE status = 'running'")
+                if pid is None or not _pid_alive(int(pid)) or (beat or 0) < now - STALE_RUN_MS]
+        for rid in gone:
+            db.execute("UPDATE runs SET status = 'abandoned', ended_at = coalesce(heartbeat_at, started_at) "
+                       "WHERE id = ?", (rid,))
+        return len(gone)
+
+    def _beat_in(self, db: sqlite3.Connection, now: int) -> None:
+        if self._run_id is not None and now - self._beat >= HEARTBEAT_MS:
+            db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (now, self._run_id))
+            self._beat = now
+
+    def heartbeat(self, run_id: int, *, now_ms: int | None = None) -> None:
+        """Say the run is alive (writes refresh it too, every HEARTBEAT_MS)."""
+        now = _now_ms() if now_ms is None else now_ms
+        with self._tx() as db:
+            db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (now, run_id))
+
+    def record_plan(self, run_id: int, plan: str, *, max_limit: int | None, now_ms: int | None = None) -> None:
+        """Remember the key's plan (and the page size the API allowed) for the next runs."""
+        now = _now_ms() if now_ms is None else now_ms
+        with self._tx() as db:
+            db.execute("UPDATE runs SET plan = ?, plan_at = ?, max_limit = ? WHERE id = ?",
+                       (plan, now, max_limit, run_id))
+
+    def known_plan(self) -> KnownPlan | None:
+        """The plan the latest run recorded, or None."""
+        if self._version != SCHEMA_VERSION:
+            return None
+        with self._reading() as db:
+            row = db.execute("SELECT plan, plan_at, max_limit FROM runs WHERE plan IS NOT NULL "
+                             "ORDER BY plan_at DESC, id DESC LIMIT 1").fetchone()
+        return None if row is None else KnownPlan(str(row[0]), int(row[1]), None if row[2] is None else int(row[2]))
 
     def finish_run(self, run_id: int, *, exit_code: int | None, totals: dict[str, Any],
                    outcomes: dict[str, Any], status: str = "finished") -> None:
@@ -431,10 +370,16 @@ class Store:
             )
 
     def runs(self) -> list[dict[str, Any]]:
-        if "runs" in self._absent:
+        if self._version < 1:
             return []
         with self._reading() as db:
-            out = [dict(r) for r in db.execute("SELECT * FROM runs ORDER BY id")]
-            for r in out:
+            cur = db.execute("SELECT * FROM runs ORDER BY id")
+            names = [d[0] for d in cur.description]
+            out = [dict(zip(names, r, strict=True)) for r in cur]
+            for r in out:  # inside the guard: stored JSON that no longer parses is one line too
                 r["outcomes"] = json.loads(r["outcomes"]) if r["outcomes"] else None
         return out
+
+
+#: The SQLite backend under the name callers of schema v2 knew.
+Store = SQLiteStore

@@ -1,11 +1,12 @@
 """Persist streamed events (de-duplicated) and stream liveness, in the run store's SQLite file.
 
 Own tables only: `stream_events` (natural key = primary key, so the same event stored twice is
-one row) and `stream_runs` (one row per `cgpreset stream` run, updated while it runs). Their DDL,
-`store.STREAM_SCHEMA`, sits next to the run schema so that one check (`store.check_store`) knows
-the whole file: a damaged, foreign or newer file is refused here as it is by `run-preset`. WAL mode
-and a busy timeout let a stream write while `run-preset` or `health` use the same file. No URL
-with the key and no key is ever written.
+one row) and `stream_runs` (one row per `cgpreset stream` run, updated while it runs). Their DDL
+is part of schema v3 (store/schema.py), so that one check (`sqlite_schema.check_store`) knows
+the whole file: a damaged, foreign or newer file is refused here as it is by `run-preset`, and
+an older one is migrated the same way. Times are stored in ms (UTC) like every other table; the
+methods here take and give unix seconds. WAL mode and a busy timeout let a stream write while
+`run-preset` or `health` use the same file. No URL with the key and no key is ever written.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cgpreset.errors import ConfigError
-from cgpreset.store.sqlite import BUSY_TIMEOUT_MS, STREAM_SCHEMA, check_path, check_store, converting
+from cgpreset.store.sqlite_schema import BUSY_TIMEOUT_MS, bring_to_v3, check_path, check_store, converting
 from cgpreset.stream.events import StreamEvent
 
 # summary keys copied into their own stream_runs columns
@@ -43,7 +44,14 @@ def connect(db_path: Path) -> sqlite3.Connection:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             check_store(conn, db_path)
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(STREAM_SCHEMA)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                bring_to_v3(conn, db_path)
+                conn.execute("COMMIT")
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
     except BaseException:
         conn.close()
         raise
@@ -73,7 +81,7 @@ class StreamStore:
             cur = self._conn.execute(
                 "INSERT INTO stream_runs (started_at, updated_at, status, url, channels, coins) "
                 "VALUES (?, ?, 'running', ?, ?, ?)",
-                (now, now, url, json.dumps(channels), None if coins is None else json.dumps(coins)),
+                (_ms(now), _ms(now), url, json.dumps(channels), None if coins is None else json.dumps(coins)),
             )
         self.run_id = int(cur.lastrowid or 0)
         return self.run_id
@@ -82,7 +90,7 @@ class StreamStore:
         """Insert events, ignoring ones already stored; returns how many rows were new."""
         rows = [
             (e.kind, e.exchange, e.symbol, e.time, str(e.side_raw), e.price, e.volume_usd,
-             e.base_asset, e.side, e.channel, self.run_id, now)
+             e.base_asset, e.side, e.channel, self.run_id, _ms(now))
             for e in events
         ]
         if not rows:
@@ -117,14 +125,15 @@ class StreamStore:
         """Write the current liveness figures (and, when it ended, the status and reason)."""
         if self.run_id is None:
             return
-        ended = None if status == "running" else now
+        ended = None if status == "running" else _ms(now)
         with converting(self.db_path, _WRITE):
             self._conn.execute(
                 "UPDATE stream_runs SET updated_at = ?, ended_at = ?, status = ?, stop_reason = ?,"
                 " events = ?, events_per_minute = ?, reconnects = ?, pings_sent = ?, pongs_received = ?,"
                 " last_event_at = ?, summary = ? WHERE id = ?",
-                (now, ended, status, stop_reason, *(summary.get(k, 0) for k in _FIGURES),
-                 last_event_at, json.dumps(summary, sort_keys=True), self.run_id),
+                (_ms(now), ended, status, stop_reason, *(summary.get(k, 0) for k in _FIGURES),
+                 None if last_event_at is None else _ms(last_event_at), json.dumps(summary, sort_keys=True),
+                 self.run_id),
             )
 
     def count_events(self) -> int:
@@ -155,7 +164,7 @@ def latest_liveness(db_path: Path, *, now: float | None = None) -> dict[str, Any
         with converting(db_path, "store read failed"):
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            _, tables = check_store(conn, db_path)  # damaged, foreign or newer: said, not ignored
+            version, tables = check_store(conn, db_path)  # damaged, foreign or newer: said, not ignored
             if "stream_runs" not in tables:  # no stream has ever run here
                 return None
             row = conn.execute("SELECT * FROM stream_runs ORDER BY id DESC LIMIT 1").fetchone()
@@ -165,20 +174,27 @@ def latest_liveness(db_path: Path, *, now: float | None = None) -> dict[str, Any
         return None
     now = time.time() if now is None else now
     try:
-        return _liveness(row, now)
+        return _liveness(row, now, 1000 if version >= 3 else 1)  # before v3 its times were seconds
     except (IndexError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{db_path}: stream_runs row {row['id']} is not readable ({exc})") from None
 
 
-def _liveness(row: sqlite3.Row, now: float) -> dict[str, Any]:
-    last = row["last_event_at"]
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def _liveness(row: sqlite3.Row, now: float, per_second: int) -> dict[str, Any]:
+    def _seconds(value: float | None) -> float | None:
+        return None if value is None else value / per_second
+
+    last = _seconds(row["last_event_at"])
     return {
         "run_id": row["id"],
         "status": row["status"],
         "stop_reason": row["stop_reason"],
-        "started_at": row["started_at"],
-        "updated_at": row["updated_at"],
-        "ended_at": row["ended_at"],
+        "started_at": _seconds(row["started_at"]),
+        "updated_at": _seconds(row["updated_at"]),
+        "ended_at": _seconds(row["ended_at"]),
         "channels": json.loads(row["channels"]),
         "coins": None if row["coins"] is None else json.loads(row["coins"]),
         "events": row["events"],

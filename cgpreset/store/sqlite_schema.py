@@ -1,0 +1,158 @@
+"""The SQLite file itself: schema v3's DDL, the open-time check, migration, one-line errors.
+
+Shared by the run store (sqlite.py) and the stream tables (stream_tables.py), so one check knows
+the whole file: a damaged, foreign or newer file is refused the same way by every command.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from cgpreset.errors import ConfigError
+from cgpreset.store.migrate import LEGACY_SCHEMA, LEGACY_STREAM_SCHEMA, migrate
+from cgpreset.store.schema import INDEXES, SCHEMA_VERSION, TABLES, TS_SQLITE, render_table, view_sql
+
+BUSY_TIMEOUT_MS = 30_000
+
+SQLITE_TYPES = {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "int": "INTEGER", "real": "REAL", "text": "TEXT"}
+
+
+def ddl() -> list[str]:
+    """Every statement that creates schema v3 (tables, indexes, views), in order."""
+    out = [render_table(t, SQLITE_TYPES, without_rowid=True) for t in TABLES]
+    out += [f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS {name} ON {table} ({', '.join(cols)})"
+            for name, table, cols, unique in INDEXES]
+    out += [f"CREATE VIEW IF NOT EXISTS {name} AS {select}" for name, select in view_sql(TS_SQLITE)]
+    return out
+
+
+def _user_tables(db: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
+    """Every table and view of a database (SQLite's own excluded) with its column names."""
+    names = [r[0] for r in db.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+    )]
+    return {n: tuple(r[0] for r in db.execute("SELECT name FROM pragma_table_info(?)", (n,))) for n in names}
+
+
+def _columns(statements: list[str]) -> dict[str, tuple[str, ...]]:
+    db = sqlite3.connect(":memory:")
+    try:
+        for s in statements:
+            db.execute(s)
+        return _user_tables(db)
+    finally:
+        db.close()
+
+
+def _script(text: str) -> list[str]:
+    return [s for s in text.split(";") if s.strip()]
+
+
+V3_TABLES = _columns(ddl())
+_LEGACY = _columns(_script(LEGACY_SCHEMA))
+LEGACY_STREAM_TABLES = _columns(_script(LEGACY_STREAM_SCHEMA))
+#: What each schema version's run tables hold (columns, by name); v0 is a file no run has written.
+_RUN_TABLES_AT: dict[int, dict[str, tuple[str, ...]]] = {
+    0: {},
+    1: {**_LEGACY, "runs": tuple(c for c in _LEGACY["runs"] if c != "status")},
+    2: _LEGACY,
+    3: V3_TABLES,
+}
+STREAM_TABLE_NAMES = ("stream_events", "stream_runs")
+
+# -- one way to turn what SQLite says about a file into one line -----------------------------
+
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
+def store_error(path: Path, exc: sqlite3.Error, doing: str) -> ConfigError:
+    """One line naming the file: not a database, damaged, or `doing` failed (locked, no permission...)."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # extended codes keep the primary in the low byte
+    text = str(exc)
+    if code == _SQLITE_NOTADB or "not a database" in text:
+        return ConfigError(f"{path}: not a cgpreset store ({text})")
+    if code == _SQLITE_CORRUPT or "malformed" in text:
+        return ConfigError(f"{path}: store is damaged ({text})")
+    return ConfigError(f"{path}: {doing}: {text}")
+
+
+@contextmanager
+def converting(path: Path, doing: str) -> Iterator[None]:
+    """Every store access runs inside this: an SQLite error, or stored JSON that no longer parses,
+    leaves as a one-line ConfigError naming the file, never as a traceback."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise store_error(path, exc, doing) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: store is damaged (a stored JSON value does not parse: {exc})") from None
+
+
+def check_path(path: Path) -> None:
+    """Refuse a directory; create a missing parent folder (one line if that fails)."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create the store's folder: {exc.strerror or exc}") from None
+
+
+def check_store(db: sqlite3.Connection, path: Path) -> tuple[int, dict[str, tuple[str, ...]]]:
+    """Check an open file's schema before anything reads or writes it. Returns (schema version,
+    tables). Reads only the schema; call it inside `converting`.
+
+    Refused, each as one ConfigError line: a file of a newer cgpreset (its `user_version` above
+    SCHEMA_VERSION); a foreign file (a cgpreset table without the columns of its version, a
+    versioned file without the run tables, or an unversioned one with tables but none of
+    cgpreset's). No integrity scan here: it would read the whole file on every open (about 1 s
+    per GB); damage is reported, as "store is damaged", by the first read or write that meets it.
+    """
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    check_version(path, version)
+    return version, check_tables(path, version, _user_tables(db))
+
+
+def check_version(path: Path, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise ConfigError(f"{path}: written by a newer cgpreset (schema v{version}; this one reads up to "
+                          f"v{SCHEMA_VERSION})")
+    if version not in _RUN_TABLES_AT:  # negative: no cgpreset writes that
+        raise ConfigError(f"{path}: not a cgpreset store (schema v{version})")
+
+
+def check_tables(path: Path, version: int, found: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """The schema half of `check_store`: `found` tables against what `version` promises."""
+    run_tables = {k: v for k, v in _RUN_TABLES_AT[version].items() if k not in STREAM_TABLE_NAMES}
+    stream = {k: v for k, v in V3_TABLES.items() if k in STREAM_TABLE_NAMES} if version >= 3 else LEGACY_STREAM_TABLES
+    expected: Mapping[str, tuple[str, ...]] = {**run_tables, **stream}
+    problems = []
+    if version >= 1:
+        absent = [t for t in run_tables if t not in found]
+        if absent:
+            problems.append(f"schema v{version} without table {', '.join(absent)}")
+    elif found and not found.keys() & {*expected, *_LEGACY}:
+        problems.append(f"none of its tables is cgpreset's: {', '.join(sorted(found)[:5])}")
+    if version == 0:  # an unversioned file holds at most v2's stream tables, or v2's run tables half-made
+        expected = {**_LEGACY, **LEGACY_STREAM_TABLES}
+    for table, columns in expected.items():
+        missing = [c for c in columns if table in found and c not in found[table]]
+        if missing:
+            problems.append(f"table {table} has no column {', '.join(missing[:3])}{', …' if missing[3:] else ''}")
+    if problems:
+        raise ConfigError(f"{path}: not a cgpreset store ({'; '.join(problems)})")
+    return found
+
+
+def bring_to_v3(db: sqlite3.Connection, path: Path) -> None:
+    """Create or migrate the schema to v3 and check the result, in one transaction (the caller's,
+    already begun): a file that fails the check is left as it was."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])  # another process may have moved it
+    check_version(path, version)
+    if version < SCHEMA_VERSION:
+        migrate(db, version, set(_user_tables(db)), ddl())
+    check_tables(path, SCHEMA_VERSION, _user_tables(db))
