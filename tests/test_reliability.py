@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -19,6 +20,7 @@ from cgpreset.settings import Settings
 
 from .conftest import REPO, FakeClock
 from .test_emulator_support import NOW
+from .test_run_e2e import write_configs
 
 LIQ = "/api/futures/liquidation/aggregated-history"
 LIQ_PARAMS = {"exchange_list": "Binance,OKX", "symbol": "SOL", "interval": "1h", "limit": 50}
@@ -163,3 +165,36 @@ def test_plan_override_refused_before_any_request(gitops: Path, emulator: Any, e
     result = _generate(emu_env, "--plan", "hobbyist")
     assert result.exit_code == 2 and "(plan hobbyist: --plan)" in result.stderr
     assert emulator.recorded() == []
+
+
+# -- health: its own short budget and --deadline (item 11) -----------------------------------------
+
+
+def _health_env(emu_env: dict[str, str], **extra: str) -> dict[str, str]:
+    return {**emu_env, "CGPRESET_PLAN": "standard", **extra}
+
+
+def test_health_on_a_hanging_endpoint_tries_twice_not_five_times(tmp_path: Path, emulator: Any,
+                                                                 emu_env: dict[str, str]) -> None:
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
+    emulator.set_faults([{"path": "/api/futures/funding-rate/history", "kind": "hang", "seconds": 2}])
+    emulator.reset_records()
+    result = CliRunner().invoke(cli, ["health", str(cfgs)],
+                                env=_health_env(emu_env, CGPRESET_READ_TIMEOUT="0.3", CGPRESET_BACKOFF_MAX="0"))
+    emulator.set_faults(None)
+    assert result.exit_code != 0
+    funding = [r for r in emulator.recorded() if r.path == "/api/futures/funding-rate/history"]
+    assert len(funding) == 2  # the default CGPRESET_MAX_ATTEMPTS is 5
+
+
+def test_health_deadline_fails_the_shots_it_cuts(tmp_path: Path, emulator: Any, emu_env: dict[str, str]) -> None:
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
+    emulator.set_faults([{"path": "/api/futures/*", "kind": "hang", "seconds": 20}])
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["health", str(cfgs), "--deadline", "1", "--json"], env=_health_env(emu_env))
+    emulator.set_faults(None)
+    assert time.monotonic() - started < 3.0
+    assert result.exit_code == 1, result.output
+    shots = json.loads(result.stdout)["shots"]
+    cut = [s for s in shots if s["outcome"] == "failed" and "--deadline" in (s["reason"] or "")]
+    assert cut

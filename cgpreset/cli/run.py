@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from cgpreset.api.client import CoinGlassClient
 from cgpreset.cli import App, Number, cli, fail, pass_app, print_tables
 from cgpreset.diagnose.demo import DEFAULT_DIR, repeat_commands, run_demo
 from cgpreset.errors import ExitCode, OutputError
@@ -81,6 +82,28 @@ def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None
             code = code or OutputError.exit_code
     if code:  # lines only ever come with a non-zero code
         fail(code, *lines)
+
+
+#: The quick sign-off's own budget: a hanging endpoint costs seconds, not 5 attempts x 30 s.
+HEALTH_ATTEMPTS = 2
+HEALTH_READ_TIMEOUT = 10.0
+HEALTH_ANSWER_TIMEOUT = 15.0
+
+
+def _quick_client(app: App, deadline: float | None) -> CoinGlassClient:
+    """A client for `health`: at most HEALTH_ATTEMPTS tries, short timeouts, and `--deadline`."""
+    t = app.target
+    s = t.settings
+    quick = s.model_copy(update={
+        "max_attempts": min(s.max_attempts, HEALTH_ATTEMPTS),
+        "read_timeout": min(s.read_timeout, HEALTH_READ_TIMEOUT),
+        "answer_timeout": min(s.answer_timeout, HEALTH_ANSWER_TIMEOUT),
+        "backoff_max": min(s.backoff_max, 1.0),
+    })
+    client = CoinGlassClient(quick, base_url=t.base_url)
+    if deadline is not None:
+        client.deadline = client.clock + deadline
+    return client
 
 
 @cli.command("run-preset")
@@ -167,9 +190,11 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
               help="Store whose stream liveness to show [default: CGPRESET_STORE or ./cgpreset.db].")
 @metrics_option
 @concurrency_option
+@click.option("--deadline", type=Number(min=0), default=None, metavar="SECONDS",
+              help="Stop after SECONDS: shots not answered by then are failed.")
 @pass_app
 def health(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | None,
-           metrics_path: Path | None, concurrency: int | None) -> None:
+           metrics_path: Path | None, concurrency: int | None, deadline: float | None) -> None:
     """The runbook's "4 shots": one minimal call per core layer of each config, plus ETF flows once.
 
     OK only if code "0", rows came back and they have the expected fields. Shows the key's plan,
@@ -183,8 +208,12 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | 
     configs = load_configs(list(paths))
     if metrics_path is not None:
         check_target(metrics_path)
-    report = run_health(configs, app.client, store_path=store_path or app.settings.store,
-                        concurrency=app.settings.concurrency)
+    client = _quick_client(app, deadline)
+    try:
+        report = run_health(configs, client, store_path=store_path or app.settings.store,
+                            concurrency=app.settings.concurrency)
+    finally:
+        client.close()
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from cgpreset.api.client import CoinGlassClient
 from cgpreset.api.rows import parse_data
-from cgpreset.errors import ApiError, ExitCode, outcome_exit_code
+from cgpreset.errors import ApiError, DeadlineExceededError, ExitCode, outcome_exit_code
 from cgpreset.layers import spec
 from cgpreset.models.config import CoinConfig
 from cgpreset.plans import Plan
@@ -125,6 +125,9 @@ def fire(client: Any, s: Series, shot: Shot) -> Shot:
         rows = parse_data(s.endpoint, resp.data)
     except ApiError as exc:
         shot.outcome, shot.reason, shot.error = FAILED, str(exc), exc
+        return shot
+    except DeadlineExceededError as exc:  # --deadline: the shot counts as failed, with why
+        shot.outcome, shot.reason = FAILED, f"{exc} (--deadline)"
         return shot
     shot.latency_ms = round(resp.latency * 1000, 1)
     shot.rows = len(rows)
