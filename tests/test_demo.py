@@ -33,6 +33,11 @@ def test_demo_twice(tmp_path: Path) -> None:
                     "cgpreset health cgpreset-demo/configs", "cgpreset run-preset cgpreset-demo/configs"):
         assert command in tail
     assert "real-key-must-not-be-used" not in first.output
+    report = tmp_path / "cgpreset-demo" / "report.html"
+    assert out.splitlines()[-1] == ("report (51 charts, 0 failed, 0 empty; source: the emulator): "
+                                    "cgpreset-demo/report.html")
+    assert "the embedded CoinGlass emulator (synthetic data, not CoinGlass)" in report.read_text()
+    assert "cgpreset report cgpreset-demo/configs --store cgpreset-demo/cgpreset.db --source emulator" in tail
     db = tmp_path / "cgpreset-demo" / "cgpreset.db"
     con = sqlite3.connect(db)
     rows = stored_rows(con)

@@ -234,7 +234,8 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None, c
     """Run the whole job against the embedded emulator: resolve the top-10, generate, health, run.
 
     Always uses the emulator (even with COINGLASS_API_KEY set) and ends with the commands that
-    repeat each step by hand. Running it again is incremental.
+    repeat each step by hand and the path of the HTML report (OUT/report.html, stating that its
+    data is the emulator's). Running it again is incremental.
 
     \b
     Example:
@@ -246,8 +247,9 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None, c
                    embedded_note="demo: using the embedded CoinGlass emulator (always, even with a key set)")
     ctx.call_on_close(demo_app.close)
     configs_dir, store_path = out_dir / "configs", store_path or out_dir / "cgpreset.db"
+    report_path = out_dir / "report.html"
     result = run_demo(demo_app.client, configs_dir=configs_dir, store_path=store_path,
-                      concurrency=app.settings.concurrency)
+                      concurrency=app.settings.concurrency, report_path=report_path)
     changed = sum(1 for c in result.generated.changes if c.status != "unchanged")
     click.echo(f"generated {len(result.generated.rendered)} configs in {configs_dir.as_posix()} "
                f"({changed} files changed)")
@@ -258,6 +260,10 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None, c
     print_tables(run_table(result.run))
     click.echo(run_summary(result.run))
     click.echo("\nrepeat by hand:")
-    for line in repeat_commands(configs_dir, store_path):
+    for line in repeat_commands(configs_dir, store_path, report_path):
         click.echo(f"  {line}")
+    if result.report is not None:
+        r = result.report
+        click.echo(f"\nreport ({r.charts} charts, {r.failed} failed, {r.empty} empty; source: the emulator): "
+                   f"{r.path.as_posix()}")
     _exit(result.exit_code)

@@ -1,15 +1,18 @@
 """`demo`: the README's main job end to end against the embedded emulator, in a few seconds.
 
-resolve the top-10 → generate one config per coin → health sign-off → run-preset into a store,
-then print the commands that repeat each step by hand. Always the emulator, even with a key set.
+resolve the top-10 → generate one config per coin → health sign-off → run-preset into a store →
+the HTML report of what was stored, then print the commands that repeat each step by hand.
+Always the emulator, even with a key set.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cgpreset.analyst.report import ReportResult, write_report
 from cgpreset.generate.pipeline import GenerateResult, load_inputs, open_templates, run_generate
 from cgpreset.models.config import load_configs
 from cgpreset.models.preset import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST, find_default
@@ -31,6 +34,7 @@ class DemoResult:
     generated: GenerateResult
     health: HealthReport
     run: RunResult
+    report: ReportResult | None = None
 
     @property
     def exit_code(self) -> int:
@@ -38,8 +42,9 @@ class DemoResult:
 
 
 def run_demo(client: Any, *, configs_dir: Path, store_path: Path, concurrency: int = 8,
-             plan: str = "auto") -> DemoResult:
-    """Generate, sign off and run the watchlist; `client` talks to the embedded emulator."""
+             plan: str = "auto", report_path: Path | None = None) -> DemoResult:
+    """Generate, sign off and run the watchlist, then write the report (if `report_path`);
+    `client` talks to the embedded emulator, and the report says so."""
     inputs = load_inputs(find_default(DEFAULT_PRESET), find_default(DEFAULT_WATCHLIST))
     templates = open_templates(find_default(DEFAULT_TEMPLATES))
     with Store(store_path) as store:  # opened first: a bad store fails before any file is written
@@ -47,10 +52,13 @@ def run_demo(client: Any, *, configs_dir: Path, store_path: Path, concurrency: i
         configs = load_configs([configs_dir])
         health = run_health(configs, client, store_path=store_path, concurrency=concurrency)
         run = run_preset(configs, client, store, concurrency=concurrency, backfill_days=DEMO_BACKFILL_DAYS)
-    return DemoResult(configs_dir, store_path, generated, health, run)
+    report = None
+    if report_path is not None:
+        report = write_report(configs, store_path, report_path, source="emulator", now_ms=int(time.time() * 1000))
+    return DemoResult(configs_dir, store_path, generated, health, run, report)
 
 
-def repeat_commands(configs_dir: Path, store_path: Path) -> list[str]:
+def repeat_commands(configs_dir: Path, store_path: Path, report_path: Path | None = None) -> list[str]:
     """The same steps by hand, one shell line each (the key is never printed)."""
     return [
         "cgpreset emulator        # in another terminal: prints the three export lines below",
@@ -63,4 +71,5 @@ def repeat_commands(configs_dir: Path, store_path: Path) -> list[str]:
         f"cgpreset run-preset {configs_dir.as_posix()} --store {store_path.as_posix()}"
         f" --backfill-days {DEMO_BACKFILL_DAYS}",
         f"cgpreset stream --config {configs_dir.as_posix()} --duration 10 --store {store_path.as_posix()}",
-    ]
+    ] + ([f"cgpreset report {configs_dir.as_posix()} --store {store_path.as_posix()} --source emulator"
+          f" --html {report_path.as_posix()}"] if report_path is not None else [])
