@@ -1,0 +1,357 @@
+"""The PostgreSQL backend of the store (schema v3, see store/schema.py): one server, many runners.
+
+A page goes in as COPY into a temporary table and one `INSERT ... ON CONFLICT DO UPDATE` into its
+layer's table, with its series' cursor, in one short transaction: a killed runner leaves whole
+pages only, and a rerun or an overlapping window never duplicates a row. Lock order, the same in
+every transaction: the series' advisory lock, then its rows (in key order), then its cursor row;
+so runners writing the same series wait for each other and never deadlock. A series' id is taken
+with `INSERT ... ON CONFLICT DO NOTHING` and a SELECT, outside any page's transaction. Each run
+holds a session advisory lock on its runs row: the next run marks a row whose lock is free (its
+process is gone, on whichever machine) as `abandoned`. The password is never stored or shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from cgpreset.layers import spec
+from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, WriteResult
+from cgpreset.store.dsn import PgDsn
+from cgpreset.store.pg_connect import connect, converting
+from cgpreset.store.pg_schema import LOCK_NS, bring_to_v3, check, found_tables, stored_version
+from cgpreset.store.schema import DETAIL_TABLES, LAYER_TABLES, SCHEMA_VERSION, TableDef
+from cgpreset.store.sqlite import HEARTBEAT_MS
+
+#: Connections writing pages at once (each page's transaction is short; the API sets the pace).
+POOL_SIZE = 4
+RUN_LOCK_NS = LOCK_NS + 1
+_WRITE = "store write failed"
+_READ = "store read failed"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def upsert_sql(t: TableDef, source: str) -> str:
+    """Move `source`'s rows into `t`: new keys inserted, changed rows updated, unchanged ones left
+    alone; the statement's one row is how many keys were new."""
+    cols = t.column_names
+    rest = [c for c in cols if c not in t.key]
+    old, new = ", ".join(f"t.{c}" for c in rest), ", ".join(f"excluded.{c}" for c in rest)
+    change = (f" DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in rest)} "
+              f"WHERE ({old}) IS DISTINCT FROM ({new})" if rest else " DO NOTHING")
+    return (f"WITH up AS (INSERT INTO {t.name} AS t ({', '.join(cols)}) SELECT {', '.join(cols)} FROM {source} "
+            f"ON CONFLICT ({', '.join(t.key)}){change} RETURNING (xmax = 0) AS new) "
+            "SELECT count(*) FILTER (WHERE new) FROM up")
+
+
+def _dedupe(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
+    """One row per key (the last one wins, as row-by-row upserts would), in key order: one statement
+    may not touch a row twice, and every writer locks rows in the same order."""
+    last = {r[:width]: r for r in rows}
+    return [last[k] for k in sorted(last)]
+
+
+class _Pool:
+    """At most `size` connections, opened when first needed; a broken one is dropped, not reused."""
+
+    def __init__(self, dsn: PgDsn, size: int) -> None:
+        self.dsn = dsn
+        self._idle: list[psycopg.Connection] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(size)
+        self.temp_tables: dict[int, set[str]] = {}
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        with self._slots:
+            with self._lock:
+                db = self._idle.pop() if self._idle else None
+            if db is None or db.closed:
+                db = connect(self.dsn)
+            try:
+                yield db
+            finally:
+                if db.broken or db.closed:
+                    self.temp_tables.pop(id(db), None)
+                    db.close()
+                else:
+                    with self._lock:
+                        self._idle.append(db)
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._idle:
+                db.close()
+            self._idle.clear()
+
+
+class PostgresStore:
+    """A PostgreSQL database (the current schema of its search_path); safe to share between threads.
+
+    `readonly=True` (for `--dry-run`) never creates, migrates or writes: its session is read-only
+    and a database no run has written yet reads as empty. Opening checks the schema: a newer,
+    foreign or damaged one, or a database that holds other tables, is refused in one line.
+    """
+
+    def __init__(self, dsn: PgDsn, *, readonly: bool = False) -> None:
+        self.dsn = dsn
+        self.display = dsn.display
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        self._series_ids: dict[str, int] = {}
+        self._run_id: int | None = None
+        self._beat = 0
+        self._main = connect(dsn)
+        self._pool = _Pool(dsn, POOL_SIZE)
+        try:
+            with converting(dsn, "cannot open store"):
+                if readonly:
+                    self._main.execute("SET default_transaction_read_only = on")
+                    found = found_tables(self._main)
+                    self._version = stored_version(self._main, found)
+                    check(dsn, self._version, found)
+                else:
+                    bring_to_v3(self._main, dsn)
+                    self._version = SCHEMA_VERSION
+        except BaseException:
+            self._main.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._pool.close()
+            self._main.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[psycopg.Connection]:
+        with self._lock, converting(self.dsn, _READ):
+            yield self._main
+
+    @contextmanager
+    def _tx(self, doing: str = _WRITE) -> Iterator[psycopg.Connection]:
+        """One write transaction on a pooled connection (rolled back on any error)."""
+        with converting(self.dsn, doing), self._pool.connection() as db, db.transaction():
+            yield db
+
+    # -- cursors ---------------------------------------------------------------------------
+
+    def positions(self) -> dict[str, Cursor]:
+        """Every series' cursor with the oldest and newest bars stored, by series key."""
+        if self._version != SCHEMA_VERSION:
+            return {}
+        with self._reading() as db:
+            return {k: Cursor(c, lo, hi) for k, c, lo, hi in db.execute(
+                "SELECT s.key, c.last_closed, c.earliest, c.latest FROM cursors c JOIN series s ON s.id = c.series")}
+
+    def cursors(self) -> dict[str, int]:
+        """Open time of each series' last closed bar, by series key (series without one left out)."""
+        return {k: c.last_closed for k, c in self.positions().items() if c.last_closed is not None}
+
+    def cursor(self, series: str) -> int | None:
+        """Open time of the series' last closed bar in the store, or None before the first run."""
+        if self._version != SCHEMA_VERSION:
+            return None
+        with self._reading() as db:
+            row = db.execute("SELECT c.last_closed FROM cursors c JOIN series s ON s.id = c.series "
+                             "WHERE s.key = %s", (series,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def reset_cursor(self, series: str) -> None:
+        """Forget a cursor (`--full-refresh`); rows and the stored bounds stay and are upserted again."""
+        with self._tx() as db:
+            db.execute("UPDATE cursors SET last_closed = NULL WHERE series = (SELECT id FROM series WHERE key = %s)",
+                       (series,))
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _series_id(self, ref: SeriesRef) -> int:
+        """The series' integer id, its row added if new (by whichever runner comes first)."""
+        sid = self._series_ids.get(ref.key)
+        if sid is not None:
+            return sid
+        with converting(self.dsn, _WRITE), self._pool.connection() as db:
+            row = db.execute(
+                "INSERT INTO series (key, layer, coin, exchange, instrument, interval, params) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING id",
+                (ref.key, ref.layer, ref.coin, ref.exchange, ref.instrument, ref.interval, ref.params)).fetchone()
+            if row is None:
+                row = db.execute("SELECT id FROM series WHERE key = %s", (ref.key,)).fetchone()
+        sid = self._series_ids[ref.key] = int(row[0])  # type: ignore[index]
+        return sid
+
+    def _copy_in(self, db: psycopg.Connection, t: TableDef, rows: list[tuple[Any, ...]]) -> str:
+        """COPY rows into this connection's temporary twin of `t` (emptied at each commit)."""
+        temp = f"incoming_{t.name}"
+        made = self._pool.temp_tables.setdefault(id(db), set())
+        if temp not in made:
+            db.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {temp} (LIKE {t.name}) ON COMMIT DELETE ROWS")
+            made.add(temp)
+        with db.cursor().copy(f"COPY {temp} ({', '.join(t.column_names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return temp
+
+    def _upsert(self, db: psycopg.Connection, t: TableDef, rows: list[tuple[Any, ...]]) -> int:
+        if not rows:
+            return 0
+        temp = self._copy_in(db, t, _dedupe(rows, len(t.key)))
+        return int(db.execute(upsert_sql(t, temp)).fetchone()[0])  # type: ignore[index]
+
+    def write(self, page: Page) -> WriteResult:
+        """Store a page's rows and move the series' cursor to `closed_upto` (never backwards), atomically."""
+        ls = spec(page.series.layer)
+        sid = self._series_id(page.series)
+        rows = [(sid, *r) for r in page.rows]
+        times = [int(r[0]) for r in page.rows]
+        now = _now_ms()
+        with self._tx() as db:
+            db.execute("SELECT pg_advisory_xact_lock(%s, %s::int)", (LOCK_NS, sid))
+            new = self._upsert(db, LAYER_TABLES[ls.id], rows)
+            if page.detail:
+                self._upsert(db, DETAIL_TABLES[ls.id], [(sid, *d) for d in page.detail])
+            if page.raw is not None:
+                db.execute("INSERT INTO raw_pages (series, fetched_at, reason, body) VALUES (%s, %s, %s, %s) "
+                           "ON CONFLICT (series, fetched_at, reason) DO UPDATE SET body = excluded.body",
+                           (sid, now, page.raw_reason or "kept", page.raw))
+            cursor = self._move_cursor(db, sid, page.closed_upto, times, now)
+            self._beat_in(db, now)
+        return WriteResult(received=len(rows), new_rows=new, cursor=cursor)
+
+    @staticmethod
+    def _move_cursor(db: psycopg.Connection, sid: int, closed_upto: int | None, times: list[int],
+                     now: int) -> int | None:
+        if not times and closed_upto is None:
+            row = db.execute("SELECT last_closed FROM cursors WHERE series = %s", (sid,)).fetchone()
+            return None if row is None or row[0] is None else int(row[0])
+        row = db.execute(
+            "INSERT INTO cursors AS c (series, last_closed, earliest, latest, updated_at) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (series) DO UPDATE SET last_closed = GREATEST(c.last_closed, excluded.last_closed), "
+            "earliest = LEAST(c.earliest, excluded.earliest), latest = GREATEST(c.latest, excluded.latest), "
+            "updated_at = excluded.updated_at RETURNING last_closed",
+            (sid, closed_upto, min(times, default=None), max(times, default=None), now)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    # -- reading rows ----------------------------------------------------------------------
+
+    def _table_rows(self, series: str, tables: dict[str, TableDef]) -> list[dict[str, Any]]:
+        if self._version != SCHEMA_VERSION:
+            return []
+        with self._reading() as db:
+            found = db.execute("SELECT id, layer FROM series WHERE key = %s", (series,)).fetchone()
+            if found is None or found[1] not in tables:
+                return []
+            t = tables[found[1]]
+            cur = db.execute(f"SELECT * FROM {t.name} WHERE series = %s ORDER BY {', '.join(t.key[1:])}",
+                             (found[0],))
+            names = [d.name for d in cur.description or ()]
+            return [dict(zip(names, r, strict=True)) for r in cur]
+
+    def rows(self, series: str) -> list[dict[str, Any]]:
+        """A series' rows as dicts of its layer table's columns, ascending by time (and row key)."""
+        return self._table_rows(series, LAYER_TABLES)
+
+    def detail_rows(self, series: str) -> list[dict[str, Any]]:
+        """A series' nested rows (the ETF flows per ticker), ascending by time and key."""
+        return self._table_rows(series, DETAIL_TABLES)
+
+    def count(self, series: str | None = None) -> int:
+        """Rows stored (layer tables, not the nested detail rows), of one series or all."""
+        if self._version != SCHEMA_VERSION:
+            return 0
+        with self._reading() as db:
+            if series is None:
+                union = " UNION ALL ".join(f"SELECT count(*) AS n FROM {t.name}" for t in LAYER_TABLES.values())
+                return int(db.execute(f"SELECT sum(n) FROM ({union}) c").fetchone()[0])  # type: ignore[index]
+            found = db.execute("SELECT id, layer FROM series WHERE key = %s", (series,)).fetchone()
+            if found is None:
+                return 0
+            return int(db.execute(f"SELECT count(*) FROM {LAYER_TABLES[found[1]].name} WHERE series = %s",
+                                  (found[0],)).fetchone()[0])  # type: ignore[index]
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def start_run(self, *, pid: int | None = None, now_ms: int | None = None) -> int:
+        """Record a new run as `running` and hold its lock for as long as this store is open,
+        after marking `running` rows whose lock is free (their process is gone) as `abandoned`."""
+        now = _now_ms() if now_ms is None else now_ms
+        with self._lock, converting(self.dsn, _WRITE), self._main.transaction():
+            db = self._main
+            running = [r[0] for r in db.execute("SELECT id FROM runs WHERE status = 'running' ORDER BY id")]
+            for rid in running:
+                if db.execute("SELECT pg_try_advisory_xact_lock(%s, %s::int)", (RUN_LOCK_NS, rid)).fetchone()[0]:  # type: ignore[index]
+                    db.execute("UPDATE runs SET status = 'abandoned', ended_at = coalesce(heartbeat_at, started_at) "
+                               "WHERE id = %s", (rid,))
+            row = db.execute("INSERT INTO runs (started_at, status, pid, heartbeat_at) VALUES (%s, 'running', %s, %s) "
+                             "RETURNING id", (now, os.getpid() if pid is None else pid, now)).fetchone()
+            self._run_id = int(row[0])  # type: ignore[index]
+            db.execute("SELECT pg_advisory_lock(%s, %s::int)", (RUN_LOCK_NS, self._run_id))
+            self._beat = now
+            return self._run_id
+
+    def _beat_in(self, db: psycopg.Connection, now: int) -> None:
+        if self._run_id is not None and now - self._beat >= HEARTBEAT_MS:
+            self._beat = now
+            db.execute("UPDATE runs SET heartbeat_at = %s WHERE id = %s", (now, self._run_id))
+
+    def heartbeat(self, run_id: int, *, now_ms: int | None = None) -> None:
+        """Say the run is alive (writes refresh it too, every HEARTBEAT_MS)."""
+        with self._tx() as db:
+            db.execute("UPDATE runs SET heartbeat_at = %s WHERE id = %s", (_now_ms() if now_ms is None else now_ms,
+                                                                          run_id))
+
+    def record_plan(self, run_id: int, plan: str, *, max_limit: int | None, now_ms: int | None = None) -> None:
+        """Remember the key's plan (and the page size the API allowed) for the next runs."""
+        with self._tx() as db:
+            db.execute("UPDATE runs SET plan = %s, plan_at = %s, max_limit = %s WHERE id = %s",
+                       (plan, _now_ms() if now_ms is None else now_ms, max_limit, run_id))
+
+    def known_plan(self) -> KnownPlan | None:
+        """The plan the latest run recorded, or None."""
+        if self._version != SCHEMA_VERSION:
+            return None
+        with self._reading() as db:
+            row = db.execute("SELECT plan, plan_at, max_limit FROM runs WHERE plan IS NOT NULL "
+                             "ORDER BY plan_at DESC, id DESC LIMIT 1").fetchone()
+        return None if row is None else KnownPlan(str(row[0]), int(row[1]), None if row[2] is None else int(row[2]))
+
+    def finish_run(self, run_id: int, *, exit_code: int | None, totals: dict[str, Any],
+                   outcomes: dict[str, Any], status: str = "finished") -> None:
+        """Close a run's row: `finished`, or `interrupted` (Ctrl-C) / `crashed` (a program error)."""
+        with self._lock, converting(self.dsn, _WRITE):
+            with self._main.transaction():
+                self._main.execute(
+                    "UPDATE runs SET ended_at = %s, exit_code = %s, requests = %s, retries = %s, rate_limited = %s, "
+                    "rate_wait_seconds = %s, outcomes = %s, status = %s WHERE id = %s",
+                    (_now_ms(), exit_code, int(totals.get("requests", 0)), int(totals.get("retries", 0)),
+                     int(totals.get("rate_limited", 0)), float(totals.get("rate_wait_seconds", 0.0)),
+                     json.dumps(outcomes, sort_keys=True), status, run_id))
+            if run_id == self._run_id:
+                self._main.execute("SELECT pg_advisory_unlock(%s, %s::int)", (RUN_LOCK_NS, run_id))
+                self._run_id = None
+
+    def runs(self) -> list[dict[str, Any]]:
+        if self._version != SCHEMA_VERSION:
+            return []
+        with self._reading() as db:
+            cur = db.execute("SELECT * FROM runs ORDER BY id")
+            names = [d.name for d in cur.description or ()]
+            out = [dict(zip(names, r, strict=True)) for r in cur]
+        for r in out:
+            r["outcomes"] = json.loads(r["outcomes"]) if r["outcomes"] else None
+        return out
