@@ -69,7 +69,7 @@ def _fetch(conn: Any, view: str, coin: str | None, interval: str | None = None) 
 
 def _check_rows(layer: str, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """View rows in the API field names the checks read (long_usd -> aggregated_long_liquidation_usd)."""
-    fields = spec(layer).typed_fields  # type: ignore[arg-type]
+    fields = spec(layer).typed_fields
     return [{"time": r["time"], "exchange": r.get("exchange"),
              **{f: r[c] for c, f in fields.items() if c in r and r[c] is not None}} for r in rows]
 
@@ -83,7 +83,7 @@ def check_series(s: SeriesReport, health: HealthSpec, now_ms: int) -> SeriesRepo
     if not s.rows:
         return s
     rows = s.rows
-    if spec(s.layer).snapshot:  # type: ignore[arg-type]  # the checks compare one snapshot's rows: the latest
+    if spec(s.layer).snapshot:  # the checks compare one snapshot's rows: the latest
         latest = max(r["time"] for r in rows)
         rows = [r for r in rows if r["time"] == latest]
     closed = [r["time"] for r in s.rows if r.get("closed", True)]

@@ -14,7 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from cgpreset import __version__
 from cgpreset.api import cancel
@@ -277,7 +277,7 @@ class CoinGlassClient:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RateLimitedError):
             return 0.0  # the limiter holds everyone back until the window frees up
-        base = min(self.settings.backoff_max, 0.5 * 2 ** (state.attempt_number - 1))
+        base = min(self.settings.backoff_max, 0.5 * 2.0 ** (state.attempt_number - 1))
         return base + self._rng.uniform(0, base / 2)
 
     def _before_sleep(self, state: RetryCallState) -> None:
@@ -297,8 +297,11 @@ class CoinGlassClient:
             raise ConfigError(f"{ep.path}: unknown parameter(s) {', '.join(unknown)}")
         out_of_time = False
 
-        def stop_at_deadline(state: RetryCallState) -> bool:
+        def stop(state: RetryCallState) -> bool:
+            """Out of attempts, or the next wait would end past the deadline (then say so)."""
             nonlocal out_of_time
+            if state.attempt_number >= self.settings.max_attempts:
+                return True
             if self.deadline is not None and self._clock() + (state.upcoming_sleep or 0) >= self.deadline:
                 out_of_time = True
             return out_of_time
@@ -310,7 +313,7 @@ class CoinGlassClient:
             return isinstance(exc, ApiError) and (exc.retryable or (isinstance(exc, CutAnswerError) and attempts < 2))
 
         retrying = Retrying(
-            stop=stop_after_attempt(self.settings.max_attempts) | stop_at_deadline,
+            stop=stop,
             wait=self._wait,
             retry=retry_if_exception(retryable),
             before_sleep=self._before_sleep,

@@ -252,8 +252,7 @@ def _exit_after_signal(code: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     if threading.current_thread() is not threading.main_thread():
-        cli.main(args=argv, prog_name="cgpreset")
-        return
+        cli.main(args=argv, prog_name="cgpreset")  # never returns: click exits with the command's code
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _on_signal)
     try:

@@ -13,7 +13,8 @@ from cgpreset.errors import FindingsError, TransportError
 from cgpreset.models.config import load_configs
 from cgpreset.store.stream_tables import StreamStore
 from cgpreset.stream.events import CHANNEL_HELP, StreamEvent
-from cgpreset.stream.session import format_event, format_summary, options_from_configs, stream_until_stopped
+from cgpreset.stream.options import format_event, format_summary, options_from_configs
+from cgpreset.stream.session import stream_until_stopped
 
 _SECONDS = Number(min=0, min_open=True)
 _HEARTBEAT = Number(min=0.05)  # below this a connection is declared dead before any pong can arrive

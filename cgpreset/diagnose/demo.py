@@ -16,8 +16,9 @@ from cgpreset.analyst.report import ReportResult, write_report
 from cgpreset.generate.pipeline import GenerateResult, load_inputs, open_templates, run_generate
 from cgpreset.models.config import load_configs
 from cgpreset.models.preset import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST, find_default
-from cgpreset.run.engine import RunResult, run_preset
+from cgpreset.run.engine import run_preset
 from cgpreset.run.health import HealthReport, run_health
+from cgpreset.run.outcome import RunResult
 from cgpreset.store.sqlite import SQLiteStore as Store
 
 DEFAULT_DIR = Path("cgpreset-demo")

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
@@ -25,7 +25,7 @@ from cgpreset.plans import Plan
 
 log = logging.getLogger("cgpreset.discovery")
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT: Final = 1
 #: Where `generate` keeps its snapshot and schema, inside the output directory.
 STATE_DIR = ".cgpreset"
 SNAPSHOT_NAME = "discovery.json"

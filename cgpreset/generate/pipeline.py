@@ -98,11 +98,11 @@ def get_snapshot(
     if not plan_override or plan_override == "auto":
         check_plan(inputs, PlanChoice(key_plan, "detected from the key"))
     snap = discover(api, ranking=wl.top is not None, candidates=wl.candidates, plan=key_plan)
-    ranked = len(snap.ranking.coins) if snap.ranking is not None else None
-    if wl.top is not None and ranked is not None and ranked < wl.top:
+    ranking = snap.ranking
+    if wl.top is not None and ranking is not None and len(ranking.coins) < wl.top:
         # a short ranking would shrink the watchlist and (with --prune) delete configs: an API problem
         raise MalformedResponseError(
-            f"the open-interest ranking ({snap.ranking.source}) has {ranked} coin(s), fewer than top "
+            f"the open-interest ranking ({ranking.source}) has {len(ranking.coins)} coin(s), fewer than top "
             f"({wl.top}): an incomplete answer; nothing written")
     return SnapshotSource(snap, "discovered")
 

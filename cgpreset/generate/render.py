@@ -33,7 +33,7 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR = "tag:yaml.org,2002:str"
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/]*")
 _PRINTABLE = re.compile(r"[\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd]*")
-_RESOLVER = yaml.resolver.Resolver()
+_RESOLVER: Any = yaml.resolver.Resolver()  # types-PyYAML leaves Resolver.resolve untyped
 
 
 @lru_cache(maxsize=16384)
@@ -42,7 +42,7 @@ def _resolve_tag(value: str, implicit: tuple[bool, bool]) -> str:
 
 
 @lru_cache(maxsize=16384)
-def _scalar(_type: type, value: Any) -> str:  # _type keeps 1, 1.0 and True apart in the cache
+def _scalar(_type: str, value: Any) -> str:  # _type (a type's name) keeps 1, 1.0 and True apart in the cache
     if isinstance(value, str):
         if _PLAIN.fullmatch(value) and _resolve_tag(value, (True, False)) == _STR:
             return value  # plain: YAML reads it back as this very string
@@ -60,7 +60,7 @@ def to_yaml(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(to_yaml(v) for v in value) + "]"
     if isinstance(value, (str, bool, int, float)) or value is None:
-        return _scalar(type(value), value)
+        return _scalar(type(value).__name__, value)
     raise TypeError(f"cannot write {type(value).__name__} as inline YAML")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
 from pydantic import (
@@ -29,7 +29,7 @@ from cgpreset.layers import COIN_LAYERS, FLOOR_LAYERS, LAYERS
 from cgpreset.plans import INTERVALS, LIQUIDATION_RANGES, Plan, history_days
 from cgpreset.stream.events import channel_problem
 
-CONFIG_VERSION = 1
+CONFIG_VERSION: Final = 1
 Interval = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w"]
 LiqRange = Literal["1h", "4h", "12h", "24h"]
 assert set(Interval.__args__) == set(INTERVALS)  # type: ignore[attr-defined]

@@ -291,6 +291,7 @@ def run_preset(
                                     full_refresh=full_refresh, backfill_cap=backfill_days)
                 results = runner.run(run_plan)
         except BaseException as exc:  # Ctrl-C, SIGTERM (or a program error): the runs row still gets closed
+            exit_code: int | None
             status, exit_code = "interrupted", ExitCode.INTERRUPTED
             if isinstance(exc, Terminated):
                 status, exit_code = "terminated", ExitCode.TERMINATED
@@ -334,9 +335,10 @@ def _detect_plan(client: Any, budget: Budget) -> tuple[Plan | None, CgPresetErro
     except ApiError as exc:
         return None, exc
     finally:
-        made = _logical_requests(client) - requests_before
-        if made is not None:
-            budget.book(made - 1)  # 0 when the plan was known already, 2 on the header fallback
+        # extra calls beyond the one taken: 0 when the plan was known already, 2 on the header fallback
+        requests_after = _logical_requests(client)
+        if requests_before is not None and requests_after is not None:
+            budget.book(requests_after - requests_before - 1)
 
 
 def _logical_requests(client: Any) -> int | None:

@@ -36,5 +36,5 @@ def select_configs(configs: Sequence[tuple[P, CoinConfig]], *, coins: list[str] 
         if layer not in LAYERS:
             raise UsageError(f"--layers: {layer} is not a layer{did_you_mean(layer, LAYERS)}; "
                              f"layers: {', '.join(LAYERS)}")
-    drop = {name: None for name in LAYERS if name not in layers}
+    drop: dict[str, None] = {name: None for name in LAYERS if name not in layers}
     return [(p, cfg.model_copy(update={"layers": cfg.layers.model_copy(update=drop)})) for p, cfg in configs]

@@ -170,7 +170,7 @@ def view_sql(ts_template: str) -> list[tuple[str, str]]:
     def ts(col: str) -> str:
         return ts_template.format(col=col)
 
-    out = []
+    out: list[tuple[str, str]] = []
     for ls in REGISTRY.values():
         out.append((ls.id, _layer_view(ls, ts)))
         if ls.detail is not None:

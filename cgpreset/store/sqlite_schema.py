@@ -14,11 +14,21 @@ from pathlib import Path
 
 from cgpreset.errors import ConfigError
 from cgpreset.store.migrate import LEGACY_SCHEMA, LEGACY_STREAM_SCHEMA, migrate
-from cgpreset.store.schema import INDEXES, SCHEMA_VERSION, TABLES, TS_SQLITE, render_table, view_sql
+from cgpreset.store.schema import (
+    INDEXES,
+    SCHEMA_VERSION,
+    TABLES,
+    TS_SQLITE,
+    ColumnType,
+    render_table,
+    view_sql,
+)
 
 BUSY_TIMEOUT_MS = 30_000
 
-SQLITE_TYPES = {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "int": "INTEGER", "real": "REAL", "text": "TEXT"}
+SQLITE_TYPES: dict[ColumnType, str] = {
+    "id": "INTEGER PRIMARY KEY AUTOINCREMENT", "int": "INTEGER", "real": "REAL", "text": "TEXT",
+}
 
 
 def ddl() -> list[str]:
