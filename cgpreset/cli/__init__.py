@@ -214,6 +214,7 @@ def _load_commands() -> None:
     )
     from cgpreset.cli import emulator as emulator_cmd  # noqa: F401
     from cgpreset.cli import generate as generate_cmd  # noqa: F401
+    from cgpreset.cli import ops as ops_cmd  # noqa: F401
     from cgpreset.cli import run as run_cmd  # noqa: F401
     from cgpreset.cli import stream as stream_cmd  # noqa: F401
 

@@ -1,0 +1,167 @@
+"""`cgpreset runs` and `cgpreset cursors`: the store's run history and each series' cursor, without SQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cgpreset.cli import App, cli, pass_app, print_tables
+from cgpreset.errors import ConfigError, UsageError, did_you_mean
+from cgpreset.run.history import (
+    cursors_json,
+    cursors_table,
+    match_series,
+    run_detail_json,
+    run_detail_lines,
+    run_detail_table,
+    runs_json,
+    runs_table,
+)
+from cgpreset.store import Store, open_store
+from cgpreset.store.dsn import display, store_location
+
+_STORE_HELP = "SQLite file or postgresql:// URL [default: CGPRESET_STORE or ./cgpreset.db]."
+store_option = click.option("--store", "store", default=None, metavar="STORE", help=_STORE_HELP)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable document on stdout.")
+
+
+def _open(app: App, store: str | None, *, readonly: bool) -> tuple[Store, str]:
+    """The store named by --store (or the setting), and how messages name it. A missing SQLite
+    file is one line, never an empty store created by a read."""
+    location = store_location(store if store is not None else app.settings.store)
+    name = display(location)
+    if isinstance(location, Path) and not location.exists():
+        raise ConfigError(f"{name}: no such store (no run has written it yet)")
+    return open_store(location, readonly=readonly), name
+
+
+def _echo_json(doc: dict[str, Any]) -> None:
+    click.echo(json.dumps(doc, indent=2, sort_keys=True))
+
+
+@cli.group("runs", invoke_without_command=True)
+@json_option
+@store_option
+@pass_app
+@click.pass_context
+def runs_cmd(ctx: click.Context, app: App, as_json: bool, store: str | None) -> None:
+    """List past run-preset runs: id, status, start, duration, exit code, requests, rate-limit
+    answers (429s) and the outcomes of their series. Reads only.
+
+    \b
+    Examples:
+        cgpreset runs
+        cgpreset runs --json --store postgresql://cg@db/cgpreset
+        cgpreset runs show 12
+    """
+    if ctx.invoked_subcommand is not None:
+        ctx.meta["ops.store"], ctx.meta["ops.json"] = store, as_json
+        return
+    st, name = _open(app, store, readonly=True)
+    with st:
+        rows = st.runs()
+    if as_json:
+        _echo_json(runs_json(rows, store=name))
+    elif not rows:
+        click.echo(f"no runs in {name}")
+    else:
+        print_tables(runs_table(rows))
+
+
+@runs_cmd.command("show")
+@click.argument("run_id", metavar="ID", type=click.IntRange(min=1))
+@json_option
+@store_option
+@pass_app
+@click.pass_context
+def runs_show_cmd(ctx: click.Context, app: App, run_id: int, as_json: bool, store: str | None) -> None:
+    """One run's detail: totals, then each series' outcome, rows, new rows and why it is not ok.
+
+    \b
+    Example:
+        cgpreset runs show 12 --json
+    """
+    store = store if store is not None else ctx.meta.get("ops.store")
+    as_json = as_json or bool(ctx.meta.get("ops.json"))
+    st, name = _open(app, store, readonly=True)
+    with st:
+        rows = st.runs()
+    row = next((r for r in rows if int(r["id"]) == run_id), None)
+    if row is None:
+        last = f" (runs 1 to {max(int(r['id']) for r in rows)})" if rows else " (it has no runs)"
+        raise UsageError(f"{name}: no run {run_id}{last}")
+    if as_json:
+        _echo_json(run_detail_json(row, store=name))
+        return
+    click.echo("\n".join(run_detail_lines(row)))
+    if row.get("outcomes"):
+        print_tables(run_detail_table(row))
+
+
+@cli.group("cursors", invoke_without_command=True)
+@json_option
+@store_option
+@pass_app
+@click.pass_context
+def cursors_cmd(ctx: click.Context, app: App, as_json: bool, store: str | None) -> None:
+    """List each series' cursor (its last closed bar: the next run resumes after it) and the
+    earliest bar stored. Reads only.
+
+    \b
+    Examples:
+        cgpreset cursors
+        cgpreset cursors reset 'funding/SOL/*' --yes
+    """
+    if ctx.invoked_subcommand is not None:
+        ctx.meta["ops.store"] = store
+        return
+    st, name = _open(app, store, readonly=True)
+    with st:
+        positions = st.positions()
+    if as_json:
+        _echo_json(cursors_json(positions, store=name))
+    elif not positions:
+        click.echo(f"no cursors in {name}")
+    else:
+        print_tables(cursors_table(positions))
+
+
+@cursors_cmd.command("reset")
+@click.argument("pattern")
+@click.option("--yes", "-y", is_flag=True, help="Reset without asking.")
+@store_option
+@pass_app
+@click.pass_context
+def cursors_reset_cmd(ctx: click.Context, app: App, pattern: str, yes: bool, store: str | None) -> None:
+    """Forget the cursors of the series matching PATTERN (a series key, or a shell pattern such as
+    `funding/*` or `*/SOL/*`): their next run backfills them again. Stored rows stay. Asks first
+    unless --yes.
+
+    \b
+    Example:
+        cgpreset cursors reset 'open_interest/BTC/*' --yes
+    """
+    store = store if store is not None else ctx.meta.get("ops.store")
+    st, name = _open(app, store, readonly=False)
+    with st:
+        keys = [k for k, c in st.positions().items() if c.last_closed is not None]
+        matched = match_series(keys, pattern)
+        if not matched:
+            raise UsageError(f"{name}: no series with a cursor matches {pattern!r}{did_you_mean(pattern, keys)}")
+        for key in matched:
+            click.echo(key, err=True)
+        question = f"Reset {len(matched)} cursor{'s' if len(matched) != 1 else ''} in {name}?"
+        if not yes:
+            try:
+                confirmed = click.confirm(question, default=False, err=True)
+            except click.Abort:
+                confirmed = False
+            if not confirmed:
+                raise UsageError("cursors reset not confirmed: nothing changed (pass --yes to reset without asking)")
+        for key in matched:
+            st.reset_cursor(key)
+    click.echo(f"reset {len(matched)} cursor{'s' if len(matched) != 1 else ''} in {name}; "
+               "the next run backfills those series")

@@ -1,0 +1,176 @@
+"""Run history and cursors as the operator reads them: `cgpreset runs` and `cgpreset cursors` (pure: no I/O).
+
+JSON schemas (stable; fields are only ever added):
+
+    cgpreset.runs/1:    {"schema", "store", "runs": [RUN]}
+    cgpreset.run-detail/1: {"schema", "store", "run": RUN + {"series": [{"id", "coin", "layer",
+                        "outcome", "reason", "rows", "new_rows", "findings", "error_kind"}]}}
+    RUN:                {"id", "status", "started_at", "ended_at" (ms, UTC), "duration_seconds",
+                         "exit_code", "requests", "retries", "rate_limited", "rate_wait_seconds",
+                         "plan", "outcomes": {"ok": 8, "failed": 1, ...}}
+    cgpreset.cursors/1: {"schema", "store", "cursors": [{"series", "coin", "layer", "last_closed",
+                         "earliest", "latest"}]}   # times: ms since the epoch (UTC), or null
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from rich import box
+from rich.table import Table
+
+from cgpreset.run.report import format_age
+from cgpreset.store.base import Cursor
+
+RUNS_SCHEMA = "cgpreset.runs/1"
+RUN_DETAIL_SCHEMA = "cgpreset.run-detail/1"
+CURSORS_SCHEMA = "cgpreset.cursors/1"
+#: The order outcomes are counted in (any other outcome a store holds follows, by name).
+OUTCOME_ORDER = ("ok", "empty", "failed", "skipped")
+
+
+def format_time(ms: int | None) -> str:
+    """An instant as `2026-12-02 15:04Z` (UTC, minutes), or `-`."""
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%MZ")
+
+
+def series_parts(key: str) -> tuple[str, str]:
+    """(coin, layer) of a series key such as `funding/SOL/Binance:SOLUSDT/1h`."""
+    parts = key.split("/")
+    return (parts[1] if len(parts) > 1 else "-"), parts[0]
+
+
+def outcome_counts(outcomes: Mapping[str, Any] | None) -> dict[str, int]:
+    """How many series of a run ended in each outcome, in OUTCOME_ORDER."""
+    counts = Counter(str(v.get("outcome")) for v in (outcomes or {}).values() if isinstance(v, Mapping))
+    order = [o for o in OUTCOME_ORDER if counts[o]] + sorted(o for o in counts if o not in OUTCOME_ORDER)
+    return {o: counts[o] for o in order}
+
+
+def run_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One runs-table row as the JSON documents show it."""
+    start, end = row.get("started_at"), row.get("ended_at")
+    return {
+        "id": int(row["id"]),
+        "status": row.get("status") or "finished",
+        "started_at": start,
+        "ended_at": end,
+        "duration_seconds": None if start is None or end is None else round((end - start) / 1000, 1),
+        "exit_code": row.get("exit_code"),
+        "requests": int(row.get("requests") or 0),
+        "retries": int(row.get("retries") or 0),
+        "rate_limited": int(row.get("rate_limited") or 0),
+        "rate_wait_seconds": float(row.get("rate_wait_seconds") or 0.0),
+        "plan": row.get("plan"),
+        "outcomes": outcome_counts(row.get("outcomes")),
+    }
+
+
+def runs_json(rows: Iterable[Mapping[str, Any]], *, store: str) -> dict[str, Any]:
+    return {"schema": RUNS_SCHEMA, "store": store, "runs": [run_dict(r) for r in rows]}
+
+
+#: Short names of outcomes in the 80-column runs table.
+_SHORT = {"failed": "fail", "skipped": "skip"}
+
+
+def _counts_cell(counts: Mapping[str, int], *, short: bool = False) -> str:
+    if short:
+        return " ".join(f"{n} {_SHORT.get(o, o)}" for o, n in counts.items()) or "-"
+    return ", ".join(f"{n} {o}" for o, n in counts.items()) or "-"
+
+
+def _duration(d: Mapping[str, Any]) -> str:
+    return "-" if d["duration_seconds"] is None else format_age(d["duration_seconds"])
+
+
+def runs_table(rows: Iterable[Mapping[str, Any]]) -> Table:
+    """One line per run, newest last; fits 80 columns (rate-limit answers as `429s`)."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name, justify in (("id", "right"), ("status", "left"), ("start (UTC)", "left"), ("took", "right"),
+                          ("exit", "right"), ("req", "right"), ("429s", "right"), ("series", "left")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for row in rows:
+        d = run_dict(row)
+        table.add_row(str(d["id"]), d["status"], format_time(d["started_at"]), _duration(d),
+                      "-" if d["exit_code"] is None else str(d["exit_code"]), str(d["requests"]),
+                      str(d["rate_limited"]), _counts_cell(d["outcomes"], short=True))
+    return table
+
+
+def run_series(row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A run's per-series outcomes, by series key."""
+    out = []
+    for key, v in sorted((row.get("outcomes") or {}).items()):
+        v = v if isinstance(v, Mapping) else {}
+        coin, layer = series_parts(key)
+        out.append({"id": key, "coin": coin, "layer": layer, "outcome": v.get("outcome"),
+                    "reason": v.get("reason"), "rows": v.get("rows"), "new_rows": v.get("new_rows"),
+                    "findings": list(v.get("findings") or []), "error_kind": v.get("error_kind")})
+    return out
+
+
+def run_detail_json(row: Mapping[str, Any], *, store: str) -> dict[str, Any]:
+    return {"schema": RUN_DETAIL_SCHEMA, "store": store, "run": {**run_dict(row), "series": run_series(row)}}
+
+
+def run_detail_lines(row: Mapping[str, Any]) -> list[str]:
+    """The lines above `runs show`'s table."""
+    d = run_dict(row)
+    return [
+        f"run {d['id']}: {d['status']}, exit {'-' if d['exit_code'] is None else d['exit_code']}, "
+        f"started {format_time(d['started_at'])}, took {_duration(d)}",
+        f"{d['requests']} requests, {d['retries']} retries, {d['rate_limited']} rate-limit answers, "
+        f"{d['rate_wait_seconds']:.1f}s waiting for the rate budget; plan {d['plan'] or '-'}",
+        f"series: {_counts_cell(d['outcomes'])}",
+    ]
+
+
+def run_detail_table(row: Mapping[str, Any]) -> Table:
+    """coin × layer of one run: outcome, rows, new, findings or reason."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name, justify in (("coin", "left"), ("layer", "left"), ("outcome", "left"), ("rows", "right"),
+                          ("new", "right"), ("note", "left")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for s in run_series(row):
+        note = s["reason"] or (("findings: " + ", ".join(s["findings"])) if s["findings"] else "")
+        if s["error_kind"]:
+            note = f"{s['error_kind']}: {note}" if note else s["error_kind"]
+        table.add_row(s["coin"], s["layer"], str(s["outcome"]), "-" if s["rows"] is None else str(s["rows"]),
+                      "-" if s["new_rows"] is None else str(s["new_rows"]), note)
+    return table
+
+
+def cursor_rows(positions: Mapping[str, Cursor]) -> list[dict[str, Any]]:
+    out = []
+    for key in sorted(positions):
+        c = positions[key]
+        coin, layer = series_parts(key)
+        out.append({"series": key, "coin": coin, "layer": layer, "last_closed": c.last_closed,
+                    "earliest": c.earliest, "latest": c.latest})
+    return out
+
+
+def cursors_json(positions: Mapping[str, Cursor], *, store: str) -> dict[str, Any]:
+    return {"schema": CURSORS_SCHEMA, "store": store, "cursors": cursor_rows(positions)}
+
+
+def cursors_table(positions: Mapping[str, Cursor]) -> Table:
+    """One line per series: its cursor (last closed bar) and the earliest bar stored."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name in ("series", "cursor (UTC)", "earliest (UTC)"):
+        table.add_column(name, overflow="fold")
+    for c in cursor_rows(positions):
+        table.add_row(c["series"], format_time(c["last_closed"]), format_time(c["earliest"]))
+    return table
+
+
+def match_series(keys: Iterable[str], pattern: str) -> list[str]:
+    """Series keys matching a shell-style PATTERN (`funding/*`, `*/SOL/*`, or one exact key), sorted."""
+    return sorted(k for k in keys if fnmatch.fnmatchcase(k, pattern) or k == pattern)
