@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     backoff_max: float = Field(default=30.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False)  # cap of one backoff wait
     concurrency: int = Field(default=16, ge=1, le=64)  # I/O-bound: the limiter, not threads, guards the budget
     heartbeat_seconds: Seconds = 20.0
+    # Set by a Kubernetes Indexed Job (JOB_COMPLETION_INDEX; JOB_COMPLETIONS by our manifests): the shard
+    job_completion_index: int | None = Field(
+        default=None, ge=0, validation_alias=AliasChoices("JOB_COMPLETION_INDEX", "job_completion_index"))
+    job_completions: int | None = Field(
+        default=None, ge=1, validation_alias=AliasChoices("JOB_COMPLETIONS", "job_completions"))
 
     @field_validator("api_key", mode="before")
     @classmethod
@@ -187,10 +192,16 @@ def _key_variable() -> str:
     return KEY_ENV
 
 
+#: Settings read from a variable of another tool, not CGPRESET_* (a Kubernetes Indexed Job's own).
+FOREIGN_ENV = {"job_completion_index": "JOB_COMPLETION_INDEX", "job_completions": "JOB_COMPLETIONS"}
+
+
 def _env_name(field: str) -> str:
     """The environment variable behind a Settings field (or validation alias)."""
     if field.upper() in (KEY_ENV, KEY_ALIAS_ENV, "API_KEY"):
         return _key_variable()
+    if field.lower() in FOREIGN_ENV:
+        return FOREIGN_ENV[field.lower()]
     return ENV_PREFIX + field.upper()
 
 
@@ -215,7 +226,8 @@ def format_settings_error(exc: ValidationError) -> str:
 
 def known_variables() -> list[str]:
     """Every CGPRESET_* variable a setting reads."""
-    return sorted(ENV_PREFIX + name.upper() for name in Settings.model_fields if name != "api_key")
+    return sorted(ENV_PREFIX + name.upper() for name in Settings.model_fields
+                  if name != "api_key" and name not in FOREIGN_ENV)
 
 
 def misspelled_variables(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -246,7 +258,7 @@ def settings_in_effect(settings: Settings, flags: Mapping[str, str] | None = Non
             continue
         value = getattr(settings, name)
         shown = "<unset>" if value is None else _redact_password(redact_dsn(str(value)))
-        variable = ENV_PREFIX + name.upper()
+        variable = _env_name(name)
         if name in flags:
             source = flags[name]
         elif variable in set_here:

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -15,7 +16,7 @@ from rich.console import Console
 from cgpreset.api.client import CoinGlassClient
 from cgpreset.cli import App, Number, cli, fail, pass_app, print_tables
 from cgpreset.diagnose.demo import DEFAULT_DIR, repeat_commands, run_demo
-from cgpreset.errors import ExitCode, OutputError
+from cgpreset.errors import ConfigError, ExitCode, OutputError
 from cgpreset.generate.writer import atomic_write, check_target
 from cgpreset.models.config import CoinConfig, load_configs
 from cgpreset.plans import Plan
@@ -27,6 +28,7 @@ from cgpreset.run.outcome import SeriesResult
 from cgpreset.run.report import plan_json, plan_summary, plan_table, run_json, run_summary, run_table
 from cgpreset.run.select import select_configs, split_names
 from cgpreset.run.series import expand, floor_problems, plan_run
+from cgpreset.run.shard import Shard, make_shard, parse_shard, shard_series
 from cgpreset.store.sqlite import SQLiteStore as Store
 
 _PATH = click.Path(path_type=Path)
@@ -84,6 +86,20 @@ def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None
         fail(code, *lines)
 
 
+def _shard(app: App, spec: str | None) -> Shard | None:
+    """`--shard I/N`, else a Kubernetes Indexed Job's JOB_COMPLETION_INDEX of JOB_COMPLETIONS, else None."""
+    if spec is not None:
+        return parse_shard(spec)
+    index, count = app.settings.job_completion_index, app.settings.job_completions
+    if index is None and count is None:
+        return None
+    if index is None or count is None:
+        given, missing = ("JOB_COMPLETION_INDEX", "JOB_COMPLETIONS") if count is None else (
+            "JOB_COMPLETIONS", "JOB_COMPLETION_INDEX")
+        raise ConfigError(f"{given} is set but {missing} is not: set both (this shard, of how many) or neither")
+    return make_shard(index, count, source="JOB_COMPLETION_INDEX")
+
+
 #: The quick sign-off's own budget: a hanging endpoint costs seconds, not 5 attempts x 30 s.
 HEALTH_ATTEMPTS = 2
 HEALTH_READ_TIMEOUT = 10.0
@@ -124,11 +140,14 @@ def _quick_client(app: App, deadline: float | None) -> CoinGlassClient:
 @click.option("--deadline", type=Number(min=0), default=None, metavar="SECONDS",
               help="Stop after SECONDS: nothing starts, waits or retries past it, requests still running "
                    "are cut; the rest is skipped and resumes next run.")
+@click.option("--shard", "shard_spec", default=None, metavar="I/N",
+              help="Run only shard I (0-based) of N: a stable split of the series, disjoint and complete over "
+                   "the N shards [default: JOB_COMPLETION_INDEX/JOB_COMPLETIONS when set].")
 @pass_app
 def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | None, dry_run: bool,
                    full_refresh: bool, backfill_days: int | None, max_requests: int | None,
                    metrics_path: Path | None, concurrency: int | None, coins: str | None, layers: str | None,
-                   deadline: float | None) -> None:
+                   deadline: float | None, shard_spec: str | None) -> None:
     """Fetch every layer of the configs in PATH... (files or directories) into the store, and check it.
 
     Incremental: each series resumes from its last closed bar. Exit 0 all ok, 1 a check failed or
@@ -140,8 +159,10 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
         cgpreset run-preset deploy/ --dry-run
         cgpreset run-preset deploy/ --json --max-requests 200 > run.json
         cgpreset run-preset deploy/ --coins SOL,BTC --layers funding,open_interest
+        cgpreset run-preset deploy/ --shard 0/4 --dry-run
     """
     app.override(concurrency=concurrency)
+    shard = _shard(app, shard_spec)
     configs = select_configs(load_configs(list(paths)), coins=split_names(coins), layers=split_names(layers))
     store_path = store_path or app.settings.store
     if metrics_path is not None:
@@ -155,8 +176,10 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
         problems = floor_problems(configs, plan)
         if problems:
             raise PlanMismatchError(problems)
-        rp = plan_run(expand(configs), cursors=cursors, now_ms=wall_ms(), plan=plan,
+        rp = plan_run(shard_series(expand(configs), shard), cursors=cursors, now_ms=wall_ms(), plan=plan,
                       full_refresh=full_refresh, backfill_cap=backfill_days)
+        if shard is not None:
+            rp = replace(rp, shard=str(shard))
         if as_json:
             click.echo(json.dumps(plan_json(rp), indent=2, sort_keys=True))
         else:
@@ -166,10 +189,10 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
     budget = Budget(max_requests=max_requests, deadline_s=deadline)
     created = not store_path.exists()
     try:
-        with Store(store_path) as store, _progress(len(expand(configs))) as on_result:
+        with Store(store_path) as store, _progress(len(shard_series(expand(configs), shard))) as on_result:
             result = run_preset(configs, app.client, store, concurrency=app.settings.concurrency,
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
-                                on_result=on_result)
+                                on_result=on_result, shard=shard)
     except PlanMismatchError:
         if created:  # refused before any data request: leave no empty store behind
             Store.remove(store_path)

@@ -47,6 +47,7 @@ from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
     SeriesResult,
 )
 from cgpreset.run.series import RunPlan, Series, SeriesPlan, expand, floor_problems, plan_run
+from cgpreset.run.shard import Shard, shard_series
 from cgpreset.store.base import Page, Store
 
 
@@ -259,9 +260,11 @@ def run_preset(
     now_ms: int | None = None,
     clock: Callable[[], float] = time.monotonic,
     on_result: Callable[[SeriesResult], None] | None = None,
+    shard: Shard | None = None,
 ) -> RunResult:
     """Expand, plan and run the configs; record the run in the store's runs table.
 
+    With a `shard`, only that shard's series run (see run.shard).
     Raises PlanMismatchError (before any data request, nothing recorded) when a config asks for
     an interval below the key's plan's floor.
     """
@@ -269,7 +272,7 @@ def run_preset(
     before = dict(client.stats.as_dict()) if hasattr(client, "stats") else {}
     wall_before = _wall_waited(client)
     now = wall_ms() if now_ms is None else now_ms
-    series = expand(configs)
+    series = shard_series(expand(configs), shard)
     budget = budget or Budget()
     saved_deadline = getattr(client, "deadline", None)
     _arm_deadline(client, budget)

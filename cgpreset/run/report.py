@@ -194,7 +194,8 @@ def plan_table(plan: RunPlan) -> Table:
 
 def plan_summary(plan: RunPlan) -> str:
     rate = plan.plan.rate_per_minute
-    return (f"{len(plan.plans)} series, {plan.requests} requests; at the {plan.plan.value} plan's {rate}/min "
+    shard = "" if plan.shard is None else f"shard {plan.shard}: "
+    return (f"{shard}{len(plan.plans)} series, {plan.requests} requests; at the {plan.plan.value} plan's {rate}/min "
             f"that is {plan.minutes:.1f} min of budget (at least {plan.wall_minutes:.0f} min wall time "
             f"beyond the first burst)")
 
@@ -205,6 +206,7 @@ def plan_json(plan: RunPlan) -> dict[str, Any]:
         "plan": plan.plan.value,
         "rate_per_minute": plan.plan.rate_per_minute,
         "requests": plan.requests,
+        "shard": plan.shard,
         "estimated_minutes": round(plan.minutes, 2),
         "series": [
             {"id": p.series.id, "coin": p.series.coin, "layer": p.series.layer,

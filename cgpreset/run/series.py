@@ -207,6 +207,7 @@ class RunPlan:
 
     plans: tuple[SeriesPlan, ...]
     plan: Plan
+    shard: str | None = None  # `I/N` when the run is one shard of N
 
     @property
     def requests(self) -> int:
