@@ -203,11 +203,23 @@ def test_a_coin_left_with_no_layer_is_dropped_with_the_reasons() -> None:
 
 def test_include_exclude_and_pin() -> None:
     res = _resolve({"top": 3, "pin": ["TON"], "include": ["kpepe"], "exclude": ["eth"]})
-    assert [c.coin for c in res.coins] == ["BTC", "TON", "kPEPE"]  # ordered by rank: TON 13, kPEPE 15
-    assert [c.selected_by for c in res.coins] == ["top", "pin", "include"]
+    # top 3 = pin TON + the 2 best-ranked not excluded; kPEPE on top of that
+    assert [c.coin for c in res.coins] == ["BTC", "SOL", "TON", "kPEPE"]  # ordered by rank: TON 13, kPEPE 15
+    assert [c.selected_by for c in res.coins] == ["top", "top", "pin", "include"]
+    assert [(d.requested, d.reason) for d in res.dropped] == [("XRP", "ranked 3 of top 3, displaced by pin TON")]
     big = _resolve({"top": 1, "pin": ["SOL", "TON"]})
     assert [c.coin for c in big.coins] == ["SOL", "TON"]
-    assert big.notes == ("top: pin and include hold 2 coins, more than top (1)",)
+    assert big.notes == ("top: pin holds 2 coins, more than top (1)",)
+    assert [d.requested for d in big.dropped] == ["BTC"]
+
+
+def test_include_comes_on_top_of_the_ranking() -> None:
+    res = _resolve({"top": 10, "pin": ["SOL"], "include": ["TON"]})
+    assert len(res.coins) == 11
+    assert {"LINK", "TRUMP", "TON"} <= {c.coin for c in res.coins}
+    assert res.dropped == ()
+    ranked_anyway = _resolve({"top": 10, "pin": ["SOL"], "include": ["BTC"]})
+    assert len(ranked_anyway.coins) == 10  # BTC is in the top 10: include adds nothing
 
 
 def test_explicit_list_respects_exclude() -> None:

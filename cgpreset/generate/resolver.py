@@ -253,13 +253,27 @@ def _select(watchlist: Watchlist, snapshot: Snapshot, source: str) -> tuple[
             "(re-run discovery online with this watchlist)"
         )
     ranked = [c for c in snapshot.ranking.coins if snapshot.coin_spelling(c) is not None]
-    for coin in ranked:
-        if len(chosen) >= watchlist.top:
+    # `top` counts the ranking and the pinned coins (a pin takes the place of the lowest-ranked
+    # coin, which is named as displaced); `include` comes on top of it: top 10 + include [AVAX]
+    # is 11 coins, unless AVAX is in the top 10 anyway.
+    pinned = {c for c, _, how in chosen if how == "pin"}
+    included = {c for c, _, how in chosen if how == "include"} - pinned
+    slots = len(pinned)
+    eligible = [c for c in ranked if c.lower() not in excluded]
+    for coin in eligible:
+        if slots >= watchlist.top:
             break
-        if coin.lower() in excluded or coin in taken:
+        if coin in pinned:
+            continue
+        slots += 1
+        if coin in included:
             continue
         taken.add(coin)
         chosen.append((coin, coin, "top"))
+    by_pin = ", ".join(sorted(pinned))
+    for rank, coin in enumerate(eligible[:watchlist.top], start=1):
+        if coin not in taken:
+            dropped.append(DroppedCoin(coin, f"ranked {rank} of top {watchlist.top}, displaced by pin {by_pin}"))
     if not chosen:
         if ranked:
             raise ConfigError(f"{source}: exclude: removes every coin of the open-interest ranking")
@@ -267,10 +281,10 @@ def _select(watchlist: Watchlist, snapshot: Snapshot, source: str) -> tuple[
             f"{source}: top: no coin to generate: the open-interest ranking "
             f"({snapshot.ranking.source}) has no supported coin"
         )
-    if len(chosen) < watchlist.top:
-        notes.append(f"top: only {len(chosen)} of {watchlist.top} coins have an open-interest ranking")
-    if len(chosen) > watchlist.top:
-        notes.append(f"top: pin and include hold {len(chosen)} coins, more than top ({watchlist.top})")
+    if len(eligible) + len(pinned - set(eligible)) < watchlist.top:
+        notes.append(f"top: only {len(eligible)} of {watchlist.top} coins have an open-interest ranking")
+    if len(pinned) > watchlist.top:
+        notes.append(f"top: pin holds {len(pinned)} coins, more than top ({watchlist.top})")
     return chosen, dropped, notes
 
 
