@@ -27,6 +27,7 @@ DEFAULT_WS_URL = "wss://open-ws.coinglass.com/ws-api"
 ENV_PREFIX = "CGPRESET_"
 KEY_ENV = "COINGLASS_API_KEY"
 KEY_ALIAS_ENV = "CG_API_KEY"
+DEFAULT_STORE = "cgpreset.db"
 #: Upper bound of every duration setting, seconds: larger values overflow socket timeouts.
 MAX_SECONDS = 3600.0
 
@@ -53,7 +54,7 @@ class Settings(BaseSettings):
     base_url: str | None = None  # None = the real API, or the embedded emulator when there is no key
     ws_url: str | None = None
     plan: PlanSetting = "auto"
-    store: Path = Path("cgpreset.db")
+    store: str = DEFAULT_STORE  # an SQLite file path or a postgresql:// URL (a Path would squeeze `://`)
     connect_timeout: Seconds = 5.0
     read_timeout: Seconds = 30.0
     answer_timeout: Seconds = 60.0  # the whole answer, first byte sent to last byte read
@@ -109,8 +110,10 @@ class Settings(BaseSettings):
     @field_validator("store", mode="before")
     @classmethod
     def _blank_store_is_default(cls, value: object) -> object:
+        if isinstance(value, Path):
+            return value.as_posix()
         if isinstance(value, str) and not value.strip():
-            return Path("cgpreset.db")
+            return DEFAULT_STORE
         return value
 
     @property

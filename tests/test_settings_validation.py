@@ -222,7 +222,7 @@ def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None
     for name in ("CGPRESET_READ_TIMEOUT", "CGPRESET_STORE", "CGPRESET_MAX_ATTEMPTS", "CGPRESET_BASE_URL"):
         monkeypatch.setenv(name, "")
     s = load_settings()
-    assert s.read_timeout == 30 and s.store == Path("cgpreset.db") and s.max_attempts == 5 and s.base_url is None
+    assert s.read_timeout == 30 and s.store == "cgpreset.db" and s.max_attempts == 5 and s.base_url is None
 
 
 @responses.activate  # no request may leave the test, even if the check regressed

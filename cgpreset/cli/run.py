@@ -29,10 +29,13 @@ from cgpreset.run.report import plan_json, plan_summary, plan_table, run_json, r
 from cgpreset.run.select import select_configs, split_names
 from cgpreset.run.series import expand, floor_problems, plan_run
 from cgpreset.run.shard import Shard, make_shard, parse_shard, shard_series
-from cgpreset.store.sqlite import SQLiteStore as Store
+from cgpreset.store import open_store
+from cgpreset.store.dsn import StoreLocation, display, store_location
+from cgpreset.store.sqlite import SQLiteStore
 
 _PATH = click.Path(path_type=Path)
 _STORE = click.Path(dir_okay=False, path_type=Path)
+_STORE_HELP = "Store: an SQLite file or a postgresql:// URL [default: CGPRESET_STORE or ./cgpreset.db]."
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
 metrics_option = click.option(
     "--metrics", "metrics_path", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
@@ -100,6 +103,11 @@ def _shard(app: App, spec: str | None) -> Shard | None:
     return make_shard(index, count, source="JOB_COMPLETION_INDEX")
 
 
+def _location(app: App, store: str | None) -> StoreLocation:
+    """The store named by --store, else CGPRESET_STORE: a path or a PostgreSQL DSN (shown redacted)."""
+    return store_location(store if store is not None else app.settings.store)
+
+
 #: The quick sign-off's own budget: a hanging endpoint costs seconds, not 5 attempts x 30 s.
 HEALTH_ATTEMPTS = 2
 HEALTH_READ_TIMEOUT = 10.0
@@ -125,8 +133,7 @@ def _quick_client(app: App, deadline: float | None) -> CoinGlassClient:
 @cli.command("run-preset")
 @click.argument("paths", nargs=-1, required=True, type=_PATH)
 @json_option
-@click.option("--store", "store_path", type=_STORE, default=None,
-              help="SQLite file [default: CGPRESET_STORE or ./cgpreset.db].")
+@click.option("--store", "store", default=None, metavar="STORE", help=_STORE_HELP)
 @click.option("--dry-run", is_flag=True, help="Print the request plan and its budget; call nothing.")
 @click.option("--full-refresh", is_flag=True, help="Ignore cursors: backfill every series again.")
 @click.option("--backfill-days", type=click.IntRange(min=1), default=None, metavar="N",
@@ -144,7 +151,7 @@ def _quick_client(app: App, deadline: float | None) -> CoinGlassClient:
               help="Run only shard I (0-based) of N: a stable split of the series, disjoint and complete over "
                    "the N shards [default: JOB_COMPLETION_INDEX/JOB_COMPLETIONS when set].")
 @pass_app
-def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | None, dry_run: bool,
+def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None, dry_run: bool,
                    full_refresh: bool, backfill_days: int | None, max_requests: int | None,
                    metrics_path: Path | None, concurrency: int | None, coins: str | None, layers: str | None,
                    deadline: float | None, shard_spec: str | None) -> None:
@@ -164,14 +171,14 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
     app.override(concurrency=concurrency)
     shard = _shard(app, shard_spec)
     configs = select_configs(load_configs(list(paths)), coins=split_names(coins), layers=split_names(layers))
-    store_path = store_path or app.settings.store
+    location = _location(app, store)
     if metrics_path is not None:
         check_target(metrics_path)  # before the run, not after its data is fetched
     if dry_run:
         cursors: dict[str, int] = {}
-        if store_path.exists():  # read-only: a dry run never creates or changes the store
-            with Store(store_path, readonly=True) as store:
-                cursors = store.cursors()
+        if not isinstance(location, Path) or location.exists():  # read-only: never creates or changes it
+            with open_store(location, readonly=True) as st:
+                cursors = st.cursors()
         plan = _dry_plan(app, configs)
         problems = floor_problems(configs, plan)
         if problems:
@@ -187,18 +194,18 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
             click.echo(plan_summary(rp))
         return
     budget = Budget(max_requests=max_requests, deadline_s=deadline)
-    created = not store_path.exists()
+    created = isinstance(location, Path) and not location.exists()
     try:
-        with Store(store_path) as store, _progress(len(shard_series(expand(configs), shard))) as on_result:
-            result = run_preset(configs, app.client, store, concurrency=app.settings.concurrency,
+        with open_store(location) as st, _progress(len(shard_series(expand(configs), shard))) as on_result:
+            result = run_preset(configs, app.client, st, concurrency=app.settings.concurrency,
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
                                 on_result=on_result, shard=shard)
     except PlanMismatchError:
-        if created:  # refused before any data request: leave no empty store behind
-            Store.remove(store_path)
+        if created and isinstance(location, Path):  # refused before any data request: no empty file left
+            SQLiteStore.remove(location)
         raise
     if as_json:
-        click.echo(json.dumps(run_json(result, store=store_path.as_posix()), indent=2, sort_keys=True))
+        click.echo(json.dumps(run_json(result, store=display(location)), indent=2, sort_keys=True))
     else:
         print_tables(run_table(result))
         click.echo(run_summary(result))
@@ -209,14 +216,15 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store_path:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=_PATH)
 @json_option
-@click.option("--store", "store_path", type=_STORE, default=None,
-              help="Store whose stream liveness to show [default: CGPRESET_STORE or ./cgpreset.db].")
+@click.option("--store", "store", default=None, metavar="STORE",
+              help="Store whose stream liveness to show: an SQLite file or a postgresql:// URL "
+                   "[default: CGPRESET_STORE or ./cgpreset.db].")
 @metrics_option
 @concurrency_option
 @click.option("--deadline", type=Number(min=0), default=None, metavar="SECONDS",
               help="Stop after SECONDS: shots not answered by then are failed.")
 @pass_app
-def health(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | None,
+def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
            metrics_path: Path | None, concurrency: int | None, deadline: float | None) -> None:
     """The runbook's "4 shots": one minimal call per core layer of each config, plus ETF flows once.
 
@@ -229,11 +237,12 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store_path: Path | 
     """
     app.override(concurrency=concurrency)
     configs = load_configs(list(paths))
+    location = _location(app, store)
     if metrics_path is not None:
         check_target(metrics_path)
     client = _quick_client(app, deadline)
     try:
-        report = run_health(configs, client, store_path=store_path or app.settings.store,
+        report = run_health(configs, client, store_path=location,
                             concurrency=app.settings.concurrency)
     finally:
         client.close()

@@ -11,7 +11,7 @@ import click
 from cgpreset.cli import App, Number, cli, discard_stdout, pass_app
 from cgpreset.errors import FindingsError, TransportError
 from cgpreset.models.config import load_configs
-from cgpreset.store.stream_tables import StreamStore
+from cgpreset.store import open_stream_store
 from cgpreset.stream.events import CHANNEL_HELP, StreamEvent
 from cgpreset.stream.options import format_event, format_summary, options_from_configs
 from cgpreset.stream.session import stream_until_stopped
@@ -30,8 +30,8 @@ _HEARTBEAT = Number(min=0.05)  # below this a connection is declared dead before
 @click.option("--max-events", type=click.IntRange(min=1), metavar="N", help="Stop after N events.")
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON object per event; the last line is {"summary": {...}}.')
-@click.option("--store", "store", is_flag=False, flag_value="", default=None, metavar="FILE",
-              help="Save events (de-duplicated) and liveness to this SQLite file; "
+@click.option("--store", "store", is_flag=False, flag_value="", default=None, metavar="STORE",
+              help="Save events (de-duplicated) and liveness to this store (SQLite file or postgresql:// URL); "
                    "a bare --store uses the run store (CGPRESET_STORE).")
 @click.option("--ping-interval", type=_HEARTBEAT, metavar="SECONDS",
               help="Seconds between text pings. [default: CGPRESET_HEARTBEAT_SECONDS or 20]")
@@ -79,7 +79,7 @@ def stream(
     )
     db = None
     if store is not None:  # a bad store is reported before the target (maybe an emulator) starts
-        db = StreamStore(Path(store) if store else app.settings.store)
+        db = open_stream_store(store or app.settings.store)
         app.stack.callback(db.close)
     settings = app.target.settings
     options.url, options.key = app.target.ws_url, settings.key

@@ -28,6 +28,7 @@ from cgpreset.plans import Plan
 from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK
 from cgpreset.run.report import format_age
 from cgpreset.run.series import Series, expand, floor_problems
+from cgpreset.store.dsn import PgDsn, StoreLocation
 from cgpreset.store.stream_tables import latest_liveness
 
 SCHEMA = "cgpreset.health/1"
@@ -141,7 +142,8 @@ def fire(client: Any, s: Series, shot: Shot) -> Shot:
 
 
 def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: CoinGlassClient | Any, *,
-               store_path: Path | None = None, concurrency: int = 8, now_ms: int | None = None) -> HealthReport:
+               store_path: StoreLocation | None = None, concurrency: int = 8,
+               now_ms: int | None = None) -> HealthReport:
     """Fire every shot (in parallel, through the shared limiter) and collect the sign-off."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     liveness = _liveness(store_path) if store_path is not None else None
@@ -156,10 +158,14 @@ def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: CoinGlassClie
                         liveness, problems=floor_problems(configs, plan))
 
 
-def _liveness(store_path: Path) -> dict[str, Any] | None:
+def _liveness(store: StoreLocation) -> dict[str, Any] | None:
     """The last stream run's liveness; a damaged or foreign store is a one-line ConfigError
-    (latest_liveness converts every SQLite error)."""
-    return latest_liveness(store_path)
+    (latest_liveness converts every SQLite or PostgreSQL error)."""
+    if isinstance(store, PgDsn):
+        from cgpreset.store.pg_stream import latest_liveness as pg_latest_liveness
+
+        return pg_latest_liveness(store)
+    return latest_liveness(store)
 
 
 def health_table(report: HealthReport) -> Table:

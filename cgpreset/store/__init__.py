@@ -18,11 +18,15 @@ the stream tables, and the analyst views `funding`, `open_interest`, `liquidatio
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, Store, WriteResult
 from cgpreset.store.dsn import PgDsn, StoreLocation, store_location
 
-__all__ = ["Cursor", "KnownPlan", "Page", "SeriesRef", "Store", "WriteResult", "open_store"]
+__all__ = ["Cursor", "KnownPlan", "Page", "SeriesRef", "Store", "WriteResult", "open_store", "open_stream_store"]
+
+if TYPE_CHECKING:
+    from cgpreset.store.stream_tables import StreamSink
 
 
 def open_store(target: str | Path | StoreLocation, *, readonly: bool = False) -> Store:
@@ -36,3 +40,15 @@ def open_store(target: str | Path | StoreLocation, *, readonly: bool = False) ->
     from cgpreset.store.sqlite import SQLiteStore
 
     return SQLiteStore(location, readonly=readonly)
+
+
+def open_stream_store(target: str | Path | StoreLocation) -> StreamSink:
+    """The stream tables of the store at `target` (`stream --store`): SQLite file or PostgreSQL."""
+    location = target if isinstance(target, PgDsn) else store_location(target)
+    if isinstance(location, PgDsn):
+        from cgpreset.store.pg_stream import PgStreamStore
+
+        return PgStreamStore(location)
+    from cgpreset.store.stream_tables import StreamStore
+
+    return StreamStore(location)

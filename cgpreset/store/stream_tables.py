@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cgpreset.errors import ConfigError
 from cgpreset.store.sqlite_schema import BUSY_TIMEOUT_MS, bring_to_v3, check_path, check_store, converting
@@ -56,6 +56,19 @@ def connect(db_path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+class StreamSink(Protocol):
+    """What a stream session writes to: this SQLite store or the PostgreSQL one (store/pg_stream.py)."""
+
+    run_id: int | None
+
+    def close(self) -> None: ...
+    def start_run(self, *, url: str, channels: list[str], coins: list[str] | None, now: float) -> int: ...
+    def add_events(self, events: Iterable[StreamEvent], *, now: float) -> int: ...
+    def update_run(self, summary: dict[str, Any], *, now: float, last_event_at: float | None,
+                   status: str = "running", stop_reason: str | None = None) -> None: ...
+    def count_events(self) -> int: ...
 
 
 class StreamStore:

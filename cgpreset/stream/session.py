@@ -34,7 +34,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from cgpreset.errors import AuthError, CgPresetError, ConfigError, OutputError, PlanError
 from cgpreset.redact import RedactingLoggerAdapter, redact
-from cgpreset.store.stream_tables import StreamStore
+from cgpreset.store.stream_tables import StreamSink
 from cgpreset.stream.events import (
     LIQUIDATION_CHANNELS,
     ErrorFrame,
@@ -81,7 +81,7 @@ async def run_stream(
     connect: Connect = websockets.connect,
     jitter: Callable[[float], float] = default_jitter,
     wall: Callable[[], float] = time.time,
-    store: StreamStore | None = None,
+    store: StreamSink | None = None,
     stop: asyncio.Event | None = None,
 ) -> dict[str, Any]:
     """Stream until `duration`, `max_events` or `stop` is set; return the summary.
@@ -105,7 +105,7 @@ class _Session:
         connect: Connect,
         jitter: Callable[[float], float],
         wall: Callable[[], float],
-        store: StreamStore | None,
+        store: StreamSink | None,
         stop: asyncio.Event | None,
     ) -> None:
         self.o = options
