@@ -1,10 +1,18 @@
-"""Reading user files: every failure is one ConfigError line naming the file."""
+"""Reading user files: every failure is one ConfigError line naming the file; their default locations."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from cgpreset.errors import ConfigError
+
+#: Default locations, relative to the working directory (with a packaged fallback, see
+#: models.preset.find_default). Here, not beside their loaders, so the CLI's help needs no pydantic.
+DEFAULT_PRESET = Path("presets/sol.yaml")
+DEFAULT_WATCHLIST = Path("presets/watchlist.yaml")
+DEFAULT_TEMPLATES = Path("templates")
+#: Where `cgpreset demo` writes its configs, store and report.
+DEFAULT_DEMO_DIR = Path("cgpreset-demo")
 
 
 def read_text(path: Path, *, label: str = "", missing: str | None = None, what: str = "file") -> str:

@@ -1,7 +1,13 @@
 """The `cgpreset` command line: a thin layer over the Python API.
 
 Errors become one line on stderr and an exit code in exactly one place (`CgPresetGroup`).
-Commands live in small modules beside this one and register themselves on `cli`.
+Commands live in small modules beside this one (listed in COMMAND_MODULES) and register
+themselves on `cli`.
+
+Fast start: `cgpreset --version` and `--help` import only click and the foundation modules.
+This module and every command module import at the top only what building the commands
+needs (click, errors, plans, light constants); a command imports its machinery (pydantic,
+requests, rich, the store, ...) inside its body. tests/test_cli_imports.py keeps it so.
 """
 
 from __future__ import annotations
@@ -18,19 +24,20 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from pydantic import SecretStr
-from rich.console import Console, RenderableType
 
 from cgpreset import __version__
 from cgpreset.api import cancel
-from cgpreset.api.client import CoinGlassClient
 from cgpreset.errors import CgPresetError, ExitCode, OutputError, Terminated
 from cgpreset.redact import redact
-from cgpreset.run.report import render_text
-from cgpreset.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from cgpreset.api.client import CoinGlassClient
+    from cgpreset.settings import Settings
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -74,6 +81,8 @@ class App:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from cgpreset.settings import load_settings
+
             self._settings = load_settings(**self.overrides)
         return self._settings
 
@@ -93,6 +102,8 @@ class App:
         s = self.settings
         if not s.uses_embedded_emulator:
             return Target(s.effective_base_url, s.effective_ws_url, s, embedded=False)
+        from pydantic import SecretStr
+
         from cgpreset.emulator import serve
 
         click.echo(self.embedded_note, err=True)
@@ -102,6 +113,8 @@ class App:
 
     @cached_property
     def client(self) -> CoinGlassClient:
+        from cgpreset.api.client import CoinGlassClient
+
         t = self.target
         client = CoinGlassClient(t.settings, base_url=t.base_url)
         self.stack.callback(client.close)
@@ -155,10 +168,14 @@ def print_tables(*renderables: RenderableType | str, width: int = 200) -> None:
     the text goes through click.echo, so a closed pipe is the group's quiet exit 141 (rich's own
     console would turn it into SystemExit(1), a "finding")."""
     if sys.stdout.isatty():
+        from rich.console import Console
+
         console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
         for r in renderables:
             console.print(r)
     else:
+        from cgpreset.run.report import render_text
+
         click.echo(render_text(*renderables, width=width), nl=False)
 
 
@@ -206,17 +223,16 @@ def cli(ctx: click.Context, verbose: int) -> None:
     ctx.call_on_close(app.close)
 
 
+#: The command modules (cgpreset/cli/<name>.py); each adds its commands to `cli` when imported.
+#: A new command family: a module beside this one, light at the top, and its name here.
+COMMAND_MODULES = ("analyst", "doctor", "emulator", "generate", "ops", "run", "stream")
+
+
 def _load_commands() -> None:
-    # Imported for their side effect: each module adds its commands to `cli`.
-    from cgpreset.cli import (
-        analyst,  # noqa: F401
-        doctor,  # noqa: F401
-    )
-    from cgpreset.cli import emulator as emulator_cmd  # noqa: F401
-    from cgpreset.cli import generate as generate_cmd  # noqa: F401
-    from cgpreset.cli import ops as ops_cmd  # noqa: F401
-    from cgpreset.cli import run as run_cmd  # noqa: F401
-    from cgpreset.cli import stream as stream_cmd  # noqa: F401
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"cgpreset.cli.{name}")
 
 
 _load_commands()

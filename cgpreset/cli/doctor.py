@@ -4,18 +4,25 @@ with `--probe`, one small call per catalogue endpoint compared with what we expe
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
-from rich import box
-from rich.table import Table
 
 from cgpreset.cli import App, cli, pass_app, print_tables
-from cgpreset.diagnose.doctor import run_doctor
-from cgpreset.diagnose.probe import ProbeResult, describe_fields, probe_exit_code, run_probe
 from cgpreset.errors import ExitCode, FindingsError
+
+if TYPE_CHECKING:  # the command imports its machinery when it runs (fast --help, see cli/__init__.py)
+    from rich.table import Table
+
+    from cgpreset.diagnose.probe import ProbeResult
 
 
 def probe_table(results: list[ProbeResult]) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    from cgpreset.diagnose.probe import describe_fields
+
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for name in ("endpoint", "outcome", "rows", "latency", "fields as served (JSON types)"):
         table.add_column(name, justify="right" if name in ("rows", "latency") else "left", overflow="fold")
@@ -45,6 +52,9 @@ def doctor(app: App, as_json: bool, probe: bool) -> None:
         COINGLASS_API_KEY=... cgpreset doctor
         COINGLASS_API_KEY=... cgpreset doctor --probe --json > probe.json
     """
+    from cgpreset.diagnose.doctor import run_doctor
+    from cgpreset.diagnose.probe import probe_exit_code, run_probe
+
     target = app.target
     report = run_doctor(app.client, app.settings, ws_url=target.ws_url, embedded=target.embedded,
                         flags={name: "--" + name.replace("_", "-") for name in app.overrides})

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from cgpreset._io import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST
 from cgpreset.cli import App, cli, pass_app, print_tables
 from cgpreset.errors import ConfigError, FindingsError
-from cgpreset.generate.pipeline import (
-    GenerateResult,
-    ResolveResult,
-    load_inputs,
-    open_templates,
-    run_generate,
-    run_resolve,
-)
 from cgpreset.generate.writer import unified_diff
-from cgpreset.models.preset import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST, find_default
-from cgpreset.models.schema import schema_text, validate_paths
+
+if TYPE_CHECKING:  # the commands import their machinery when they run (fast --help, see cli/__init__.py)
+    from cgpreset.generate.pipeline import GenerateResult, ResolveResult
 
 _PATH = click.Path(path_type=Path)
 _PLANS = click.Choice(["auto", "hobbyist", "startup", "standard", "professional"])
@@ -51,6 +45,9 @@ def _dump(doc: Any) -> None:
 
 
 def _inputs(preset_path: Path | None, watchlist_path: Path | None) -> Any:
+    from cgpreset.generate.pipeline import load_inputs
+    from cgpreset.models.preset import find_default
+
     return load_inputs(
         preset_path or find_default(DEFAULT_PRESET), watchlist_path or find_default(DEFAULT_WATCHLIST)
     )
@@ -118,6 +115,8 @@ def resolve(
     Example:
         cgpreset resolve --offline --snapshot deploy/.cgpreset/discovery.json
     """
+    from cgpreset.generate.pipeline import run_resolve
+
     inputs = _inputs(preset_path, watchlist_path)
     result = run_resolve(
         inputs, client=lambda: app.client, offline=offline, snapshot=snapshot, out_dir=out_dir, plan=plan
@@ -200,6 +199,9 @@ def generate(
         cgpreset generate --out deploy/
         cgpreset generate --out deploy/ --offline --check --diff
     """
+    from cgpreset.generate.pipeline import open_templates, run_generate
+    from cgpreset.models.preset import find_default
+
     inputs = _inputs(preset_path, watchlist_path)
     templates = open_templates(templates_dir or find_default(DEFAULT_TEMPLATES))
     result = run_generate(
@@ -223,6 +225,8 @@ def validate(paths: tuple[Path, ...]) -> None:
     Example:
         cgpreset validate deploy/
     """
+    from cgpreset.models.schema import validate_paths
+
     files, problems = validate_paths(list(paths))
     for line in problems:
         click.echo(line, err=True)
@@ -242,4 +246,6 @@ def schema() -> None:
     Example:
         cgpreset schema > coin-config.schema.json
     """
+    from cgpreset.models.schema import schema_text
+
     click.echo(schema_text(), nl=False)

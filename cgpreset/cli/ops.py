@@ -10,16 +10,6 @@ import click
 
 from cgpreset.cli import App, cli, pass_app, print_tables
 from cgpreset.errors import ConfigError, UsageError, did_you_mean
-from cgpreset.run.history import (
-    cursors_json,
-    cursors_table,
-    match_series,
-    run_detail_json,
-    run_detail_lines,
-    run_detail_table,
-    runs_json,
-    runs_table,
-)
 from cgpreset.store import Store, open_store
 from cgpreset.store.dsn import display, store_location
 
@@ -57,6 +47,8 @@ def runs_cmd(ctx: click.Context, app: App, as_json: bool, store: str | None) -> 
         cgpreset runs --json --store postgresql://cg@db/cgpreset
         cgpreset runs show 12
     """
+    from cgpreset.run.history import runs_json, runs_table
+
     if ctx.invoked_subcommand is not None:
         ctx.meta["ops.store"], ctx.meta["ops.json"] = store, as_json
         return
@@ -84,6 +76,8 @@ def runs_show_cmd(ctx: click.Context, app: App, run_id: int, as_json: bool, stor
     Example:
         cgpreset runs show 12 --json
     """
+    from cgpreset.run.history import run_detail_json, run_detail_lines, run_detail_table
+
     store = store if store is not None else ctx.meta.get("ops.store")
     as_json = as_json or bool(ctx.meta.get("ops.json"))
     st, name = _open(app, store, readonly=True)
@@ -115,6 +109,8 @@ def cursors_cmd(ctx: click.Context, app: App, as_json: bool, store: str | None) 
         cgpreset cursors
         cgpreset cursors reset 'funding/SOL/*' --yes
     """
+    from cgpreset.run.history import cursors_json, cursors_table
+
     if ctx.invoked_subcommand is not None:
         ctx.meta["ops.store"] = store
         return
@@ -144,6 +140,8 @@ def cursors_reset_cmd(ctx: click.Context, app: App, pattern: str, yes: bool, sto
     Example:
         cgpreset cursors reset 'open_interest/BTC/*' --yes
     """
+    from cgpreset.run.history import match_series
+
     store = store if store is not None else ctx.meta.get("ops.store")
     st, name = _open(app, store, readonly=False)
     with st:

@@ -9,29 +9,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
-from cgpreset.api.client import CoinGlassClient
+from cgpreset._io import DEFAULT_DEMO_DIR
 from cgpreset.cli import App, Number, cli, fail, pass_app, print_tables
-from cgpreset.diagnose.demo import DEFAULT_DIR, repeat_commands, run_demo
 from cgpreset.errors import ConfigError, ExitCode, OutputError
 from cgpreset.generate.writer import atomic_write, check_target
-from cgpreset.models.config import CoinConfig, load_configs
 from cgpreset.plans import Plan
-from cgpreset.run.budget import Budget
-from cgpreset.run.engine import PlanMismatchError, run_preset, wall_ms
-from cgpreset.run.health import health_summary, health_table, run_health
-from cgpreset.run.metrics import health_metrics, run_metrics
-from cgpreset.run.outcome import SeriesResult
-from cgpreset.run.report import plan_json, plan_summary, plan_table, run_json, run_summary, run_table
-from cgpreset.run.select import select_configs, split_names
-from cgpreset.run.series import expand, floor_problems, plan_run
-from cgpreset.run.shard import Shard, make_shard, parse_shard, shard_series
 from cgpreset.store import open_store
 from cgpreset.store.dsn import StoreLocation, display, store_location
-from cgpreset.store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:  # the commands import their machinery when they run (fast --help, see cli/__init__.py)
+    from cgpreset.api.client import CoinGlassClient
+    from cgpreset.models.config import CoinConfig
+    from cgpreset.run.outcome import SeriesResult
+    from cgpreset.run.shard import Shard
 
 _PATH = click.Path(path_type=Path)
 _STORE = click.Path(dir_okay=False, path_type=Path)
@@ -52,6 +46,7 @@ def _progress(total: int) -> Iterator[Callable[[SeriesResult], None] | None]:
     if not sys.stderr.isatty() or total == 0:
         yield None
         return
+    from rich.console import Console
     from rich.progress import Progress
 
     with Progress(console=Console(file=sys.stderr), transient=True) as progress:
@@ -91,6 +86,8 @@ def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None
 
 def _shard(app: App, spec: str | None) -> Shard | None:
     """`--shard I/N`, else a Kubernetes Indexed Job's JOB_COMPLETION_INDEX of JOB_COMPLETIONS, else None."""
+    from cgpreset.run.shard import make_shard, parse_shard
+
     if spec is not None:
         return parse_shard(spec)
     index, count = app.settings.job_completion_index, app.settings.job_completions
@@ -116,6 +113,8 @@ HEALTH_ANSWER_TIMEOUT = 15.0
 
 def _quick_client(app: App, deadline: float | None) -> CoinGlassClient:
     """A client for `health`: at most HEALTH_ATTEMPTS tries, short timeouts, and `--deadline`."""
+    from cgpreset.api.client import CoinGlassClient
+
     t = app.target
     s = t.settings
     quick = s.model_copy(update={
@@ -168,6 +167,16 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         cgpreset run-preset deploy/ --coins SOL,BTC --layers funding,open_interest
         cgpreset run-preset deploy/ --shard 0/4 --dry-run
     """
+    from cgpreset.models.config import load_configs
+    from cgpreset.run.budget import Budget
+    from cgpreset.run.engine import PlanMismatchError, run_preset, wall_ms
+    from cgpreset.run.metrics import run_metrics
+    from cgpreset.run.report import plan_json, plan_summary, plan_table, run_json, run_summary, run_table
+    from cgpreset.run.select import select_configs, split_names
+    from cgpreset.run.series import expand, floor_problems, plan_run
+    from cgpreset.run.shard import shard_series
+    from cgpreset.store.sqlite import SQLiteStore
+
     app.override(concurrency=concurrency)
     shard = _shard(app, shard_spec)
     configs = select_configs(load_configs(list(paths)), coins=split_names(coins), layers=split_names(layers))
@@ -235,6 +244,10 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
     Example:
         cgpreset health deploy/
     """
+    from cgpreset.models.config import load_configs
+    from cgpreset.run.health import health_summary, health_table, run_health
+    from cgpreset.run.metrics import health_metrics
+
     app.override(concurrency=concurrency)
     configs = load_configs(list(paths))
     location = _location(app, store)
@@ -256,7 +269,7 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
 
 
 @cli.command()
-@click.option("--out", "out_dir", type=_PATH, default=DEFAULT_DIR, show_default=True,
+@click.option("--out", "out_dir", type=_PATH, default=DEFAULT_DEMO_DIR, show_default=True,
               help="Folder for configs/ (and the store, unless --store).")
 @click.option("--store", "store_path", type=_STORE, default=None, help="SQLite file [default: OUT/cgpreset.db].")
 @concurrency_option
@@ -273,6 +286,10 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None, c
     Example:
         cgpreset demo && sqlite3 cgpreset-demo/cgpreset.db 'select coin, count(*) from funding group by 1'
     """
+    from cgpreset.diagnose.demo import repeat_commands, run_demo
+    from cgpreset.run.health import health_summary, health_table
+    from cgpreset.run.report import run_summary, run_table
+
     app.override(concurrency=concurrency)
     demo_app = App(app.settings.model_copy(update={"api_key": None, "base_url": None, "ws_url": None,
                                                    "plan": "auto"}),

@@ -10,11 +10,8 @@ import click
 
 from cgpreset.cli import App, Number, cli, discard_stdout, pass_app
 from cgpreset.errors import FindingsError, TransportError
-from cgpreset.models.config import load_configs
 from cgpreset.store import open_stream_store
 from cgpreset.stream.events import CHANNEL_HELP, StreamEvent
-from cgpreset.stream.options import format_event, format_summary, options_from_configs
-from cgpreset.stream.session import stream_until_stopped
 
 _SECONDS = Number(min=0, min_open=True)
 _HEARTBEAT = Number(min=0.05)  # below this a connection is declared dead before any pong can arrive
@@ -63,6 +60,10 @@ def stream(
         cgpreset stream --config out/ --duration 60 --json
         cgpreset stream --channel liquidationOrders --channel futures_trades@OKX_SOL-USDT-SWAP@10000
     """
+    from cgpreset.models.config import load_configs
+    from cgpreset.stream.options import format_event, format_summary, options_from_configs
+    from cgpreset.stream.session import stream_until_stopped
+
     loaded = load_configs(list(configs)) if configs else []
     options = options_from_configs(  # checked before the target (maybe an embedded emulator) starts
         [cfg for _, cfg in loaded],

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cgpreset._io import DEFAULT_DEMO_DIR
 from cgpreset.analyst.report import ReportResult, write_report
 from cgpreset.generate.pipeline import GenerateResult, load_inputs, open_templates, run_generate
 from cgpreset.models.config import load_configs
@@ -21,7 +22,7 @@ from cgpreset.run.health import HealthReport, run_health
 from cgpreset.run.outcome import RunResult
 from cgpreset.store.sqlite import SQLiteStore as Store
 
-DEFAULT_DIR = Path("cgpreset-demo")
+DEFAULT_DIR = DEFAULT_DEMO_DIR
 #: The demo's first run backfills two weeks (not the preset's 90 days) so that it takes seconds.
 DEMO_BACKFILL_DAYS = 14
 

@@ -14,15 +14,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cgpreset._io import DEFAULT_PRESET as DEFAULT_PRESET  # re-exported: the loaders' callers find them here
+from cgpreset._io import DEFAULT_TEMPLATES as DEFAULT_TEMPLATES
+from cgpreset._io import DEFAULT_WATCHLIST as DEFAULT_WATCHLIST
 from cgpreset.errors import ConfigError
 from cgpreset.layers import FLOOR_LAYERS
 from cgpreset.models.config import HealthSpec, Interval, LiqRange, StreamSpec, load_yaml
 from cgpreset.plans import Plan
 
-#: Default locations, relative to the working directory (with a packaged fallback, see find_default).
-DEFAULT_PRESET = Path("presets/sol.yaml")
-DEFAULT_WATCHLIST = Path("presets/watchlist.yaml")
-DEFAULT_TEMPLATES = Path("templates")
 #: The name of the "total" row of liquidation/exchange-list (spec §6.7); not an exchange.
 ALL_ROW = "All"
 

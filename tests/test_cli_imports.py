@@ -1,0 +1,48 @@
+"""Fast start: building the CLI (for `--version`, `--help`) imports none of the heavy libraries.
+
+Each command imports its machinery inside its body; the modules under cgpreset/cli import at the
+top only what building the commands needs. The CPU cost itself is measured in
+tests/bench/bench_startup.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("requests", "pydantic", "pydantic_settings", "jinja2", "plotly", "psycopg", "websockets", "rich",
+         "tenacity", "sqlite3")
+
+_PROBE = """
+import json, sys
+{setup}
+heavy = {heavy!r}
+print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}} & set(heavy))))
+"""
+
+
+def _heavy_after(setup: str) -> list[str]:
+    code = _PROBE.format(setup=setup, heavy=HEAVY)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    loaded: list[str] = json.loads(proc.stdout.splitlines()[-1])
+    return loaded
+
+
+def test_importing_the_cli_imports_no_heavy_library() -> None:
+    assert _heavy_after("import cgpreset.cli") == []
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["run-preset", "--help"], ["stream", "--help"]])
+def test_version_and_help_import_no_heavy_library(args: list[str]) -> None:
+    setup = ("import contextlib, io\nfrom cgpreset.cli import cli\n"
+             "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+             f"    cli.main(args={args!r}, prog_name='cgpreset')")
+    assert _heavy_after(setup) == []
+
+
+def test_the_probe_sees_a_heavy_import() -> None:
+    """The check above can fail: a command that does run imports its machinery."""
+    assert "pydantic" in _heavy_after("import cgpreset.models.config")
