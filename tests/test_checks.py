@@ -121,7 +121,7 @@ def test_run_checks_by_layer() -> None:
     assert names == ["min_rows", "gaps", "freshness", "ohlc", "all_zero"]
     liq = run_checks("liquidation_exchanges", consistent_liq_rows(), interval="1h", health=HealthSpec(),
                      now_ms=now, last_closed=None)
-    assert [c.name for c in liq] == ["min_rows", "all_equals_sum", "long_short_total", "all_zero"]
+    assert [c.name for c in liq] == ["min_rows", "all_equals_sum", "long_short_total", "negative_usd", "all_zero"]
     assert all(c.ok for c in liq)
     no_zero = run_checks("funding", rows, interval="1h", health=HealthSpec(flag_all_zero=False), now_ms=now,
                          last_closed=9 * H)

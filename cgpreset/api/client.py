@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import msgspec
 import requests
 import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception
@@ -19,7 +20,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception
 from cgpreset import __version__
 from cgpreset.api import cancel
 from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
-from cgpreset.api.envelope import CutAnswerError, unwrap
+from cgpreset.api.envelope import CutAnswerError, unwrap_raw
 from cgpreset.api.ratelimit import Clock, RateLimiter, Sleep
 from cgpreset.api.rows import parse_data
 from cgpreset.errors import (
@@ -42,17 +43,28 @@ _CHUNK = 256 * 1024
 USER_AGENT = f"cgpreset/{__version__} (+https://github.com/cgpreset/cgpreset)"
 
 
-@dataclass
 class Response:
-    """One successful call: `data` as the API sent it, plus what the call cost."""
+    """One successful call: `data` as the API sent it, plus what the call cost.
 
-    path: str
-    params: dict[str, Any]
-    data: Any
-    latency: float  # seconds of the final attempt
-    attempts: int
-    rate_max: int | None = None
-    rate_used: int | None = None
+    `raw` is the JSON text of `data` as it came (the run decodes it with the typed decoder);
+    `data` is that text parsed into Python objects, on first use.
+    """
+
+    def __init__(self, path: str, params: dict[str, Any], data: Any, latency: float, attempts: int,
+                 rate_max: int | None = None, rate_used: int | None = None, *, raw: bytes | None = None) -> None:
+        self.path, self.params, self.latency, self.attempts = path, params, latency, attempts
+        self.rate_max, self.rate_used, self.raw = rate_max, rate_used, raw
+        self._data = data
+
+    @property
+    def data(self) -> Any:
+        if self._data is None and self.raw is not None:
+            self._data = msgspec.json.decode(self.raw)
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data, self.raw = value, None
 
 
 @dataclass
@@ -216,7 +228,7 @@ class CoinGlassClient:
             self.rate_max, self.rate_used = rate_max or self.rate_max, rate_used
             self.limiter.observe(max_limit=rate_max, used=rate_used)
         try:
-            data = unwrap(path=path, http_status=resp.status_code, body=body, headers=resp.headers)
+            raw = unwrap_raw(path=path, http_status=resp.status_code, body=body, headers=resp.headers)
         except RateLimitedError as exc:
             self.stats.add(rate_limited=1)
             # Wait for the window to free up instead of hammering: everyone pauses.
@@ -224,7 +236,7 @@ class CoinGlassClient:
             raise self._scrub(exc) from None
         except ApiError as exc:
             raise self._scrub(exc) from None
-        return Response(path, params, data, latency, 1, rate_max, rate_used)
+        return Response(path, params, None, latency, 1, rate_max, rate_used, raw=raw)
 
     def _read_body(self, resp: requests.Response, path: str, started: float) -> bytes:
         """The body in chunks, against a whole-answer time limit and a byte cap.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import msgspec
 
 from cgpreset.errors import (
     ApiError,
@@ -80,16 +81,34 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
+class _Envelope(msgspec.Struct):
+    """The envelope with `data` left as JSON text: its rows are decoded by their own typed decoder."""
+
+    code: Any = None
+    msg: Any = None
+    data: msgspec.Raw = msgspec.Raw(b"")  # b"": no `data` key at all
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+
+
 def unwrap(*, path: str, http_status: int, body: bytes, headers: Any = None) -> Any:
-    """Return `data` from a successful envelope; raise a classified ApiError otherwise.
+    """Return `data` from a successful envelope (as Python objects); raise a classified ApiError otherwise.
 
     Success is HTTP 200 **and** str(code) == "0"; `msg` is optional.
     """
+    return msgspec.json.decode(unwrap_raw(path=path, http_status=http_status, body=body, headers=headers))
+
+
+def unwrap_raw(*, path: str, http_status: int, body: bytes, headers: Any = None) -> bytes:
+    """As `unwrap`, but `data` stays the JSON text the API sent (decoded later, typed, in C)."""
     retry_after = _retry_after(headers)
+    payload: _Envelope | None = None
     try:
-        payload = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
+        payload = _ENVELOPE.decode(body) if body else None
+    except msgspec.ValidationError:  # valid JSON, but not an object envelope (or a non-string-keyed one)
         payload = None
+    except msgspec.DecodeError:
         if http_status == 200:
             snippet = body[:80].decode("utf-8", "replace")
             html = snippet.lstrip().lower().startswith("<")
@@ -97,25 +116,25 @@ def unwrap(*, path: str, http_status: int, body: bytes, headers: Any = None) -> 
             kind = "an HTML page" if html else "invalid JSON"
             raise error(f"expected JSON, got {kind}: {_short(snippet)!r}", path=path,
                         http_status=http_status) from None
-    if not isinstance(payload, dict):
+    if payload is None:
         if http_status != 200:
-            return _raise(classify(path=path, http_status=http_status, code=None,
-                                   msg=_describe_body(body), retry_after=retry_after))
+            return bytes(_raise(classify(path=path, http_status=http_status, code=None,
+                                         msg=_describe_body(body), retry_after=retry_after)))
         raise MalformedResponseError("expected a JSON object envelope with `code`", path=path,
                                      http_status=http_status)
-    code = payload.get("code")
+    code = payload.code
     code_s = None if code is None else str(code)
-    msg = payload.get("msg")
+    msg = payload.msg
     msg_s = msg if isinstance(msg, str) else ("" if msg is None else str(msg))
     if http_status == 200 and code_s == "0":
-        if "data" not in payload:
+        if not bytes(payload.data):
             raise MalformedResponseError("envelope has code 0 but no `data`", path=path, code=code_s,
                                          http_status=http_status)
-        return payload["data"]
+        return bytes(payload.data)
     if http_status == 200 and code_s is None:
         raise MalformedResponseError("envelope has no `code`", path=path, http_status=http_status)
-    return _raise(classify(path=path, http_status=http_status, code=code_s, msg=msg_s or "no message",
-                           retry_after=retry_after))
+    return bytes(_raise(classify(path=path, http_status=http_status, code=code_s, msg=msg_s or "no message",
+                                 retry_after=retry_after)))
 
 
 def _describe_body(body: bytes) -> str:

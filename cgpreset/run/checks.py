@@ -184,6 +184,66 @@ def run_checks(
         out.append(check_etf_tickers(rows, health.tolerance))
     if "ohlc" in wants and rows:
         out.append(check_ohlc(rows, time_field))
+    usd = usd_columns(layer)
+    if usd and rows:
+        out.append(check_negative_usd({f: [r.get(f) for r in rows] for f in usd}))
     if "all_zero" in wants and health.flag_all_zero:
         out.append(check_all_zero(rows, ls.value_fields))
+    return [c for c in out if c is not None]
+
+
+def check_negative_usd(columns: dict[str, Sequence[Any]]) -> Check | None:
+    """USD amounts (OI, liquidations, volumes, flows' prices) are never negative: a finding if one is.
+
+    `columns`: a USD column's name -> its values. Funding (percent) and ETF net flows may be negative.
+    """
+    if not columns:
+        return None
+    bad = {name: sum(1 for v in values if v is not None and v < 0) for name, values in columns.items()}
+    bad = {k: n for k, n in bad.items() if n}
+    if bad:
+        return Check("negative_usd", False, "negative USD values: " + ", ".join(f"{n} in {k}" for k, n in bad.items()))
+    return Check("negative_usd", True, f"no negative values in {', '.join(columns)}")
+
+
+def usd_columns(layer: str) -> tuple[str, ...]:
+    """The layer's API fields holding USD amounts that cannot be negative (ETF net flows can)."""
+    return tuple(c.field for c in spec(layer).columns if c.unit == "USD" and c.name != "flow_usd")
+
+
+def run_table_checks(
+    layer: str,
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    interval: str,
+    health: HealthSpec,
+    now_ms: int,
+    last_closed: int | None,
+    previous: int | None = None,
+    complete: bool = True,
+) -> list[Check]:
+    """`run_checks` over a time-series layer's typed rows as stored: (time, its values in the
+    layer's column order, closed) tuples, ascending. No row becomes a dict."""
+    ls = spec(layer)
+    wants = set(ls.checks)
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(len(ls.columns) + 2)]
+    times = cols[0]
+    by_field = {c.field: cols[i + 1] for i, c in enumerate(ls.columns)}
+    out: list[Check | None] = [check_min_rows(rows, health.min_rows) if complete else None]
+    if "gaps" in wants:
+        out.append(check_gaps(list(times), interval, health.max_gap_bars, previous))
+    if "freshness" in wants and complete:
+        out.append(check_freshness(last_closed, interval, now_ms, health.freshness_intervals))
+    if "ohlc" in wants and rows:
+        o, h, lo, c = (by_field[k] for k in ("open", "high", "low", "close"))
+        bad = [t for t, o_, h_, l_, c_ in zip(times, o, h, lo, c, strict=True)
+               if not (l_ <= min(o_, c_) and max(o_, c_) <= h_)]
+        out.append(Check("ohlc", False, f"{len(bad)} bars break low <= open,close <= high (first at {bad[0]})")
+                   if bad else Check("ohlc", True, "low <= open,close <= high"))
+    out.append(check_negative_usd({f: by_field[f] for f in usd_columns(layer)}) if rows else None)
+    if "all_zero" in wants and health.flag_all_zero and len(rows) >= ALL_ZERO_MIN_ROWS:
+        values = [v for f in ls.value_fields for v in by_field[f] if v is not None]
+        if values:
+            ok = any(v != 0 for v in values)
+            out.append(Check("all_zero", ok, "has non-zero values" if ok else f"all {len(values)} values are zero"))
     return [c for c in out if c is not None]

@@ -18,22 +18,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
-from cgpreset.api.client import Response, split_forming
-from cgpreset.api.rows import parse_data
+from cgpreset.api.client import Response
+from cgpreset.api.rows import decode_rows
 from cgpreset.errors import (
     ApiError,
     CgPresetError,
     ConfigError,
     DeadlineExceededError,
     ExitCode,
-    MalformedResponseError,
     RateLimitedError,
     Terminated,
 )
 from cgpreset.models.config import CoinConfig
-from cgpreset.plans import DAY_MS, Plan, bar_open, interval_ms
+from cgpreset.plans import DAY_MS, Plan, interval_ms
 from cgpreset.run.budget import Budget, client_now, cut  # noqa: F401 - part of the runner's API
-from cgpreset.run.checks import run_checks
+from cgpreset.run.checks import run_checks, run_table_checks
 from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
     EMPTY,
     EMPTY_REASON,
@@ -46,9 +45,10 @@ from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
     RunResult,
     SeriesResult,
 )
+from cgpreset.run.pages import SeriesRows, build_page
 from cgpreset.run.series import RunPlan, Series, SeriesPlan, expand, floor_problems, plan_run
 from cgpreset.run.shard import Shard, shard_series
-from cgpreset.store.base import Page, Store
+from cgpreset.store.base import Store
 
 
 class PlanMismatchError(ConfigError):
@@ -73,34 +73,6 @@ def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _page(series: Series, typed: list[dict[str, Any]], now_ms: int, closed_upto: int | None) -> Page:
-    """Rows as the layer's table wants them: (time, [row key], typed values, [closed]) tuples."""
-    ls = series.spec
-    fields = [c.field for c in ls.columns]
-    tf = series.endpoint.time_field or "time"
-    snapshot = bar_open(now_ms, series.interval)
-    rows: list[tuple[Any, ...]] = []
-    detail: list[tuple[Any, ...]] = []
-    for row in typed:
-        when = snapshot if ls.snapshot else int(row[tf])
-        key = (str(row[ls.row_key]),) if ls.row_key else ()
-        closed = () if ls.snapshot else (int(closed_upto is not None and when <= closed_upto),)
-        rows.append((when, *key, *(row.get(f) for f in fields), *closed))
-        if ls.detail is not None:
-            d = ls.detail
-            for item in row.get(d.field) or ():
-                if isinstance(item, dict) and item.get(d.key_field) is not None:
-                    detail.append((when, str(item[d.key_field]), *(_number(item.get(c.field)) for c in d.columns)))
-    return Page(series.ref, rows, closed_upto, detail)
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 class Runner:
     """Runs planned series through a client into a store."""
 
@@ -121,27 +93,12 @@ class Runner:
             params.update(start_time=window[0], end_time=window[1], limit=1000)
         return params
 
-    @staticmethod
-    def _check_window(s: Series, window: tuple[int, int] | None, typed: list[dict[str, Any]]) -> None:
-        """Rows must lie in the window asked for (± one bar): else seconds-vs-milliseconds or worse."""
-        if window is None:
-            return
-        tf = s.endpoint.time_field or "time"
-        step = interval_ms(s.interval)
-        lo, hi = window[0] - step, window[1] + step
-        bad = [int(t[tf]) for t in typed if not lo <= int(t[tf]) <= hi]
-        if bad:
-            hint = " (seconds, not milliseconds?)" if all(b < 10**11 for b in bad) else ""
-            raise MalformedResponseError(
-                f"{len(bad)} of {len(typed)} rows have a {tf} outside the requested window "
-                f"[{window[0]}, {window[1]}), e.g. {bad[0]}{hint}; nothing stored", path=s.endpoint.path)
-
     def run_series(self, plan: SeriesPlan) -> SeriesResult:
         s = plan.series
         res = SeriesResult(s, planned=plan.requests, notes=list(plan.notes))
         previous = res.last_closed = self.store.cursor(s.id)
         windows: Sequence[tuple[int, int] | None] = plan.windows if s.is_history else (None,)
-        received: dict[Any, dict[str, Any]] = {}
+        got = SeriesRows(s)
         kept = 0
         for i, window in enumerate(windows):
             made = f"{i} of {len(windows)} requests made, resumes next run"
@@ -153,8 +110,9 @@ class Runner:
                 resp = self.client.request(s.endpoint, self._params(s, window))
                 res.requests += 1
                 res.latencies.append(resp.latency)
-                typed = parse_data(s.endpoint, resp.data)
-                self._check_window(s, window, typed)
+                # decoded and checked here, outside the store's lock
+                decoded = decode_rows(s.endpoint, resp.raw if getattr(resp, "raw", None) is not None else resp.data)
+                page = build_page(s, decoded, got, now_ms=self.now_ms, window=window)
             except DeadlineExceededError:
                 # cut by the deadline (or by the run stopping): no answer, nothing stored
                 why = self.budget.exhaust(self.budget.deadline_reason)
@@ -171,9 +129,12 @@ class Runner:
                 res.requests += 1
                 res.outcome, res.reason, res.error = FAILED, str(exc), exc
                 break
-            kept += self._write_page(s, typed, received, res)
-        rows = list(received.values()) if s.spec.snapshot else [
-            received[k] for k in sorted(received)]
+            written = self.store.write(page)
+            res.new_rows += written.new_rows
+            if written.cursor is not None:
+                res.last_closed = written.cursor
+            kept += written.received
+        rows = got.rows()
         res.rows = kept
         if res.outcome == OK and not rows:
             fresh = res.last_closed is not None and (
@@ -189,32 +150,18 @@ class Runner:
             since = self.now_ms - s.check_days * DAY_MS
             rows = [r for r in rows if int(r["timestamp"]) >= since]
         if rows:
-            res.checks = run_checks(s.layer, rows, interval=s.interval, health=s.health, now_ms=self.now_ms,
-                                    last_closed=res.last_closed, time_field=s.endpoint.time_field or "time",
-                                    previous=previous if s.is_history and not plan.backfill else None,
-                                    complete=res.outcome == OK)
+            complete = res.outcome == OK
+            prev = previous if s.is_history and not plan.backfill else None
+            if isinstance(rows[0], tuple):
+                res.checks = run_table_checks(s.layer, rows, interval=s.interval, health=s.health,
+                                              now_ms=self.now_ms, last_closed=res.last_closed, previous=prev,
+                                              complete=complete)
+            else:
+                res.checks = run_checks(s.layer, rows, interval=s.interval, health=s.health, now_ms=self.now_ms,
+                                        last_closed=res.last_closed, time_field=s.endpoint.time_field or "time",
+                                        previous=prev, complete=complete)
+        res.checks += got.findings()
         return res
-
-    def _write_page(self, s: Series, typed: list[dict[str, Any]],
-                    received: dict[Any, dict[str, Any]], res: SeriesResult) -> int:
-        """Store one page with its cursor; returns how many rows were stored."""
-        tf = s.endpoint.time_field or "time"
-        if s.spec.whole_history and s.history_days:
-            since = bar_open(self.now_ms - s.history_days * DAY_MS, "1d")
-            typed = [t for t in typed if int(t[tf]) >= since]
-        for t in typed:
-            received[t.get("exchange") if s.spec.snapshot else t[tf]] = t
-        kept = typed if s.keep is None else [t for t in typed if str(t.get("exchange")) in s.keep]
-        closed_upto = None
-        if not s.spec.snapshot and kept:
-            ordered = sorted(kept, key=lambda t: t[tf])
-            closed, _forming = split_forming(ordered, s.interval, self.now_ms, tf)
-            closed_upto = int(closed[-1][tf]) if closed else None
-        written = self.store.write(_page(s, kept, self.now_ms, closed_upto))
-        res.new_rows += written.new_rows
-        if written.cursor is not None:
-            res.last_closed = written.cursor
-        return written.received
 
     def run(self, plan: RunPlan) -> list[SeriesResult]:
         """Run every series of the plan; results in plan order."""

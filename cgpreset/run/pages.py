@@ -1,0 +1,126 @@
+"""One answer on its way to the store: typed rows -> the layer table's tuples, checked, outside the store's lock.
+
+The rows come from the typed decoder (api/rows.decode_rows) as msgspec Structs; here they become
+the tuples a `Page` carries (time, [row key], the layer's values, [closed]), are checked against
+the window asked for, and are kept per series as tuples (never as dicts) for the checks at the
+end of the series. Only the small answers whose checks need their nested rows (the per-exchange
+snapshot, the ETF flows and their tickers) are kept as dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any
+
+import msgspec
+
+from cgpreset.api.rows import Decoded
+from cgpreset.errors import MalformedResponseError
+from cgpreset.plans import DAY_MS, bar_open, interval_ms
+from cgpreset.run.checks import Check
+from cgpreset.run.series import Series
+from cgpreset.store.base import Page
+
+
+def _on_dicts(series: Series) -> bool:
+    """Layers whose checks read whole rows (snapshot sums, ETF tickers): small answers, kept as dicts."""
+    return series.spec.snapshot or series.spec.detail is not None
+
+
+@dataclass
+class SeriesRows:
+    """What a series received this run, for its checks: tuples by time (or dicts for small layers)."""
+
+    series: Series
+    by_key: dict[Any, Any] = field(default_factory=dict)
+    duplicates: list[int] = field(default_factory=list)  # times sent twice with different values
+    unknown: set[str] = field(default_factory=set)
+
+    def rows(self) -> list[Any]:
+        """Ascending by time (snapshots in the order the answer had them)."""
+        if self.series.spec.snapshot:
+            return list(self.by_key.values())
+        return [self.by_key[k] for k in sorted(self.by_key)]
+
+    def findings(self) -> list[Check]:
+        if not self.duplicates:
+            return []
+        times = sorted(set(self.duplicates))
+        return [Check("duplicates", False, f"{len(times)} time{'s' if len(times) > 1 else ''} sent twice with "
+                                           f"different values in one answer (first at {times[0]}); the later kept")]
+
+
+def _check_window(s: Series, window: tuple[int, int] | None, times: list[int]) -> None:
+    """Rows must lie in the window asked for (± one bar): else seconds-vs-milliseconds or worse."""
+    if window is None:
+        return
+    step = interval_ms(s.interval)
+    lo, hi = window[0] - step, window[1] + step
+    bad = [t for t in times if not lo <= t <= hi]
+    if bad:
+        tf = s.endpoint.time_field or "time"
+        hint = " (seconds, not milliseconds?)" if all(b < 10**11 for b in bad) else ""
+        raise MalformedResponseError(
+            f"{len(bad)} of {len(times)} rows have a {tf} outside the requested window "
+            f"[{window[0]}, {window[1]}), e.g. {bad[0]}{hint}; nothing stored", path=s.endpoint.path)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def build_page(s: Series, decoded: Decoded, got: SeriesRows, *, now_ms: int,
+               window: tuple[int, int] | None) -> Page:
+    """The page to store for one answer; `got` collects the rows for the series' checks.
+
+    Raises MalformedResponseError (nothing of the page stored) when rows lie outside the window.
+    """
+    ls = s.spec
+    tf = s.endpoint.time_field or "time"
+    structs = decoded.rows
+    fields = [c.field for c in ls.columns]
+    if ls.snapshot:
+        when = bar_open(now_ms, s.interval)
+        for r in structs:
+            got.by_key[r.exchange] = msgspec.structs.asdict(r)
+        kept = structs if s.keep is None else [r for r in structs if str(r.exchange) in s.keep]
+        take = attrgetter(*fields)
+        return Page(s.ref, [(when, str(r.exchange), *take(r)) for r in kept], None)
+    if ls.whole_history and s.history_days:
+        since = bar_open(now_ms - s.history_days * DAY_MS, "1d")
+        structs = [r for r in structs if getattr(r, tf) >= since]
+    take = attrgetter(tf, *fields)
+    values = list(map(take, structs))
+    times = [v[0] for v in values]
+    _check_window(s, window, times)
+    forming_at = bar_open(now_ms, s.interval)
+    closed_upto = max((t for t in times if t < forming_at), default=None)
+    upto = -1 if closed_upto is None else closed_upto
+    rows = [(*v, int(v[0] <= upto)) for v in values]
+    if len(set(times)) != len(times):
+        _note_duplicates(rows, got)
+    detail: list[tuple[Any, ...]] = []
+    if ls.detail is not None:
+        d = ls.detail
+        for r in structs:
+            got.by_key[getattr(r, tf)] = msgspec.structs.asdict(r)
+            for item in getattr(r, d.field, None) or ():
+                if isinstance(item, dict) and item.get(d.key_field) is not None:
+                    detail.append((getattr(r, tf), str(item[d.key_field]),
+                                   *(_number(item.get(c.field)) for c in d.columns)))
+    else:
+        got.by_key.update(zip(times, rows, strict=True))
+    return Page(s.ref, rows, closed_upto, detail)
+
+
+def _note_duplicates(rows: list[tuple[Any, ...]], got: SeriesRows) -> None:
+    """A time sent twice in one answer with different values: a finding (the later row is kept)."""
+    first: dict[int, tuple[Any, ...]] = {}
+    for r in rows:
+        seen = first.setdefault(r[0], r)
+        if seen is not r and seen[:-1] != r[:-1]:
+            got.duplicates.append(r[0])
