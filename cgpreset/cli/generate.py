@@ -15,6 +15,7 @@ from cgpreset.generate.writer import unified_diff
 
 if TYPE_CHECKING:  # the commands import their machinery when they run (fast --help, see cli/__init__.py)
     from cgpreset.generate.pipeline import GenerateResult, ResolveResult
+    from cgpreset.models.preset import InputFile
 
 _PATH = click.Path(path_type=Path)
 _PLANS = click.Choice(["auto", "hobbyist", "startup", "standard", "professional"])
@@ -44,13 +45,20 @@ def _dump(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
 
 
+def _located(given: Path | None, default: Path) -> InputFile:
+    """The input to use; a shipped copy standing in for a missing file is said on stderr."""
+    from cgpreset.models.preset import locate
+
+    found = locate(given, default)
+    if found.note:
+        click.echo(f"note: {found.note}", err=True)
+    return found
+
+
 def _inputs(preset_path: Path | None, watchlist_path: Path | None) -> Any:
     from cgpreset.generate.pipeline import load_inputs
-    from cgpreset.models.preset import find_default
 
-    return load_inputs(
-        preset_path or find_default(DEFAULT_PRESET), watchlist_path or find_default(DEFAULT_WATCHLIST)
-    )
+    return load_inputs(_located(preset_path, DEFAULT_PRESET), _located(watchlist_path, DEFAULT_WATCHLIST))
 
 
 def _print_table(result: ResolveResult) -> None:
@@ -171,6 +179,8 @@ def _report(result: GenerateResult, *, diff: bool, as_json: bool) -> None:
 )
 @plan_option
 @click.option("--strict", is_flag=True, help="Exit 1 (and write nothing) if any coin or layer was dropped.")
+@click.option("--replace-preset", is_flag=True,
+              help="Overwrite configs in DIR that were generated from another preset (refused otherwise).")
 @json_option
 @pass_app
 def generate(
@@ -186,13 +196,15 @@ def generate(
     templates_dir: Path | None,
     plan: str,
     strict: bool,
+    replace_preset: bool,
     as_json: bool,
 ) -> None:
     """Write one validated config per watchlist coin into DIR (only files whose bytes change).
 
     Everything is rendered and validated first: bad input (including a watchlist coin that
-    CoinGlass does not know) exits 2 and leaves DIR untouched.
-    With --check nothing is written and drift exits 1.
+    CoinGlass does not know) exits 2 and leaves DIR untouched, as do configs in DIR generated
+    from another preset (unless --replace-preset). With --check nothing is written and drift
+    exits 1.
 
     \b
     Examples:
@@ -200,13 +212,12 @@ def generate(
         cgpreset generate --out deploy/ --offline --check --diff
     """
     from cgpreset.generate.pipeline import open_templates, run_generate
-    from cgpreset.models.preset import find_default
 
     inputs = _inputs(preset_path, watchlist_path)
-    templates = open_templates(templates_dir or find_default(DEFAULT_TEMPLATES))
+    templates = open_templates(_located(templates_dir, DEFAULT_TEMPLATES))
     result = run_generate(
         inputs, templates, out_dir=out_dir, client=lambda: app.client, offline=offline, snapshot=snapshot,
-        plan=plan, check=check, prune=prune, strict=strict,
+        plan=plan, check=check, prune=prune, strict=strict, replace_preset=replace_preset,
     )
     _report(result, diff=diff, as_json=as_json)
     if check and result.drift:

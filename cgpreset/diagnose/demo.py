@@ -16,7 +16,7 @@ from cgpreset._io import DEFAULT_DEMO_DIR
 from cgpreset.analyst.report import ReportResult, write_report
 from cgpreset.generate.pipeline import GenerateResult, load_inputs, open_templates, run_generate
 from cgpreset.models.config import load_configs
-from cgpreset.models.preset import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST, find_default
+from cgpreset.models.preset import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST, locate
 from cgpreset.run.engine import run_preset
 from cgpreset.run.health import HealthReport, run_health
 from cgpreset.run.outcome import RunResult
@@ -47,8 +47,8 @@ def run_demo(client: Any, *, configs_dir: Path, store_path: Path, concurrency: i
              plan: str = "auto", report_path: Path | None = None) -> DemoResult:
     """Generate, sign off and run the watchlist, then write the report (if `report_path`);
     `client` talks to the embedded emulator, and the report says so."""
-    inputs = load_inputs(find_default(DEFAULT_PRESET), find_default(DEFAULT_WATCHLIST))
-    templates = open_templates(find_default(DEFAULT_TEMPLATES))
+    inputs = load_inputs(locate(None, DEFAULT_PRESET), locate(None, DEFAULT_WATCHLIST))
+    templates = open_templates(locate(None, DEFAULT_TEMPLATES))
     with Store(store_path) as store:  # opened first: a bad store fails before any file is written
         generated = run_generate(inputs, templates, out_dir=configs_dir, client=lambda: client, plan=plan)
         configs = load_configs([configs_dir])

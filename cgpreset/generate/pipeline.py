@@ -18,7 +18,15 @@ from cgpreset.generate.render import DEFAULT_TEMPLATE, RenderedFile, TemplateSet
 from cgpreset.generate.resolver import Resolution, plan_problems, resolve
 from cgpreset.generate.writer import DRIFT, Change, OutputFile, apply_changes, plan_changes
 from cgpreset.models.config import Provenance
-from cgpreset.models.preset import Preset, Watchlist, display_path, load_preset, load_watchlist, where
+from cgpreset.models.preset import (
+    InputFile,
+    Preset,
+    Watchlist,
+    display_path,
+    load_preset,
+    load_watchlist,
+    where,
+)
 from cgpreset.models.schema import SCHEMA_NAME, schema_text
 from cgpreset.plans import Plan
 
@@ -38,18 +46,26 @@ class Inputs:
     watchlist_where: str = "watchlist"
 
 
-def load_inputs(preset_path: Path, watchlist_path: Path) -> Inputs:
-    """Read the preset and the watchlist; ConfigError names the file and field."""
-    preset = load_preset(preset_path)
-    watchlist = load_watchlist(watchlist_path)
+def _input(given: Path | InputFile) -> InputFile:
+    return given if isinstance(given, InputFile) else InputFile(given, display_path(given))
+
+
+def load_inputs(preset_file: Path | InputFile, watchlist_file: Path | InputFile) -> Inputs:
+    """Read the preset and the watchlist; ConfigError names the file and field.
+
+    Provenance names each by the `InputFile`'s name: the shipped copies as `cgpreset:<path>`.
+    """
+    preset_in, watchlist_in = _input(preset_file), _input(watchlist_file)
+    preset = load_preset(preset_in.path)
+    watchlist = load_watchlist(watchlist_in.path)
     return Inputs(
         preset=preset,
-        preset_source=display_path(preset_path),
-        preset_sha256=hashlib.sha256(preset_path.read_bytes()).hexdigest(),
+        preset_source=preset_in.name,
+        preset_sha256=hashlib.sha256(preset_in.path.read_bytes()).hexdigest(),
         watchlist=watchlist,
-        watchlist_source=display_path(watchlist_path),
-        preset_where=where(preset_path),
-        watchlist_where=where(watchlist_path),
+        watchlist_source=watchlist_in.name,
+        preset_where=where(preset_in.path),
+        watchlist_where=where(watchlist_in.path),
     )
 
 
@@ -263,14 +279,24 @@ def run_generate(
     check: bool = False,
     prune: bool = False,
     strict: bool = False,
+    replace_preset: bool = False,
 ) -> GenerateResult:
-    """Resolve, render and validate everything in memory; then write (or, with check, compare)."""
+    """Resolve, render and validate everything in memory; then write (or, with check, compare).
+
+    Configs in DIR generated from another preset are not overwritten unless `replace_preset`."""
     resolved = run_resolve(inputs, client=client, offline=offline, snapshot=snapshot, out_dir=out_dir, plan=plan)
     if strict:
         problems = strict_problems(resolved.resolution)
         if problems:
             raise FindingsError("--strict: " + "; ".join(problems))
     rendered, files = build_outputs(resolved, templates, out_dir=out_dir)
+    foreign = [] if replace_preset else foreign_configs(out_dir, files, resolved.inputs.preset_source)
+    if foreign:
+        name, old = foreign[0]
+        raise ConfigError(
+            f"{(out_dir / name).as_posix()}: generated from {old}, but this run's preset is "
+            f"{resolved.inputs.preset_source} ({len(foreign)} config(s) like it): nothing written; "
+            f"run from the repo that holds {old}, pass --preset, or --replace-preset to overwrite")
     changes = plan_changes(out_dir, files, prune=prune)
     result = GenerateResult(resolved, rendered, changes, out_dir, check)
     if not check:
@@ -278,10 +304,35 @@ def run_generate(
     return result
 
 
-def open_templates(templates_dir: Path, name: str = DEFAULT_TEMPLATE) -> TemplateSet:
-    """Load the template directory, named for headers as <dir>/<template>."""
+def open_templates(templates: Path | InputFile, name: str = DEFAULT_TEMPLATE) -> TemplateSet:
+    """Load the template directory, named for headers as <dir>/<template> (cgpreset:templates/...
+    for the shipped copy)."""
+    found = _input(templates)
+    if found.shipped:
+        return load_templates(found.path, name, source=f"{found.name}/{name}")
     try:
-        where = templates_dir.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        where = found.path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
-        where = templates_dir.name  # outside cwd (e.g. the packaged copy): no machine-specific path
-    return load_templates(templates_dir, name, source=f"{where}/{name}")
+        where = found.path.name  # outside cwd: no machine-specific path
+    return load_templates(found.path, name, source=f"{where}/{name}")
+
+
+def foreign_configs(out_dir: Path, files: list[OutputFile], preset_source: str) -> list[tuple[str, str]]:
+    """Configs in DIR that this run would change but that were generated from another preset:
+    (file, its preset), read from each file's provenance."""
+    import yaml
+
+    found = []
+    for f in files:
+        path = out_dir / f.path
+        if not f.path.endswith(".yaml") or "/" in f.path or not path.is_file():
+            continue
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # not a config of ours: the writer's own checks speak for it
+        prov = doc.get("provenance") if isinstance(doc, dict) else None
+        old = prov.get("preset") if isinstance(prov, dict) else None
+        if isinstance(old, str) and old != preset_source and path.read_bytes() != f.content:
+            found.append((f.path, old))
+    return found

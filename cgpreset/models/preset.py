@@ -8,6 +8,7 @@ it to: an explicit list, or the top N by open interest.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -184,6 +185,10 @@ def load_watchlist(path: Path) -> Watchlist:
     return _load(path, Watchlist, "watchlist")  # type: ignore[no-any-return]
 
 
+#: How provenance and messages name a default input read from the copy inside the package.
+SHIPPED = "cgpreset:"
+
+
 def find_default(path: Path) -> Path:
     """Resolve a default input path: as given (relative to cwd), else the copy shipped with cgpreset.
 
@@ -196,10 +201,37 @@ def find_default(path: Path) -> Path:
     packaged = resources.files("cgpreset").joinpath("data", *path.parts)
     if isinstance(packaged, Path) and packaged.exists():
         return packaged
-    checkout = Path(__file__).resolve().parents[1] / path
+    checkout = Path(__file__).resolve().parents[2] / path
     if checkout.exists():
         return checkout
     return path
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """An input (preset, watchlist, templates) and the name provenance gives it."""
+
+    path: Path
+    name: str  # display path, or cgpreset:<default> for the copy shipped with cgpreset
+    shipped: bool = False
+
+    @property
+    def note(self) -> str | None:
+        """What to tell the user when the shipped copy stands in for a missing file."""
+        if not self.shipped:
+            return None
+        default = self.name.removeprefix(SHIPPED)
+        return f"{default} is not in {Path.cwd().as_posix()}: using the copy shipped with cgpreset ({self.name})"
+
+
+def locate(given: Path | None, default: Path) -> InputFile:
+    """The file the user named, else `default` relative to cwd, else the shipped copy (said so)."""
+    if given is not None:
+        return InputFile(given, display_path(given))
+    found = find_default(default)
+    if found == default:
+        return InputFile(default, display_path(default))
+    return InputFile(found, SHIPPED + default.as_posix(), shipped=True)
 
 
 def where(path: Path) -> str:
