@@ -87,4 +87,5 @@ def test_a_long_wait_is_announced_once_short_ones_stay_quiet(caplog: pytest.LogC
     limiter.observe(used=30)  # another process spent the budget
     limiter.acquire()
     assert [r.getMessage() for r in caplog.records] == [
-        "rate budget of 2 requests a minute is spent (by this process or others on the key); waiting 61 s"]
+        "rate budget spent: 2 of 2 requests in the last minute (2 by this process, 0 by others on the key); "
+        "waiting 55 s"]

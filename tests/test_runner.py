@@ -398,7 +398,7 @@ def test_rate_wait_is_wall_clock_not_summed_over_threads(clock: Any) -> None:
     limiter = RateLimiter(1, window=9, margin=1, clock=clock, sleep=sleep)
     limiter.acquire()
     limiter.set_limit(2)
-    limiter._starts.append(clock())  # the window is full: the next two must wait 10 s
+    limiter._own.append(clock())  # the window is full: the next two must wait 10 s
     threads = [threading.Thread(target=limiter.acquire) for _ in range(2)]
     for t in threads:
         t.start()

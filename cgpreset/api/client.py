@@ -147,8 +147,9 @@ class CoinGlassClient:
         fixed = None if settings.plan == "auto" else Plan(settings.plan)
         if self._plan is None and fixed is not None:
             self._plan = fixed
+        # probe=1: one request first; its answer's API-KEY-USE-LIMIT says how much of the window others use
         self.limiter = limiter or RateLimiter(
-            (self._plan or Plan.HOBBYIST).rate_per_minute, clock=clock, sleep=sleep
+            (self._plan or Plan.HOBBYIST).rate_per_minute, clock=clock, sleep=sleep, probe=1, rng=self._rng
         )
         self.stats = ClientStats()
         #: A time on `clock` after which no request starts, waits or keeps its socket open.
@@ -201,6 +202,12 @@ class CoinGlassClient:
         except TimeoutError as exc:
             raise DeadlineExceededError(f"deadline reached: {exc}", path=path) from None
         self.stats.add(requests=1, rate_wait_seconds=waited)
+        try:
+            return self._send(path, params)
+        finally:
+            self.limiter.release()
+
+    def _send(self, path: str, params: dict[str, Any]) -> Response:
         left = self._time_left(path)
         connect_t, read_t = self.settings.timeout
         timeout = (connect_t, read_t) if left is None else (min(connect_t, left), min(read_t, left))
@@ -231,8 +238,8 @@ class CoinGlassClient:
             raw = unwrap_raw(path=path, http_status=resp.status_code, body=body, headers=resp.headers)
         except RateLimitedError as exc:
             self.stats.add(rate_limited=1)
-            # Wait for the window to free up instead of hammering: everyone pauses.
-            self.limiter.block_for(exc.retry_after if exc.retry_after is not None else self.limiter.span)
+            # Everyone pauses, as long as the window needs (the answer's own headers say how long).
+            self.limiter.refused(retry_after=exc.retry_after, used=rate_used, max_limit=rate_max)
             raise self._scrub(exc) from None
         except ApiError as exc:
             raise self._scrub(exc) from None

@@ -42,12 +42,14 @@ from cgpreset.plans import Plan
 @click.option("--ws-liquidation-channel", default="both", show_default=True,
               type=click.Choice(["both", *LIQ_CHANNELS]),
               help="Which documented liquidation channel name the server speaks (spec §9 is unsure).")
+@click.option("--key-budget", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Requests a minute the key may make (sliding 60 s window) [default: the plan's].")
 @click.option("--markets-page-cap", type=click.IntRange(min=1), default=None, metavar="N",
               help="Serve at most N coins-markets rows per page, whatever per_page asks.")
 def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file: Path | None, seed: int,
              api_key: str | None, rate_limit_status: str, host: str, ws_drop_after: float | None,
              ws_idle_timeout: float | None, ws_event_rate: float, ws_liquidation_channel: str,
-             markets_page_cap: int | None) -> None:
+             markets_page_cap: int | None, key_budget: int | None) -> None:
     """Serve a faithful local CoinGlass v4 API (REST + WebSocket) until Ctrl-C.
 
     Prints the variables that point cgpreset at it. Faults (5xx, hangs, resets, truncated
@@ -57,6 +59,7 @@ def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file:
     Example:
         cgpreset emulator --plan hobbyist --faults faults.yaml
         cgpreset emulator --ws-drop-after 5 > emu.env &   # then: . ./emu.env
+        cgpreset emulator --plan standard --key-budget 120   # a key below its plan's budget
     """
     faults = load_faults(faults_file, default_seed=seed) if faults_file else None
     liq_channels = LIQ_CHANNELS if ws_liquidation_channel == "both" else (ws_liquidation_channel,)
@@ -72,7 +75,7 @@ def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file:
                    ws_port=ws_port, rate_limit_status=int(rate_limit_status), host=host,
                    ws_drop_after=ws_drop_after, ws_idle_timeout=ws_idle_timeout, ws_event_rate=ws_event_rate,
                    ws_liquidation_channels=liq_channels,
-                   markets_page_cap=markets_page_cap) as emu:
+                   markets_page_cap=markets_page_cap, key_budget=key_budget) as emu:
             click.echo(f"export CGPRESET_BASE_URL={emu.base_url}")
             click.echo(f"export CGPRESET_WS_URL={emu.ws_url}")
             click.echo(f"export COINGLASS_API_KEY={emu.api_key}", nl=True)

@@ -84,6 +84,10 @@ def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None
         fail(code, *lines)
 
 
+#: Seconds by which a shard delays its first request, at most (uniformly random).
+START_JITTER = 3.0
+
+
 def _shard(app: App, spec: str | None) -> Shard | None:
     """`--shard I/N`, else a Kubernetes Indexed Job's JOB_COMPLETION_INDEX of JOB_COMPLETIONS, else None."""
     from cgpreset.run.shard import make_shard, parse_shard
@@ -149,11 +153,14 @@ def _quick_client(app: App, deadline: float | None) -> CoinGlassClient:
 @click.option("--shard", "shard_spec", default=None, metavar="I/N",
               help="Run only shard I (0-based) of N: a stable split of the series, disjoint and complete over "
                    "the N shards [default: JOB_COMPLETION_INDEX/JOB_COMPLETIONS when set].")
+@click.option("--budget-share", type=Number(min=0, max=1, min_open=True), default=None, metavar="F",
+              help="Use at most F (0-1] of the key's rate budget, so other processes on the key keep the rest "
+                   "[default: 1/N with --shard I/N, else 1].")
 @pass_app
 def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None, dry_run: bool,
                    full_refresh: bool, backfill_days: int | None, max_requests: int | None,
                    metrics_path: Path | None, concurrency: int | None, coins: str | None, layers: str | None,
-                   deadline: float | None, shard_spec: str | None) -> None:
+                   deadline: float | None, shard_spec: str | None, budget_share: float | None) -> None:
     """Fetch every layer of the configs in PATH... (files or directories) into the store, and check it.
 
     Incremental: each series resumes from its last closed bar. Exit 0 all ok, 1 a check failed or
@@ -166,6 +173,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         cgpreset run-preset deploy/ --json --max-requests 200 > run.json
         cgpreset run-preset deploy/ --coins SOL,BTC --layers funding,open_interest
         cgpreset run-preset deploy/ --shard 0/4 --dry-run
+        cgpreset run-preset deploy/ --budget-share 0.5
     """
     from cgpreset.models.config import load_configs
     from cgpreset.run.budget import Budget
@@ -203,6 +211,9 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
             click.echo(plan_summary(rp))
         return
     budget = Budget(max_requests=max_requests, deadline_s=deadline)
+    share = budget_share if budget_share is not None else 1 / shard.count if shard is not None else 1.0
+    # shards started at the same second: a random delay first, so they do not all probe at once
+    app.client.limiter.configure(share=share, jitter=START_JITTER if shard is not None and shard.count > 1 else 0)
     created = isinstance(location, Path) and not location.exists()
     try:
         with open_store(location) as st, _progress(len(shard_series(expand(configs), shard))) as on_result:

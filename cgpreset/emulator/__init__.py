@@ -69,6 +69,7 @@ class Emulator:
         ws_liquidation_channels: Sequence[str] = LIQ_CHANNELS,
         markets_page_cap: int | None = None,
         now_ms: Callable[[], int] | None = None,
+        key_budget: int | None = None,
     ) -> None:
         if rate_limit_status not in (200, 429):
             raise ValueError("rate_limit_status must be 200 or 429")
@@ -81,7 +82,7 @@ class Emulator:
             api_key=self.api_key,
             plan=self._plan,
             model=ApiModel(self._plan, seed, self._now_ms, markets_page_cap=markets_page_cap),
-            window=SlidingWindow(self._plan.rate_per_minute),
+            window=SlidingWindow(key_budget or self._plan.rate_per_minute),
             recorder=self._recorder,
             faults=parse_faults(faults, default_seed=seed),
             latency_ms=latency_ms,
@@ -175,6 +176,7 @@ def serve(
     markets_page_cap: int | None = None,
     now_ms: Callable[[], int] | None = None,
     host: str = "127.0.0.1",
+    key_budget: int | None = None,
 ) -> Iterator[Emulator]:
     """Run the emulator (REST + WebSocket) in background threads for the `with` block."""
     emu = Emulator(
@@ -182,6 +184,7 @@ def serve(
         ws_port=ws_port, rate_limit_status=rate_limit_status, ws_drop_after=ws_drop_after,
         ws_idle_timeout=ws_idle_timeout, ws_event_rate=ws_event_rate,
         ws_liquidation_channels=ws_liquidation_channels, markets_page_cap=markets_page_cap, now_ms=now_ms,
+        key_budget=key_budget,
     )
     with emu:
         yield emu
