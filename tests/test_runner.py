@@ -405,3 +405,19 @@ def test_rate_wait_is_wall_clock_not_summed_over_threads(clock: Any) -> None:
     for t in threads:
         t.join(5)
     assert limiter.waited_seconds == 20 and limiter.wall_waited_seconds == 10
+
+
+def test_a_standing_budget_starves_no_series(tmp_path: Path) -> None:
+    """The same --max-requests every run: series skipped last time (or with the oldest cursor) go
+    first, so every series gets its turn instead of the same ones being skipped every run."""
+    cfgs = configs("SOL", "BTC")
+    skipped_each_run: list[set[str]] = []
+    with Store(tmp_path / "run.db") as store:
+        for _ in range(3):
+            result = run_preset(cfgs, FakeClient(), store, now_ms=NOW, concurrency=1, budget=Budget(max_requests=6))
+            skipped_each_run.append({r.series.id for r in result.results if r.outcome == "skipped"})
+        total = len(result.results)
+    first, second, _ = skipped_each_run
+    assert first and second and not first & second  # what the first run skipped, the second ran
+    assert len(first) + len(second) <= total
+

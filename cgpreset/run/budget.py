@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
@@ -67,3 +67,11 @@ class Budget:
         with self._lock:
             self.reason = self.reason or reason
             return self.reason
+
+
+def starved_first(runs: Sequence[Mapping[str, Any]], cursors: Mapping[str, int]) -> Callable[[str], tuple[bool, int]]:
+    """Sort key (by series id) for a run under a standing budget, so no series is skipped run after
+    run: the series the last recorded run skipped go first, then the oldest cursor (none first)."""
+    last: Mapping[str, Any] = next((r["outcomes"] for r in reversed(runs) if r.get("outcomes")), {})
+    skipped = {k for k, v in last.items() if isinstance(v, Mapping) and v.get("outcome") == "skipped"}
+    return lambda sid: (sid not in skipped, cursors.get(sid, -1))

@@ -31,7 +31,7 @@ from cgpreset.errors import (
 )
 from cgpreset.models.config import CoinConfig
 from cgpreset.plans import DAY_MS, Plan, interval_ms
-from cgpreset.run.budget import Budget, client_now, cut  # noqa: F401 - part of the runner's API
+from cgpreset.run.budget import Budget, client_now, cut, starved_first  # noqa: F401 - part of the runner's API
 from cgpreset.run.checks import run_checks, run_table_checks
 from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
     EMPTY,
@@ -77,8 +77,10 @@ class Runner:
     """Runs planned series through a client into a store."""
 
     def __init__(self, client: Client, store: Store, *, concurrency: int = 8, budget: Budget | None = None,
-                 now_ms: int | None = None, on_result: Callable[[SeriesResult], None] | None = None) -> None:
+                 now_ms: int | None = None, on_result: Callable[[SeriesResult], None] | None = None,
+                 first: Callable[[str], Any] | None = None) -> None:
         self.client = client
+        self.first = first  # a sort key by series id that goes before the longest-first order
         self.store = store
         self.concurrency = max(1, concurrency)
         self.budget = budget or Budget()
@@ -179,7 +181,9 @@ class Runner:
 
         # Longest first (most pages; the ETF answer is the whole history), so no long series
         # starts last and leaves the other threads idle; results come back in plan order.
-        order = sorted(range(len(plan.plans)), key=lambda i: (-plan.plans[i].requests,
+        # Under a standing budget, `first` (budget.starved_first) goes before that.
+        first = self.first or (lambda sid: 0)
+        order = sorted(range(len(plan.plans)), key=lambda i: (first(plan.plans[i].series.id), -plan.plans[i].requests,
                                                               not plan.plans[i].series.spec.whole_history))
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="cgpreset-run")
         try:
@@ -232,12 +236,15 @@ def run_preset(
             if problems:
                 raise PlanMismatchError(problems)
         run_id = store.start_run()
-        runner = Runner(client, store, concurrency=concurrency, budget=budget, now_ms=now, on_result=on_result)
+        cursors = store.cursors()
+        standing = budget.max_requests is not None or budget.time_left() is not None
+        runner = Runner(client, store, concurrency=concurrency, budget=budget, now_ms=now, on_result=on_result,
+                        first=starved_first(store.runs(), cursors) if standing else None)
         try:
             if plan is None:
                 results = [_refused(s, refused, budget) for s in series]
             else:
-                run_plan = plan_run(series, cursors=store.cursors(), now_ms=now, plan=plan,
+                run_plan = plan_run(series, cursors=cursors, now_ms=now, plan=plan,
                                     full_refresh=full_refresh, backfill_cap=backfill_days)
                 results = runner.run(run_plan)
         except BaseException as exc:  # Ctrl-C, SIGTERM (or a program error): the runs row still gets closed
