@@ -38,3 +38,11 @@ def test_ci_leaves_the_developers_venv_alone() -> None:
     assert re.search(r"^tmp=\$\(mktemp -d\)$", script, re.M)
     assert "trap 'rm -rf \"$tmp\"' EXIT" in script
     assert re.search(r'^cd "\$tmp/src"$', script, re.M)
+
+
+def test_ci_runs_the_postgresql_tests_on_a_server_it_starts_and_stops() -> None:
+    """.ci/run starts a throwaway server, hands its DSN to the tests and stops it on exit."""
+    script = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    start = script.index("CGPRESET_TEST_PG_DSN=$(bash .ci/postgres.sh start")
+    assert "export CGPRESET_TEST_PG_DSN" in script and start < script.index(".venv/bin/pytest")
+    assert re.search(r"^trap '.*postgres\.sh\" stop .*rm -rf .*\$tmp.*' EXIT$", script, re.M)
