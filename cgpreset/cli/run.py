@@ -156,11 +156,14 @@ def _quick_client(app: App, deadline: float | None) -> CoinGlassClient:
 @click.option("--budget-share", type=Number(min=0, max=1, min_open=True), default=None, metavar="F",
               help="Use at most F (0-1] of the key's rate budget, so other processes on the key keep the rest "
                    "[default: 1/N with --shard I/N, else 1].")
+@click.option("--keep-raw", is_flag=True,
+              help="Also keep every answer's page as it came (table raw_pages); by default only on field drift.")
 @pass_app
 def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None, dry_run: bool,
                    full_refresh: bool, backfill_days: int | None, max_requests: int | None,
                    metrics_path: Path | None, concurrency: int | None, coins: str | None, layers: str | None,
-                   deadline: float | None, shard_spec: str | None, budget_share: float | None) -> None:
+                   deadline: float | None, shard_spec: str | None, budget_share: float | None,
+                   keep_raw: bool) -> None:
     """Fetch every layer of the configs in PATH... (files or directories) into the store, and check it.
 
     Incremental: each series resumes from its last closed bar. Exit 0 all ok, 1 a check failed or
@@ -219,7 +222,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         with open_store(location) as st, _progress(len(shard_series(expand(configs), shard))) as on_result:
             result = run_preset(configs, app.client, st, concurrency=app.settings.concurrency,
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
-                                on_result=on_result, shard=shard)
+                                on_result=on_result, shard=shard, keep_raw=keep_raw)
     except PlanMismatchError:
         if created and isinstance(location, Path):  # refused before any data request: no empty file left
             SQLiteStore.remove(location)

@@ -15,8 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
+
+import msgspec
 
 from cgpreset.api.client import Response
 from cgpreset.api.rows import decode_rows
@@ -48,7 +51,7 @@ from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
 from cgpreset.run.pages import SeriesRows, build_page
 from cgpreset.run.series import RunPlan, Series, SeriesPlan, expand, floor_problems, plan_run
 from cgpreset.run.shard import Shard, shard_series
-from cgpreset.store.base import Store
+from cgpreset.store.base import Page, Store
 
 
 class PlanMismatchError(ConfigError):
@@ -78,9 +81,10 @@ class Runner:
 
     def __init__(self, client: Client, store: Store, *, concurrency: int = 8, budget: Budget | None = None,
                  now_ms: int | None = None, on_result: Callable[[SeriesResult], None] | None = None,
-                 first: Callable[[str], Any] | None = None) -> None:
+                 first: Callable[[str], Any] | None = None, keep_raw: bool = False) -> None:
         self.client = client
         self.first = first  # a sort key by series id that goes before the longest-first order
+        self.keep_raw = keep_raw  # --keep-raw: every answer's page as it came, beside its typed rows
         self.store = store
         self.concurrency = max(1, concurrency)
         self.budget = budget or Budget()
@@ -115,6 +119,7 @@ class Runner:
                 # decoded and checked here, outside the store's lock
                 decoded = decode_rows(s.endpoint, resp.raw if getattr(resp, "raw", None) is not None else resp.data)
                 page = build_page(s, decoded, got, now_ms=self.now_ms, window=window)
+                page = self._with_raw(page, decoded.unknown, resp, got, res)
             except DeadlineExceededError:
                 # cut by the deadline (or by the run stopping): no answer, nothing stored
                 why = self.budget.exhaust(self.budget.deadline_reason)
@@ -165,6 +170,22 @@ class Runner:
         res.checks += got.findings()
         return res
 
+    def _with_raw(self, page: Page, unknown: tuple[str, ...], resp: Response, got: SeriesRows,
+                  res: SeriesResult) -> Page:
+        """Keep the answer's page as it came only where it helps: with --keep-raw, or the first
+        time a series' answer carries fields the catalogue does not know (their names noted once)."""
+        new = [u for u in unknown if u not in got.unknown]
+        if not new and not self.keep_raw:
+            return page
+        reason = "kept (--keep-raw)"
+        if new:
+            got.unknown.update(new)
+            res.notes.append(f"unknown fields in the answer (raw page kept): {', '.join(new)}")
+            reason = f"unknown fields: {', '.join(new)}"
+        raw: bytes | None = getattr(resp, "raw", None)
+        text = (raw if raw is not None else msgspec.json.encode(resp.data)).decode("utf-8", "replace")
+        return replace(page, raw=text, raw_reason=reason)
+
     def run(self, plan: RunPlan) -> list[SeriesResult]:
         """Run every series of the plan; results in plan order."""
         def one(p: SeriesPlan) -> SeriesResult:
@@ -212,6 +233,7 @@ def run_preset(
     clock: Callable[[], float] = time.monotonic,
     on_result: Callable[[SeriesResult], None] | None = None,
     shard: Shard | None = None,
+    keep_raw: bool = False,
 ) -> RunResult:
     """Expand, plan and run the configs; record the run in the store's runs table.
 
@@ -239,7 +261,7 @@ def run_preset(
         cursors = store.cursors()
         standing = budget.max_requests is not None or budget.time_left() is not None
         runner = Runner(client, store, concurrency=concurrency, budget=budget, now_ms=now, on_result=on_result,
-                        first=starved_first(store.runs(), cursors) if standing else None)
+                        first=starved_first(store.runs(), cursors) if standing else None, keep_raw=keep_raw)
         try:
             if plan is None:
                 results = [_refused(s, refused, budget) for s in series]
