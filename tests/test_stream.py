@@ -206,6 +206,23 @@ def test_store_gets_events_and_liveness(tmp_path: Path) -> None:
     assert KEY not in db.read_bytes().decode("latin-1")
 
 
+def test_a_reader_gone_mid_batch_leaves_store_and_summary_agreeing(tmp_path: Path) -> None:
+    """`stream --store | head -5`: the event whose write found the pipe closed is stored, so the
+    summary counts it too (it used to store one event more than it counted)."""
+    handed: list[StreamEvent] = []
+
+    def on_event(event: StreamEvent) -> None:
+        if len(handed) == 5:
+            raise BrokenPipeError(32, "Broken pipe")
+        handed.append(event)
+
+    with FakeWS(push_interval=0.01) as srv, StreamStore(tmp_path / "s.db") as store:
+        summary = _run(_opts(srv.url, duration=5), store=store, on_event=on_event)
+        stored = store.count_events()
+    assert summary["stop_reason"] == "output_closed" and len(handed) == 5
+    assert stored == summary["stored"] == summary["events"] == 6
+
+
 def test_liveness_is_written_while_the_stream_runs(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     seen: list[dict[str, Any] | None] = []
@@ -334,6 +351,24 @@ def test_backoff_doubles_to_the_cap_and_resets_after_a_healthy_connection() -> N
     assert json.loads(healthy.sent[0]) == {"method": "subscribe",
                                            "channels": ["liquidation_orders", "liquidationOrders"]}
     assert all(u == f"ws://h/ws-api?cg-api-key={KEY}" for u in urls)
+
+
+def test_a_server_never_reached_stops_after_the_connect_attempts() -> None:
+    clock, sleep = _fake_time()
+    connect, urls = _connect([])  # every attempt refused
+    summary = _run(StreamOptions(url="ws://h/ws-api", key=KEY, connect_attempts=3),  # no --duration
+                   clock=clock, sleep=sleep, connect=connect, jitter=lambda d: d)
+    assert len(urls) == 3 and summary["connect_failures"] == 3 and summary["connections"] == 0
+    assert summary["stop_reason"] == "unreachable" and clock.sleeps == [1.0, 2.0]
+
+
+def test_once_connected_the_stream_keeps_reconnecting_past_the_attempts() -> None:
+    clock, sleep = _fake_time()
+    healthy = ScriptedConn(["pong", liquidation_frame("liquidation_orders", 1)])
+    connect, urls = _connect([healthy])  # then refused, again and again
+    summary = _run(StreamOptions(url="ws://h/ws-api", key=KEY, connect_attempts=2, duration=60.0,
+                                 backoff_max=5.0), clock=clock, sleep=sleep, connect=connect, jitter=lambda d: d)
+    assert summary["stop_reason"] == "duration" and summary["connect_failures"] > 2
 
 
 def test_an_unhealthy_connection_does_not_reset_the_backoff() -> None:

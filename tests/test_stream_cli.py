@@ -154,6 +154,13 @@ def test_an_unreachable_server_is_exit_3_not_a_finding() -> None:
     assert last.startswith("Error: transport: no events arrived in ") and "never connected (" in last
 
 
+def test_an_unreachable_server_without_duration_exits_3_after_the_attempts() -> None:
+    result = _invoke({"COINGLASS_API_KEY": KEY, "CGPRESET_WS_URL": "ws://127.0.0.1:1/ws-api",
+                      "CGPRESET_MAX_ATTEMPTS": "1"}, "stream")  # no --duration: it used to retry forever
+    assert result.exit_code == 3, result.output
+    assert "never connected (1 failed attempt(s))" in result.stderr.splitlines()[-1]
+
+
 def test_events_all_filtered_out_say_so(tmp_path: Path) -> None:
     cfg = tmp_path / "zz.yaml"
     cfg.write_text("coin: ZZZ\nplan: standard\ninterval: 4h\nhistory_days: 30\n"

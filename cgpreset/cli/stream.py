@@ -76,6 +76,7 @@ def stream(
         ping_interval=ping_interval or app.settings.heartbeat_seconds,
         dead_after=dead_after,
         backoff_max=app.settings.backoff_max,
+        connect_attempts=app.settings.max_attempts,
         min_volume_usd=min_volume_usd,
     )
     db = None

@@ -42,6 +42,7 @@ class StreamOptions:
     backoff_initial: float = 1.0
     backoff_max: float = 30.0
     open_timeout: float = 10.0
+    connect_attempts: int | None = None  # never connected after this many failed attempts: stop (None: never)
     liveness_every: float = 10.0  # seconds between liveness rows written to the store
 
     def __post_init__(self) -> None:

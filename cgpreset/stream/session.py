@@ -173,6 +173,11 @@ class _Session:
             self._write_liveness()
             if healthy:
                 failures = 0
+            limit = self.o.connect_attempts
+            if limit is not None and not self.stats.connections and self.stats.connect_failures >= limit:
+                self.stop_reason = "unreachable"  # never connected: the caller exits 3, not a reconnect loop
+                log.warning("%s not reached in %d attempt(s); giving up", self.o.display_url, limit)
+                break
 
     def _check_stop(self) -> bool:
         if self.stop_reason is None:
@@ -358,9 +363,9 @@ class _Session:
                     self.stats.filtered_out += 1
                     continue
                 kept.append(event)
+                self.stats.events += 1  # counted as it is stored (below), even if handing it out fails
                 if self.on_event is not None and not self._emit(event):
                     break
-                self.stats.events += 1
                 if self.o.max_events is not None and self.stats.events >= self.o.max_events:
                     self.stop_reason = "max_events"
                     break
