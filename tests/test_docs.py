@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +50,20 @@ def test_ci_runs_the_postgresql_tests_on_a_server_it_starts_and_stops() -> None:
     start = script.index("CGPRESET_TEST_PG_DSN=$(bash .ci/postgres.sh start")
     assert "export CGPRESET_TEST_PG_DSN" in script and start < script.index(".venv/bin/pytest")
     assert re.search(r"^trap '.*postgres\.sh\" stop .*rm -rf .*\$tmp.*' EXIT$", script, re.M)
+
+
+def test_the_python_api_example_runs(tmp_path: Path) -> None:
+    """README "Using it from Python": the complete run works as shown, in a fresh folder."""
+    match = re.search(r"<!-- docs:python-api -->\s*```python\n(.+?)\n```", README, re.S)
+    assert match, "README has no marked Python API example"
+    script = tmp_path / "example.py"
+    script.write_text(match.group(1), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("CGPRESET_") and k not in ("COINGLASS_API_KEY", "CG_API_KEY")}
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first, second = proc.stdout.splitlines()
+    assert first == "10 configs, health exit 0, run exit 0"
+    assert re.fullmatch(r"\d+ closed SOL open-interest bars, the last closing at [\d,]+", second)
+    assert len(list((tmp_path / "configs").glob("*.yaml"))) == 10

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cgpreset._io import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST
 from cgpreset.errors import ConfigError, FindingsError, MalformedResponseError
 from cgpreset.generate.discovery import STATE_DIR, Snapshot, discover, load_snapshot, snapshot_path
 from cgpreset.generate.render import DEFAULT_TEMPLATE, RenderedFile, TemplateSet, load_templates, render_all
@@ -25,6 +26,7 @@ from cgpreset.models.preset import (
     display_path,
     load_preset,
     load_watchlist,
+    locate,
     where,
 )
 from cgpreset.models.schema import SCHEMA_NAME, schema_text
@@ -50,12 +52,14 @@ def _input(given: Path | InputFile) -> InputFile:
     return given if isinstance(given, InputFile) else InputFile(given, display_path(given))
 
 
-def load_inputs(preset_file: Path | InputFile, watchlist_file: Path | InputFile) -> Inputs:
-    """Read the preset and the watchlist; ConfigError names the file and field.
+def load_inputs(preset_file: Path | InputFile | None = None, watchlist_file: Path | InputFile | None = None) -> Inputs:
+    """Read the preset and the watchlist (default: presets/sol.yaml and presets/watchlist.yaml,
+    else the copies shipped with cgpreset); ConfigError names the file and field.
 
     Provenance names each by the `InputFile`'s name: the shipped copies as `cgpreset:<path>`.
     """
-    preset_in, watchlist_in = _input(preset_file), _input(watchlist_file)
+    preset_in = locate(None, DEFAULT_PRESET) if preset_file is None else _input(preset_file)
+    watchlist_in = locate(None, DEFAULT_WATCHLIST) if watchlist_file is None else _input(watchlist_file)
     preset = load_preset(preset_in.path)
     watchlist = load_watchlist(watchlist_in.path)
     return Inputs(
@@ -304,10 +308,10 @@ def run_generate(
     return result
 
 
-def open_templates(templates: Path | InputFile, name: str = DEFAULT_TEMPLATE) -> TemplateSet:
-    """Load the template directory, named for headers as <dir>/<template> (cgpreset:templates/...
-    for the shipped copy)."""
-    found = _input(templates)
+def open_templates(templates: Path | InputFile | None = None, name: str = DEFAULT_TEMPLATE) -> TemplateSet:
+    """Load the template directory (default: templates/, else the shipped copy), named for headers
+    as <dir>/<template> (cgpreset:templates/... for the shipped copy)."""
+    found = locate(None, DEFAULT_TEMPLATES) if templates is None else _input(templates)
     if found.shipped:
         return load_templates(found.path, name, source=f"{found.name}/{name}")
     try:
