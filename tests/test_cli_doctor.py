@@ -82,5 +82,5 @@ def test_debug_logging_shows_requests_but_never_the_key() -> None:
                   json={"code": "0", "data": {"level": "STANDARD"}})
     result = CliRunner().invoke(cli, ["-vv", "doctor"], env=env(), catch_exceptions=False)
     assert result.exit_code == 0
-    assert "DEBUG cgpreset.client: GET /api/futures/supported-coins {} -> HTTP 200" in result.stderr
+    assert "INFO cgpreset.client: GET /api/futures/supported-coins {} -> HTTP 200" in result.stderr
     assert KEY not in result.output

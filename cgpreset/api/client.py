@@ -228,7 +228,7 @@ class CoinGlassClient:
         finally:
             resp.close()
         latency = self._clock() - started
-        log.debug("GET %s %s -> HTTP %d, %d bytes, %.0f ms", path, params, resp.status_code, len(body), latency * 1000)
+        log.info("GET %s %s -> HTTP %d, %d bytes, %.0f ms", path, params, resp.status_code, len(body), latency * 1000)
         rate_max = _int_header(resp.headers, "API-KEY-MAX-LIMIT")
         rate_used = _int_header(resp.headers, "API-KEY-USE-LIMIT")
         if rate_max is not None or rate_used is not None:

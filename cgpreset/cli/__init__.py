@@ -130,6 +130,15 @@ pass_app = click.make_pass_decorator(App)
 class CgPresetGroup(click.Group):
     """Maps CgPresetError to `Error: <one line>` on stderr and the error's exit code."""
 
+    group_class = type  # subgroups (`runs`, `cursors`) are CgPresetGroups too
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Every command also takes -v/-q/--log-format, so they work after its name too."""
+        from cgpreset.cli.logs import add_log_params
+
+        add_log_params(cmd)
+        super().add_command(cmd, name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -201,26 +210,29 @@ def discard_stdout() -> None:
 
 @click.group(cls=CgPresetGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="cgpreset")
-@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
 @click.pass_context
-def cli(ctx: click.Context, verbose: int) -> None:
+def cli(ctx: click.Context) -> None:
     """Clone a production CoinGlass v4 preset to a watchlist, run it, check it, stream it.
 
     \b
     Quick start (no key needed: the embedded emulator answers):
         cgpreset demo
     """
+    from cgpreset.cli.logs import setup
+
     app = App()
-    level = logging.WARNING - 10 * min(verbose, 2)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_RedactingFilter(app.secret))
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("cgpreset")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    setup(ctx, _RedactingFilter(app.secret))
     ctx.obj = app
     ctx.call_on_close(app.close)
+
+
+def _group_log_params() -> None:
+    from cgpreset.cli.logs import add_log_params
+
+    add_log_params(cli)
+
+
+_group_log_params()
 
 
 #: The command modules (cgpreset/cli/<name>.py); each adds its commands to `cli` when imported.

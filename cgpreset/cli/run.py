@@ -43,7 +43,9 @@ concurrency_option = click.option(
 @contextmanager
 def _progress(total: int) -> Iterator[Callable[[SeriesResult], None] | None]:
     """A progress bar on stderr, only when stderr is a terminal."""
-    if not sys.stderr.isatty() or total == 0:
+    from cgpreset.cli.logs import quiet
+
+    if not sys.stderr.isatty() or total == 0 or quiet():
         yield None
         return
     from rich.console import Console
