@@ -142,7 +142,7 @@ def source_text(source: str | None) -> str:
     """The page's plain statement of where the data came from."""
     if source is None:
         return "not recorded in this store: it may be the CoinGlass API or the emulator"
-    return SOURCES.get(source, source)
+    return SOURCES.get(source, f"the API at {source}")
 
 
 def render_html(series: Sequence[SeriesReport], *, source: str | None, store_label: str, now_ms: int) -> str:

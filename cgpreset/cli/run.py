@@ -106,6 +106,15 @@ def _shard(app: App, spec: str | None) -> Shard | None:
     return make_shard(index, count, source="JOB_COMPLETION_INDEX")
 
 
+def _source(app: App) -> str:
+    """Where this invocation's requests go, as runs rows and reports name it: "emulator" (the
+    embedded one) or the API's host name (run/source.py)."""
+    from cgpreset.run.source import source_of
+
+    s = app.settings
+    return source_of(s.effective_base_url, embedded=s.uses_embedded_emulator)
+
+
 def _location(app: App, store: str | None) -> StoreLocation:
     """The store named by --store, else CGPRESET_STORE: a path or a PostgreSQL DSN (shown redacted)."""
     return store_location(store if store is not None else app.settings.store)
@@ -224,7 +233,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         with open_store(location) as st, _progress(len(shard_series(expand(configs), shard))) as on_result:
             result = run_preset(configs, app.client, st, concurrency=app.settings.concurrency,
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
-                                on_result=on_result, shard=shard, keep_raw=keep_raw)
+                                on_result=on_result, source=_source(app), shard=shard, keep_raw=keep_raw)
     except PlanMismatchError:
         if created and isinstance(location, Path):  # refused before any data request: no empty file left
             SQLiteStore.remove(location)
@@ -272,7 +281,7 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
     client = _quick_client(app, deadline)
     try:
         report = run_health(configs, client, store_path=location,
-                            concurrency=app.settings.concurrency)
+                            concurrency=app.settings.concurrency, source=_source(app))
     finally:
         client.close()
     if as_json:

@@ -20,6 +20,7 @@ from cgpreset.models.preset import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WA
 from cgpreset.run.engine import run_preset
 from cgpreset.run.health import HealthReport, run_health
 from cgpreset.run.outcome import RunResult
+from cgpreset.run.source import EMULATOR
 from cgpreset.store.sqlite import SQLiteStore as Store
 
 DEFAULT_DIR = DEFAULT_DEMO_DIR
@@ -52,8 +53,9 @@ def run_demo(client: Any, *, configs_dir: Path, store_path: Path, concurrency: i
     with Store(store_path) as store:  # opened first: a bad store fails before any file is written
         generated = run_generate(inputs, templates, out_dir=configs_dir, client=lambda: client, plan=plan)
         configs = load_configs([configs_dir])
-        health = run_health(configs, client, store_path=store_path, concurrency=concurrency)
-        run = run_preset(configs, client, store, concurrency=concurrency, backfill_days=DEMO_BACKFILL_DAYS)
+        health = run_health(configs, client, store_path=store_path, concurrency=concurrency, source=EMULATOR)
+        run = run_preset(configs, client, store, concurrency=concurrency, backfill_days=DEMO_BACKFILL_DAYS,
+                         source=EMULATOR)
     report = None
     if report_path is not None:
         report = write_report(configs, store_path, report_path, source="emulator", now_ms=int(time.time() * 1000))

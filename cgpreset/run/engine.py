@@ -51,6 +51,7 @@ from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
 from cgpreset.run.pages import SeriesRows, build_page
 from cgpreset.run.series import RunPlan, Series, SeriesPlan, expand, floor_problems, plan_run
 from cgpreset.run.shard import Shard, shard_series
+from cgpreset.run.source import check_source
 from cgpreset.store.base import Page, Store
 
 
@@ -234,13 +235,18 @@ def run_preset(
     on_result: Callable[[SeriesResult], None] | None = None,
     shard: Shard | None = None,
     keep_raw: bool = False,
+    source: str | None = None,
 ) -> RunResult:
     """Expand, plan and run the configs; record the run in the store's runs table.
 
-    With a `shard`, only that shard's series run (see run.shard).
+    With a `shard`, only that shard's series run (see run.shard). `source` ("emulator" or the API's
+    host, see run.source) is recorded with the run; a store holding another source's data is
+    refused (ConfigError) before any request.
     Raises PlanMismatchError (before any data request, nothing recorded) when a config asks for
     an interval below the key's plan's floor.
     """
+    if source is not None:
+        check_source(store.sources(), source, store=str(getattr(store, "display", "the store")))
     started = clock()
     before = dict(client.stats.as_dict()) if hasattr(client, "stats") else {}
     wall_before = _wall_waited(client)
@@ -257,7 +263,7 @@ def run_preset(
             problems = floor_problems(configs, plan)
             if problems:
                 raise PlanMismatchError(problems)
-        run_id = store.start_run()
+        run_id = store.start_run(source=source)
         cursors = store.cursors()
         standing = budget.max_requests is not None or budget.time_left() is not None
         runner = Runner(client, store, concurrency=concurrency, budget=budget, now_ms=now, on_result=on_result,
@@ -283,7 +289,7 @@ def run_preset(
         if hasattr(client, "deadline"):
             client.deadline = saved_deadline
     result = RunResult(results, plan, _stats(client, before, wall_before), round(clock() - started, 3), now,
-                       run_id, budget.reason)
+                       run_id, budget.reason, source=source)
     from cgpreset.run.report import outcomes_summary, totals
 
     store.finish_run(run_id, exit_code=result.exit_code, totals=totals(result),

@@ -28,6 +28,7 @@ from cgpreset.plans import Plan
 from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK
 from cgpreset.run.report import format_age
 from cgpreset.run.series import Series, expand, floor_problems
+from cgpreset.run.source import describe
 from cgpreset.store.dsn import PgDsn, StoreLocation
 from cgpreset.store.stream_tables import latest_liveness
 
@@ -73,6 +74,7 @@ class HealthReport:
     error: ApiError | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # `file: field: problem` against the key's plan
+    source: str | None = None  # "emulator" or the API's host (run.source)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -92,6 +94,7 @@ class HealthReport:
             "problems": list(self.problems),
             "shots": [s.as_dict(self.now_ms) for s in self.shots],
             "stream": self.liveness,
+            "source": self.source,
         }
 
 
@@ -143,19 +146,19 @@ def fire(client: Any, s: Series, shot: Shot) -> Shot:
 
 def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: CoinGlassClient | Any, *,
                store_path: StoreLocation | None = None, concurrency: int = 8,
-               now_ms: int | None = None) -> HealthReport:
+               now_ms: int | None = None, source: str | None = None) -> HealthReport:
     """Fire every shot (in parallel, through the shared limiter) and collect the sign-off."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     liveness = _liveness(store_path) if store_path is not None else None
     try:
         plan = client.plan()
     except ApiError as exc:
-        return HealthReport([], None, None, None, now, liveness, error=exc)
+        return HealthReport([], None, None, None, now, liveness, error=exc, source=source)
     planned = plan_shots(configs, plan)
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="cgpreset-health") as pool:
         shots = list(pool.map(lambda p: fire(client, *p), planned))
     return HealthReport(shots, plan, getattr(client, "rate_max", None), getattr(client, "rate_used", None), now,
-                        liveness, problems=floor_problems(configs, plan))
+                        liveness, problems=floor_problems(configs, plan), source=source)
 
 
 def _liveness(store: StoreLocation) -> dict[str, Any] | None:
@@ -208,5 +211,6 @@ def health_summary(report: HealthReport) -> list[str]:
     if report.problems:
         n = len(report.problems)
         verdict = f" — not signed off: {n} config problem{'s' if n > 1 else ''} against the {d['plan']} plan"
-    lines.append(f"{ok}/{len(report.shots)} shots ok{verdict}")
+    source = f" (source: {describe(report.source)})" if report.source else ""
+    lines.append(f"{ok}/{len(report.shots)} shots ok{verdict}{source}")
     return lines

@@ -4,6 +4,8 @@
 collector (the file is replaced atomically, as the collector requires). Every value is a gauge
 describing the latest run; names and labels are stable:
 
+    cgpreset_run_source{source}, cgpreset_health_source{source}   1, labelled with the data's source:
+                                  "emulator" (the embedded one) or the API's host name
     cgpreset_run_exit_code, cgpreset_run_end_timestamp_seconds, cgpreset_run_duration_seconds,
     cgpreset_run_requests, cgpreset_run_retries, cgpreset_run_rate_limited,
     cgpreset_run_rate_wait_seconds, cgpreset_run_series{outcome}, cgpreset_run_rows,
@@ -86,6 +88,8 @@ def run_metrics(result: RunResult, *, end_s: float) -> str:
         for r in ordered for o in OUTCOMES
     ]
     return render([
+        _family("cgpreset_run_source", "Where the latest run's data came from (emulator, or the API host).",
+                [({"source": result.source}, 1.0)] if result.source else []),
         _family("cgpreset_run_exit_code", "Exit code of the latest run (0 ok, 1 findings, 3 refused).",
                 [({}, float(result.exit_code))]),
         _family("cgpreset_run_end_timestamp_seconds", "When the latest run ended (Unix seconds).", [({}, end_s)]),
@@ -145,6 +149,8 @@ def health_metrics(report: HealthReport) -> str:
                 [({}, float(live["last_event_age_s"]))] if live.get("last_event_age_s") is not None else []),
     ]
     return render([
+        _family("cgpreset_health_source", "Where the latest sign-off's shots went (emulator, or the API host).",
+                [({"source": report.source}, 1.0)] if report.source else []),
         _family("cgpreset_health_exit_code", "Exit code of the latest sign-off.", [({}, float(report.exit_code))]),
         _family("cgpreset_health_signed_off", "1 if the latest sign-off passed.",
                 [({}, 1.0 if report.exit_code == ExitCode.OK else 0.0)]),

@@ -62,6 +62,7 @@ class RunResult:
     now_ms: int
     run_id: int | None = None
     budget_reason: str | None = None
+    source: str | None = None  # "emulator" or the API's host (run.source)
 
     @property
     def exit_code(self) -> ExitCode:

@@ -6,6 +6,7 @@ JSON schema `cgpreset.run/1` (stable; fields are only ever added):
       "schema": "cgpreset.run/1",
       "run_id": 3,                      # row in the store's runs table (null on --dry-run)
       "store": "cgpreset.db",
+      "source": "open-api-v4.coinglass.com",  # or "emulator" (the embedded one): where the data came from
       "plan": "standard",               # the key's plan (null if the API refused before)
       "exit_code": 0,
       "budget": null,                   # why the run stopped early, if it did
@@ -45,6 +46,7 @@ from rich.table import Table
 
 from cgpreset.run.outcome import EMPTY, FAILED, OK, SKIPPED, RunResult, SeriesResult
 from cgpreset.run.series import MACRO, RunPlan
+from cgpreset.run.source import describe
 
 SCHEMA = "cgpreset.run/1"
 
@@ -124,6 +126,7 @@ def run_json(result: RunResult, *, store: str) -> dict[str, Any]:
         "schema": SCHEMA,
         "run_id": result.run_id,
         "store": store,
+        "source": result.source,
         "plan": None if result.plan is None else result.plan.value,
         "exit_code": int(result.exit_code),
         "budget": result.budget_reason,
@@ -175,6 +178,7 @@ def run_summary(result: RunResult) -> str:
         f"{t['retries']} retries, {t['rate_limited']} rate-limited, {t['rate_wait_seconds']:.1f}s waiting for "
         f"the rate budget | "
         f"{t['seconds']:.1f}s" + (f" | stopped early: {result.budget_reason}" if result.budget_reason else "")
+        + (f" | source: {describe(result.source)}" if result.source else "")
     )
 
 

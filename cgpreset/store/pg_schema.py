@@ -18,6 +18,7 @@ from cgpreset.store.dsn import PgDsn
 from cgpreset.store.schema import (
     DETAIL_TABLES,
     INDEXES,
+    LATE_COLUMNS,
     LAYER_TABLES,
     SCHEMA_VERSION,
     TABLES,
@@ -106,7 +107,7 @@ def check(dsn: PgDsn, version: int, found: dict[str, tuple[str, ...]]) -> None:
         for name, columns in expected_columns().items():
             if name not in found:
                 problems.append(f"no table or view {name}")
-            elif missing := [c for c in columns if c not in found[name]]:
+            elif missing := [c for c in columns if c not in found[name] and c not in LATE_COLUMNS.get(name, ())]:
                 problems.append(f"{name} has no column {', '.join(missing[:3])}")
         if problems:
             raise ConfigError(f"{dsn}: not a cgpreset store ({'; '.join(problems[:3])})")
@@ -148,6 +149,10 @@ def bring_to_v3(db: psycopg.Connection, dsn: PgDsn) -> None:
         version = stored_version(db, found)
         check(dsn, version, found)
         if version == SCHEMA_VERSION:
+            for table, columns in LATE_COLUMNS.items():
+                for column in columns:
+                    if column not in found.get(table, ()):
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} TEXT")
             return
         if version == 0:
             for statement in ddl():

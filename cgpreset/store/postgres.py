@@ -286,7 +286,7 @@ class PostgresStore:
 
     # -- runs ------------------------------------------------------------------------------
 
-    def start_run(self, *, pid: int | None = None, now_ms: int | None = None) -> int:
+    def start_run(self, *, pid: int | None = None, now_ms: int | None = None, source: str | None = None) -> int:
         """Record a new run as `running` and hold its lock for as long as this store is open,
         after marking `running` rows whose lock is free (their process is gone) as `abandoned`."""
         now = _now_ms() if now_ms is None else now_ms
@@ -297,8 +297,9 @@ class PostgresStore:
                 if db.execute("SELECT pg_try_advisory_xact_lock(%s, %s::int)", (RUN_LOCK_NS, rid)).fetchone()[0]:  # type: ignore[index]
                     db.execute("UPDATE runs SET status = 'abandoned', ended_at = coalesce(heartbeat_at, started_at) "
                                "WHERE id = %s", (rid,))
-            row = db.execute("INSERT INTO runs (started_at, status, pid, heartbeat_at) VALUES (%s, 'running', %s, %s) "
-                             "RETURNING id", (now, os.getpid() if pid is None else pid, now)).fetchone()
+            row = db.execute("INSERT INTO runs (started_at, status, pid, heartbeat_at, source) "
+                             "VALUES (%s, 'running', %s, %s, %s) RETURNING id",
+                             (now, os.getpid() if pid is None else pid, now, source)).fetchone()
             self._run_id = int(row[0])  # type: ignore[index]
             db.execute("SELECT pg_advisory_lock(%s, %s::int)", (RUN_LOCK_NS, self._run_id))
             self._beat = now
@@ -320,6 +321,16 @@ class PostgresStore:
         with self._tx() as db:
             db.execute("UPDATE runs SET plan = %s, plan_at = %s, max_limit = %s WHERE id = %s",
                        (plan, _now_ms() if now_ms is None else now_ms, max_limit, run_id))
+
+    def sources(self) -> list[str]:
+        """Every source whose data the runs recorded ("emulator" or an API host), sorted."""
+        if self._version != SCHEMA_VERSION:
+            return []
+        with self._reading() as db:
+            if "source" not in found_tables(db).get("runs", ()):
+                return []  # a v3 database from before runs recorded it, opened read-only
+            return [str(r[0]) for r in db.execute(
+                "SELECT DISTINCT source FROM runs WHERE source IS NOT NULL ORDER BY source")]
 
     def known_plan(self) -> KnownPlan | None:
         """The plan the latest run recorded, or None."""

@@ -51,14 +51,19 @@ CURSORS = TableDef("cursors", (
 
 #: One row per run-preset run; pid and heartbeat_at let the next run tell a killed run (its row
 #: still `running`) from one still going; plan, plan_at and max_limit let it reuse what the last
-#: run learnt of the key instead of asking again.
+#: run learnt of the key instead of asking again; source names where the data came from ("emulator"
+#: or the API's host name, see run/source.py): a store never mixes sources.
 RUNS = TableDef("runs", (
     ("id", "id", True), ("started_at", "int", True), ("ended_at", "int", False), ("exit_code", "int", False),
     ("requests", "int", True), ("retries", "int", True), ("rate_limited", "int", True),
     ("rate_wait_seconds", "real", True), ("outcomes", "text", False), ("status", "text", False),
     ("pid", "int", False), ("heartbeat_at", "int", False), ("plan", "text", False), ("plan_at", "int", False),
-    ("max_limit", "int", False),
+    ("max_limit", "int", False), ("source", "text", False),
 ), key=("id",))
+
+#: Columns added to schema v3 after stores of it were written: a store without them gets them
+#: (ALTER TABLE ... ADD COLUMN, nullable) when opened for writing; reading one does without them.
+LATE_COLUMNS: dict[str, tuple[str, ...]] = {"runs": ("source",)}
 
 #: An answer's page kept as it came: on field drift (unknown fields) or with --keep-raw.
 RAW_PAGES = TableDef("raw_pages", (

@@ -309,13 +309,14 @@ class SQLiteStore:
 
     # -- runs ------------------------------------------------------------------------------
 
-    def start_run(self, *, pid: int | None = None, now_ms: int | None = None) -> int:
-        """Record a new run as `running`, after marking runs left `running` by a killed process."""
+    def start_run(self, *, pid: int | None = None, now_ms: int | None = None, source: str | None = None) -> int:
+        """Record a new run as `running` (with its data's source), after marking runs left `running`
+        by a killed process."""
         now = _now_ms() if now_ms is None else now_ms
         with self._tx() as db:
             self._mark_abandoned(db, now)
-            cur = db.execute("INSERT INTO runs (started_at, status, pid, heartbeat_at) VALUES (?, 'running', ?, ?)",
-                             (now, os.getpid() if pid is None else pid, now))
+            cur = db.execute("INSERT INTO runs (started_at, status, pid, heartbeat_at, source) "
+                             "VALUES (?, 'running', ?, ?, ?)", (now, os.getpid() if pid is None else pid, now, source))
             self._run_id = int(cur.lastrowid or 0)
             self._beat = now
             return self._run_id
@@ -347,6 +348,16 @@ class SQLiteStore:
         with self._tx() as db:
             db.execute("UPDATE runs SET plan = ?, plan_at = ?, max_limit = ? WHERE id = ?",
                        (plan, now, max_limit, run_id))
+
+    def sources(self) -> list[str]:
+        """Every source whose data the runs recorded ("emulator" or an API host), sorted."""
+        if self._version != SCHEMA_VERSION:
+            return []
+        with self._reading() as db:
+            if "source" not in {r[0] for r in db.execute("SELECT name FROM pragma_table_info('runs')")}:
+                return []  # a v3 file from before runs recorded it, opened read-only
+            return [str(r[0]) for r in db.execute(
+                "SELECT DISTINCT source FROM runs WHERE source IS NOT NULL ORDER BY source")]
 
     def known_plan(self) -> KnownPlan | None:
         """The plan the latest run recorded, or None."""

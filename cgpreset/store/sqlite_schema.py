@@ -16,6 +16,7 @@ from cgpreset.errors import ConfigError
 from cgpreset.store.migrate import LEGACY_SCHEMA, LEGACY_STREAM_SCHEMA, migrate
 from cgpreset.store.schema import (
     INDEXES,
+    LATE_COLUMNS,
     SCHEMA_VERSION,
     TABLES,
     TS_SQLITE,
@@ -150,7 +151,8 @@ def check_tables(path: Path, version: int, found: dict[str, tuple[str, ...]]) ->
     if version == 0:  # an unversioned file holds at most v2's stream tables, or v2's run tables half-made
         expected = {**_LEGACY, **LEGACY_STREAM_TABLES}
     for table, columns in expected.items():
-        missing = [c for c in columns if table in found and c not in found[table]]
+        missing = [c for c in columns if table in found and c not in found[table]
+                   and c not in LATE_COLUMNS.get(table, ())]
         if missing:
             problems.append(f"table {table} has no column {', '.join(missing[:3])}{', …' if missing[3:] else ''}")
     if problems:
@@ -165,4 +167,8 @@ def bring_to_v3(db: sqlite3.Connection, path: Path) -> None:
     check_version(path, version)
     if version < SCHEMA_VERSION:
         migrate(db, version, set(_user_tables(db)), ddl())
-    check_tables(path, SCHEMA_VERSION, _user_tables(db))
+    found = check_tables(path, SCHEMA_VERSION, _user_tables(db))
+    for table, columns in LATE_COLUMNS.items():
+        for column in columns:
+            if column not in found.get(table, ()):
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
