@@ -176,16 +176,24 @@ def print_tables(*renderables: RenderableType | str, width: int = 200) -> None:
     """Tables on stdout: coloured on a terminal, plain deterministic text otherwise. Off a terminal
     the text goes through click.echo, so a closed pipe is the group's quiet exit 141 (rich's own
     console would turn it into SystemExit(1), a "finding")."""
+    from cgpreset.run.report import fit, render_text
+
     if sys.stdout.isatty():
         from rich.console import Console
 
         console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
         for r in renderables:
+            fit(r, console)
             console.print(r)
     else:
-        from cgpreset.run.report import render_text
+        click.echo(render_text(*renderables, width=text_width(width)), nl=False)
 
-        click.echo(render_text(*renderables, width=width), nl=False)
+
+def text_width(default: int) -> int:
+    """Width of tables off a terminal: COLUMNS if set (the terminal convention rich and click
+    follow too, e.g. `COLUMNS=80 cgpreset health deploy/ > out.txt`), else `default`."""
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) >= 20 else default
 
 
 class Number(click.FloatRange):

@@ -22,6 +22,7 @@ def probe_table(results: list[ProbeResult]) -> Table:
     from rich.table import Table
 
     from cgpreset.diagnose.probe import describe_fields
+    from cgpreset.run.report import droppable
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for name in ("endpoint", "outcome", "rows", "latency", "fields as served (JSON types)"):
@@ -31,7 +32,7 @@ def probe_table(results: list[ProbeResult]) -> Table:
         detail = r.reason if r.outcome not in ("match",) and r.reason else describe_fields(r)
         table.add_row(r.endpoint.path, r.outcome, "-" if rows is None else str(rows),
                       "-" if r.latency_ms is None else f"{r.latency_ms:.0f} ms", detail)
-    return table
+    return droppable(table, "latency", "rows")
 
 
 @cli.command()

@@ -78,12 +78,14 @@ def _print_table(result: ResolveResult) -> None:
             c.filename,
             f"{funding['exchange']} {funding['symbol']}" + (" (fallback)" if c.funding_fallback else "")
             if funding else "dropped",
-            ",".join(liq["exchange_list"]) if liq else "dropped",
+            ", ".join(liq["exchange_list"]) if liq else "dropped",
             "\n".join(n for n in c.notes if not n.startswith("watchlist:")) or "-",
         )
     for d in result.resolution.dropped:
         table.add_row("-", d.requested, "-", "-", "-", f"dropped: {d.reason}")
-    print_tables(table, width=160)
+    from cgpreset.run.report import droppable
+
+    print_tables(droppable(table, "file", "#"), width=160)
     click.echo(
         f"{len(result.resolution.coins)} coin(s), {len(result.resolution.dropped)} dropped; "
         f"plan {result.plan.plan.value} ({result.plan.source}); snapshot {snap.origin} "

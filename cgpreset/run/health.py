@@ -26,7 +26,7 @@ from cgpreset.layers import spec
 from cgpreset.models.config import CoinConfig
 from cgpreset.plans import Plan
 from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK
-from cgpreset.run.report import format_age
+from cgpreset.run.report import droppable, format_age
 from cgpreset.run.series import Series, expand, floor_problems
 from cgpreset.run.source import describe
 from cgpreset.store.dsn import PgDsn, StoreLocation
@@ -183,7 +183,7 @@ def health_table(report: HealthReport) -> Table:
         age = None if s.last_bar is None else (report.now_ms - s.last_bar) / 1000
         table.add_row(s.coin, s.layer, s.endpoint, f"[{styles[s.outcome]}]{s.outcome}[/]", s.plan_note,
                       "-" if s.latency_ms is None else f"{s.latency_ms:.0f} ms", format_age(age), s.reason or "")
-    return table
+    return droppable(table, "endpoint", "plan", "latency", "last bar")  # coin, layer, outcome, note stay
 
 
 def health_summary(report: HealthReport) -> list[str]:

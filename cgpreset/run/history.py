@@ -23,7 +23,7 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
-from cgpreset.run.report import format_age
+from cgpreset.run.report import droppable, format_age
 from cgpreset.store.base import Cursor
 
 RUNS_SCHEMA = "cgpreset.runs/1"
@@ -144,7 +144,7 @@ def run_detail_table(row: Mapping[str, Any]) -> Table:
             note = f"{s['error_kind']}: {note}" if note else s["error_kind"]
         table.add_row(s["coin"], s["layer"], str(s["outcome"]), "-" if s["rows"] is None else str(s["rows"]),
                       "-" if s["new_rows"] is None else str(s["new_rows"]), note)
-    return table
+    return droppable(table, "new")
 
 
 def cursor_rows(positions: Mapping[str, Cursor]) -> list[dict[str, Any]]:

@@ -38,11 +38,13 @@ JSON schema `cgpreset.run/1` (stable; fields are only ever added):
 from __future__ import annotations
 
 import io
+import weakref
 from typing import Any
 
 from rich import box
 from rich.console import Console, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from cgpreset.run.outcome import EMPTY, FAILED, OK, SKIPPED, RunResult, SeriesResult
 from cgpreset.run.series import MACRO, RunPlan
@@ -166,7 +168,7 @@ def run_table(result: RunResult) -> Table:
             r.series.coin, r.series.layer, f"[{style}]{_outcome_cell(r)}[/]", str(r.rows), str(r.new_rows),
             format_age(age), "-" if r.latency_ms is None else f"{r.latency_ms:.0f} ms", _note(r),
         )
-    return table
+    return droppable(table, "latency", "new", "last bar")
 
 
 def run_summary(result: RunResult) -> str:
@@ -193,7 +195,7 @@ def plan_table(plan: RunPlan) -> Table:
         mode = ("backfill" if p.backfill else "incremental") if s.is_history else "snapshot"
         note = "; ".join([*p.notes, *([f"shared by {len(s.configs)} configs"] if len(s.configs) > 1 else [])])
         table.add_row(s.coin, s.layer, s.endpoint.path, s.interval, mode, str(p.requests), note)
-    return table
+    return droppable(table, "endpoint", "interval")
 
 
 def plan_summary(plan: RunPlan) -> str:
@@ -228,5 +230,45 @@ def render_text(*renderables: RenderableType | str, width: int = 200) -> str:
     console = Console(file=buf, width=width, color_system=None, force_terminal=False, no_color=True,
                       highlight=False, emoji=False, soft_wrap=False)
     for r in renderables:
+        fit(r, console)
         console.print(r)
     return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
+
+
+#: Columns each table may lose, first to last, when it does not fit the width without splitting words.
+_DROPPABLE: weakref.WeakKeyDictionary[Table, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def droppable(table: Table, *headers: str) -> Table:
+    """Mark columns (by header) that may go, first to last, so the table fits a narrow terminal."""
+    _DROPPABLE[table] = headers
+    return table
+
+
+def fit(table: RenderableType | str, console: Console) -> None:
+    """Drop the table's droppable columns, one at a time, until it renders at the console's width
+    with no word split across lines (checked on the rendered text: rich's own collapse may fold
+    any column once the unwrappable ones are wide)."""
+    if not isinstance(table, Table):
+        return
+    for header in _DROPPABLE.get(table, ()):
+        if not _splits_words(table, console.width):
+            return
+        table.columns[:] = [c for c in table.columns if c.header != header]
+        for i, column in enumerate(table.columns):
+            column._index = i  # rich pads the first and last column by their index
+
+
+def _splits_words(table: Table, width: int) -> bool:
+    words = {w for column in table.columns for cell in (column.header, *column.cells) for w in _plain(cell).split()}
+    buf = io.StringIO()
+    Console(file=buf, width=width, color_system=None, no_color=True, highlight=False, emoji=False).print(table)
+    shown = {w for w in buf.getvalue().split() if w.strip("─━═-")}
+    headers = {w for column in table.columns for w in _plain(column.header).split()}
+    return bool(shown - words) or not headers <= shown  # a word cut, or a column squeezed out of sight
+
+
+def _plain(cell: object) -> str:
+    if isinstance(cell, Text):
+        return cell.plain
+    return Text.from_markup(cell).plain if isinstance(cell, str) else ""
