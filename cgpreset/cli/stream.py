@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
+from cgpreset.channels import CHANNEL_HELP, StreamEvent
 from cgpreset.cli import App, Number, cli, discard_stdout, pass_app
 from cgpreset.errors import FindingsError, TransportError
 from cgpreset.store import open_stream_store
-from cgpreset.stream.events import CHANNEL_HELP, StreamEvent
 
 _SECONDS = Number(min=0, min_open=True)
 _HEARTBEAT = Number(min=0.05)  # below this a connection is declared dead before any pong can arrive

@@ -24,10 +24,10 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from cgpreset._io import read_text
+from cgpreset.channels import channel_problem
 from cgpreset.errors import ConfigError
 from cgpreset.layers import COIN_LAYERS, FLOOR_LAYERS, LAYERS
 from cgpreset.plans import INTERVALS, LIQUIDATION_RANGES, Plan, history_days
-from cgpreset.stream.events import channel_problem
 
 CONFIG_VERSION: Final = 1
 Interval = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w"]

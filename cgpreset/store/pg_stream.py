@@ -12,13 +12,13 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from cgpreset.channels import StreamEvent
 from cgpreset.errors import ConfigError
 from cgpreset.store.dsn import PgDsn
 from cgpreset.store.pg_connect import connect, converting
 from cgpreset.store.pg_schema import bring_to_v3, check, found_tables, stored_version
 from cgpreset.store.schema import SCHEMA_VERSION, STREAM_EVENTS
 from cgpreset.store.stream_tables import _liveness
-from cgpreset.stream.events import StreamEvent
 
 _FIGURES = ("events", "events_per_minute", "reconnects", "pings_sent", "pongs_received")
 _WRITE = "store write failed"

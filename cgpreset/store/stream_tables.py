@@ -19,9 +19,9 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, Protocol
 
+from cgpreset.channels import StreamEvent
 from cgpreset.errors import ConfigError
 from cgpreset.store.sqlite_schema import BUSY_TIMEOUT_MS, bring_to_v3, check_path, check_store, converting
-from cgpreset.stream.events import StreamEvent
 
 # summary keys copied into their own stream_runs columns
 _FIGURES = ("events", "events_per_minute", "reconnects", "pings_sent", "pongs_received")

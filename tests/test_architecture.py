@@ -1,0 +1,118 @@
+"""The arrows point down: no module imports a layer above its own (read from the source with ast).
+
+Layers, lowest first (a subpackage may import its own modules and any lower layer, never a
+sibling of its rank nor anything above it):
+
+    0 foundation  the top-level modules (errors, settings, plans, layers, channels, redact, _io)
+    1 api, models           everything that speaks CoinGlass / the committed YAML vocabulary
+    2 generate, store       the generate pipeline / the store and its backends
+    3 run, stream           the run pipeline / the WebSocket stream
+    4 analyst               reads the store, reuses run's checks
+    5 diagnose              doctor, probe, demo (the demo drives every pipeline)
+    6 cli                   the command line, over all of them
+
+The emulator stands apart: it imports only the foundation and api.catalogue (never the client),
+and only the CLI imports it. Imports inside functions and under TYPE_CHECKING count: a lazy
+import upward is still a dependency upward. `cgpreset/__init__.py` (the public API, lazily
+re-exporting every layer) is the one module above all; others import from it only __version__.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.conftest import REPO
+
+PACKAGE = REPO / "cgpreset"
+RANKS = {"api": 1, "models": 1, "generate": 2, "store": 2, "run": 3, "stream": 3, "analyst": 4, "diagnose": 5,
+         "cli": 6, "emulator": 2}
+EMULATOR_MAY_IMPORT = {"cgpreset.api.catalogue"}
+ENTRY_POINTS = {"cgpreset", "cgpreset.__main__"}  # the public API and `python -m cgpreset`: above everything
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str) -> str:
+    """'cli', 'run', ... for a subpackage's module; 'foundation' for a top-level module."""
+    parts = module.split(".")
+    if len(parts) > 1 and (PACKAGE / parts[1]).is_dir():
+        return parts[1]
+    return "foundation"
+
+
+def rank(layer: str) -> int:
+    return RANKS.get(layer, 0)
+
+
+def imports_of(source: str, module: str) -> Iterator[tuple[int, str]]:
+    """(line, imported cgpreset module) of every import in `source`, at any depth."""
+    package = module if module.count(".") == 0 else module.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, a.name) for a in node.names if a.name.startswith("cgpreset"))
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from . import x / from .x import y
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}".rstrip(".")
+            if base == "cgpreset":  # `from cgpreset import x`: x is a module, or a name of the public API
+                for a in node.names:
+                    yield node.lineno, "cgpreset" if a.name == "__version__" else f"cgpreset.{a.name}"
+            elif base.startswith("cgpreset."):
+                yield node.lineno, base
+
+
+def violations(module: str, source: str) -> list[str]:
+    """Every import of `module` that points up or sideways, as `module:line imports target (why)`."""
+    if module in ENTRY_POINTS:
+        return []
+    here = layer_of(module)
+    found = []
+    for line, target in imports_of(source, module):
+        if target == "cgpreset":
+            continue  # __version__
+        there = layer_of(target)
+        if there == here:
+            continue
+        why = None
+        if here == "emulator" and there != "foundation" and target not in EMULATOR_MAY_IMPORT:
+            why = "the emulator imports only the foundation and api.catalogue"
+        elif there == "emulator" and here != "cli":
+            why = "only the CLI imports the emulator"
+        elif here == "foundation" and there != "foundation":
+            why = "the foundation imports no subpackage"
+        elif there != "emulator" and rank(there) >= rank(here) and here != "emulator":
+            why = f"{there} (rank {rank(there)}) is not below {here} (rank {rank(here)})"
+        if why:
+            found.append(f"{module}:{line} imports {target} ({why})")
+    return found
+
+
+def test_no_module_imports_a_layer_above_its_own() -> None:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        found += violations(_module_name(path), path.read_text(encoding="utf-8"))
+    assert found == []
+
+
+def test_every_subpackage_has_a_rank() -> None:
+    subpackages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert subpackages == set(RANKS)
+
+
+def test_the_check_sees_an_upward_import() -> None:
+    """It can fail: each kind of wrong arrow is reported."""
+    assert violations("cgpreset.models.config", "from cgpreset.stream.events import channel_problem") == [
+        "cgpreset.models.config:1 imports cgpreset.stream.events (stream (rank 3) is not below models (rank 1))"]
+    assert violations("cgpreset.store.sqlite", "def f():\n    import cgpreset.generate.render\n")
+    assert violations("cgpreset.api.client", "from cgpreset.models import config")  # a sibling of its rank
+    assert violations("cgpreset.errors", "from cgpreset.api import cancel")
+    assert violations("cgpreset.emulator.api", "from cgpreset.api.client import CoinGlassClient")
+    assert violations("cgpreset.run.engine", "from cgpreset.emulator import serve")
+    assert violations("cgpreset.cli.run", "from cgpreset.emulator import serve") == []
+    assert violations("cgpreset.run.engine", "from cgpreset.store import open_store\nfrom . import budget") == []
