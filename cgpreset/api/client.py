@@ -371,6 +371,15 @@ class CoinGlassClient:
                 self.limiter.set_limit(self._plan.rate_per_minute)
             return self._plan
 
+    def assume_plan(self, plan: Plan) -> Plan:
+        """Take a plan known from before (the store's last run) instead of asking the API; a plan
+        fixed by the settings or already detected stays. Returns the plan in effect."""
+        with self._plan_lock:
+            if self._plan is None:
+                self._plan = plan
+                self.limiter.set_limit(plan.rate_per_minute)
+            return self._plan
+
     def _detect_plan(self) -> Plan:
         try:
             info = self.fetch("account-subscription")

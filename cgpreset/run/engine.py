@@ -257,6 +257,7 @@ def run_preset(
     _arm_deadline(client, budget)
     try:
         refused: CgPresetError | None = None
+        reused = plan is None and (plan := _reuse_plan(store, client, now)) is not None
         if plan is None:
             plan, refused = _detect_plan(client, budget)
         if plan is not None:
@@ -292,6 +293,8 @@ def run_preset(
                        run_id, budget.reason, source=source)
     from cgpreset.run.report import outcomes_summary, totals
 
+    if plan is not None:
+        _remember_plan(store, run_id, plan, reused=reused, rate_max=getattr(client, "rate_max", None), now=now)
     store.finish_run(run_id, exit_code=result.exit_code, totals=totals(result),
                      outcomes=outcomes_summary(result))
     return result
@@ -304,6 +307,37 @@ def _arm_deadline(client: Any, budget: Budget) -> None:
         return
     at = now + left
     client.deadline = at if client.deadline is None else min(client.deadline, at)
+
+
+#: How long the plan a run recorded is reused without asking the API (each answer's
+#: API-KEY-MAX-LIMIT header confirms it, and so keeps it fresh).
+PLAN_REUSE_MS = DAY_MS
+
+
+def _reuse_plan(store: Store, client: Any, now: int) -> Plan | None:
+    """The plan the store's last run recorded (if recent), taken by the client: no lookup call."""
+    if not hasattr(client, "assume_plan"):
+        return None
+    known = store.known_plan()
+    if known is None or not 0 <= now - known.at_ms <= PLAN_REUSE_MS:
+        return None
+    try:
+        plan = Plan(known.plan)
+    except ValueError:  # a plan name this version does not know: ask again
+        return None
+    taken: Plan = client.assume_plan(plan)
+    return taken
+
+
+def _remember_plan(store: Store, run_id: int, plan: Plan, *, reused: bool, rate_max: int | None,
+                   now: int) -> None:
+    """Record the key's plan for the next runs: the one looked up, or the reused one while the
+    answers' API-KEY-MAX-LIMIT still matches it (the header's plan when it no longer does)."""
+    if reused and rate_max is None:
+        return  # nothing confirmed it: it ages out and the next run past PLAN_REUSE_MS asks again
+    if reused and rate_max is not None and Plan.from_rate_limit(rate_max) != plan:
+        plan = Plan.from_rate_limit(rate_max)
+    store.record_plan(run_id, plan.value, max_limit=rate_max, now_ms=now)
 
 
 def _detect_plan(client: Any, budget: Budget) -> tuple[Plan | None, CgPresetError | None]:
