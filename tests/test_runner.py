@@ -265,15 +265,18 @@ def test_hung_endpoint_is_cut_at_the_deadline(tmp_path: Path, clock: Any) -> Non
 
 def test_rate_limit_stops_waiting_threads_and_says_why(tmp_path: Path, clock: Any) -> None:
     limited = threading.Event()
+    waiting = threading.Event()  # funding has taken its budget and sent its request
 
     class Waiting(DeadlineClient):
         """Funding waits (as in the limiter) while open interest is rate limited after its retries."""
 
         def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
             if ep.id == "open-interest-aggregated-history":
+                assert waiting.wait(5)  # else funding may see the spent budget before it asks at all
                 limited.set()
                 raise RateLimitedError("Too Many Requests")
             if ep.id == "funding-rate-history":
+                waiting.set()
                 assert limited.wait(5)
                 for _ in range(500):  # until the runner has cut the client
                     if self.deadline is not None:
