@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from cgpreset.cli import cli
@@ -67,3 +68,25 @@ def test_the_python_api_example_runs(tmp_path: Path) -> None:
     assert first == "10 configs, health exit 0, run exit 0"
     assert re.fullmatch(r"\d+ closed SOL open-interest bars, the last closing at [\d,]+", second)
     assert len(list((tmp_path / "configs").glob("*.yaml"))) == 10
+
+
+def _commands(group: click.Group, prefix: str = "cgpreset") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in sorted(group.commands.items()):
+        found.append((f"{prefix} {name}", command))
+        if isinstance(command, click.Group):
+            found += _commands(command, f"{prefix} {name}")
+    return found
+
+
+@pytest.mark.parametrize("path,command", _commands(cli), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_flag_of_every_command_is_in_the_readme(path: str, command: click.Command) -> None:
+    missing = [flag for p in command.params if isinstance(p, click.Option)
+               for flag in p.opts if flag.startswith("--") and flag != "--help"
+               and not re.search(rf"{re.escape(flag)}(?![\w-])", README)]
+    assert not missing, f"{path}: {', '.join(missing)} not in README.md"
+
+
+def test_every_source_path_the_readme_names_exists() -> None:
+    paths = set(re.findall(r"\b(cgpreset/[\w/]+\.py|tests/[\w/]+\.py|\.ci/[\w.]+)", README))
+    assert paths and not [p for p in sorted(paths) if not (REPO / p).exists()]
