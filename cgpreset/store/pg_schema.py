@@ -24,6 +24,7 @@ from cgpreset.store.schema import (
     TABLES,
     TS_POSTGRES,
     ColumnType,
+    late_columns,
     render_table,
     view_sql,
 )
@@ -149,10 +150,8 @@ def bring_to_v3(db: psycopg.Connection, dsn: PgDsn) -> None:
         version = stored_version(db, found)
         check(dsn, version, found)
         if version == SCHEMA_VERSION:
-            for table, columns in LATE_COLUMNS.items():
-                for column in columns:
-                    if column not in found.get(table, ()):
-                        db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} TEXT")
+            for table, column, kind in late_columns(found):
+                db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {PG_TYPES[kind]}")
             return
         if version == 0:
             for statement in ddl():

@@ -2,26 +2,34 @@
 
 The same tables, keys and units (ms) as the SQLite file (store/stream_tables.py): an event
 stored twice is one row; `stream_runs` holds each stream run's liveness. The methods take and give
-unix seconds, as the SQLite ones do. No URL with the key and no key is ever written.
+unix seconds, as the SQLite ones do. No URL with the key and no key is ever written. A running
+stream holds a session advisory lock on its row: a row still `running` whose lock is free belongs
+to a killed stream (on whichever machine), which `health` shows and the next stream marks as
+`abandoned`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable
 from typing import Any
+
+import psycopg
 
 from cgpreset.channels import StreamEvent
 from cgpreset.errors import ConfigError
 from cgpreset.store.dsn import PgDsn
 from cgpreset.store.pg_connect import connect, converting
-from cgpreset.store.pg_schema import bring_to_v3, check, found_tables, stored_version
+from cgpreset.store.pg_schema import LOCK_NS, bring_to_v3, check, found_tables, stored_version
 from cgpreset.store.schema import SCHEMA_VERSION, STREAM_EVENTS
 from cgpreset.store.stream_tables import _liveness
 
 _FIGURES = ("events", "events_per_minute", "reconnects", "pings_sent", "pongs_received")
 _WRITE = "store write failed"
+#: Advisory-lock namespace of stream runs (runs use LOCK_NS + 1).
+STREAM_LOCK_NS = LOCK_NS + 2
 
 
 def _ms(seconds: float) -> int:
@@ -53,14 +61,22 @@ class PgStreamStore:
         self.close()
 
     def start_run(self, *, url: str, channels: list[str], coins: list[str] | None, now: float) -> int:
-        """Record a new run as "running"; `url` must already be redacted."""
-        with converting(self.dsn, _WRITE):
+        """Record a new run as "running" and hold its lock while this store is open, after marking rows
+        left `running` by a killed stream (their lock is free) as `abandoned`; `url` must be redacted."""
+        with converting(self.dsn, _WRITE), self._db.transaction():
+            running = self._db.execute("SELECT id FROM stream_runs WHERE status = 'running' ORDER BY id").fetchall()
+            for (rid,) in running:
+                if _lock_free(self._db, rid):
+                    self._db.execute("UPDATE stream_runs SET status = 'abandoned', ended_at = updated_at, "
+                                     "stop_reason = 'process gone' WHERE id = %s", (rid,))
             row = self._db.execute(
-                "INSERT INTO stream_runs (started_at, updated_at, status, url, channels, coins) "
-                "VALUES (%s, %s, 'running', %s, %s, %s) RETURNING id",
-                (_ms(now), _ms(now), url, json.dumps(channels), None if coins is None else json.dumps(coins)),
+                "INSERT INTO stream_runs (started_at, updated_at, status, url, channels, coins, pid) "
+                "VALUES (%s, %s, 'running', %s, %s, %s, %s) RETURNING id",
+                (_ms(now), _ms(now), url, json.dumps(channels), None if coins is None else json.dumps(coins),
+                 os.getpid()),
             ).fetchone()
-        self.run_id = int(row[0])  # type: ignore[index]
+            self.run_id = int(row[0])  # type: ignore[index]
+            self._db.execute("SELECT pg_advisory_lock(%s, %s::int)", (STREAM_LOCK_NS, self.run_id))
         return self.run_id
 
     def add_events(self, events: Iterable[StreamEvent], *, now: float) -> int:
@@ -115,12 +131,23 @@ def latest_liveness(dsn: PgDsn, *, now: float | None = None) -> dict[str, Any] |
             cur = db.execute("SELECT * FROM stream_runs ORDER BY id DESC LIMIT 1")
             names = [d.name for d in cur.description or ()]
             got = cur.fetchone()
+            gone = False
+            if got is not None and got[names.index("status")] == "running":
+                with db.transaction():
+                    gone = _lock_free(db, int(got[names.index("id")]))
     finally:
         db.close()
     if got is None:
         return None
     row = dict(zip(names, got, strict=True))
     try:
-        return _liveness(row, time.time() if now is None else now, 1000)  # type: ignore[arg-type]
+        return _liveness(row, time.time() if now is None else now, 1000, gone=gone)  # type: ignore[arg-type]
     except (IndexError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{dsn}: stream_runs row {row['id']} is not readable ({exc})") from None
+
+
+def _lock_free(db: psycopg.Connection, run_id: int) -> bool:
+    """Nobody holds stream run `run_id`'s lock: its stream has ended or was killed (call in a transaction;
+    the probe's own lock goes with it)."""
+    got = db.execute("SELECT pg_try_advisory_xact_lock(%s, %s::int)", (STREAM_LOCK_NS, run_id)).fetchone()
+    return bool(got and got[0])

@@ -63,7 +63,7 @@ RUNS = TableDef("runs", (
 
 #: Columns added to schema v3 after stores of it were written: a store without them gets them
 #: (ALTER TABLE ... ADD COLUMN, nullable) when opened for writing; reading one does without them.
-LATE_COLUMNS: dict[str, tuple[str, ...]] = {"runs": ("source",)}
+LATE_COLUMNS: dict[str, tuple[str, ...]] = {"runs": ("source",), "stream_runs": ("pid",)}
 
 #: An answer's page kept as it came: on field drift (unknown fields) or with --keep-raw.
 RAW_PAGES = TableDef("raw_pages", (
@@ -82,7 +82,7 @@ STREAM_RUNS = TableDef("stream_runs", (
     ("status", "text", True), ("stop_reason", "text", False), ("url", "text", True), ("channels", "text", True),
     ("coins", "text", False), ("events", "int", True), ("events_per_minute", "real", True),
     ("reconnects", "int", True), ("pings_sent", "int", True), ("pongs_received", "int", True),
-    ("last_event_at", "int", False), ("summary", "text", True),
+    ("last_event_at", "int", False), ("summary", "text", True), ("pid", "int", False),
 ), key=("id",))
 
 #: Column defaults (the rest have none).
@@ -91,6 +91,13 @@ DEFAULTS = {("runs", "requests"): "0", ("runs", "retries"): "0", ("runs", "rate_
             ("stream_runs", "events_per_minute"): "0", ("stream_runs", "reconnects"): "0",
             ("stream_runs", "pings_sent"): "0", ("stream_runs", "pongs_received"): "0",
             ("stream_runs", "summary"): "'{}'"}
+
+
+def late_columns(found: dict[str, tuple[str, ...]]) -> list[tuple[str, str, ColumnType]]:
+    """(table, column, type) of every LATE_COLUMNS entry that the `found` tables lack."""
+    kinds = {(t, c): k for t, cols in ((STREAM_RUNS.name, STREAM_RUNS.columns), (RUNS.name, RUNS.columns))
+             for c, k, _ in cols}
+    return [(t, c, kinds[t, c]) for t, cols in LATE_COLUMNS.items() for c in cols if c not in found.get(t, ())]
 
 
 def layer_table(ls: LayerSpec) -> TableDef:

@@ -21,6 +21,7 @@ from cgpreset.store.schema import (
     TABLES,
     TS_SQLITE,
     ColumnType,
+    late_columns,
     render_table,
     view_sql,
 )
@@ -168,7 +169,5 @@ def bring_to_v3(db: sqlite3.Connection, path: Path) -> None:
     if version < SCHEMA_VERSION:
         migrate(db, version, set(_user_tables(db)), ddl())
     found = check_tables(path, SCHEMA_VERSION, _user_tables(db))
-    for table, columns in LATE_COLUMNS.items():
-        for column in columns:
-            if column not in found.get(table, ()):
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+    for table, column, kind in late_columns(found):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {SQLITE_TYPES[kind]}")

@@ -12,6 +12,7 @@ methods here take and give unix seconds. WAL mode and a busy timeout let a strea
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -21,12 +22,22 @@ from typing import Any, Protocol
 
 from cgpreset.channels import StreamEvent
 from cgpreset.errors import ConfigError
+from cgpreset.store.sqlite import STALE_RUN_MS, _pid_alive
 from cgpreset.store.sqlite_schema import BUSY_TIMEOUT_MS, bring_to_v3, check_path, check_store, converting
 
 # summary keys copied into their own stream_runs columns
 _FIGURES = ("events", "events_per_minute", "reconnects", "pings_sent", "pongs_received")
 
 _WRITE = "store write failed"
+
+
+def stream_gone(pid: int | None, updated_at_ms: int, now_ms: int) -> bool:
+    """A `running` stream row is a killed stream's: its process is gone; for a row that recorded no
+    process id (written before they were), its liveness (written every 10 s) is STALE_RUN_MS old.
+    SQLite stores are local files, so the process id is this machine's."""
+    if pid is not None:
+        return not _pid_alive(int(pid))
+    return updated_at_ms < now_ms - STALE_RUN_MS
 
 
 def connect(db_path: Path) -> sqlite3.Connection:
@@ -89,13 +100,28 @@ class StreamStore:
         self.close()
 
     def start_run(self, *, url: str, channels: list[str], coins: list[str] | None, now: float) -> int:
-        """Record a new run as "running"; `url` must already be redacted."""
+        """Record a new run as "running" (with this process's id), after marking rows left `running`
+        by a killed stream as `abandoned`; `url` must already be redacted."""
         with converting(self.db_path, _WRITE):
-            cur = self._conn.execute(
-                "INSERT INTO stream_runs (started_at, updated_at, status, url, channels, coins) "
-                "VALUES (?, ?, 'running', ?, ?, ?)",
-                (_ms(now), _ms(now), url, json.dumps(channels), None if coins is None else json.dumps(coins)),
-            )
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for rid, pid, updated in self._conn.execute(
+                        "SELECT id, pid, updated_at FROM stream_runs WHERE status = 'running'").fetchall():
+                    if stream_gone(pid, int(updated), _ms(now)):
+                        self._conn.execute("UPDATE stream_runs SET status = 'abandoned', ended_at = updated_at, "
+                                           "stop_reason = 'process gone' WHERE id = ?", (rid,))
+                cur = self._conn.execute(
+                    "INSERT INTO stream_runs (started_at, updated_at, status, url, channels, coins, pid) "
+                    "VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                    (_ms(now), _ms(now), url, json.dumps(channels), None if coins is None else json.dumps(coins),
+                     os.getpid()),
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                raise
         self.run_id = int(cur.lastrowid or 0)
         return self.run_id
 
@@ -161,7 +187,8 @@ def latest_liveness(db_path: Path, *, now: float | None = None) -> dict[str, Any
     database, is damaged, or is not a store of this cgpreset (see store.check_store): `health`
     reports it instead of crashing or ignoring it.
 
-    Keys: run_id, status ("running", "stopped", "auth_error", "failed"), stop_reason, started_at,
+    Keys: run_id, status ("running", "stopped", "auth_error", "failed"; "abandoned" for a row still
+    `running` whose stream was killed: its process is gone or its liveness is stale), stop_reason, started_at,
     updated_at, ended_at (unix seconds), channels, coins, events, events_per_minute, reconnects,
     pings_sent, pongs_received, last_event_at, last_event_age_s (seconds before `now`, or None
     when no event arrived), summary (the full run summary as last written).
@@ -186,8 +213,11 @@ def latest_liveness(db_path: Path, *, now: float | None = None) -> dict[str, Any
     if row is None:
         return None
     now = time.time() if now is None else now
+    per_second = 1000 if version >= 3 else 1  # before v3 its times were seconds
     try:
-        return _liveness(row, now, 1000 if version >= 3 else 1)  # before v3 its times were seconds
+        gone = row["status"] == "running" and stream_gone(
+            row["pid"] if "pid" in row.keys() else None, int(row["updated_at"] * 1000 / per_second), _ms(now))
+        return _liveness(row, now, per_second, gone=gone)
     except (IndexError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{db_path}: stream_runs row {row['id']} is not readable ({exc})") from None
 
@@ -196,14 +226,14 @@ def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
-def _liveness(row: sqlite3.Row, now: float, per_second: int) -> dict[str, Any]:
+def _liveness(row: sqlite3.Row, now: float, per_second: int, *, gone: bool = False) -> dict[str, Any]:
     def _seconds(value: float | None) -> float | None:
         return None if value is None else value / per_second
 
     last = _seconds(row["last_event_at"])
     return {
         "run_id": row["id"],
-        "status": row["status"],
+        "status": "abandoned" if gone else row["status"],
         "stop_reason": row["stop_reason"],
         "started_at": _seconds(row["started_at"]),
         "updated_at": _seconds(row["updated_at"]),
