@@ -10,7 +10,7 @@ import click
 
 from cgpreset._io import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST
 from cgpreset.cli import App, cli, pass_app, print_tables
-from cgpreset.errors import ConfigError, FindingsError
+from cgpreset.errors import ConfigError, FindingsError, UsageError
 from cgpreset.generate.writer import unified_diff
 
 if TYPE_CHECKING:  # the commands import their machinery when they run (fast --help, see cli/__init__.py)
@@ -183,6 +183,11 @@ def _report(result: GenerateResult, *, diff: bool, as_json: bool) -> None:
 @click.option("--strict", is_flag=True, help="Exit 1 (and write nothing) if any coin or layer was dropped.")
 @click.option("--replace-preset", is_flag=True,
               help="Overwrite configs in DIR that were generated from another preset (refused otherwise).")
+@click.option("--kubernetes", is_flag=True,
+              help="Also write a kustomize base to DIR/kubernetes/ (CronJob of --shards Indexed shards, stream "
+                   "Deployment, configs as a ConfigMap); covered by --check and --diff.")
+@click.option("--shards", type=click.IntRange(1, 64), default=1, show_default=True, metavar="N",
+              help="With --kubernetes: run-preset as N shards of one Indexed Job.")
 @json_option
 @pass_app
 def generate(
@@ -199,6 +204,8 @@ def generate(
     plan: str,
     strict: bool,
     replace_preset: bool,
+    kubernetes: bool,
+    shards: int,
     as_json: bool,
 ) -> None:
     """Write one validated config per watchlist coin into DIR (only files whose bytes change).
@@ -212,14 +219,24 @@ def generate(
     Examples:
         cgpreset generate --out deploy/
         cgpreset generate --out deploy/ --offline --check --diff
+        cgpreset generate --out deploy/ --kubernetes --shards 4
     """
     from cgpreset.generate.pipeline import open_templates, run_generate
+
+    kube = None
+    if kubernetes:
+        from cgpreset.generate.kube import KubeOptions
+        from cgpreset.run.series import first_run_requests
+
+        kube = KubeOptions(estimate=first_run_requests, shards=shards)
+    elif shards != 1:
+        raise UsageError("--shards needs --kubernetes")
 
     inputs = _inputs(preset_path, watchlist_path)
     templates = open_templates(_located(templates_dir, DEFAULT_TEMPLATES))
     result = run_generate(
         inputs, templates, out_dir=out_dir, client=lambda: app.client, offline=offline, snapshot=snapshot,
-        plan=plan, check=check, prune=prune, strict=strict, replace_preset=replace_preset,
+        plan=plan, check=check, prune=prune, strict=strict, replace_preset=replace_preset, kubernetes=kube,
     )
     _report(result, diff=diff, as_json=as_json)
     if check and result.drift:

@@ -119,3 +119,34 @@ def no_events_line(summary: dict[str, Any]) -> str:
     return (
         f"no events arrived in {summary['duration_s']:.1f} s on {', '.join(summary['channels'])}{detail}"
     )
+
+
+@cli.command("stream-alive")
+@click.option("--store", "store", default=None, metavar="STORE",
+              help="The store `stream --store` writes (SQLite file or postgresql:// URL) [default: CGPRESET_STORE].")
+@click.option("--max-age", type=_SECONDS, default=120.0, show_default=True, metavar="SECONDS",
+              help="The stream's liveness row (written every 10 s while connected) may be at most this old.")
+@pass_app
+def stream_alive(app: App, store: str | None, max_age: float) -> None:
+    """Exit 0 if the latest `stream --store` is running and wrote its liveness within --max-age; else 1.
+
+    Reads only the store (no API call): a liveness probe for the stream's container.
+
+    \b
+    Example:
+        cgpreset stream-alive --store cgpreset.db --max-age 120
+    """
+    import time
+
+    from cgpreset.run.health import stream_liveness
+    from cgpreset.store.dsn import store_location
+
+    live = stream_liveness(store_location(store if store is not None else app.settings.store))
+    if live is None:
+        raise FindingsError("no stream has written to this store")
+    age = time.time() - float(live["updated_at"] or 0)
+    if live["status"] != "running":
+        raise FindingsError(f"stream run {live['run_id']} is {live['status']} ({live['stop_reason'] or 'no reason'})")
+    if age > max_age:
+        raise FindingsError(f"stream run {live['run_id']} last wrote its liveness {age:.0f} s ago (> {max_age:g} s)")
+    click.echo(f"alive: stream run {live['run_id']}, liveness {age:.0f} s old, {live['events']} events")

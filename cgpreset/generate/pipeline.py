@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cgpreset._io import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST
 from cgpreset.errors import ConfigError, FindingsError, MalformedResponseError
@@ -31,6 +31,9 @@ from cgpreset.models.preset import (
 )
 from cgpreset.models.schema import SCHEMA_NAME, schema_text
 from cgpreset.plans import Plan
+
+if TYPE_CHECKING:
+    from cgpreset.generate.kube import KubeOptions
 
 SCHEMA_REF = f"{STATE_DIR}/{SCHEMA_NAME}"
 
@@ -284,6 +287,7 @@ def run_generate(
     prune: bool = False,
     strict: bool = False,
     replace_preset: bool = False,
+    kubernetes: KubeOptions | None = None,
 ) -> GenerateResult:
     """Resolve, render and validate everything in memory; then write (or, with check, compare).
 
@@ -294,6 +298,11 @@ def run_generate(
         if problems:
             raise FindingsError("--strict: " + "; ".join(problems))
     rendered, files = build_outputs(resolved, templates, out_dir=out_dir)
+    if kubernetes is not None:  # DIR/kubernetes/: a kustomize base, checked and diffed like the configs
+        from cgpreset.generate.kube import kube_files
+
+        files += kube_files(rendered, resolved.plan.plan, source=resolved.inputs.preset_source,
+                            out=out_dir.as_posix(), options=kubernetes)
     foreign = [] if replace_preset else foreign_configs(out_dir, files, resolved.inputs.preset_source)
     if foreign:
         name, old = foreign[0]

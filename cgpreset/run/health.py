@@ -149,7 +149,7 @@ def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: CoinGlassClie
                now_ms: int | None = None, source: str | None = None) -> HealthReport:
     """Fire every shot (in parallel, through the shared limiter) and collect the sign-off."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    liveness = _liveness(store_path) if store_path is not None else None
+    liveness = stream_liveness(store_path) if store_path is not None else None
     try:
         plan = client.plan()
     except ApiError as exc:
@@ -161,7 +161,7 @@ def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: CoinGlassClie
                         liveness, problems=floor_problems(configs, plan), source=source)
 
 
-def _liveness(store: StoreLocation) -> dict[str, Any] | None:
+def stream_liveness(store: StoreLocation) -> dict[str, Any] | None:
     """The last stream run's liveness; a damaged or foreign store is a one-line ConfigError
     (latest_liveness converts every SQLite or PostgreSQL error)."""
     if isinstance(store, PgDsn):

@@ -256,3 +256,14 @@ def floor_problems(configs: Iterable[tuple[Path | str, CoinConfig]], plan: Plan)
             if line not in problems:
                 problems.append(line)
     return problems
+
+
+#: A fixed "now" for estimates that must not change from run to run (generated manifests).
+ESTIMATE_NOW_MS = 1_767_225_600_000 + 30 * 60_000  # 2026-01-01 00:30 UTC
+
+
+def first_run_requests(configs: Iterable[CoinConfig], plan: Plan) -> int:
+    """Requests of a first run (every series backfilled) of `configs` at `plan`: the --dry-run estimate
+    with an empty store, at a fixed time, so the same configs always give the same number."""
+    series = expand((cfg.coin, cfg) for cfg in configs)
+    return plan_run(series, cursors={}, now_ms=ESTIMATE_NOW_MS, plan=plan).requests
