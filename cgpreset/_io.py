@@ -1,10 +1,17 @@
-"""Reading user files: every failure is one ConfigError line naming the file; their default locations."""
+"""Reading user files: every failure is one ConfigError line naming the file; their default
+locations; and the one wording of a validation error: `file: field[1]: problem`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cgpreset.errors import ConfigError
+from cgpreset.layers import LAYERS
+
+if TYPE_CHECKING:  # pydantic is imported by the models that raise its errors, never for --help
+    from pydantic import ValidationError
 
 #: Default locations, relative to the working directory (with a packaged fallback, see
 #: models.preset.find_default). Here, not beside their loaders, so the CLI's help needs no pydantic.
@@ -31,3 +38,36 @@ def read_text(path: Path, *, label: str = "", missing: str | None = None, what: 
         raise ConfigError(f"{where}: is a directory, not a {what}") from None
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read: {exc.strerror or exc}") from None
+
+
+# -- validation errors: one wording for coin configs, presets, watchlists, snapshots ------------
+
+
+def field_path(loc: Sequence[str | int]) -> str:
+    """A pydantic location as the YAML spells it: `layers.liquidation.exchange_list[1]`."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f"{'.' if out else ''}{part}"
+    return out
+
+
+def describe_error(err: Mapping[str, Any]) -> str:
+    """One pydantic error's message, worded for a file's author (`unknown key`, not pydantic's)."""
+    loc = err["loc"]
+    if err["type"] == "extra_forbidden":
+        if len(loc) == 2 and loc[0] == "layers":
+            return f"unknown layer (expected one of {', '.join(LAYERS)})"
+        return "unknown key"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def problem_line(err: Mapping[str, Any]) -> str:
+    """One pydantic error as `field: problem` (whole-model checks already name their field)."""
+    loc = field_path(tuple(err["loc"]))
+    return f"{loc}: {describe_error(err)}" if loc else describe_error(err)
+
+
+def format_validation(exc: ValidationError) -> str:
+    """Every pydantic error as `field[1]: problem`, joined by "; "; callers put the file in front:
+    `file: layers.funding.exchange: Field required; layers.funding.exchnage: unknown key`."""
+    return "; ".join(problem_line(err) for err in exc.errors())

@@ -130,7 +130,7 @@ def test_invalid_yaml_and_invalid_config_name_template_and_coin(tmp_path: Path) 
         render_coin(load_templates(tdir), PRESET, btc, provenance=PROVENANCE, schema_ref="x")
     main.write_text(main.read_text(encoding="utf-8").replace("version: [1", "version: 1\nextra_key: 1"),
                     encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"\(coin BTC\): rendered an invalid config: extra_key: Extra inputs"):
+    with pytest.raises(ConfigError, match=r"\(coin BTC\): rendered an invalid config: extra_key: unknown key"):
         render_coin(load_templates(tdir), PRESET, btc, provenance=PROVENANCE, schema_ref="x")
     main.write_text("- 1\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not a mapping"):

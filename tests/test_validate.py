@@ -103,7 +103,7 @@ def test_lines_read_file_field_problem_as_in_the_readme_and_run_preset(tmp_path:
         lines = validate_file(Path("sol.yaml"))
         with pytest.raises(ConfigError) as info:
             load_config(Path("sol.yaml"))
-        assert str(info.value).split(" (+")[0] == lines[0], (str(info.value), lines)  # less its " (+N more)"
+        assert str(info.value).split("; ")[0] == lines[0], (str(info.value), lines)  # its first problem
     assert lines == ["sol.yaml: interval: 1h is below the hobbyist plan's floor (4h)"]
 
 
@@ -119,3 +119,26 @@ def test_not_a_mapping(tmp_path: Path) -> None:
     (tmp_path / "x.yaml").write_text("- 1\n", encoding="utf-8")
     result = run("x.yaml")
     assert result.exit_code == 2 and "x.yaml: expected a mapping at the top level" in result.stderr
+
+
+def test_presets_watchlists_and_coin_configs_word_a_bad_field_alike(tmp_path: Path) -> None:
+    """One formatter: `file: field[1]: problem` for each of the three committed YAML files."""
+    from cgpreset.models.preset import load_preset, load_watchlist
+    from tests.conftest import REPO
+
+    preset = tmp_path / "preset.yaml"
+    preset.write_text((REPO / "presets" / "sol.yaml").read_text(encoding="utf-8").replace(
+        "exchange_list: [Binance, OKX, Bybit]", "exchange_list: [Binance, 7, Bybit]", 1), encoding="utf-8")
+    watchlist = tmp_path / "watchlist.yaml"
+    watchlist.write_text("top: 10\npin: [SOL, [BTC]]\n", encoding="utf-8")
+    config = _sol(tmp_path, **{"exchange_list: [Binance, OKX, Bybit]": "exchange_list: [Binance, 7, Bybit]"})
+    lines = []
+    for load, path in ((load_preset, preset), (load_watchlist, watchlist), (load_config, config)):
+        with pytest.raises(ConfigError) as info:
+            load(path)
+        lines.append(str(info.value))
+    assert lines[0].startswith(f"{preset}: layers.liquidation.exchange_list[1]: "), lines[0]
+    assert lines[1].startswith(f"{watchlist}: pin[1]: "), lines[1]
+    assert lines[2].startswith(f"{config}: layers.liquidation.exchange_list[1]: "), lines[2]
+    first = [line.split("; ")[0].split(": ", 2)[2] for line in (lines[0], lines[2])]
+    assert first[0] == first[1] == "Input should be a valid string"  # the same problem, in the same words

@@ -19,7 +19,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from cgpreset._io import read_text
+from cgpreset._io import format_validation, read_text
 from cgpreset.errors import ApiError, ConfigError, MalformedResponseError, PlanError
 from cgpreset.plans import Plan
 
@@ -151,9 +151,7 @@ def load_snapshot(path: Path) -> Snapshot:
     try:
         return Snapshot.model_validate_json(text)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: not a cgpreset discovery snapshot: {loc}: {err['msg']}") from None
+        raise ConfigError(f"{path}: not a cgpreset discovery snapshot: {format_validation(exc)}") from None
 
 
 def snapshot_path(out_dir: Path) -> Path:

@@ -19,6 +19,7 @@ import jinja2
 import yaml
 from pydantic import ValidationError
 
+from cgpreset._io import format_validation
 from cgpreset.errors import ConfigError
 from cgpreset.generate.resolver import CoinResolution
 from cgpreset.generate.writer import GENERATED_MARK as GENERATED_MARK  # re-exported: the mark render writes
@@ -237,9 +238,7 @@ def render_coin(
     try:
         config = CoinConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"{where}: rendered an invalid config: {loc}: {err['msg']}") from None
+        raise ConfigError(f"{where}: rendered an invalid config: {format_validation(exc)}") from None
     return RenderedFile(coin=res.coin, filename=res.filename, text=text, config=config)
 
 

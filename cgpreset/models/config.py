@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from cgpreset._io import read_text
+from cgpreset._io import format_validation, read_text
 from cgpreset.channels import channel_problem
 from cgpreset.errors import ConfigError
 from cgpreset.layers import COIN_LAYERS, FLOOR_LAYERS, LAYERS
@@ -259,37 +259,6 @@ def plan_problems(cfg: CoinConfig) -> list[str]:
                 f"{interval} ({keep} days)"
             )
     return sorted(set(problems))
-
-
-def field_path(loc: tuple[int | str, ...]) -> str:
-    """A pydantic location as the config spells it: `layers.liquidation.exchange_list[1]`."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f"{'.' if out else ''}{part}"
-    return out
-
-
-def describe_error(err: Any) -> str:
-    """One pydantic error's message, worded for a config author (`unknown key`, not pydantic's)."""
-    loc = err["loc"]
-    if err["type"] == "extra_forbidden":
-        if len(loc) == 2 and loc[0] == "layers":
-            return f"unknown layer (expected one of {', '.join(LAYERS)})"
-        return "unknown key"
-    return str(err["msg"]).removeprefix("Value error, ")
-
-
-def problem_line(err: Any) -> str:
-    """One pydantic error as `field: problem` (whole-model checks already name their field)."""
-    loc = field_path(tuple(err["loc"]))
-    return f"{loc}: {describe_error(err)}" if loc else describe_error(err)
-
-
-def format_validation(exc: ValidationError) -> str:
-    """The first pydantic error as `field.path: problem`, with how many more there are."""
-    errors = exc.errors()
-    extra = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{problem_line(errors[0])}{extra}"
 
 
 def load_yaml(path: Path) -> Any:

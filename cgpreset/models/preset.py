@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from cgpreset._io import DEFAULT_PRESET as DEFAULT_PRESET  # re-exported: the loaders' callers find them here
 from cgpreset._io import DEFAULT_TEMPLATES as DEFAULT_TEMPLATES
 from cgpreset._io import DEFAULT_WATCHLIST as DEFAULT_WATCHLIST
+from cgpreset._io import format_validation
 from cgpreset.errors import ConfigError
 from cgpreset.layers import FLOOR_LAYERS
 from cgpreset.models.config import HealthSpec, Interval, LiqRange, StreamSpec, load_yaml
@@ -153,18 +154,6 @@ class Watchlist(_Strict):
         return self
 
 
-def _format_errors(path: Path, exc: ValidationError, what: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (typo?)"
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{path}: {loc}: {msg}")
-    return f"invalid {what}: " + "; ".join(lines)
-
-
 def _load(path: Path, model: type[Any], what: str) -> Any:
     data = load_yaml(path)
     if not isinstance(data, dict):
@@ -172,7 +161,7 @@ def _load(path: Path, model: type[Any], what: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(path, exc, what)) from None
+        raise ConfigError(f"{path}: {format_validation(exc)}") from None
 
 
 def load_preset(path: Path) -> Preset:

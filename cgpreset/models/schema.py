@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cgpreset._io import problem_line
 from cgpreset.errors import ConfigError
-from cgpreset.models.config import CoinConfig, config_paths, load_yaml, plan_problems, problem_line
+from cgpreset.models.config import CoinConfig, config_paths, load_yaml, plan_problems
 from cgpreset.plans import Plan
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -48,7 +49,7 @@ def schema_text() -> str:
 def validate_file(path: Path) -> list[str]:
     """Every problem in one config file as `file: field: problem`; empty when it is valid.
 
-    Worded as `load_config` words its first problem (config.problem_line), so `validate` and
+    Worded as `load_config` words its first problem (_io.problem_line), so `validate` and
     `run-preset` / `health` say the same thing about the same file.
 
     Schema problems come first; plan feasibility (an interval below the plan's floor, history
