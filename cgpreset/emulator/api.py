@@ -7,6 +7,8 @@ dict in the key order CoinGlass uses; errors are the bodies seen in the wild
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -44,6 +46,9 @@ Body = dict[str, Any]
 #: "max 1000": cgpreset's client stays at 1000 (catalogue.MAX_LIMIT). Without `limit`: 1000 rows.
 LIMIT_HARD_MAX = 4500
 DEFAULT_LIMIT = 1000
+#: Answers of history windows whose bars have all closed, kept (newest used last out): a closed
+#: bar never changes, so the emulator need not compute it again and costs little CPU per call.
+CLOSED_CACHE_SIZE = 4096
 
 # Error bodies, byte-for-byte as observed where they were observed (spec §2.3).
 API_KEY_MISSING: Body = {"code": "401", "msg": "API key missing."}
@@ -98,6 +103,9 @@ class ApiModel:
         self.now_ms = now_ms
         self.markets_page_cap = markets_page_cap
         self.market = Market(seed)
+        self._closed: OrderedDict[tuple[Any, ...], Body] = OrderedDict()
+        self._closed_lock = threading.Lock()
+        self._encoded: dict[int, bytes] = {}  # the bytes of kept answers, by the id of the kept object
 
     # -- entry point -------------------------------------------------------------------------
 
@@ -123,7 +131,49 @@ class ApiModel:
         if error is not None:
             return error
         handler: Callable[[Mapping[str, str]], Body] = getattr(self, "_" + ep.id.replace("-", "_"))
-        return handler(params)
+        key = self._closed_key(ep, params)
+        if key is None:
+            return handler(params)
+        with self._closed_lock:
+            body = self._closed.get(key)
+            if body is not None:
+                self._closed.move_to_end(key)
+                return body
+        body = handler(params)
+        with self._closed_lock:
+            self._closed[key] = body
+            self._encoded[id(body)] = b""  # kept: encoded on first use
+            while len(self._closed) > CLOSED_CACHE_SIZE:
+                self._encoded.pop(id(self._closed.popitem(last=False)[1]), None)
+        return body
+
+    def encode(self, body: Body, dumps: Callable[[Body], bytes]) -> bytes:
+        """`dumps(body)`, computed once for an answer the model keeps (a closed window)."""
+        with self._closed_lock:
+            kept = id(body) in self._encoded
+            raw = self._encoded.get(id(body))
+        if raw:
+            return raw
+        raw = dumps(body)
+        if kept:
+            with self._closed_lock:
+                if id(body) in self._encoded:
+                    self._encoded[id(body)] = raw
+        return raw
+
+    def _closed_key(self, ep: Endpoint, params: Mapping[str, str]) -> tuple[Any, ...] | None:
+        """The cache key of a history answer whose window holds closed bars only (None: not cacheable).
+
+        The current bar is part of the key, so the plan's depth (which moves with it) stays exact.
+        """
+        end = params.get("end_time")
+        if not ep.is_history or not end:
+            return None
+        interval = params["interval"]
+        current = bar_open(self.now_ms(), interval)
+        if bar_open(int(end) - 1, interval) >= current:
+            return None  # holds the forming bar
+        return (ep.path, current, tuple(sorted(params.items())))
 
     def _check_common(self, ep: Endpoint, params: Mapping[str, str]) -> Body | None:
         if "interval" in ep.required:

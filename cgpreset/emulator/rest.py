@@ -125,7 +125,7 @@ class RestCore:
         for rule in fired:
             if rule.kind in ROW_SHAPING:
                 body = shape_body(body, rule)
-        raw = dumps(body)
+        raw = self.model.encode(body, dumps)
         reply = Reply(status, raw, code=str(body.get("code")))
         slow = next((r for r in fired if r.kind == "trickle"), None)
         if slow is not None:
