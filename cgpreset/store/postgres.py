@@ -22,6 +22,7 @@ from typing import Any
 
 import psycopg
 
+from cgpreset.errors import ConfigError
 from cgpreset.layers import spec
 from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, WriteResult
 from cgpreset.store.dsn import PgDsn
@@ -59,6 +60,15 @@ def _dedupe(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
     may not touch a row twice, and every writer locks rows in the same order."""
     last = {r[:width]: r for r in rows}
     return [last[k] for k in sorted(last)]
+
+
+def _check_can_write(db: psycopg.Connection, dsn: PgDsn) -> None:
+    """Pages go in through temporary tables: a role without TEMPORARY on the database is refused in
+    one line when the store opens, not once per series."""
+    row = db.execute("SELECT has_database_privilege(current_database(), 'TEMPORARY'), current_database()").fetchone()
+    if row is not None and not row[0]:
+        raise ConfigError(f"{dsn}: no permission: this role may not create temporary tables (GRANT TEMPORARY ON "
+                          f"DATABASE {row[1]} TO it; see the README: privileges a PostgreSQL store needs)")
 
 
 class _Pool:
@@ -121,6 +131,7 @@ class PostgresStore:
                     self._version = stored_version(self._main, found)
                     check(dsn, self._version, found)
                 else:
+                    _check_can_write(self._main, dsn)  # before anything is created
                     bring_to_v3(self._main, dsn)
                     self._version = SCHEMA_VERSION
         except BaseException:
