@@ -20,7 +20,7 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's key, URLs, PostgreSQL settings (PG*) or .env file."""
     for name in list(os.environ):
         if name.startswith(("CGPRESET_", "PG")) or name in (
-                "COINGLASS_API_KEY", "CG_API_KEY", "JOB_COMPLETION_INDEX", "JOB_COMPLETIONS"):
+                "COINGLASS_API_KEY", "CG_API_KEY", "JOB_COMPLETION_INDEX", "JOB_COMPLETIONS", "COLUMNS"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 

@@ -234,10 +234,13 @@ def generate(
 
     inputs = _inputs(preset_path, watchlist_path)
     templates = open_templates(_located(templates_dir, DEFAULT_TEMPLATES))
-    result = run_generate(
-        inputs, templates, out_dir=out_dir, client=lambda: app.client, offline=offline, snapshot=snapshot,
-        plan=plan, check=check, prune=prune, strict=strict, replace_preset=replace_preset, kubernetes=kube,
-    )
+    from cgpreset.cli.progress import progress_on_first_use
+
+    with progress_on_first_use("generate", lambda: app.client) as client:
+        result = run_generate(
+            inputs, templates, out_dir=out_dir, client=client, offline=offline, snapshot=snapshot,
+            plan=plan, check=check, prune=prune, strict=strict, replace_preset=replace_preset, kubernetes=kube,
+        )
     _report(result, diff=diff, as_json=as_json)
     if check and result.drift:
         listing = ", ".join(f"{c.path} ({c.status})" for c in result.drift)

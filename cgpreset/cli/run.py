@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +21,6 @@ from cgpreset.store.dsn import StoreLocation, display, store_location
 if TYPE_CHECKING:  # the commands import their machinery when they run (fast --help, see cli/__init__.py)
     from cgpreset.api.client import CoinGlassClient
     from cgpreset.models.config import CoinConfig
-    from cgpreset.run.outcome import SeriesResult
     from cgpreset.run.shard import Shard
 
 _PATH = click.Path(path_type=Path)
@@ -38,22 +34,6 @@ metrics_option = click.option(
 concurrency_option = click.option(
     "--concurrency", type=click.IntRange(1, 64), default=None, metavar="N",
     help="Requests in flight at once, 1-64 [default: CGPRESET_CONCURRENCY or 16].")
-
-
-@contextmanager
-def _progress(total: int) -> Iterator[Callable[[SeriesResult], None] | None]:
-    """A progress bar on stderr, only when stderr is a terminal."""
-    from cgpreset.cli.logs import quiet
-
-    if not sys.stderr.isatty() or total == 0 or quiet():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(file=sys.stderr), transient=True) as progress:
-        task = progress.add_task("run-preset", total=total)
-        yield lambda result: progress.advance(task)
 
 
 def _dry_plan(app: App, configs: list[tuple[Path, CoinConfig]]) -> Plan:
@@ -189,6 +169,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         cgpreset run-preset deploy/ --shard 0/4 --dry-run
         cgpreset run-preset deploy/ --budget-share 0.5
     """
+    from cgpreset.cli.progress import show_progress
     from cgpreset.models.config import load_configs
     from cgpreset.run.budget import Budget
     from cgpreset.run.engine import PlanMismatchError, run_preset, wall_ms
@@ -230,10 +211,11 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     app.client.limiter.configure(share=share, jitter=START_JITTER if shard is not None and shard.count > 1 else 0)
     created = isinstance(location, Path) and not location.exists()
     try:
-        with open_store(location) as st, _progress(len(shard_series(expand(configs), shard))) as on_result:
+        with open_store(location) as st, show_progress("run-preset", app.client) as progress:
             result = run_preset(configs, app.client, st, concurrency=app.settings.concurrency,
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
-                                on_result=on_result, source=_source(app), shard=shard, keep_raw=keep_raw)
+                                source=_source(app), shard=shard, keep_raw=keep_raw,
+                                on_plan=None if progress is None else progress.expect_run)
     except PlanMismatchError:
         if created and isinstance(location, Path):  # refused before any data request: no empty file left
             SQLiteStore.remove(location)
@@ -269,6 +251,7 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
     Example:
         cgpreset health deploy/
     """
+    from cgpreset.cli.progress import show_progress
     from cgpreset.models.config import load_configs
     from cgpreset.run.health import health_summary, health_table, run_health
     from cgpreset.run.metrics import health_metrics
@@ -280,8 +263,9 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
         check_target(metrics_path)
     client = _quick_client(app, deadline)
     try:
-        report = run_health(configs, client, store_path=location,
-                            concurrency=app.settings.concurrency, source=_source(app))
+        with show_progress("health", client) as progress:
+            report = run_health(configs, client, store_path=location, concurrency=app.settings.concurrency,
+                                source=_source(app), on_plan=None if progress is None else progress.expect_shots)
     finally:
         client.close()
     if as_json:

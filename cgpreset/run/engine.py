@@ -236,6 +236,7 @@ def run_preset(
     shard: Shard | None = None,
     keep_raw: bool = False,
     source: str | None = None,
+    on_plan: Callable[[RunPlan], None] | None = None,
 ) -> RunResult:
     """Expand, plan and run the configs; record the run in the store's runs table.
 
@@ -275,6 +276,8 @@ def run_preset(
             else:
                 run_plan = plan_run(series, cursors=cursors, now_ms=now, plan=plan,
                                     full_refresh=full_refresh, backfill_cap=backfill_days)
+                if on_plan is not None:  # progress: the requests to expect
+                    on_plan(run_plan)
                 results = runner.run(run_plan)
         except BaseException as exc:  # Ctrl-C, SIGTERM (or a program error): the runs row still gets closed
             exit_code: int | None

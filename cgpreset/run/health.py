@@ -10,7 +10,7 @@ are still fired at the floor. Nothing is stored.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,7 +146,8 @@ def fire(client: Any, s: Series, shot: Shot) -> Shot:
 
 def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: CoinGlassClient | Any, *,
                store_path: StoreLocation | None = None, concurrency: int = 8,
-               now_ms: int | None = None, source: str | None = None) -> HealthReport:
+               now_ms: int | None = None, source: str | None = None,
+               on_plan: Callable[[int, Plan], None] | None = None) -> HealthReport:
     """Fire every shot (in parallel, through the shared limiter) and collect the sign-off."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     liveness = stream_liveness(store_path) if store_path is not None else None
@@ -155,6 +156,8 @@ def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: CoinGlassClie
     except ApiError as exc:
         return HealthReport([], None, None, None, now, liveness, error=exc, source=source)
     planned = plan_shots(configs, plan)
+    if on_plan is not None:  # progress: the requests to expect
+        on_plan(len(planned), plan)
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="cgpreset-health") as pool:
         shots = list(pool.map(lambda p: fire(client, *p), planned))
     return HealthReport(shots, plan, getattr(client, "rate_max", None), getattr(client, "rate_used", None), now,

@@ -1,0 +1,72 @@
+"""Progress counts requests (not series), with the ETA at the plan's rate and the budget-wait time;
+off a terminal one log line every 10 s (on an injected clock); -q silences it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cgpreset.api.client import ClientStats
+from cgpreset.cli import cli
+from cgpreset.cli.progress import RequestProgress, show_progress, silenced
+from tests.conftest import FakeClock
+from tests.test_run_e2e import write_configs
+
+
+def test_progress_counts_requests_with_eta_at_the_plans_rate() -> None:
+    stats, clock, lines = ClientStats(), FakeClock(), []
+    stats.add(requests=3)  # before the command: not counted
+    progress = RequestProgress("run-preset", stats.as_dict, emit=lines.append, clock=clock)
+    progress.expect(600, rate_per_minute=300)
+    stats.add(requests=150, rate_wait_seconds=12.5)
+    assert progress.figures() == (150, 600, 90.0, 12.5)
+    assert progress.line() == "run-preset: 150/600 requests, ETA 1m at 300/min, 12.5s waiting for the rate budget"
+
+
+def test_off_a_terminal_a_line_every_10_seconds() -> None:
+    stats, clock, lines = ClientStats(), FakeClock(), []
+    progress = RequestProgress("health", stats.as_dict, emit=lines.append, clock=clock)
+    for _ in range(25):  # 25 ticks a second apart: lines at 10 s and 20 s
+        clock.sleep(1.0)
+        stats.add(requests=1)
+        progress.tick()
+    assert lines == ["health: 10 requests, 0.0s waiting for the rate budget",
+                     "health: 20 requests, 0.0s waiting for the rate budget"]
+
+
+def test_quiet_silences_progress() -> None:
+    root = logging.getLogger("cgpreset")
+    saved = root.level
+    try:
+        root.setLevel(logging.ERROR)  # what -q sets
+        assert silenced()
+        with show_progress("run-preset", type("C", (), {"stats": ClientStats()})()) as progress:
+            assert progress is None
+    finally:
+        root.setLevel(saved)
+    assert not silenced()
+
+
+@pytest.mark.parametrize("command", ["run-preset", "health"])
+def test_run_preset_and_health_log_their_progress(tmp_path: Path, emu_env: dict[str, str], command: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cgpreset.cli.progress.LOG_EVERY", 0.0)  # a line at every tick
+    monkeypatch.setattr("cgpreset.cli.progress.DRAW_EVERY", 0.01)
+    cfgs = write_configs(tmp_path / "c", ("SOL",))
+    result = CliRunner().invoke(cli, [command, str(cfgs), "--store", str(tmp_path / "s.db")], env=emu_env)
+    progress = [line for line in result.stderr.splitlines() if "cgpreset.progress" in line]
+    assert progress, result.stderr
+    assert any(f"{command}: " in line and "/" in line and "requests" in line and "ETA" in line for line in progress)
+
+
+def test_an_online_generate_logs_its_progress(tmp_path: Path, emu_env: dict[str, str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cgpreset.cli.progress.LOG_EVERY", 0.0)
+    result = CliRunner().invoke(cli, ["generate", "--out", str(tmp_path / "deploy")], env=emu_env)
+    assert result.exit_code == 0, result.stderr
+    assert any("cgpreset.progress: generate: " in line and " requests" in line for line in result.stderr.splitlines())
+    offline = CliRunner().invoke(cli, ["generate", "--out", str(tmp_path / "deploy"), "--offline"], env=emu_env)
+    assert offline.exit_code == 0 and "cgpreset.progress" not in offline.stderr
