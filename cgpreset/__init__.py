@@ -48,6 +48,7 @@ _HOMES = {
     "Budget": "cgpreset.run.budget",
     "run_preset": "cgpreset.run.engine",
     "run_health": "cgpreset.run.health",
+    "Outcome": "cgpreset.run.outcome",
     # streaming
     "StreamOptions": "cgpreset.stream.options",
     "options_from_configs": "cgpreset.stream.options",
@@ -80,6 +81,7 @@ __all__ = [
     "Budget",
     "run_preset",
     "run_health",
+    "Outcome",
     "StreamOptions",
     "options_from_configs",
     "run_stream",
@@ -107,6 +109,7 @@ if TYPE_CHECKING:
     from cgpreset.run.budget import Budget
     from cgpreset.run.engine import run_preset
     from cgpreset.run.health import run_health
+    from cgpreset.run.outcome import Outcome
     from cgpreset.settings import Settings, load_settings
     from cgpreset.store import open_store
     from cgpreset.stream.options import StreamOptions, options_from_configs

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from cgpreset.run.outcome import Outcome
+
 
 def client_now(client: Any) -> float | None:
     """Now on the client's own clock (the one its `deadline` is measured on), if it has one."""
@@ -73,5 +75,5 @@ def starved_first(runs: Sequence[Mapping[str, Any]], cursors: Mapping[str, int])
     """Sort key (by series id) for a run under a standing budget, so no series is skipped run after
     run: the series the last recorded run skipped go first, then the oldest cursor (none first)."""
     last: Mapping[str, Any] = next((r["outcomes"] for r in reversed(runs) if r.get("outcomes")), {})
-    skipped = {k for k, v in last.items() if isinstance(v, Mapping) and v.get("outcome") == "skipped"}
+    skipped = {k for k, v in last.items() if isinstance(v, Mapping) and v.get("outcome") == Outcome.SKIPPED}
     return lambda sid: (sid not in skipped, cursors.get(sid, -1))

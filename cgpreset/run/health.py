@@ -25,7 +25,7 @@ from cgpreset.errors import ApiError, DeadlineExceededError, ExitCode, outcome_e
 from cgpreset.layers import spec
 from cgpreset.models.config import CoinConfig
 from cgpreset.plans import Plan
-from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK
+from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK, Outcome
 from cgpreset.run.report import droppable, format_age
 from cgpreset.run.series import Series, expand, floor_problems
 from cgpreset.run.source import describe
@@ -44,7 +44,7 @@ class Shot:
     endpoint: str
     params: dict[str, Any]
     plan_note: str
-    outcome: str = OK
+    outcome: Outcome = OK
     reason: str | None = None
     rows: int = 0
     latency_ms: float | None = None

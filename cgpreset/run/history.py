@@ -23,6 +23,7 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
+from cgpreset.run.outcome import Outcome
 from cgpreset.run.report import droppable, format_age
 from cgpreset.store.base import Cursor
 
@@ -30,7 +31,7 @@ RUNS_SCHEMA = "cgpreset.runs/1"
 RUN_DETAIL_SCHEMA = "cgpreset.run-detail/1"
 CURSORS_SCHEMA = "cgpreset.cursors/1"
 #: The order outcomes are counted in (any other outcome a store holds follows, by name).
-OUTCOME_ORDER = ("ok", "empty", "failed", "skipped")
+OUTCOME_ORDER = tuple(o.value for o in Outcome)  # ok, empty, failed, skipped
 
 
 def format_time(ms: int | None) -> str:

@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 from cgpreset.errors import REFUSED_KINDS, ApiError, ExitCode, outcome_exit_code
 from cgpreset.plans import Plan, interval_ms
 from cgpreset.run.checks import Check
 from cgpreset.run.series import Series
 
-OK, EMPTY, FAILED, SKIPPED = "ok", "empty", "failed", "skipped"
+
+class Outcome(str, Enum):
+    """How one series (or one health shot) ended. A str: it compares, hashes, formats and
+    serialises (JSON, the store's runs row, metrics labels) as its value, "ok" and so on."""
+
+    OK = "ok"
+    EMPTY = "empty"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    __hash__ = str.__hash__  # Enum hashes the member's name: keep dicts keyed by "ok" working
+
+    def __str__(self) -> str:
+        return self.value
+
+
+OK, EMPTY, FAILED, SKIPPED = Outcome.OK, Outcome.EMPTY, Outcome.FAILED, Outcome.SKIPPED
 EMPTY_REASON = "API returned no rows (code 0) — coin/pair mix-up?"
 RATE_LIMIT_REASON = ("rate limited after retries (the rate budget is per key, so the whole run stops; "
                      "lower CGPRESET_CONCURRENCY or share the key less)")
 #: Exit code of a run stopped by Ctrl-C (as the CLI exits), kept in the store's runs row.
 INTERRUPTED = ExitCode.INTERRUPTED
 __all__ = ["EMPTY", "EMPTY_REASON", "FAILED", "INTERRUPTED", "OK", "RATE_LIMIT_REASON", "REFUSED_KINDS", "SKIPPED",
-           "RunResult", "SeriesResult"]
+           "Outcome", "RunResult", "SeriesResult"]
 
 
 @dataclass
@@ -24,7 +41,7 @@ class SeriesResult:
     """The outcome of one series: ok / empty / failed / skipped, always with a reason if not ok."""
 
     series: Series
-    outcome: str = OK
+    outcome: Outcome = OK
     reason: str | None = None
     rows: int = 0
     new_rows: int = 0

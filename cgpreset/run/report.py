@@ -95,7 +95,7 @@ def series_dict(r: SeriesResult, now_ms: int) -> dict[str, Any]:
 
 def totals(result: RunResult) -> dict[str, Any]:
     """Run totals: outcomes, rows and the client's counters."""
-    counts = {k: sum(1 for r in result.results if r.outcome == k) for k in (OK, EMPTY, FAILED, SKIPPED)}
+    counts = {k.value: sum(1 for r in result.results if r.outcome == k) for k in (OK, EMPTY, FAILED, SKIPPED)}
     return {
         "series": len(result.results),
         **counts,
