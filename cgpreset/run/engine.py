@@ -33,7 +33,7 @@ from cgpreset.errors import (
     Terminated,
 )
 from cgpreset.models.config import CoinConfig
-from cgpreset.plans import DAY_MS, Plan, interval_ms
+from cgpreset.plans import DAY_MS, Plan
 from cgpreset.run.budget import Budget, client_now, cut, starved_first  # noqa: F401 - part of the runner's API
 from cgpreset.run.checks import run_checks, run_table_checks
 from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
@@ -53,6 +53,9 @@ from cgpreset.run.series import RunPlan, Series, SeriesPlan, expand, floor_probl
 from cgpreset.run.shard import Shard, shard_series
 from cgpreset.run.source import check_source
 from cgpreset.store.base import Page, Store
+
+INCREMENTAL_EMPTY_REASON = ("API returned no rows (code 0) for a window that holds the stored last closed bar "
+                            "and the forming bar: an outage, not 'no new bars'")
 
 
 class PlanMismatchError(ConfigError):
@@ -143,14 +146,14 @@ class Runner:
                 res.last_closed = written.cursor
             kept += written.received
         rows = got.rows()
+        if plan.older_than is not None:  # the older part backfilled this run is stored; check the rest
+            rows = [r for r in rows if r[0] >= plan.older_than]
         res.rows = kept
         if res.outcome == OK and not rows:
-            fresh = res.last_closed is not None and (
-                self.now_ms - res.last_closed <= s.health.freshness_intervals * interval_ms(s.interval))
-            if fresh:
-                res.notes.append("no new bars")
-            else:
-                res.outcome, res.reason = EMPTY, EMPTY_REASON
+            # An incremental window always holds the stored last closed bar and the forming bar:
+            # nothing there is an outage, never "no new bars".
+            res.outcome, res.reason = EMPTY, (INCREMENTAL_EMPTY_REASON if previous is not None and s.is_history
+                                              and not plan.backfill else EMPTY_REASON)
         elif res.outcome == OK and kept == 0 and s.keep:
             res.outcome, res.reason = EMPTY, f"no rows for {', '.join(s.keep)} in the answer"
         if s.check_days and s.spec.whole_history:
@@ -266,7 +269,9 @@ def run_preset(
             if problems:
                 raise PlanMismatchError(problems)
         run_id = store.start_run(source=source)
-        cursors = store.cursors()
+        positions = store.positions()
+        cursors = {k: c.last_closed for k, c in positions.items() if c.last_closed is not None}
+        earliest = {k: c.earliest for k, c in positions.items() if c.earliest is not None}
         standing = budget.max_requests is not None or budget.time_left() is not None
         runner = Runner(client, store, concurrency=concurrency, budget=budget, now_ms=now, on_result=on_result,
                         first=starved_first(store.runs(), cursors) if standing else None, keep_raw=keep_raw)
@@ -275,7 +280,7 @@ def run_preset(
                 results = [_refused(s, refused, budget) for s in series]
             else:
                 run_plan = plan_run(series, cursors=cursors, now_ms=now, plan=plan,
-                                    full_refresh=full_refresh, backfill_cap=backfill_days)
+                                    full_refresh=full_refresh, backfill_cap=backfill_days, earliest=earliest)
                 if on_plan is not None:  # progress: the requests to expect
                     on_plan(run_plan)
                 results = runner.run(run_plan)

@@ -114,7 +114,7 @@ def build_page(s: Series, decoded: Decoded, got: SeriesRows, *, now_ms: int,
                                    *(_number(item.get(c.field)) for c in d.columns)))
     else:
         got.by_key.update(zip(times, rows, strict=True))
-    return Page(s.ref, rows, closed_upto, detail)
+    return Page(s.ref, rows, closed_upto, detail, asked_from=None if window is None else window[0])
 
 
 def _note_duplicates(rows: list[tuple[Any, ...]], got: SeriesRows) -> None:

@@ -157,6 +157,9 @@ class SeriesPlan:
     start_ms: int | None = None
     backfill: bool = False
     notes: tuple[str, ...] = field(default=())
+    #: A deeper history than stored: the first windows fetch the bars older than this (the
+    #: series' earliest bar); the checks look at the bars from here on.
+    older_than: int | None = None
 
     @property
     def requests(self) -> int:
@@ -174,7 +177,8 @@ def backfill_days(series: Series, plan: Plan) -> int | None:
 
 
 def plan_series(series: Series, *, cursor: int | None, now_ms: int, plan: Plan,
-                full_refresh: bool = False, backfill_cap: int | None = None) -> SeriesPlan:
+                full_refresh: bool = False, backfill_cap: int | None = None,
+                earliest: int | None = None) -> SeriesPlan:
     """Windows from the cursor (re-fetching the last closed and the forming bar), or a capped backfill."""
     if not series.is_history:
         return SeriesPlan(series)
@@ -186,6 +190,14 @@ def plan_series(series: Series, *, cursor: int | None, now_ms: int, plan: Plan,
         # bar was still forming when stored, this run stores its final values (same request).
         start = cursor
         backfill = False
+        older = _older_windows(series, plan, now_ms, earliest, backfill_cap)
+        if older:
+            windows = (*older, *(iter_windows(start, end, series.interval, MAX_LIMIT) if start < end else ()))
+            assert earliest is not None
+            deeper = (earliest - older[0][0]) // DAY_MS
+            notes.append(f"backfilling {deeper} older day{'' if deeper == 1 else 's'} (history_days is deeper "
+                         "than the store holds)")
+            return SeriesPlan(series, windows, older[0][0], False, tuple(notes), older_than=earliest)
     else:
         days = backfill_days(series, plan)
         if series.history_days and days is not None and days < series.history_days:
@@ -199,6 +211,22 @@ def plan_series(series: Series, *, cursor: int | None, now_ms: int, plan: Plan,
     if not windows:  # the cursor is already at the forming bar: still ask for it once
         windows = ((bar_open(now_ms, series.interval), end),)
     return SeriesPlan(series, windows, start, backfill, tuple(notes))
+
+
+def _older_windows(series: Series, plan: Plan, now_ms: int, earliest: int | None,
+                   backfill_cap: int | None) -> tuple[tuple[int, int], ...]:
+    """Windows for the bars a deeper history_days wants that are older than the store's earliest."""
+    if earliest is None:
+        return ()
+    days = backfill_days(series, plan)
+    if backfill_cap is not None and (days is None or backfill_cap < days):
+        days = backfill_cap
+    if days is None:
+        return ()
+    want = bar_open(now_ms - days * DAY_MS, series.interval)
+    if want >= earliest:
+        return ()
+    return tuple(iter_windows(want, earliest, series.interval, MAX_LIMIT))
 
 
 @dataclass(frozen=True)
@@ -225,11 +253,13 @@ class RunPlan:
 
 
 def plan_run(series: Iterable[Series], *, cursors: dict[str, int], now_ms: int, plan: Plan,
-             full_refresh: bool = False, backfill_cap: int | None = None) -> RunPlan:
-    """Plan every series of a run."""
+             full_refresh: bool = False, backfill_cap: int | None = None,
+             earliest: dict[str, int] | None = None) -> RunPlan:
+    """Plan every series of a run; `earliest`: each series' oldest bar stored (or asked for)."""
+    first = earliest or {}
     return RunPlan(
         tuple(plan_series(s, cursor=cursors.get(s.id), now_ms=now_ms, plan=plan, full_refresh=full_refresh,
-                          backfill_cap=backfill_cap)
+                          backfill_cap=backfill_cap, earliest=first.get(s.id))
               for s in series),
         plan,
     )

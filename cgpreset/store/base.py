@@ -43,6 +43,9 @@ class Page:
     detail: Sequence[tuple[Any, ...]] = ()
     raw: str | None = None
     raw_reason: str = ""
+    #: The start of the window asked for: the series' `earliest` moves back to it even where the
+    #: API had nothing that old (a coin listed later), so a deeper history is asked for once.
+    asked_from: int | None = None
 
 
 @dataclass(frozen=True)

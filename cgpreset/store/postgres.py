@@ -240,13 +240,15 @@ class PostgresStore:
                 db.execute("INSERT INTO raw_pages (series, fetched_at, reason, body) VALUES (%s, %s, %s, %s) "
                            "ON CONFLICT (series, fetched_at, reason) DO UPDATE SET body = excluded.body",
                            (sid, now, page.raw_reason or "kept", page.raw))
-            cursor = self._move_cursor(db, sid, page.closed_upto, times, now)
+            cursor = self._move_cursor(db, sid, page.closed_upto, times, now, page.asked_from)
             self._beat_in(db, now)
         return WriteResult(received=len(rows), new_rows=new, cursor=cursor)
 
     @staticmethod
     def _move_cursor(db: psycopg.Connection, sid: int, closed_upto: int | None, times: list[int],
-                     now: int) -> int | None:
+                     now: int, asked_from: int | None = None) -> int | None:
+        if asked_from is not None:  # an older window asked for: `earliest` reaches back to it (if stored at all)
+            db.execute("UPDATE cursors SET earliest = LEAST(earliest, %s) WHERE series = %s", (asked_from, sid))
         if not times and closed_upto is None:
             row = db.execute("SELECT last_closed FROM cursors WHERE series = %s", (sid,)).fetchone()
             return None if row is None or row[0] is None else int(row[0])
@@ -255,7 +257,8 @@ class PostgresStore:
             "ON CONFLICT (series) DO UPDATE SET last_closed = GREATEST(c.last_closed, excluded.last_closed), "
             "earliest = LEAST(c.earliest, excluded.earliest), latest = GREATEST(c.latest, excluded.latest), "
             "updated_at = excluded.updated_at RETURNING last_closed",
-            (sid, closed_upto, min(times, default=None), max(times, default=None), now)).fetchone()
+            (sid, closed_upto, min([*times, *([asked_from] if asked_from is not None and times else [])],
+                                   default=None), max(times, default=None), now)).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
     # -- reading rows ----------------------------------------------------------------------

@@ -42,8 +42,9 @@ SERIES = TableDef("series", (
     ("params", "text", True),
 ), key=("id",))
 
-#: last_closed: the open time of the series' last closed bar (NULL for a snapshot); earliest and
-#: latest: the oldest and newest bar stored, so that a deeper history_days backfills what is older.
+#: last_closed: the open time of the series' last closed bar (NULL for a snapshot); earliest: the
+#: oldest bar stored or asked for (a window the API had nothing that old for counts), latest: the
+#: newest bar stored, so that a deeper history_days backfills what is older, once.
 CURSORS = TableDef("cursors", (
     ("series", "int", True), ("last_closed", "int", False), ("earliest", "int", False),
     ("latest", "int", False), ("updated_at", "int", True),

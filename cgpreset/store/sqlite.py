@@ -240,19 +240,21 @@ class SQLiteStore:
             if page.raw is not None:
                 db.execute("INSERT OR REPLACE INTO raw_pages (series, fetched_at, reason, body) VALUES (?, ?, ?, ?)",
                            (sid, now, page.raw_reason or "kept", page.raw))
-            cursor = self._move_cursor(db, sid, bounds, page.closed_upto, times, now)
+            cursor = self._move_cursor(db, sid, bounds, page.closed_upto, times, now, page.asked_from)
             self._beat_in(db, now)
         self._series_ids[page.series.key] = sid
         return WriteResult(received=len(rows), new_rows=new, cursor=cursor)
 
     @staticmethod
     def _move_cursor(db: sqlite3.Connection, sid: int, bounds: Any, closed_upto: int | None, times: list[int],
-                     now: int) -> int | None:
+                     now: int, asked_from: int | None = None) -> int | None:
         old_closed, lo, hi = bounds if bounds else (None, None, None)
         closed = max((c for c in (old_closed, closed_upto) if c is not None), default=None)
         if times:
             lo = min(times) if lo is None else min(lo, min(times))
             hi = max(times) if hi is None else max(hi, max(times))
+        if asked_from is not None and lo is not None:
+            lo = min(lo, asked_from)
         if bounds is None and not times and closed is None:
             return None
         db.execute("INSERT INTO cursors (series, last_closed, earliest, latest, updated_at) VALUES (?, ?, ?, ?, ?) "
