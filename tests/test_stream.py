@@ -23,15 +23,10 @@ from websockets.frames import Close
 from cgpreset.errors import AuthError, ConfigError, ExitCode, PlanError, UsageError
 from cgpreset.models.config import CoinConfig
 from cgpreset.store.stream_tables import StreamStore, latest_liveness
+from cgpreset.stream.closing import default_jitter
 from cgpreset.stream.events import StreamEvent, channel_problem
-from cgpreset.stream.session import (
-    StreamOptions,
-    default_jitter,
-    format_event,
-    format_summary,
-    options_from_configs,
-    run_stream,
-)
+from cgpreset.stream.options import StreamOptions, format_event, format_summary, options_from_configs
+from cgpreset.stream.session import run_stream
 from tests.conftest import FakeClock
 from tests.ws_fake import KEY, FakeWS, liquidation_frame
 

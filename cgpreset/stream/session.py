@@ -21,7 +21,6 @@ import asyncio
 import json
 import logging
 import math
-import random
 import signal
 import time
 from collections import OrderedDict
@@ -32,9 +31,10 @@ from typing import Any
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
-from cgpreset.errors import AuthError, CgPresetError, ConfigError, OutputError, PlanError
+from cgpreset.errors import AuthError, ConfigError, OutputError, PlanError
 from cgpreset.redact import RedactingLoggerAdapter, redact
 from cgpreset.store.stream_tables import StreamSink
+from cgpreset.stream.closing import POLICY_VIOLATION, HeartbeatTimeout, close_info, default_jitter, policy_error
 from cgpreset.stream.events import (
     LIQUIDATION_CHANNELS,
     ErrorFrame,
@@ -45,31 +45,15 @@ from cgpreset.stream.events import (
     UnknownFrame,
     parse_frame,
 )
-from cgpreset.stream.options import (  # noqa: F401 - re-exported: the stream API lives here
-    StreamOptions,
-    StreamStats,
-    format_event,
-    format_summary,
-    options_from_configs,
-)
+from cgpreset.stream.options import StreamOptions, StreamStats
 
 log = logging.getLogger(__name__)
 
-POLICY_VIOLATION = 1008  # close code the server uses for a refused key
 _DEDUP_WINDOW = 10_000  # recent event keys remembered to drop repeats (both channel variants, replays)
-
-
-class HeartbeatTimeout(Exception):
-    """Nothing arrived within the heartbeat deadline."""
 
 
 Connect = Callable[..., Awaitable[Any]]
 OnEvent = Callable[[StreamEvent], None]
-
-
-def default_jitter(delay: float) -> float:
-    """"Equal jitter": somewhere between half the delay and the delay."""
-    return random.uniform(delay / 2, delay)
 
 
 async def run_stream(
@@ -252,9 +236,9 @@ class _Session:
             await self._read(ws)
         except ConnectionClosed as exc:
             await self._drain(ws)  # an error frame sent just before the close explains it
-            code, reason = _close_info(exc)
+            code, reason = close_info(exc)
             if code == POLICY_VIOLATION and self.conn_events == 0:
-                raise _policy_error(reason) from None
+                raise policy_error(reason) from None
             log.warning("connection closed (code %s%s); reconnecting", code, f": {reason}" if reason else "")
         except HeartbeatTimeout as exc:
             self.stats.heartbeat_timeouts += 1
@@ -439,24 +423,6 @@ class _Session:
 
     def _safe(self, exc: BaseException) -> str:
         return redact(f"{type(exc).__name__}: {exc}", self.o.key)
-
-
-def _policy_error(reason: str) -> CgPresetError:
-    """A 1008 close before any event: the key, the plan, or (with another reason) the URL."""
-    text = f"WebSocket closed the connection (1008): {reason or 'policy violation'}"
-    low = reason.lower()
-    if "plan" in low or "upgrade" in low:
-        return PlanError(text)
-    if not reason or "key" in low or "auth" in low:
-        return AuthError(text)
-    return ConfigError(f"{text}; check CGPRESET_WS_URL")
-
-
-def _close_info(exc: ConnectionClosed) -> tuple[int | None, str]:
-    frame = exc.rcvd
-    if frame is None:
-        return None, ""
-    return frame.code, frame.reason
 
 
 def stream_until_stopped(options: StreamOptions, **kwargs: Any) -> dict[str, Any]:
