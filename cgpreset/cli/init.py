@@ -1,0 +1,114 @@
+"""`cgpreset init DIR`: scaffold a GitOps repo (presets, templates, watchlist, .gitignore, hooks, CI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cgpreset.cli import cli
+from cgpreset.errors import OutputError
+
+#: The package's own copies of the committed inputs.
+_DATA = Path(__file__).resolve().parent.parent / "data"
+
+GITIGNORE = """\
+# cgpreset's store (SQLite and its WAL side files) and the demo's output: data, not config
+*.db
+*.db-wal
+*.db-shm
+/cgpreset-demo/
+.env
+"""
+
+PRE_COMMIT = """\
+# pre-commit: the generated configs are up to date and valid (no key needed)
+repos:
+  - repo: local
+    hooks:
+      - id: cgpreset-generate-check
+        name: cgpreset configs are up to date
+        entry: cgpreset generate --out deploy --offline --check --diff
+        language: system
+        pass_filenames: false
+        files: ^(presets/|templates/|deploy/)
+      - id: cgpreset-validate
+        name: cgpreset validate
+        entry: cgpreset validate
+        language: system
+        files: ^deploy/[^/]+\\.ya?ml$
+"""
+
+CI = """\
+# CI (no key needed): the committed configs are valid and match presets/ and templates/
+name: cgpreset
+on: [push, pull_request]
+jobs:
+  check:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with: {python-version: "3.11"}
+      - run: pip install cgpreset
+      - run: cgpreset validate deploy/
+      - run: cgpreset generate --out deploy --offline --check --diff
+"""
+
+README = """\
+# CoinGlass presets
+
+- `presets/sol.yaml`: the production preset; `presets/watchlist.yaml`: which coins get a config.
+- `templates/`: how a coin config is written.
+- `deploy/`: the generated configs (commit them, with `deploy/.cgpreset/discovery.json`).
+
+    COINGLASS_API_KEY=... cgpreset generate --out deploy   # discover and write deploy/
+    cgpreset validate deploy/                               # offline check
+    cgpreset run-preset deploy/                             # fetch into ./cgpreset.db
+"""
+
+
+def scaffold_files() -> dict[str, bytes]:
+    """Every file `init` writes, by path relative to DIR (sorted, so the listing is stable)."""
+    files: dict[str, bytes] = {}
+    for folder in ("presets", "templates"):
+        for path in sorted((_DATA / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                files[f"{folder}/{path.relative_to(_DATA / folder).as_posix()}"] = path.read_bytes()
+    files[".gitignore"] = GITIGNORE.encode()
+    files[".pre-commit-config.yaml"] = PRE_COMMIT.encode()
+    files[".github/workflows/cgpreset.yml"] = CI.encode()
+    files["README.md"] = README.encode()
+    return dict(sorted(files.items()))
+
+
+@cli.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite files that exist (default: keep them and say so).")
+def init_cmd(directory: Path, force: bool) -> None:
+    """Scaffold a GitOps repo in DIRECTORY: presets/ (the SOL preset and the watchlist),
+    templates/, a .gitignore for the store, a pre-commit config and a CI workflow that check the
+    generated configs, and a short README. Files that exist are kept unless --force.
+
+    \\b
+    Example:
+        cgpreset init coinglass-configs && cd coinglass-configs && cgpreset generate --out deploy
+    """
+    from cgpreset.generate.writer import atomic_write
+
+    written = kept = 0
+    for rel, data in scaffold_files().items():
+        target = directory / rel
+        if target.exists() and not force:
+            kept += 1
+            click.echo(f"kept {target.as_posix()} (exists; --force overwrites)", err=True)
+            continue
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{target.parent.as_posix()}: cannot create the folder: {exc.strerror or exc}") from None
+        atomic_write(target, data)
+        written += 1
+        click.echo(f"wrote {target.as_posix()}")
+    click.echo(f"{written} file(s) written, {kept} kept in {directory.as_posix()}; next: "
+               f"cd {directory.as_posix()} && cgpreset generate --out deploy", err=True)
