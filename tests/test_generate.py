@@ -202,7 +202,7 @@ def test_json_output_is_stable(ws: Path) -> None:
     result = gen("--json")
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert set(doc) == {"changes", "check", "coins", "dropped", "notes", "out", "plan", "preset", "snapshot",
+    assert set(doc) == {"changes", "check", "coins", "dropped", "notes", "out", "plan", "preset", "schema", "snapshot",
                         "watchlist", "written"}
     assert doc["plan"] == {"name": "standard", "source": "recorded in snapshot.json"}
     assert doc["snapshot"]["origin"] == "snapshot.json"
@@ -366,7 +366,7 @@ def test_resolve_json_and_table(ws: Path) -> None:
     result = run("resolve", "--snapshot", "snapshot.json", "--json")
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert set(doc) == {"coins", "dropped", "notes", "plan", "preset", "snapshot", "watchlist"}
+    assert set(doc) == {"coins", "dropped", "notes", "plan", "preset", "schema", "snapshot", "watchlist"}
     trump = next(c for c in doc["coins"] if c["coin"] == "TRUMP")
     assert trump["funding_fallback"] is True and trump["layers"]["funding"]["exchange"] == "Binance"
     table = run("resolve", "--snapshot", "snapshot.json")

@@ -61,7 +61,7 @@ def doctor(app: App, as_json: bool, probe: bool) -> None:
                         flags={name: "--" + name.replace("_", "-") for name in app.overrides})
     results = run_probe(app.client, app.client.plan()) if probe and report.error is None else []
     if as_json:
-        doc = report.as_dict()
+        doc = {"schema": "cgpreset.doctor/1", **report.as_dict()}
         if probe:
             doc["probe"] = [r.as_dict() for r in results]
         click.echo(json.dumps(doc, indent=2, sort_keys=True))

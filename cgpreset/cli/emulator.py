@@ -13,7 +13,7 @@ import click
 from cgpreset.cli import Number, cli
 from cgpreset.emulator import load_faults, serve
 from cgpreset.emulator.data import LIQ_CHANNELS
-from cgpreset.errors import UsageError
+from cgpreset.errors import ExitCode, UsageError
 from cgpreset.plans import Plan
 
 
@@ -68,6 +68,7 @@ def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file:
     def _on_term(signum: int, frame: Any) -> None:
         stop.set()
 
+    interrupted = False  # Ctrl-C: exit 130 as documented (SIGTERM, the service manager's stop: 0)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_term) if in_main else None
     try:
@@ -87,10 +88,12 @@ def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file:
                 while not stop.wait(0.5):
                     pass
             except KeyboardInterrupt:
-                pass
+                interrupted = True
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}/{ws_port}: {exc.strerror or exc}") from None
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, previous)
     click.echo("emulator stopped", err=True)
+    if interrupted:
+        click.get_current_context().exit(ExitCode.INTERRUPTED)

@@ -132,14 +132,14 @@ def resolve(
         inputs, client=lambda: app.client, offline=offline, snapshot=snapshot, out_dir=out_dir, plan=plan
     )
     if as_json:
-        _dump(result.as_dict())
+        _dump({"schema": "cgpreset.resolve/1", **result.as_dict()})
     else:
         _print_table(result)
 
 
 def _report(result: GenerateResult, *, diff: bool, as_json: bool) -> None:
     if as_json:
-        _dump(result.as_dict())
+        _dump({"schema": "cgpreset.generate/1", **result.as_dict()})
     else:
         for change in result.changes:
             if change.status != "unchanged":
@@ -249,7 +249,8 @@ def generate(
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=_PATH)
-def validate(paths: tuple[Path, ...]) -> None:
+@json_option
+def validate(paths: tuple[Path, ...], as_json: bool) -> None:
     """Check config files offline: schema and plan feasibility, every problem on its own line.
 
     Directories are expanded to their *.yaml files. Exit 2 if anything is wrong.
@@ -261,18 +262,23 @@ def validate(paths: tuple[Path, ...]) -> None:
     from cgpreset.models.schema import validate_paths
 
     files, problems = validate_paths(list(paths))
-    for line in problems:
-        click.echo(line, err=True)
     bad = {line.split(":", 1)[0] for line in problems}
-    for f in files:
-        if str(f) not in bad:
-            click.echo(f"ok {f}")
+    if as_json:
+        _dump({"schema": "cgpreset.validate/1", "ok": [str(f) for f in files if str(f) not in bad],
+               "problems": problems})
+    else:  # problems and ok lines both on stdout: they are the command's output; the verdict is on stderr
+        for line in problems:
+            click.echo(line)
+        for f in files:
+            if str(f) not in bad:
+                click.echo(f"ok {f}")
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) in {len(bad)} file(s)")
 
 
 @cli.command()
-def schema() -> None:
+@json_option
+def schema(as_json: bool) -> None:
     """Print the JSON Schema of a coin config (every object closed: unknown keys are errors).
 
     \b
@@ -281,4 +287,7 @@ def schema() -> None:
     """
     from cgpreset.models.schema import schema_text
 
+    if as_json:  # the JSON Schema inside a document of cgpreset's own kind, like every --json
+        _dump({"schema": "cgpreset.schema/1", "coin_config": json.loads(schema_text())})
+        return
     click.echo(schema_text(), nl=False)

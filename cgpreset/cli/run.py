@@ -55,7 +55,10 @@ def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None
     """
     lines = []
     if code == ExitCode.API and refused is not None:
-        lines.append(f"the API refused every request: {refused}")
+        from cgpreset.errors import ErrorKind
+
+        unreachable = getattr(refused, "kind", None) == ErrorKind.TRANSPORT
+        lines.append(f"the API {'could not be reached' if unreachable else 'refused every request'}: {refused}")
     if metrics is not None:
         try:
             atomic_write(metrics[0], metrics[1].encode())

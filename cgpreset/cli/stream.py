@@ -95,7 +95,7 @@ def stream(
         discard_stdout()
         click.echo(format_summary(summary), err=True)
     elif as_json:
-        click.echo(json.dumps({"summary": summary}))
+        click.echo(json.dumps({"schema": "cgpreset.stream/1", "summary": summary}))
     else:
         click.echo(format_summary(summary), err=True)
     if summary["events"] == 0:

@@ -210,7 +210,7 @@ def health_summary(report: HealthReport) -> list[str]:
         )
     lines += report.problems
     ok = sum(1 for s in report.shots if s.outcome == OK)
-    verdict = " — signed off" if report.exit_code == ExitCode.OK else ""
+    verdict = " — signed off" if report.exit_code == ExitCode.OK else " — not signed off"
     if report.problems:
         n = len(report.problems)
         verdict = f" — not signed off: {n} config problem{'s' if n > 1 else ''} against the {d['plan']} plan"

@@ -1,0 +1,82 @@
+"""One shape for output: --json documents name their schema, validate's problems are output,
+an unreachable API is not called a refusal, health says when it does not sign off, Ctrl-C is 130."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cgpreset.cli import cli
+from cgpreset.errors import ServerError
+from cgpreset.run.health import health_summary, run_health
+from tests.conftest import FIXTURES, REPO
+from tests.test_health import LatestClient
+from tests.test_run_e2e import write_configs
+from tests.test_series import NOW, configs
+
+
+def _invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    r = CliRunner().invoke(cli, list(args), env=env)
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_validate_writes_problems_to_stdout_with_the_ok_lines(tmp_path: Path) -> None:
+    cfgs = write_configs(tmp_path / "c", ("SOL", "BTC"))
+    bad = cfgs / "btc.yaml"
+    bad.write_text(bad.read_text(encoding="utf-8").replace("plan: standard", "plan: hobbyist"), encoding="utf-8")
+    code, out, err = _invoke("validate", str(cfgs))
+    assert code == 2
+    assert "btc.yaml: interval: 1h is below the hobbyist plan's floor (4h)" in out and "ok " in out
+    assert err.splitlines() == ["Error: 1 problem(s) in 1 file(s)"]
+    code, out, _ = _invoke("validate", str(cfgs), "--json")
+    doc = json.loads(out)
+    assert code == 2 and doc["schema"] == "cgpreset.validate/1"
+    assert len(doc["ok"]) == 1 and len(doc["problems"]) == 1
+
+
+def test_every_json_document_names_its_schema(tmp_path: Path, emu_env: dict[str, str]) -> None:
+    code, out, _ = _invoke("schema", "--json")
+    assert code == 0 and json.loads(out)["schema"] == "cgpreset.schema/1"
+    assert json.loads(out)["coin_config"]["type"] == "object"
+    code, out, err = _invoke("resolve", "--snapshot", str(FIXTURES / "discovery-snapshot.json"), "--json")
+    assert code == 0, err
+    assert json.loads(out)["schema"] == "cgpreset.resolve/1"
+    code, out, err = _invoke("generate", "--out", str(tmp_path / "d"), "--snapshot",
+                             str(FIXTURES / "discovery-snapshot.json"), "--json")
+    assert code == 0, err
+    assert json.loads(out)["schema"] == "cgpreset.generate/1"
+    code, out, err = _invoke("doctor", "--json", env=emu_env)
+    assert code == 0, err
+    assert json.loads(out)["schema"] == "cgpreset.doctor/1"
+
+
+def test_an_unreachable_api_is_not_called_a_refusal(tmp_path: Path) -> None:
+    cfgs = write_configs(tmp_path / "c", ("SOL",))
+    env = {"COINGLASS_API_KEY": "k" * 32, "CGPRESET_BASE_URL": "http://127.0.0.1:1", "CGPRESET_MAX_ATTEMPTS": "1"}
+    code, _, err = _invoke("run-preset", str(cfgs), "--store", str(tmp_path / "s.db"), env=env)
+    assert code == 3, err
+    assert "Error: the API could not be reached: " in err and "refused every request" not in err
+
+
+def test_health_says_not_signed_off() -> None:
+    client = LatestClient(fail={"funding-rate-history": ServerError("Server Error", code="500")})
+    lines = health_summary(run_health(configs("SOL"), client, now_ms=NOW))
+    assert lines[-1] == "4/5 shots ok — not signed off"
+
+
+def test_emulator_exits_130_on_ctrl_c(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CGPRESET_") and k != "COINGLASS_API_KEY"}
+    proc = subprocess.Popen([sys.executable, "-m", "cgpreset", "emulator", "--port", "0", "--ws-port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
