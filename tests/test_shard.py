@@ -107,3 +107,23 @@ def test_half_set_indexed_job_variables_are_a_config_error(tmp_path: Path) -> No
     r = CliRunner().invoke(cli, ["run-preset", str(tree), "--dry-run"],
                            env={"CGPRESET_PLAN": "standard", "JOB_COMPLETION_INDEX": "4", "JOB_COMPLETIONS": "4"})
     assert r.exit_code == 2 and "JOB_COMPLETION_INDEX: shard index 4 is not in 0..3" in r.stderr
+
+
+def test_two_shards_on_the_emulator_store_every_series_once(tmp_path: Path, emu_env: dict[str, str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import cgpreset.cli.run as run_cmd
+    from tests.test_run_e2e import FAST, write_configs
+
+    monkeypatch.setattr(run_cmd, "START_JITTER", 0.0)  # no real sleep in a test
+    cfgs = write_configs(tmp_path / "c", coins=("SOL", "BTC", "ETH"))
+    db = tmp_path / "s.db"
+    reports = []
+    for i in range(2):
+        r = CliRunner().invoke(cli, ["run-preset", str(cfgs), "--store", str(db), "--json", "--shard", f"{i}/2"],
+                               env={**FAST, **emu_env})
+        assert r.exit_code in (0, 1), r.output
+        reports.append(json.loads(r.stdout))
+    ran = [s["id"] for rep in reports for s in rep["series"]]
+    assert sorted(ran) == sorted(s.id for s in expand(configs("SOL", "BTC", "ETH")))
+    assert len(ran) == len(set(ran))
+    assert all(s["outcome"] in ("ok", "empty") for rep in reports for s in rep["series"])

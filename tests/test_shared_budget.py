@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 
 import pytest
 import responses
@@ -123,3 +124,18 @@ def test_budget_share_out_of_range_is_a_usage_error(bad: str) -> None:
 
     r = CliRunner().invoke(cli, ["run-preset", ".", "--budget-share", bad])
     assert r.exit_code == 2 and "--budget-share" in r.stderr
+
+
+def test_sigterm_ends_the_start_jitter_at_once() -> None:
+    """The limiter waits with the injected sleep: the process-wide stop flag ends a jitter wait."""
+    from cgpreset.api import cancel
+
+    limiter = RateLimiter(300, sleep=cancel.sleep, jitter=3600.0, rng=random.Random(1))
+    cancel.CANCEL.set()
+    try:
+        started = time.monotonic()
+        with pytest.raises(cancel.CancelledError):
+            limiter.acquire()
+        assert time.monotonic() - started < 1.0
+    finally:
+        cancel.CANCEL.clear()
