@@ -91,3 +91,20 @@ def test_a_v3_store_from_before_sources_were_recorded_gets_the_column_when_writt
     with SQLiteStore(db) as store:
         store.start_run(source="emulator")
         assert store.sources() == ["emulator"]
+
+
+def test_stream_store_records_its_source_and_never_mixes_it(tmp_path: Path, emulator: Any,
+                                                            emu_env: dict[str, str]) -> None:
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL", "BTC"))
+    db = tmp_path / "s.db"
+    embedded = invoke(["stream", "--config", str(cfgs), "--max-events", "2", "--store", str(db)], {})
+    assert embedded.exit_code == 0, embedded.output
+    assert "(source: the embedded emulator)" in embedded.stderr
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT source FROM stream_runs").fetchall() == [("emulator",)]
+    con.close()
+    refused = invoke(["stream", "--config", str(cfgs), "--max-events", "2", "--store", str(db)], emu_env)
+    assert refused.exit_code == 2 and "holds data from the embedded emulator" in refused.stderr
+    assert emulator.ws_recorded() == []  # refused before connecting
+    run = invoke(["run-preset", str(cfgs), "--store", str(db)], emu_env)  # the streamed events count too
+    assert run.exit_code == 2 and emulator.recorded() == []

@@ -55,7 +55,7 @@ def test_live_lines_on_stdout_and_the_summary_on_stderr() -> None:
     lines = result.stdout.splitlines()
     assert len(lines) == 5 and all(" LIQ " in line and "Binance" in line for line in lines)
     err = result.stderr.splitlines()
-    assert err[0] == f"streaming liquidation_orders from {srv.url}?cg-api-key=<redacted>"
+    assert err[0] == f"streaming liquidation_orders from {srv.url}?cg-api-key=<redacted> (source: 127.0.0.1)"
     assert err[-1].startswith("stream stopped (max_events) after ") and "5 events" in err[-1]
 
 

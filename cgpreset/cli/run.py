@@ -92,10 +92,9 @@ def _shard(app: App, spec: str | None) -> Shard | None:
 def _source(app: App) -> str:
     """Where this invocation's requests go, as runs rows and reports name it: "emulator" (the
     embedded one) or the API's host name (run/source.py)."""
-    from cgpreset.run.source import source_of
+    from cgpreset.run.source import settings_source
 
-    s = app.settings
-    return source_of(s.effective_base_url, embedded=s.uses_embedded_emulator)
+    return settings_source(app.settings)
 
 
 def _location(app: App, store: str | None) -> StoreLocation:

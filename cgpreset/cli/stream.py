@@ -11,7 +11,8 @@ import click
 from cgpreset.channels import CHANNEL_HELP, StreamEvent
 from cgpreset.cli import App, Number, cli, discard_stdout, pass_app
 from cgpreset.errors import FindingsError, TransportError
-from cgpreset.store import open_stream_store
+from cgpreset.store import open_store, open_stream_store
+from cgpreset.store.dsn import display, store_location
 
 _SECONDS = Number(min=0, min_open=True)
 _HEARTBEAT = Number(min=0.05)  # below this a connection is declared dead before any pong can arrive
@@ -79,17 +80,25 @@ def stream(
         connect_attempts=app.settings.max_attempts,
         min_volume_usd=min_volume_usd,
     )
+    from cgpreset.run.source import check_source, describe, stream_source
+
+    source = stream_source(app.settings)
     db = None
-    if store is not None:  # a bad store is reported before the target (maybe an emulator) starts
-        db = open_stream_store(store or app.settings.store)
+    if store is not None:  # a bad store, or one of another source, is reported before the target starts
+        location = store_location(store or app.settings.store)
+        db = open_stream_store(location)
         app.stack.callback(db.close)
+        with open_store(location, readonly=True) as held:
+            check_source(held.sources(), source, store=display(location))
+        db.source = source
     settings = app.target.settings
     options.url, options.key = app.target.ws_url, settings.key
 
     def on_event(event: StreamEvent) -> None:
         click.echo(json.dumps(event.as_dict()) if as_json else format_event(event))
 
-    click.echo(f"streaming {', '.join(options.channels)} from {options.display_url}", err=True)
+    click.echo(f"streaming {', '.join(options.channels)} from {options.display_url} (source: {describe(source)})",
+               err=True)
     summary = stream_until_stopped(options, on_event=on_event, store=db)
     if summary["stop_reason"] == "output_closed":  # `| head`: stdout is gone, the summary goes to stderr
         discard_stdout()

@@ -8,9 +8,13 @@ that a local server restarted on another port stays the same source.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from cgpreset.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cgpreset.settings import Settings
 
 #: The embedded emulator (no key and no base URL set), as recorded in the runs table.
 EMULATOR = "emulator"
@@ -21,6 +25,20 @@ def source_of(base_url: str, *, embedded: bool) -> str:
     if embedded:
         return EMULATOR
     return (urlsplit(base_url).hostname or base_url).lower()
+
+
+def settings_source(settings: Settings) -> str:
+    """The source of a command run with `settings`: the embedded emulator when no key and no base URL
+    are set, else the REST API's host."""
+    return source_of(settings.effective_base_url, embedded=settings.uses_embedded_emulator)
+
+
+def stream_source(settings: Settings) -> str:
+    """The source of `stream`: the WebSocket host when CGPRESET_WS_URL is set, else as settings_source
+    (the default deployment is named by its REST host, so a stream and a run of it are one source)."""
+    if settings.ws_url is not None and not settings.uses_embedded_emulator:
+        return source_of(settings.ws_url, embedded=False)
+    return settings_source(settings)
 
 
 def describe(source: str) -> str:

@@ -50,6 +50,7 @@ class PgStreamStore:
             self._db.close()
             raise
         self.run_id: int | None = None
+        self.source: str | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -70,10 +71,10 @@ class PgStreamStore:
                     self._db.execute("UPDATE stream_runs SET status = 'abandoned', ended_at = updated_at, "
                                      "stop_reason = 'process gone' WHERE id = %s", (rid,))
             row = self._db.execute(
-                "INSERT INTO stream_runs (started_at, updated_at, status, url, channels, coins, pid) "
-                "VALUES (%s, %s, 'running', %s, %s, %s, %s) RETURNING id",
+                "INSERT INTO stream_runs (started_at, updated_at, status, url, channels, coins, pid, source) "
+                "VALUES (%s, %s, 'running', %s, %s, %s, %s, %s) RETURNING id",
                 (_ms(now), _ms(now), url, json.dumps(channels), None if coins is None else json.dumps(coins),
-                 os.getpid()),
+                 os.getpid(), self.source),
             ).fetchone()
             self.run_id = int(row[0])  # type: ignore[index]
             self._db.execute("SELECT pg_advisory_lock(%s, %s::int)", (STREAM_LOCK_NS, self.run_id))

@@ -337,14 +337,17 @@ class PostgresStore:
                        (plan, _now_ms() if now_ms is None else now_ms, max_limit, run_id))
 
     def sources(self) -> list[str]:
-        """Every source whose data the runs recorded ("emulator" or an API host), sorted."""
+        """Every source whose data the runs and stream runs recorded ("emulator" or an API host), sorted."""
         if self._version != SCHEMA_VERSION:
             return []
         with self._reading() as db:
-            if "source" not in found_tables(db).get("runs", ()):
-                return []  # a v3 database from before runs recorded it, opened read-only
-            return [str(r[0]) for r in db.execute(
-                "SELECT DISTINCT source FROM runs WHERE source IS NOT NULL ORDER BY source")]
+            tables = found_tables(db)
+            found: set[str] = set()
+            for table in ("runs", "stream_runs"):  # a v3 database from before they recorded it has no column
+                if "source" in tables.get(table, ()):
+                    found |= {str(r[0]) for r in db.execute(f"SELECT DISTINCT source FROM {table} "
+                                                            "WHERE source IS NOT NULL")}
+            return sorted(found)
 
     def known_plan(self) -> KnownPlan | None:
         """The plan the latest run recorded, or None."""

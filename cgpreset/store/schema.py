@@ -64,7 +64,7 @@ RUNS = TableDef("runs", (
 
 #: Columns added to schema v3 after stores of it were written: a store without them gets them
 #: (ALTER TABLE ... ADD COLUMN, nullable) when opened for writing; reading one does without them.
-LATE_COLUMNS: dict[str, tuple[str, ...]] = {"runs": ("source",), "stream_runs": ("pid",)}
+LATE_COLUMNS: dict[str, tuple[str, ...]] = {"runs": ("source",), "stream_runs": ("pid", "source")}
 
 #: An answer's page kept as it came: on field drift (unknown fields) or with --keep-raw.
 RAW_PAGES = TableDef("raw_pages", (
@@ -83,7 +83,7 @@ STREAM_RUNS = TableDef("stream_runs", (
     ("status", "text", True), ("stop_reason", "text", False), ("url", "text", True), ("channels", "text", True),
     ("coins", "text", False), ("events", "int", True), ("events_per_minute", "real", True),
     ("reconnects", "int", True), ("pings_sent", "int", True), ("pongs_received", "int", True),
-    ("last_event_at", "int", False), ("summary", "text", True), ("pid", "int", False),
+    ("last_event_at", "int", False), ("summary", "text", True), ("pid", "int", False), ("source", "text", False),
 ), key=("id",))
 
 #: Column defaults (the rest have none).

@@ -352,14 +352,16 @@ class SQLiteStore:
                        (plan, now, max_limit, run_id))
 
     def sources(self) -> list[str]:
-        """Every source whose data the runs recorded ("emulator" or an API host), sorted."""
+        """Every source whose data the runs and stream runs recorded ("emulator" or an API host), sorted."""
         if self._version != SCHEMA_VERSION:
             return []
         with self._reading() as db:
-            if "source" not in {r[0] for r in db.execute("SELECT name FROM pragma_table_info('runs')")}:
-                return []  # a v3 file from before runs recorded it, opened read-only
-            return [str(r[0]) for r in db.execute(
-                "SELECT DISTINCT source FROM runs WHERE source IS NOT NULL ORDER BY source")]
+            found: set[str] = set()
+            for table in ("runs", "stream_runs"):  # a v3 file from before they recorded it has no column
+                if "source" in {r[0] for r in db.execute("SELECT name FROM pragma_table_info(?)", (table,))}:
+                    found |= {str(r[0]) for r in db.execute(f"SELECT DISTINCT source FROM {table} "
+                                                            "WHERE source IS NOT NULL")}
+            return sorted(found)
 
     def known_plan(self) -> KnownPlan | None:
         """The plan the latest run recorded, or None."""

@@ -73,6 +73,7 @@ class StreamSink(Protocol):
     """What a stream session writes to: this SQLite store or the PostgreSQL one (store/pg_stream.py)."""
 
     run_id: int | None
+    source: str | None  # recorded with the run: "emulator" or the API's host (run/source.py)
 
     def close(self) -> None: ...
     def start_run(self, *, url: str, channels: list[str], coins: list[str] | None, now: float) -> int: ...
@@ -89,6 +90,7 @@ class StreamStore:
         self.db_path = Path(db_path)
         self._conn = connect(self.db_path)
         self.run_id: int | None = None
+        self.source: str | None = None
 
     def close(self) -> None:
         self._conn.close()
@@ -111,10 +113,10 @@ class StreamStore:
                         self._conn.execute("UPDATE stream_runs SET status = 'abandoned', ended_at = updated_at, "
                                            "stop_reason = 'process gone' WHERE id = ?", (rid,))
                 cur = self._conn.execute(
-                    "INSERT INTO stream_runs (started_at, updated_at, status, url, channels, coins, pid) "
-                    "VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                    "INSERT INTO stream_runs (started_at, updated_at, status, url, channels, coins, pid, source) "
+                    "VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
                     (_ms(now), _ms(now), url, json.dumps(channels), None if coins is None else json.dumps(coins),
-                     os.getpid()),
+                     os.getpid(), self.source),
                 )
                 self._conn.execute("COMMIT")
             except BaseException:
