@@ -116,3 +116,16 @@ def test_the_check_sees_an_upward_import() -> None:
     assert violations("cgpreset.run.engine", "from cgpreset.emulator import serve")
     assert violations("cgpreset.cli.run", "from cgpreset.emulator import serve") == []
     assert violations("cgpreset.run.engine", "from cgpreset.store import open_store\nfrom . import budget") == []
+
+
+MAX_MODULE_LINES = 450
+
+
+def test_no_module_is_over_450_lines() -> None:
+    sizes = {path.relative_to(REPO).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+             for path in PACKAGE.rglob("*.py")}
+    assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+
+
+def test_the_top_level_holds_only_foundation_modules() -> None:
+    assert len(list(PACKAGE.glob("*.py"))) <= 10

@@ -23,10 +23,19 @@ from cgpreset.emulator.data import (
     PAIRS,
     SUPPORTED_EXCHANGES,
     Coin,
-    coin_share,
 )
 from cgpreset.emulator.etf import etf_rows
 from cgpreset.emulator.market import Market, change_pct
+from cgpreset.emulator.rows import (
+    CHANGE_WINDOWS,
+    CHANGE_WINDOWS_OI,
+    ceil_bar,
+    exchange_list,
+    liq_row,
+    ohlc_row,
+    oi_total_row,
+    venue_weight,
+)
 from cgpreset.plans import (
     DAY_MS,
     HOUR_MS,
@@ -209,12 +218,12 @@ class ApiModel:
         listed_ms = int(datetime.fromisoformat(listed).replace(tzinfo=timezone.utc).timestamp() * 1000)
         days = history_days(self.plan, interval)
         earliest = listed_ms if days is None else max(listed_ms, now - days * DAY_MS)
-        earliest = _ceil_bar(earliest, interval)
+        earliest = ceil_bar(earliest, interval)
         last = bar_open(now, interval)
         if params.get("end_time"):
             last = min(last, bar_open(int(params["end_time"]) - 1, interval))
         if params.get("start_time"):
-            first = max(earliest, _ceil_bar(int(params["start_time"]), interval))
+            first = max(earliest, ceil_bar(int(params["start_time"]), interval))
             last = min(last, first + (limit - 1) * step)
         else:
             first = max(earliest, last - (limit - 1) * step)
@@ -242,7 +251,7 @@ class ApiModel:
 
     def _coins_markets(self, params: Mapping[str, str]) -> Body:
         now = self.now_ms()
-        venues = _exchange_list(params.get("exchange_list"))
+        venues = exchange_list(params.get("exchange_list"))
         rows = [r for r in (self._market_row(c, now, venues) for c in COINS) if r is not None]
         rows.sort(key=lambda r: -r["market_cap_usd"])  # market-cap order: NOT the OI ranking
         # Page size, its cap and the order are undocumented upstream (spec §6.9): 100 per page by
@@ -260,7 +269,7 @@ class ApiModel:
             return ok([])
         now = self.now_ms()
         rows = sorted((self._oi_row(coin, ex, now) for ex in coin.venues), key=lambda r: -r["open_interest_usd"])
-        return ok([_oi_total_row(coin, rows), *rows])
+        return ok([oi_total_row(coin, rows), *rows])
 
     def _funding_rate_history(self, params: Mapping[str, str]) -> Body:
         inst = PAIRS.get((params["exchange"], params["symbol"]))
@@ -272,7 +281,7 @@ class ApiModel:
         opens, step = self.bar_opens(params, coin.listed)
         key = self.market.key("funding-hl", inst.exchange, inst.instrument_id)
         bars = series.ohlc(lambda t: self.market.funding(inst, t), key, opens, step, self.now_ms(), 0.04)
-        return ok([_ohlc_row(b, lambda v: series.fmt_num(v, 6)) for b in bars])
+        return ok([ohlc_row(b, lambda v: series.fmt_num(v, 6)) for b in bars])
 
     def _open_interest_aggregated_history(self, params: Mapping[str, str]) -> Body:
         coin = COIN_BY_CODE.get(params["symbol"])
@@ -289,7 +298,7 @@ class ApiModel:
             fmt = lambda v: str(round(v))  # noqa: E731
         key = self.market.key("oi-hl", coin.code)
         bars = series.ohlc(value, key, opens, step, self.now_ms(), 0.002)
-        return ok([_ohlc_row(b, fmt) for b in bars])
+        return ok([ohlc_row(b, fmt) for b in bars])
 
     def _liquidation_aggregated_history(self, params: Mapping[str, str]) -> Body:
         return self._flow_history(params, "liq")
@@ -302,7 +311,7 @@ class ApiModel:
         with_msg = kind == "taker"  # the taker docs example carries "msg": "success"
         if coin is None:
             return ok([], with_msg=with_msg)
-        weight = _venue_weight(coin, _exchange_list(params["exchange_list"]))
+        weight = venue_weight(coin, exchange_list(params["exchange_list"]))
         if weight == 0.0:
             return ok([], with_msg=with_msg)
         opens, step = self.bar_opens(params, coin.listed)
@@ -338,11 +347,11 @@ class ApiModel:
                 acc = totals.setdefault(ex, [0.0, 0.0])
                 acc[0] += lo
                 acc[1] += sh
-        rows = [_liq_row(ex, lo, sh) for ex, (lo, sh) in totals.items()]
+        rows = [liq_row(ex, lo, sh) for ex, (lo, sh) in totals.items()]
         rows.sort(key=lambda r: -r["liquidation_usd"])
         all_long = sum(r["longLiquidation_usd"] for r in rows)
         all_short = sum(r["shortLiquidation_usd"] for r in rows)
-        return ok([_liq_row("All", all_long, all_short), *rows])
+        return ok([liq_row("All", all_long, all_short), *rows])
 
     def _etf_bitcoin_flow_history(self, params: Mapping[str, str]) -> Body:
         return ok(etf_rows(self.market, self.now_ms()))
@@ -365,14 +374,14 @@ class ApiModel:
             "open_interest_quantity_by_coin_margin": round(usd * frac / price, 4),
             "open_interest_quantity_by_stable_coin_margin": round(usd * (1 - frac) / price, 4),
         }
-        for label, minutes in _CHANGE_WINDOWS_OI:
+        for label, minutes in CHANGE_WINDOWS_OI:
             row[f"open_interest_change_percent_{label}"] = change_pct(
                 usd, m.oi_on(coin, ex, now - minutes * MINUTE_MS))
         return row
 
     def _market_row(self, coin: Coin, now: int, venues: list[str] | None) -> dict[str, Any] | None:
         m = self.market
-        share = 1.0 if venues is None else _venue_weight(coin, venues)
+        share = 1.0 if venues is None else venue_weight(coin, venues)
         if share == 0.0:
             return None
         price = m.price(coin, now)
@@ -399,19 +408,19 @@ class ApiModel:
             "open_interest_quantity": round(oi / price, 4),
             "open_interest_volume_ratio": round(oi / vol24, 4),
         }
-        for label, minutes in _CHANGE_WINDOWS:
+        for label, minutes in CHANGE_WINDOWS:
             row[f"price_change_percent_{label}"] = change_pct(price, m.price(coin, now - minutes * MINUTE_MS))
-        for label, minutes in _CHANGE_WINDOWS_OI:
+        for label, minutes in CHANGE_WINDOWS_OI:
             row[f"open_interest_change_percent_{label}"] = change_pct(
                 oi, m.oi(coin, now - minutes * MINUTE_MS) * share)
-        for label, minutes in _CHANGE_WINDOWS_OI:
+        for label, minutes in CHANGE_WINDOWS_OI:
             row[f"volume_change_percent_{label}"] = change_pct(
                 volume(now, minutes), volume(now - minutes * MINUTE_MS, minutes))
         for label, minutes in (("1h", 60), ("4h", 240), ("24h", 1440)):
             row[f"volume_change_usd_{label}"] = round(
                 volume(now, minutes) - volume(now - minutes * MINUTE_MS, minutes), 4)
         lsr_key = m.key("lsr", coin.code)
-        for label, minutes in _CHANGE_WINDOWS:
+        for label, minutes in CHANGE_WINDOWS:
             row[f"long_short_ratio_{label}"] = round(1.0 + 0.25 * series.level(lsr_key, now - minutes * 30_000), 4)
         hourly = m.hourly_liquidations(coin, now, 24)
         for hours in (1, 4, 12, 24):
@@ -421,51 +430,3 @@ class ApiModel:
             row[f"long_liquidation_usd_{hours}h"] = round(lo, 5)
             row[f"short_liquidation_usd_{hours}h"] = round(sh, 5)
         return row
-
-
-_CHANGE_WINDOWS = (("5m", 5), ("15m", 15), ("30m", 30), ("1h", 60), ("4h", 240), ("12h", 720), ("24h", 1440))
-_CHANGE_WINDOWS_OI = (("5m", 5), ("15m", 15), ("30m", 30), ("1h", 60), ("4h", 240), ("24h", 1440))
-
-
-def _ceil_bar(ts: int, interval: str) -> int:
-    start = bar_open(ts, interval)
-    return start if start == ts else start + interval_ms(interval)
-
-
-def _exchange_list(raw: str | None) -> list[str] | None:
-    if not raw:
-        return None
-    return [name.strip() for name in raw.split(",") if name.strip()]
-
-
-def _venue_weight(coin: Coin, venues: list[str] | None) -> float:
-    """The part of the coin's market that the listed exchanges hold (unknown names count 0)."""
-    if venues is None:
-        return 1.0
-    return min(1.0, sum(coin_share(coin, ex) for ex in set(venues)))
-
-
-def _ohlc_row(bar: tuple[int, float, float, float, float], fmt: Callable[[float], str]) -> dict[str, Any]:
-    t, o, h, lo, c = bar
-    return {"time": t, "open": fmt(o), "high": fmt(h), "low": fmt(lo), "close": fmt(c)}
-
-
-def _oi_total_row(coin: Coin, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The `exchange: "All"` row: sums of the exchange rows (percent changes OI-weighted)."""
-    total: dict[str, Any] = {"exchange": "All", "symbol": coin.code}
-    usd = sum(r["open_interest_usd"] for r in rows) or 1.0
-    for name in rows[0]:
-        if name in ("exchange", "symbol"):
-            continue
-        if name.startswith("open_interest_change_percent"):
-            total[name] = round(sum(r[name] * r["open_interest_usd"] for r in rows) / usd, 2)
-        else:
-            total[name] = round(sum(r[name] for r in rows), 4)
-    return total
-
-
-def _liq_row(exchange: str, long_usd: float, short_usd: float) -> dict[str, Any]:
-    """A liquidation exchange-list row, with the field names real responses use (spec §6.7)."""
-    lo, sh = round(long_usd, 5), round(short_usd, 5)
-    return {"exchange": exchange, "liquidation_usd": round(lo + sh, 5),
-            "longLiquidation_usd": lo, "shortLiquidation_usd": sh}

@@ -1,0 +1,57 @@
+"""Row builders of the emulated answers: windows, bar rounding, venue weights and the row shapes
+real responses use (spec §6). Pure helpers of api.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cgpreset.emulator.data import Coin, coin_share
+from cgpreset.plans import bar_open, interval_ms
+
+CHANGE_WINDOWS = (("5m", 5), ("15m", 15), ("30m", 30), ("1h", 60), ("4h", 240), ("12h", 720), ("24h", 1440))
+CHANGE_WINDOWS_OI = (("5m", 5), ("15m", 15), ("30m", 30), ("1h", 60), ("4h", 240), ("24h", 1440))
+
+
+def ceil_bar(ts: int, interval: str) -> int:
+    start = bar_open(ts, interval)
+    return start if start == ts else start + interval_ms(interval)
+
+
+def exchange_list(raw: str | None) -> list[str] | None:
+    if not raw:
+        return None
+    return [name.strip() for name in raw.split(",") if name.strip()]
+
+
+def venue_weight(coin: Coin, venues: list[str] | None) -> float:
+    """The part of the coin's market that the listed exchanges hold (unknown names count 0)."""
+    if venues is None:
+        return 1.0
+    return min(1.0, sum(coin_share(coin, ex) for ex in set(venues)))
+
+
+def ohlc_row(bar: tuple[int, float, float, float, float], fmt: Callable[[float], str]) -> dict[str, Any]:
+    t, o, h, lo, c = bar
+    return {"time": t, "open": fmt(o), "high": fmt(h), "low": fmt(lo), "close": fmt(c)}
+
+
+def oi_total_row(coin: Coin, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The `exchange: "All"` row: sums of the exchange rows (percent changes OI-weighted)."""
+    total: dict[str, Any] = {"exchange": "All", "symbol": coin.code}
+    usd = sum(r["open_interest_usd"] for r in rows) or 1.0
+    for name in rows[0]:
+        if name in ("exchange", "symbol"):
+            continue
+        if name.startswith("open_interest_change_percent"):
+            total[name] = round(sum(r[name] * r["open_interest_usd"] for r in rows) / usd, 2)
+        else:
+            total[name] = round(sum(r[name] for r in rows), 4)
+    return total
+
+
+def liq_row(exchange: str, long_usd: float, short_usd: float) -> dict[str, Any]:
+    """A liquidation exchange-list row, with the field names real responses use (spec §6.7)."""
+    lo, sh = round(long_usd, 5), round(short_usd, 5)
+    return {"exchange": exchange, "liquidation_usd": round(lo + sh, 5),
+            "longLiquidation_usd": lo, "shortLiquidation_usd": sh}
