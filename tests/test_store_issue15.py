@@ -111,3 +111,27 @@ def test_a_deeper_history_the_api_does_not_have_is_asked_for_once(tmp_path: Path
     result = _run(db, again, days=90)
     assert len([1 for ep, _ in again.calls if ep == "funding-rate-history"]) == 1
     assert _layer(result, "funding").outcome == "ok"
+
+
+def test_the_dry_run_counts_the_older_windows_a_deeper_history_needs(tmp_path: Path) -> None:
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+
+    from cgpreset.cli import cli
+    from cgpreset.run.engine import wall_ms
+
+    db = tmp_path / "run.db"
+    _run(db, FakeClient(wall_ms()), days=30)  # the dry run plans at the wall clock
+    cfg = configs("SOL", history_days=90)[0][1]
+    folder = tmp_path / "deploy"
+    folder.mkdir()
+    (folder / "sol.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True)))
+    out = CliRunner().invoke(cli, ["run-preset", str(folder), "--store", str(db), "--dry-run", "--json",
+                                   "--layers", "funding"], env={"CGPRESET_PLAN": "standard"})
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.stdout)
+    funding = next(p for p in doc["series"] if p["layer"] == "funding")
+    assert funding["requests"] == 3  # two windows of the 60 older days, and the incremental one
+    assert any("60 older days" in n for n in funding["notes"])

@@ -190,15 +190,18 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         check_target(metrics_path)  # before the run, not after its data is fetched
     if dry_run:
         cursors: dict[str, int] = {}
+        earliest: dict[str, int] = {}
         if not isinstance(location, Path) or location.exists():  # read-only: never creates or changes it
             with open_store(location, readonly=True) as st:
-                cursors = st.cursors()
+                positions = st.positions()
+            cursors = {k: c.last_closed for k, c in positions.items() if c.last_closed is not None}
+            earliest = {k: c.earliest for k, c in positions.items() if c.earliest is not None}
         plan = _dry_plan(app, configs)
         problems = floor_problems(configs, plan)
         if problems:
             raise PlanMismatchError(problems)
         rp = plan_run(shard_series(expand(configs), shard), cursors=cursors, now_ms=wall_ms(), plan=plan,
-                      full_refresh=full_refresh, backfill_cap=backfill_days)
+                      full_refresh=full_refresh, backfill_cap=backfill_days, earliest=earliest)
         if shard is not None:
             rp = replace(rp, shard=str(shard))
         if as_json:
