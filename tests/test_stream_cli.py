@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from cgpreset.cli import cli
 from cgpreset.store.stream_tables import latest_liveness
-from tests.ws_fake import KEY, FakeWS
+from tests.ws_fake import KEY, FakeWS, liquidation_frame
 
 EVENT_KEYS = ["type", "channel", "exchange", "symbol", "base_asset", "price", "side", "side_raw",
               "volume_usd", "time"]
@@ -34,15 +34,18 @@ def _invoke(env: dict[str, str], *args: str) -> Any:
 
 
 def test_json_lines_then_summary_and_the_key_nowhere() -> None:
-    with FakeWS(push_interval=0.02) as srv:
-        result = _invoke(_env(srv), "-vv", "stream", "--duration", "0.3", "--ping-interval", "0.05", "--json")
+    """Scripted frames and --max-events: what is asserted does not depend on how fast the machine is."""
+    frames = [liquidation_frame("liquidation_orders", seq) for seq in range(5)]
+    with FakeWS(push_interval=None, script=lambda conn: frames) as srv:
+        result = _invoke(_env(srv), "-vv", "stream", "--max-events", "5", "--ping-interval", "0.05", "--json")
     assert result.exit_code == 0, result.output
     *events, last = [json.loads(line) for line in result.stdout.splitlines()]
-    assert events and all(list(e) == EVENT_KEYS for e in events)
+    assert len(events) == 5 and all(list(e) == EVENT_KEYS for e in events)
     assert all(e["type"] == "liquidation" and e["side"] in ("long", "short") for e in events)
     summary = last["summary"]
     assert set(summary) == SUMMARY_KEYS
-    assert summary["events"] == len(events) and summary["pings_sent"] >= 4 and summary["stored"] is None
+    assert summary["events"] == 5 and summary["stop_reason"] == "max_events" and summary["stored"] is None
+    assert summary["pings_sent"] == len(srv.connections[0].ping_times())  # every ping sent is counted
     assert summary["url"] == f"{srv.url}?cg-api-key=<redacted>"
     assert "DEBUG cgpreset.stream.ws: > GET /ws-api?cg-api-key=<redacted> HTTP/1.1" in result.stderr
     assert KEY not in result.output
