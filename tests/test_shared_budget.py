@@ -139,3 +139,12 @@ def test_sigterm_ends_the_start_jitter_at_once() -> None:
         assert time.monotonic() - started < 1.0
     finally:
         cancel.CANCEL.clear()
+
+
+def test_a_probe_that_never_answers_holds_the_others_back_only_a_few_seconds() -> None:
+    from cgpreset.api.ratelimit import PROBE_MAX_WAIT
+
+    clock = FakeClock(start=0.0)
+    limiter = RateLimiter(300, clock=clock, sleep=clock.sleep, probe=1)
+    limiter.acquire()  # its answer never comes (a hanging server)
+    assert limiter.acquire() == pytest.approx(PROBE_MAX_WAIT, abs=PROBE_POLL)

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 LONG_WAIT = 10.0
 #: How often a thread held back by the probe looks again (seconds).
 PROBE_POLL = 0.05
+#: A probe whose answer takes longer than this (seconds) holds the others back no more.
+PROBE_MAX_WAIT = 5.0
 #: After a rate-limit answer whose own headers show budget left: a short pause, not the whole window.
 SPURIOUS_WAIT = 1.0
 
@@ -61,6 +63,7 @@ class RateLimiter:
         self._share = 1.0
         self._probe = probe  # at most this many starts until the first request has ended
         self._ended = 0
+        self._first_start = 0.0
         self._jitter = 0.0
         self._rng = rng or random.Random()
         self._own: deque[float] = deque()  # our own starts
@@ -128,7 +131,8 @@ class RateLimiter:
         if len(self._own) + len(self._others) >= total:
             starts = sorted((*self._own, *self._others))
             delay = max(delay, starts[len(starts) - total] + self._span - now)
-        if self._probe is not None and self._ended == 0 and self.acquired >= self._probe:
+        probing = self._probe is not None and self._ended == 0 and self.acquired >= self._probe
+        if probing and now - self._first_start < PROBE_MAX_WAIT:
             delay = max(delay, PROBE_POLL)
         return delay
 
@@ -157,6 +161,8 @@ class RateLimiter:
                         self._jitter = 0.0
                     delay = self._delay(now)
                     if delay <= 0:
+                        if self.acquired == 0:
+                            self._first_start = now
                         self._own.append(now)
                         self.acquired += 1
                         self.waited_seconds += waited
