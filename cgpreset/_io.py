@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cgpreset.errors import ConfigError
+from cgpreset.errors import ConfigError, did_you_mean
 from cgpreset.layers import LAYERS
 
 if TYPE_CHECKING:  # pydantic is imported by the models that raise its errors, never for --help
@@ -51,23 +51,45 @@ def field_path(loc: Sequence[str | int]) -> str:
     return out
 
 
-def describe_error(err: Mapping[str, Any]) -> str:
-    """One pydantic error's message, worded for a file's author (`unknown key`, not pydantic's)."""
+def describe_error(err: Mapping[str, Any], model: Any = None) -> str:
+    """One pydantic error's message, worded for a file's author (`unknown key`, not pydantic's);
+    with the `model` validated, an unknown key gets the nearest key of its place."""
     loc = err["loc"]
     if err["type"] == "extra_forbidden":
         if len(loc) == 2 and loc[0] == "layers":
             return f"unknown layer (expected one of {', '.join(LAYERS)})"
-        return "unknown key"
+        if model is None or not loc:
+            return "unknown key"
+        return "unknown key" + did_you_mean(str(loc[-1]), keys_at(model, loc[:-1]))
     return str(err["msg"]).removeprefix("Value error, ")
 
 
-def problem_line(err: Mapping[str, Any]) -> str:
+def problem_line(err: Mapping[str, Any], model: Any = None) -> str:
     """One pydantic error as `field: problem` (whole-model checks already name their field)."""
     loc = field_path(tuple(err["loc"]))
-    return f"{loc}: {describe_error(err)}" if loc else describe_error(err)
+    return f"{loc}: {describe_error(err, model)}" if loc else describe_error(err, model)
 
 
-def format_validation(exc: ValidationError) -> str:
+def _models_in(annotation: Any) -> list[Any]:
+    """The pydantic models an annotation holds (through Optional, unions, lists and dicts)."""
+    import typing
+
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def keys_at(model: Any, loc: Sequence[str | int]) -> list[str]:
+    """The keys a model accepts at `loc` (a pydantic error's location without its last part)."""
+    here = _models_in(model)
+    for part in loc:
+        if isinstance(part, int):
+            continue  # a list item: the element's models are already unwrapped
+        here = [m for cls in here if part in cls.model_fields for m in _models_in(cls.model_fields[part].annotation)]
+    return sorted({name for cls in here for name in cls.model_fields})
+
+
+def format_validation(exc: ValidationError, model: Any = None) -> str:
     """Every pydantic error as `field[1]: problem`, joined by "; "; callers put the file in front:
     `file: layers.funding.exchange: Field required; layers.funding.exchnage: unknown key`."""
-    return "; ".join(problem_line(err) for err in exc.errors())
+    return "; ".join(problem_line(err, model) for err in exc.errors())

@@ -80,3 +80,28 @@ def test_emulator_exits_130_on_ctrl_c(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
+
+
+def test_a_transport_error_ends_with_its_real_cause_whole() -> None:
+    import requests
+
+    from cgpreset.api.client import transport_cause
+
+    try:
+        requests.get("http://127.0.0.1:1/api/x", timeout=2)
+    except requests.ConnectionError as exc:
+        cause = transport_cause(exc)
+    assert cause == "ConnectionRefusedError: [Errno 111] Connection refused"
+
+
+def test_unknown_keys_coins_and_exchanges_get_a_did_you_mean(tmp_path: Path) -> None:
+    cfgs = write_configs(tmp_path / "c", ("SOL",))
+    sol = cfgs / "sol.yaml"
+    sol.write_text(sol.read_text(encoding="utf-8") + "history_day: 3\n", encoding="utf-8")
+    code, out, _ = _invoke("validate", str(sol))
+    assert code == 2 and "history_day: unknown key (did you mean history_days?)" in out, out
+    preset = tmp_path / "p.yaml"
+    text = (REPO / "presets" / "sol.yaml").read_text(encoding="utf-8")
+    preset.write_text(text.replace("exchange: OKX", "exchange: OKK", 1), encoding="utf-8")
+    code, _, err = _invoke("resolve", "--preset", str(preset), "--snapshot", str(FIXTURES / "discovery-snapshot.json"))
+    assert code == 2 and "OKK is not a CoinGlass exchange (did you mean OKX?)" in err, err

@@ -72,7 +72,7 @@ def test_unknown_layer_unknown_key_and_bad_values_all_listed(tmp_path: Path) -> 
     assert ("sol.yaml: layers.etf_flow: unknown layer (expected one of funding, open_interest, liquidation, "
             "taker_volume, liquidation_exchanges, etf_flows)") in lines
     assert "sol.yaml: health.min_rows: Input should be greater than or equal to 0" in lines
-    assert "sol.yaml: health.min_row: unknown key" in lines
+    assert "sol.yaml: health.min_row: unknown key (did you mean min_rows?)" in lines
     assert lines[-1] == "Error: 4 problem(s) in 1 file(s)"
     assert "Traceback" not in result.output
 

@@ -20,6 +20,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception
 from cgpreset import __version__
 from cgpreset.api import cancel
 from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
+from cgpreset.api.cause import transport_cause
 from cgpreset.api.envelope import CutAnswerError, unwrap_raw
 from cgpreset.api.ratelimit import Clock, RateLimiter, Sleep
 from cgpreset.api.rows import parse_data
@@ -220,8 +221,7 @@ class CoinGlassClient:
                 raise DeadlineExceededError("deadline reached while waiting for the answer", path=path) from None
             raise TransportError(f"timed out after {timeout[1]:g}s", path=path) from exc
         except requests.RequestException as exc:
-            reason = redact(type(exc).__name__ + ": " + str(exc), self._secret)
-            raise TransportError(f"connection failed: {reason[:160]}", path=path) from exc
+            raise TransportError(f"connection failed: {transport_cause(exc, self._secret)}", path=path) from exc
         try:
             _refuse_redirect(resp, path)
             body = self._read_body(resp, path, started)
@@ -273,8 +273,7 @@ class CoinGlassClient:
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
                     raise TransportError("timed out while reading the answer", path=path) from exc
-                reason = redact(type(exc).__name__ + ": " + str(exc), self._secret)
-                raise TransportError(f"answer cut off: {reason[:160]}", path=path) from exc
+                raise TransportError(f"answer cut off: {transport_cause(exc, self._secret)}", path=path) from exc
             if not chunk:
                 return b"".join(chunks)
             size += len(chunk)

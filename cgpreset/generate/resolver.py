@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cgpreset.errors import ConfigError
+from cgpreset.errors import ConfigError, did_you_mean
 from cgpreset.generate.discovery import Instrument, Snapshot
 from cgpreset.generate.selection import DroppedCoin as DroppedCoin  # re-exported: part of a Resolution
 from cgpreset.generate.selection import filenames as filenames
@@ -153,15 +153,15 @@ def check_preset(preset: Preset, snapshot: Snapshot, *, source: str = "preset") 
     """
     problems: list[str] = []
     if snapshot.coin_spelling(preset.coin) is None:
-        problems.append(f"{source}: coin: {preset.coin} is not a CoinGlass coin (not in supported-coins)")
+        near = did_you_mean(preset.coin, snapshot.coins) or " (not in supported-coins)"
+        problems.append(f"{source}: coin: {preset.coin} is not a CoinGlass coin{near}")
     spelling: dict[str, str] = {}
     for where, name in _preset_exchanges(preset):
         found = snapshot.exchange_spelling(name)
         if found is None:
-            problems.append(
-                f"{source}: {where}: {name} is not a CoinGlass exchange "
-                f"(supported-exchange-pairs lists {', '.join(sorted(snapshot.pairs, key=str.lower))})"
-            )
+            listed = sorted(snapshot.pairs, key=str.lower)
+            near = did_you_mean(name, listed) or f" (supported-exchange-pairs lists {', '.join(listed)})"
+            problems.append(f"{source}: {where}: {name} is not a CoinGlass exchange{near}")
         else:
             spelling[name] = found
     if problems:

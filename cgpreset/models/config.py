@@ -281,7 +281,7 @@ def load_config(path: Path) -> CoinConfig:
     try:
         return CoinConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {format_validation(exc)}") from None
+        raise ConfigError(f"{path}: {format_validation(exc, CoinConfig)}") from None
 
 
 def config_paths(paths: list[Path]) -> list[Path]:

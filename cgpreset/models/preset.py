@@ -161,7 +161,7 @@ def _load(path: Path, model: type[Any], what: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {format_validation(exc)}") from None
+        raise ConfigError(f"{path}: {format_validation(exc, model)}") from None
 
 
 def load_preset(path: Path) -> Preset:

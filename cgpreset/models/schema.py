@@ -68,13 +68,13 @@ def validate_file(path: Path) -> list[str]:
         errors = exc.errors()
     structural = [e for e in errors if e["loc"]]
     if structural:
-        return [f"{path}: {problem_line(e)}" for e in structural]
+        return [f"{path}: {problem_line(e, CoinConfig)}" for e in structural]
     # Only the model-level feasibility check failed: validate on a plan that allows everything,
     # then ask for every problem on the real plan (the validator stops at the first one).
     try:
         relaxed = CoinConfig.model_validate({**data, "plan": Plan.PROFESSIONAL.value, "history_days": 1})
     except ValidationError:
-        return [f"{path}: {problem_line(e)}" for e in errors]
+        return [f"{path}: {problem_line(e, CoinConfig)}" for e in errors]
     real = relaxed.model_copy(update={"plan": Plan(data["plan"]), "history_days": data["history_days"]})
     return [f"{path}: {problem}" for problem in plan_problems(real)]
 
