@@ -118,3 +118,10 @@ def test_runs_on_a_missing_store_is_one_line_and_creates_nothing(tmp_path: Path)
     code, out, err = invoke("runs", "--store", str(missing))
     assert code == 2 and "no such store" in err and err.count("\n") == 1
     assert not missing.exists()
+
+
+def test_set_exit_code_corrects_a_finished_runs_row(store: str) -> None:
+    with open_store(store) as st:
+        st.set_exit_code(2, 141)
+    doc = json.loads(invoke("runs", "--json", "--store", store)[1])
+    assert [r["exit_code"] for r in doc["runs"]] == [1, 141]

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from cgpreset.cli import cli
@@ -105,3 +106,22 @@ def test_unknown_keys_coins_and_exchanges_get_a_did_you_mean(tmp_path: Path) -> 
     preset.write_text(text.replace("exchange: OKX", "exchange: OKK", 1), encoding="utf-8")
     code, _, err = _invoke("resolve", "--preset", str(preset), "--snapshot", str(FIXTURES / "discovery-snapshot.json"))
     assert code == 2 and "OKK is not a CoinGlass exchange (did you mean OKX?)" in err, err
+
+
+def test_the_run_rows_exit_code_is_the_processs(tmp_path: Path, emu_env: dict[str, str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A metrics file that cannot be written turns an ok run into exit 2: the run's row says 2 too."""
+    from cgpreset.errors import OutputError
+    from cgpreset.store import open_store
+
+    def refuse(path: Path, data: bytes) -> None:
+        raise OutputError(f"{path}: No space left on device")
+
+    monkeypatch.setattr("cgpreset.cli.run.atomic_write", refuse)
+    cfgs = write_configs(tmp_path / "c", ("SOL",))
+    db = tmp_path / "s.db"
+    code, _, err = _invoke("run-preset", str(cfgs), "--store", str(db), "--metrics", str(tmp_path / "m.prom"),
+                           env=emu_env)
+    assert code == 2 and "metrics not written" in err
+    with open_store(db, readonly=True) as st:
+        assert [r["exit_code"] for r in st.runs()] == [2]

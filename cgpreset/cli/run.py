@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,13 +48,14 @@ def _dry_plan(app: App, configs: list[tuple[Path, CoinConfig]]) -> Plan:
     return min((cfg.plan for _, cfg in configs), key=lambda p: p.rank)
 
 
-def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None = None) -> None:
+def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None = None,
+          record: Callable[[int], None] | None = None) -> None:
     """Exit with the report's code; when the API refused everything, also one `Error:` line on stderr.
 
     `metrics` (path, text) is written last, after the report is out: a metrics file that cannot be
     written is one more `Error:` line and exit 2 if the run itself was ok, never a lost report.
     """
-    lines = []
+    lines, original = [], code
     if code == ExitCode.API and refused is not None:
         from cgpreset.errors import ErrorKind
 
@@ -65,6 +67,8 @@ def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None
         except OutputError as exc:
             lines.append(f"metrics not written: {exc}")
             code = code or OutputError.exit_code
+    if record is not None and code != original:  # the run's row says what the process says
+        record(code)
     if code:  # lines only ever come with a non-zero code
         fail(code, *lines)
 
@@ -225,13 +229,23 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         if created and isinstance(location, Path):  # refused before any data request: no empty file left
             SQLiteStore.remove(location)
         raise
-    if as_json:
-        click.echo(json.dumps(run_json(result, store=display(location)), indent=2, sort_keys=True))
-    else:
-        print_tables(run_table(result))
-        click.echo(run_summary(result))
+    def record(code: int) -> None:
+        if result.run_id is not None:
+            with open_store(location) as st:
+                st.set_exit_code(result.run_id, code)
+
+    try:
+        if as_json:
+            click.echo(json.dumps(run_json(result, store=display(location)), indent=2, sort_keys=True))
+        else:
+            print_tables(run_table(result))
+            click.echo(run_summary(result))
+    except BrokenPipeError:  # `| head`: the process exits 141, and so does the run's row
+        record(ExitCode.OUTPUT_CLOSED)
+        raise
     _exit(result.exit_code, next((r.error for r in result.results if r.error is not None), None),
-          metrics=None if metrics_path is None else (metrics_path, run_metrics(result, end_s=time.time())))
+          metrics=None if metrics_path is None else (metrics_path, run_metrics(result, end_s=time.time())),
+          record=record)
 
 
 @cli.command()

@@ -373,6 +373,11 @@ class PostgresStore:
                 self._main.execute("SELECT pg_advisory_unlock(%s, %s::int)", (RUN_LOCK_NS, run_id))
                 self._run_id = None
 
+    def set_exit_code(self, run_id: int, exit_code: int) -> None:
+        """The process's exit code, when it differs from the run's (a metrics file not written: 2)."""
+        with self._lock, converting(self.dsn, _WRITE), self._main.transaction():
+            self._main.execute("UPDATE runs SET exit_code = %s WHERE id = %s", (exit_code, run_id))
+
     def runs(self) -> list[dict[str, Any]]:
         if self._version != SCHEMA_VERSION:
             return []

@@ -384,6 +384,11 @@ class SQLiteStore:
                  json.dumps(outcomes, sort_keys=True), status, run_id),
             )
 
+    def set_exit_code(self, run_id: int, exit_code: int) -> None:
+        """The process's exit code, when it differs from the run's (a metrics file not written: 2)."""
+        with self._tx() as db:
+            db.execute("UPDATE runs SET exit_code = ? WHERE id = ?", (exit_code, run_id))
+
     def runs(self) -> list[dict[str, Any]]:
         if self._version < 1:
             return []
