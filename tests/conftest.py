@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.fakes import FakeClock
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parents[1]
@@ -39,24 +40,6 @@ def _restore_logging() -> Iterator[None]:
 def load_fixture(name: str) -> Any:
     """A JSON file from tests/fixtures (copied from ../shared/samples)."""
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
-
-class FakeClock:
-    """A monotonic clock that only moves when someone sleeps; thread-safe."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += max(0.0, seconds)
 
 
 @pytest.fixture

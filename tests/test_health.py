@@ -13,7 +13,7 @@ from cgpreset.errors import AuthError, ConfigError, ExitCode, MalformedResponseE
 from cgpreset.plans import Plan
 from cgpreset.run.health import _shot_for, health_summary, health_table, plan_shots, run_health
 from cgpreset.run.report import render_text
-from tests.test_runner import FakeClient
+from tests.fakes import FakeClient
 from tests.test_series import NOW, configs, make_config
 
 

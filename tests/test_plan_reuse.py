@@ -8,7 +8,7 @@ from typing import Any
 from cgpreset.plans import DAY_MS, HOUR_MS, Plan
 from cgpreset.run.engine import run_preset
 from cgpreset.store.sqlite import Store
-from tests.test_runner import FakeClient
+from tests.fakes import FakeClient
 from tests.test_series import NOW, configs
 
 

@@ -11,7 +11,7 @@ from cgpreset.api.client import Response
 from cgpreset.plans import HOUR_MS
 from cgpreset.run.engine import run_preset
 from cgpreset.store.sqlite import Store
-from tests.test_runner import FakeClient
+from tests.fakes import FakeClient
 from tests.test_series import NOW, configs
 
 

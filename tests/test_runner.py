@@ -9,70 +9,13 @@ from typing import Any
 import pytest
 
 from cgpreset.api.catalogue import Endpoint
-from cgpreset.api.client import ClientStats, Response
-from cgpreset.errors import ApiError, AuthError, DeadlineExceededError, ExitCode, RateLimitedError, ServerError
-from cgpreset.plans import DAY_MS, HOUR_MS, Plan, bar_open, interval_ms
+from cgpreset.api.client import Response
+from cgpreset.errors import AuthError, DeadlineExceededError, ExitCode, RateLimitedError, ServerError
+from cgpreset.plans import HOUR_MS, Plan, bar_open
 from cgpreset.run.engine import Budget, PlanMismatchError, run_preset
 from cgpreset.store.sqlite import Store
+from tests.fakes import FakeClient
 from tests.test_series import NOW, configs
-
-
-def fake_rows(ep: Endpoint, params: dict[str, Any], now_ms: int) -> list[dict[str, Any]]:
-    """Consistent data shaped like the API's (numbers as strings where the API sends strings)."""
-    if ep.id == "liquidation-exchange-list":
-        parts = [("Binance", 30.0, 10.0), ("OKX", 20.0, 5.0), ("Bybit", 10.0, 1.0), ("HTX", 4.0, 0.0)]
-        long_all, short_all = sum(p[1] for p in parts), sum(p[2] for p in parts)
-        return [{"exchange": n, "liquidation_usd": lo + sh, "longLiquidation_usd": lo, "shortLiquidation_usd": sh}
-                for n, lo, sh in [("All", long_all, short_all), *parts]]
-    if ep.id == "etf-bitcoin-flow-history":
-        days = range(bar_open(now_ms, "1d") - 40 * DAY_MS, bar_open(now_ms, "1d"), DAY_MS)
-        return [{"timestamp": d, "flow_usd": 3.0e6 + d % 7, "price_usd": 90000,
-                 "etf_flows": [{"etf_ticker": "IBIT", "flow_usd": 2.0e6},
-                               {"etf_ticker": "FBTC", "flow_usd": 1.0e6 + d % 7}]}
-                for d in days]
-    step = interval_ms(params["interval"])
-    first = params["start_time"]
-    last = min(params["end_time"] - 1, now_ms)
-    times = range(bar_open(first, params["interval"]), bar_open(last, params["interval"]) + 1, step)
-    times = list(times)[: params.get("limit", 1000)]
-    if ep.id in ("funding-rate-history", "open-interest-aggregated-history"):
-        return [{"time": t, "open": "1.0", "high": "2.0", "low": "0.5", "close": str(1 + (t // step) % 5 / 10)}
-                for t in times]
-    if ep.id == "liquidation-aggregated-history":
-        return [{"time": t, "aggregated_long_liquidation_usd": 5.0 + t % 3,
-                 "aggregated_short_liquidation_usd": 1.0} for t in times]
-    return [{"time": t, "aggregated_buy_volume_usd": 7.0, "aggregated_sell_volume_usd": 6.0 + t % 2}
-            for t in times]
-
-
-class FakeClient:
-    """Answers like CoinGlass from generated data; `fail` maps endpoint id -> exception to raise."""
-
-    def __init__(self, now_ms: int = NOW, *, fail: dict[str, ApiError] | None = None,
-                 empty: set[str] | None = None, plan: Plan | ApiError = Plan.STANDARD) -> None:
-        self.now_ms = now_ms
-        self.fail = fail or {}
-        self.empty = empty or set()
-        self._plan = plan
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.stats = ClientStats()
-        self._lock = threading.Lock()
-
-    def plan(self) -> Plan:
-        if isinstance(self._plan, ApiError):
-            raise self._plan
-        return self._plan
-
-    def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
-        params = dict(params or {})
-        with self._lock:
-            self.calls.append((ep.id, params))
-        self.stats.add(requests=1)
-        if ep.id in self.fail:
-            raise self.fail[ep.id]
-        data = [] if ep.id in self.empty else fake_rows(ep, params, self.now_ms)
-        self.stats.add(calls=1)
-        return Response(ep.path, params, data, 0.05, 1)
 
 
 def run(tmp_path: Path, client: FakeClient, coins: tuple[str, ...] = ("SOL", "BTC"), **kw: Any) -> Any:

@@ -8,8 +8,7 @@ from typing import Any
 from cgpreset.models.config import CoinConfig
 from cgpreset.plans import DAY_MS, HOUR_MS, Plan, bar_open
 from cgpreset.run.series import MACRO, expand, floor_problems, plan_run, plan_series
-
-NOW = 1_764_000_000_000 + 25 * 60_000  # 25 minutes into an hour
+from tests.fakes import NOW  # 25 minutes into an hour (shared with the fake client)
 
 
 def make_config(coin: str = "SOL", *, interval: str = "1h", history_days: int = 30, plan: str = "standard",

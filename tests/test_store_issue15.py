@@ -12,7 +12,7 @@ from cgpreset.errors import ExitCode
 from cgpreset.plans import DAY_MS, HOUR_MS, bar_open
 from cgpreset.run.engine import run_preset
 from cgpreset.store.sqlite import Store
-from tests.test_runner import FakeClient
+from tests.fakes import FakeClient
 from tests.test_series import NOW, configs
 
 

@@ -27,7 +27,7 @@ from cgpreset.stream.closing import default_jitter
 from cgpreset.stream.events import StreamEvent, channel_problem
 from cgpreset.stream.options import StreamOptions, format_event, format_summary, options_from_configs
 from cgpreset.stream.session import run_stream
-from tests.conftest import FakeClock
+from tests.fakes import FakeClock, fake_time
 from tests.ws_fake import KEY, FakeWS, liquidation_frame
 
 FAST = dict(ping_interval=0.05, backoff_initial=0.02, backoff_max=0.1)
@@ -322,17 +322,8 @@ def _connect(plan: list[Any]) -> tuple[Callable[..., Any], list[str]]:
     return connect, urls
 
 
-def _fake_time() -> tuple[FakeClock, Callable[[float], Any]]:
-    clock = FakeClock()
-
-    async def sleep(seconds: float) -> None:
-        clock.sleep(seconds)
-
-    return clock, sleep
-
-
 def test_backoff_doubles_to_the_cap_and_resets_after_a_healthy_connection() -> None:
-    clock, sleep = _fake_time()
+    clock, sleep = fake_time()
     healthy = ScriptedConn(["pong", liquidation_frame("liquidation_orders", 1)])
     connect, urls = _connect([OSError("x"), OSError("x"), OSError("x"), healthy])
     summary = _run(
@@ -349,7 +340,7 @@ def test_backoff_doubles_to_the_cap_and_resets_after_a_healthy_connection() -> N
 
 
 def test_a_server_never_reached_stops_after_the_connect_attempts() -> None:
-    clock, sleep = _fake_time()
+    clock, sleep = fake_time()
     connect, urls = _connect([])  # every attempt refused
     summary = _run(StreamOptions(url="ws://h/ws-api", key=KEY, connect_attempts=3),  # no --duration
                    clock=clock, sleep=sleep, connect=connect, jitter=lambda d: d)
@@ -358,7 +349,7 @@ def test_a_server_never_reached_stops_after_the_connect_attempts() -> None:
 
 
 def test_once_connected_the_stream_keeps_reconnecting_past_the_attempts() -> None:
-    clock, sleep = _fake_time()
+    clock, sleep = fake_time()
     healthy = ScriptedConn(["pong", liquidation_frame("liquidation_orders", 1)])
     connect, urls = _connect([healthy])  # then refused, again and again
     summary = _run(StreamOptions(url="ws://h/ws-api", key=KEY, connect_attempts=2, duration=60.0,
@@ -367,7 +358,7 @@ def test_once_connected_the_stream_keeps_reconnecting_past_the_attempts() -> Non
 
 
 def test_an_unhealthy_connection_does_not_reset_the_backoff() -> None:
-    clock, sleep = _fake_time()
+    clock, sleep = fake_time()
     connect, _ = _connect([OSError("x"), ScriptedConn([]), ScriptedConn(["junk"])])
     _run(StreamOptions(url="ws://h/ws-api", key=KEY, backoff_initial=1.0, backoff_max=100.0, duration=15.0),
          clock=clock, sleep=sleep, connect=connect, jitter=lambda d: d)
@@ -375,7 +366,7 @@ def test_an_unhealthy_connection_does_not_reset_the_backoff() -> None:
 
 
 def test_jitter_is_applied_and_bounded() -> None:
-    clock, sleep = _fake_time()
+    clock, sleep = fake_time()
     connect, _ = _connect([])
     _run(StreamOptions(url="ws://h/ws-api", key=KEY, backoff_initial=1.0, backoff_max=4.0, duration=6.0),
          clock=clock, sleep=sleep, connect=connect, jitter=lambda d: d / 2)
@@ -385,7 +376,7 @@ def test_jitter_is_applied_and_bounded() -> None:
 
 
 def test_close_1008_after_events_reconnects_instead_of_failing() -> None:
-    clock, sleep = _fake_time()
+    clock, sleep = fake_time()
     conn = ScriptedConn([liquidation_frame("liquidation_orders", 1)], code=1008)
     connect, urls = _connect([conn])
     summary = _run(StreamOptions(url="ws://h/ws-api", key=KEY, duration=3.0),
@@ -398,7 +389,7 @@ def test_close_1008_after_events_reconnects_instead_of_failing() -> None:
     ("unknown path", ConfigError),
 ])
 def test_close_1008_before_events_is_final_and_not_retried(reason: str, error: type[Exception]) -> None:
-    clock, sleep = _fake_time()
+    clock, sleep = fake_time()
     connect, urls = _connect([ScriptedConn(["pong"], code=1008, reason=reason)])
     with pytest.raises(error):
         _run(StreamOptions(url="ws://h/ws-api", key=KEY, duration=30.0),
@@ -460,7 +451,7 @@ def test_format_event_is_one_compact_line() -> None:
 
 
 def test_reconnects_count_connections_that_opened_again_not_attempts() -> None:
-    clock, sleep = _fake_time()
+    clock, sleep = fake_time()
     first = ScriptedConn([liquidation_frame("liquidation_orders", 1)])  # then an abnormal close
     second = ScriptedConn([liquidation_frame("liquidation_orders", 2)])
     connect, urls = _connect([first, OSError("x"), OSError("x"), second])  # then refused until --duration

@@ -15,9 +15,9 @@ from cgpreset.run.health import health_table, run_health
 from cgpreset.run.report import plan_table, render_text, run_table
 from cgpreset.run.series import expand, plan_run
 from cgpreset.store.sqlite import Store
+from tests.fakes import FakeClient
 from tests.test_health import LatestClient
 from tests.test_run_e2e import write_configs
-from tests.test_runner import FakeClient
 from tests.test_series import NOW, configs
 
 
