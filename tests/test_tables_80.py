@@ -65,3 +65,16 @@ def test_columns_80_applies_off_a_terminal(tmp_path: Path, emu_env: dict[str, st
                                 env={**emu_env, "COLUMNS": "80"})
     table = result.stdout.split("\n\n")[0]
     assert "outcome" in table and max(len(line) for line in table.splitlines()) <= 80, result.stdout
+
+
+def test_resolve_and_runs_tables_fit_80_columns(tmp_path: Path) -> None:
+    from tests.conftest import FIXTURES
+
+    result = CliRunner().invoke(cli, ["resolve", "--snapshot", str(FIXTURES / "discovery-snapshot.json")],
+                                env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.stderr
+    table = result.stdout.rsplit("\n", 2)[0]
+    assert max(len(line) for line in table.splitlines()) <= 80, table
+    assert "coin" in table.splitlines()[1] and "funding" in table.splitlines()[1]
+    wide = CliRunner().invoke(cli, ["resolve", "--snapshot", str(FIXTURES / "discovery-snapshot.json")])
+    assert _words(result.stdout) - _words(wide.stdout) == set()

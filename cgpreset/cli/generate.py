@@ -85,7 +85,7 @@ def _print_table(result: ResolveResult) -> None:
         table.add_row("-", d.requested, "-", "-", "-", f"dropped: {d.reason}")
     from cgpreset.run.report import droppable
 
-    print_tables(droppable(table, "file", "#"), width=160)
+    print_tables(droppable(table, "file", "#", "liq/taker exchanges"), width=160)
     click.echo(
         f"{len(result.resolution.coins)} coin(s), {len(result.resolution.dropped)} dropped; "
         f"plan {result.plan.plan.value} ({result.plan.source}); snapshot {snap.origin} "
