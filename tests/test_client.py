@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 import requests
@@ -318,3 +319,15 @@ def test_non_json_error_page_message_does_not_repeat_the_status(clock: FakeClock
     with make_client(clock, max_attempts=1) as client, pytest.raises(ServerError) as info:
         client.request("supported-coins")
     assert str(info.value) == "server_error: GET /api/futures/supported-coins: an HTML error page (HTTP 502)"
+
+
+def test_the_session_reads_proxy_and_ca_settings_once_and_never_netrc(monkeypatch: Any) -> None:
+    from cgpreset.api.session import _session_for
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/custom.pem")
+    s = _session_for("https://open-api-v4.coinglass.com")
+    assert s.proxies.get("https") == "http://proxy.example:3128" and s.verify == "/etc/ssl/custom.pem"
+    assert s.trust_env is False  # no os.environ scan and no ~/.netrc lookup per request
+    monkeypatch.setenv("NO_PROXY", "open-api-v4.coinglass.com")
+    assert "https" not in _session_for("https://open-api-v4.coinglass.com").proxies

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import msgspec
 import requests
 import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception
@@ -24,6 +23,8 @@ from cgpreset.api.cause import transport_cause
 from cgpreset.api.envelope import CutAnswerError, unwrap_raw
 from cgpreset.api.ratelimit import Clock, RateLimiter, Sleep
 from cgpreset.api.rows import parse_data
+from cgpreset.api.session import Response as Response
+from cgpreset.api.session import _session_for
 from cgpreset.errors import (
     ApiError,
     ConfigError,
@@ -42,30 +43,6 @@ log = logging.getLogger("cgpreset.client")
 _CHUNK = 256 * 1024
 
 USER_AGENT = f"cgpreset/{__version__} (+https://github.com/cgpreset/cgpreset)"
-
-
-class Response:
-    """One successful call: `data` as the API sent it, plus what the call cost.
-
-    `raw` is the JSON text of `data` as it came (the run decodes it with the typed decoder);
-    `data` is that text parsed into Python objects, on first use.
-    """
-
-    def __init__(self, path: str, params: dict[str, Any], data: Any, latency: float, attempts: int,
-                 rate_max: int | None = None, rate_used: int | None = None, *, raw: bytes | None = None) -> None:
-        self.path, self.params, self.latency, self.attempts = path, params, latency, attempts
-        self.rate_max, self.rate_used, self.raw = rate_max, rate_used, raw
-        self._data = data
-
-    @property
-    def data(self) -> Any:
-        if self._data is None and self.raw is not None:
-            self._data = msgspec.json.decode(self.raw)
-        return self._data
-
-    @data.setter
-    def data(self, value: Any) -> None:
-        self._data, self.raw = value, None
 
 
 @dataclass
@@ -157,7 +134,7 @@ class CoinGlassClient:
         self.deadline: float | None = None
         self.rate_max: int | None = None
         self.rate_used: int | None = None
-        self._session = session or requests.Session()
+        self._session = session or _session_for(self.base_url)
         self._session.headers.update({"accept": "application/json", "User-Agent": USER_AGENT})
         if self._secret:
             self._session.headers["CG-API-KEY"] = self._secret
