@@ -261,11 +261,15 @@ def plan_problems(cfg: CoinConfig) -> list[str]:
     return sorted(set(problems))
 
 
+#: libyaml's safe loader where it is built in (about 8x faster per config), else the Python one.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_yaml(path: Path) -> Any:
     """Parse a YAML file; ConfigError names the file and line on bad YAML."""
     text = read_text(path)
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - the safe loader, in C where libyaml is there
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
