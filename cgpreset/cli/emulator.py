@@ -10,9 +10,8 @@ from typing import Any
 
 import click
 
+from cgpreset.channels import LIQUIDATION_CHANNELS
 from cgpreset.cli import Number, cli
-from cgpreset.emulator import load_faults, serve
-from cgpreset.emulator.data import LIQ_CHANNELS
 from cgpreset.errors import ExitCode, UsageError
 from cgpreset.plans import Plan
 
@@ -40,7 +39,7 @@ from cgpreset.plans import Plan
 @click.option("--ws-event-rate", type=Number(min=0), default=20.0, show_default=True,
               metavar="PER_SECOND", help="Liquidation events pushed per second.")
 @click.option("--ws-liquidation-channel", default="both", show_default=True,
-              type=click.Choice(["both", *LIQ_CHANNELS]),
+              type=click.Choice(["both", *sorted(LIQUIDATION_CHANNELS)]),
               help="Which documented liquidation channel name the server speaks (spec §9 is unsure).")
 @click.option("--key-budget", type=click.IntRange(min=1), default=None, metavar="N",
               help="Requests a minute the key may make (sliding 60 s window) [default: the plan's].")
@@ -61,6 +60,9 @@ def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file:
         cgpreset emulator --ws-drop-after 5 > emu.env &   # then: . ./emu.env
         cgpreset emulator --plan standard --key-budget 120   # a key below its plan's budget
     """
+    from cgpreset.emulator import load_faults, serve  # here: every other command starts without it
+    from cgpreset.emulator.data import LIQ_CHANNELS
+
     faults = load_faults(faults_file, default_seed=seed) if faults_file else None
     liq_channels = LIQ_CHANNELS if ws_liquidation_channel == "both" else (ws_liquidation_channel,)
     stop = threading.Event()
