@@ -7,12 +7,16 @@ Beside conftest.py, which re-exports FakeClock (older tests import it from there
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from cgpreset.api.catalogue import Endpoint
-from cgpreset.api.client import ClientStats, Response
-from cgpreset.errors import ApiError
+from cgpreset.api.catalogue import Endpoint, endpoint
+from cgpreset.api.deadline import Deadline
+from cgpreset.api.protocol import Client
+from cgpreset.api.session import Response
+from cgpreset.api.stats import ClientStats
+from cgpreset.errors import ApiError, DeadlineExceededError
 from cgpreset.plans import DAY_MS, Plan, bar_open, interval_ms
 
 #: The runner tests' "now": 25 minutes into an hour (the same as tests/test_series.py's NOW).
@@ -75,26 +79,61 @@ def fake_rows(ep: Endpoint, params: dict[str, Any], now_ms: int) -> list[dict[st
             for t in times]
 
 
+class FakeLimiter:
+    """The limiter as a run's stats read it: nobody ever waits."""
+
+    wall_waited_seconds = 0.0
+
+
 class FakeClient:
-    """Answers like CoinGlass from generated data; `fail` maps endpoint id -> exception to raise."""
+    """Answers like CoinGlass from generated data; `fail` maps endpoint id -> exception to raise.
+
+    A `Client` (cgpreset.api.protocol) like CoinGlassClient: a call past its `deadline` raises
+    DeadlineExceededError before anything is sent; the plan is like one fixed by the settings
+    (`assume_plan` keeps it), unless it is an ApiError (a lookup that fails), which a plan known
+    from before replaces, as the real client's unknown plan is.
+    """
 
     def __init__(self, now_ms: int = NOW, *, fail: dict[str, ApiError] | None = None,
-                 empty: set[str] | None = None, plan: Plan | ApiError = Plan.STANDARD) -> None:
+                 empty: set[str] | None = None, plan: Plan | ApiError = Plan.STANDARD,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.now_ms = now_ms
         self.fail = fail or {}
         self.empty = empty or set()
         self._plan = plan
+        self._clock = clock
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.deadlines_seen: list[float | None] = []  # each call's deadline, as it was when the call came
         self.stats = ClientStats()
+        self.limiter = FakeLimiter()
+        self.rate_max: int | None = None
+        self.rate_used: int | None = None
         self._lock = threading.Lock()
 
-    def plan(self) -> Plan:
+    @property
+    def clock(self) -> float:
+        return self._clock()
+
+    def plan(self, *, deadline: Deadline | None = None) -> Plan:
         if isinstance(self._plan, ApiError):
             raise self._plan
         return self._plan
 
-    def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
+    def assume_plan(self, plan: Plan) -> Plan:
+        with self._lock:
+            if isinstance(self._plan, ApiError):
+                self._plan = plan
+            return self._plan
+
+    def request(self, key: str | Endpoint, params: Mapping[str, Any] | None = None, *,
+                deadline: Deadline | None = None) -> Response:
+        ep = key if isinstance(key, Endpoint) else endpoint(key)
         params = dict(params or {})
+        at = None if deadline is None else deadline.at
+        with self._lock:
+            self.deadlines_seen.append(at)
+        if at is not None and self._clock() >= at:
+            raise DeadlineExceededError("deadline reached before the request could start", path=ep.path)
         with self._lock:
             self.calls.append((ep.id, params))
         self.stats.add(requests=1)
@@ -103,3 +142,7 @@ class FakeClient:
         data = [] if ep.id in self.empty else fake_rows(ep, params, self.now_ms)
         self.stats.add(calls=1)
         return Response(ep.path, params, data, 0.05, 1)
+
+
+def _satisfies(client: FakeClient) -> Client:  # the fake is a Client, as the real one is (mypy)
+    return client

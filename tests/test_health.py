@@ -20,13 +20,15 @@ from tests.test_series import NOW, configs, make_config
 class LatestClient(FakeClient):
     """Answers `limit` bars without a window: the newest ones, like the API."""
 
-    rate_max, rate_used = 300, 12
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.rate_max, self.rate_used = 300, 12
 
-    def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
+    def request(self, ep: Endpoint, params: dict[str, Any] | None = None, **kw: Any) -> Response:
         params = dict(params or {})
         if "interval" in params and "start_time" not in params:
             params.update(start_time=NOW - 10 * 3_600_000, end_time=NOW + 3_600_000)
-        resp = super().request(ep, params)
+        resp = super().request(ep, params, **kw)
         if "limit" in (params or {}) and isinstance(resp.data, list):
             resp.data = resp.data[-params["limit"]:]
         return resp

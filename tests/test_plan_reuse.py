@@ -25,7 +25,7 @@ class Key(FakeClient):
         self.known = self.known or plan
         return self.known
 
-    def plan(self) -> Plan:
+    def plan(self, **kw: Any) -> Plan:
         if self.known is None:
             self.lookups += 1
             self.stats.add(requests=1)

@@ -18,8 +18,8 @@ from tests.test_series import NOW, configs
 class Drifting(FakeClient):
     """Funding rows carry a field the catalogue does not know."""
 
-    def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
-        resp = super().request(ep, params)
+    def request(self, ep: Endpoint, params: dict[str, Any] | None = None, **kw: Any) -> Response:
+        resp = super().request(ep, params, **kw)
         if ep.id == "funding-rate-history":
             resp.data = [{**r, "volume": "1"} for r in resp.data]
         return resp

@@ -10,7 +10,7 @@ import pytest
 
 from cgpreset.api.catalogue import Endpoint
 from cgpreset.api.client import Response
-from cgpreset.errors import AuthError, DeadlineExceededError, ExitCode, RateLimitedError, ServerError
+from cgpreset.errors import AuthError, ExitCode, RateLimitedError, ServerError
 from cgpreset.plans import HOUR_MS, Plan, bar_open
 from cgpreset.run.engine import Budget, PlanMismatchError, run_preset
 from cgpreset.store.sqlite import Store
@@ -74,8 +74,8 @@ def test_empty_is_not_failed(tmp_path: Path) -> None:
 
 def test_check_findings_keep_outcome_ok_but_exit_1(tmp_path: Path) -> None:
     class BrokenOhlc(FakeClient):
-        def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
-            resp = super().request(ep, params)
+        def request(self, ep: Endpoint, params: dict[str, Any] | None = None, **kw: Any) -> Response:
+            resp = super().request(ep, params, **kw)
             if ep.id == "funding-rate-history":
                 resp.data[0]["high"] = "0.1"
             return resp
@@ -154,30 +154,22 @@ def test_paging_and_resume_mid_series(tmp_path: Path) -> None:
         assert times == list(range(times[0], bar_open(NOW, "1h") + 1, HOUR_MS))
 
 
-class DeadlineClient(FakeClient):
-    """A FakeClient with the real client's deadline interface, on a fake clock."""
-
-    def __init__(self, clock: Any, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self._clock = clock
-        self.deadline: float | None = None
-        self.deadlines_seen: list[float | None] = []
-
-    @property
-    def clock(self) -> float:
-        return self._clock()
-
-    def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
-        self.deadlines_seen.append(self.deadline)
-        if self.deadline is not None and self._clock() >= self.deadline:
-            raise DeadlineExceededError("deadline reached before the request could start", path=ep.path)
-        return super().request(ep, params)
+def test_the_budgets_deadline_is_passed_to_every_call(tmp_path: Path, clock: Any) -> None:
+    """--deadline is the budget's, on the client's clock, given to each call; the client is never changed."""
+    client = FakeClient(clock=clock)
+    budget = Budget(deadline_s=30, clock=clock)
+    run(tmp_path, client, coins=("SOL",), budget=budget)
+    assert set(client.deadlines_seen) == {clock() + 30} == {budget.deadline.at}
+    assert not hasattr(client, "deadline")
 
 
-def test_deadline_is_armed_on_the_client_and_restored(tmp_path: Path, clock: Any) -> None:
-    client = DeadlineClient(clock)
-    run(tmp_path, client, coins=("SOL",), budget=Budget(deadline_s=30, clock=clock))
-    assert set(client.deadlines_seen) == {clock() + 30} and client.deadline is None
+def test_a_call_past_the_deadline_is_skipped_not_sent(tmp_path: Path, clock: Any) -> None:
+    client = FakeClient(clock=clock)
+    budget = Budget(deadline_s=30, clock=clock)
+    budget.deadline.cut(clock() - 1)  # as if cut before the run (the earlier time stays)
+    result = run(tmp_path, client, coins=("SOL",), budget=budget)
+    assert client.calls == [] and {r.outcome for r in result.results} == {"skipped"}
+    assert result.budget_reason == "deadline reached (--deadline 30s)"
 
 
 def test_hung_endpoint_is_cut_at_the_deadline(tmp_path: Path, clock: Any) -> None:
@@ -210,10 +202,10 @@ def test_rate_limit_stops_waiting_threads_and_says_why(tmp_path: Path, clock: An
     limited = threading.Event()
     waiting = threading.Event()  # funding has taken its budget and sent its request
 
-    class Waiting(DeadlineClient):
+    class Waiting(FakeClient):
         """Funding waits (as in the limiter) while open interest is rate limited after its retries."""
 
-        def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
+        def request(self, ep: Endpoint, params: dict[str, Any] | None = None, **kw: Any) -> Response:
             if ep.id == "open-interest-aggregated-history":
                 assert waiting.wait(5)  # else funding may see the spent budget before it asks at all
                 limited.set()
@@ -221,17 +213,18 @@ def test_rate_limit_stops_waiting_threads_and_says_why(tmp_path: Path, clock: An
             if ep.id == "funding-rate-history":
                 waiting.set()
                 assert limited.wait(5)
-                for _ in range(500):  # until the runner has cut the client
-                    if self.deadline is not None:
+                deadline = kw["deadline"]
+                for _ in range(500):  # until the runner has cut the run's deadline
+                    if deadline.at is not None:
                         break
                     threading.Event().wait(0.01)
-                self.cut_at = self.deadline
-            return super().request(ep, params)
+                self.cut_at = deadline.at
+            return super().request(ep, params, **kw)
 
-    client = Waiting(clock)
+    client = Waiting(clock=clock)
     with Store(tmp_path / "run.db") as store:
         result = run_preset(configs("SOL"), client, store, now_ms=NOW, concurrency=6)
-    assert client.cut_at == clock() and client.deadline is None  # cut during the run, restored after
+    assert client.cut_at == clock()  # the run's deadline, cut during the run (on the client's clock)
     layers = by_layer(result)
     assert layers["open_interest"].outcome == layers["funding"].outcome == "skipped"
     for name in ("open_interest", "funding"):
@@ -242,17 +235,17 @@ def test_rate_limit_stops_waiting_threads_and_says_why(tmp_path: Path, clock: An
 
 def test_max_requests_counts_the_plan_call(tmp_path: Path) -> None:
     class Detecting(FakeClient):
-        def plan(self) -> Plan:
+        def plan(self, **kw: Any) -> Plan:
             self.calls.append(("account-subscription", {}))
             self.stats.add(requests=1, calls=1)
-            return super().plan()
+            return super().plan(**kw)
 
     client = Detecting()
     result = run(tmp_path, client, coins=("SOL",), concurrency=1, budget=Budget(max_requests=3))
     assert len(client.calls) == 3 and client.calls[0][0] == "account-subscription"
     assert sum(1 for r in result.results if r.outcome == "ok") == 2
-    zero = Detecting()
-    nothing = run(tmp_path, zero, coins=("SOL",), budget=Budget(max_requests=0))
+    zero = Detecting()  # a store with no recorded plan (the first run's would be reused: no lookup)
+    nothing = run(tmp_path / "fresh", zero, coins=("SOL",), budget=Budget(max_requests=0))
     assert zero.calls == [] and {r.outcome for r in nothing.results} == {"skipped"}
     assert nothing.results[0].reason == ("budget exhausted (--max-requests 0) before the key's plan was known; "
                                          "resumes next run")
@@ -275,10 +268,10 @@ def test_interval_below_the_keys_floor_stops_before_any_data_request(tmp_path: P
 
 def test_interrupted_run_closes_its_runs_row(tmp_path: Path) -> None:
     class CtrlC(FakeClient):
-        def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
+        def request(self, ep: Endpoint, params: dict[str, Any] | None = None, **kw: Any) -> Response:
             if ep.id == "liquidation-aggregated-history":
                 raise KeyboardInterrupt
-            return super().request(ep, params)
+            return super().request(ep, params, **kw)
 
     with Store(tmp_path / "run.db") as store, pytest.raises(KeyboardInterrupt):
         run_preset(configs("SOL"), CtrlC(), store, now_ms=NOW, concurrency=1)
@@ -301,8 +294,8 @@ def test_gap_at_the_run_boundary_is_found(tmp_path: Path) -> None:
     run(tmp_path, FakeClient(), coins=("SOL",))
 
     class Lossy(FakeClient):  # the API lost the bars right after our cursor
-        def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
-            resp = super().request(ep, params)
+        def request(self, ep: Endpoint, params: dict[str, Any] | None = None, **kw: Any) -> Response:
+            resp = super().request(ep, params, **kw)
             if ep.id == "funding-rate-history":
                 resp.data = [r for r in resp.data if r["time"] >= bar_open(self.now_ms, "1h") - HOUR_MS]
             return resp
@@ -315,8 +308,8 @@ def test_gap_at_the_run_boundary_is_found(tmp_path: Path) -> None:
 
 def test_times_outside_the_window_fail_the_series_and_store_nothing(tmp_path: Path) -> None:
     class Seconds(FakeClient):  # an API change: times in seconds
-        def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
-            resp = super().request(ep, params)
+        def request(self, ep: Endpoint, params: dict[str, Any] | None = None, **kw: Any) -> Response:
+            resp = super().request(ep, params, **kw)
             if ep.id == "funding-rate-history":
                 resp.data = [{**r, "time": r["time"] // 1000} for r in resp.data]
             return resp

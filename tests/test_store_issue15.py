@@ -39,8 +39,8 @@ class Doubled(FakeClient):
     """Open interest sends one bar twice in the same answer, with different values; liquidations
     send a negative amount."""
 
-    def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
-        resp = super().request(ep, params)
+    def request(self, ep: Endpoint, params: dict[str, Any] | None = None, **kw: Any) -> Response:
+        resp = super().request(ep, params, **kw)
         if ep.id == "open-interest-aggregated-history":
             rows = resp.data
             resp.data = [*rows[:5], {**rows[4], "close": "9.9"}, *rows[5:]]
@@ -64,8 +64,8 @@ def test_duplicate_times_with_other_values_and_negative_usd_are_findings(tmp_pat
 
 def test_the_same_bar_twice_with_the_same_values_is_no_finding(tmp_path: Path) -> None:
     class Same(FakeClient):
-        def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
-            resp = super().request(ep, params)
+        def request(self, ep: Endpoint, params: dict[str, Any] | None = None, **kw: Any) -> Response:
+            resp = super().request(ep, params, **kw)
             if ep.id == "open-interest-aggregated-history":
                 resp.data = [*resp.data[:5], resp.data[4], *resp.data[5:]]
             return resp
@@ -96,8 +96,8 @@ def test_a_deeper_history_the_api_does_not_have_is_asked_for_once(tmp_path: Path
     listed = bar_open(NOW - 40 * DAY_MS, "1h")  # the coin's first bar: nothing older exists
 
     class Young(FakeClient):
-        def request(self, ep: Endpoint, params: dict[str, Any] | None = None) -> Response:
-            resp = super().request(ep, params)
+        def request(self, ep: Endpoint, params: dict[str, Any] | None = None, **kw: Any) -> Response:
+            resp = super().request(ep, params, **kw)
             if ep.id == "funding-rate-history":
                 resp.data = [r for r in resp.data if r["time"] >= listed]
             return resp

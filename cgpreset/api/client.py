@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -20,11 +19,13 @@ from cgpreset import __version__
 from cgpreset.api import cancel
 from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
 from cgpreset.api.cause import transport_cause
+from cgpreset.api.deadline import Deadline, earliest
 from cgpreset.api.envelope import CutAnswerError, unwrap_raw
 from cgpreset.api.ratelimit import Clock, RateLimiter, Sleep
 from cgpreset.api.rows import parse_data
 from cgpreset.api.session import Response as Response
 from cgpreset.api.session import _session_for
+from cgpreset.api.stats import ClientStats as ClientStats  # re-exported: the client's API
 from cgpreset.errors import (
     ApiError,
     ConfigError,
@@ -43,32 +44,6 @@ log = logging.getLogger("cgpreset.client")
 _CHUNK = 256 * 1024
 
 USER_AGENT = f"cgpreset/{__version__} (+https://github.com/cgpreset/cgpreset)"
-
-
-@dataclass
-class ClientStats:
-    """Counters over the client's life; thread-safe through `add`."""
-
-    requests: int = 0  # HTTP requests sent (attempts)
-    calls: int = 0  # logical calls that succeeded
-    retries: int = 0
-    rate_limited: int = 0  # rate-limit answers received
-    rate_wait_seconds: float = 0.0  # time spent waiting in the proactive limiter
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **deltas: float) -> None:
-        with self._lock:
-            for name, delta in deltas.items():
-                setattr(self, name, getattr(self, name) + delta)
-
-    def as_dict(self) -> dict[str, float]:
-        return {
-            "requests": self.requests,
-            "calls": self.calls,
-            "retries": self.retries,
-            "rate_limited": self.rate_limited,
-            "rate_wait_seconds": round(self.rate_wait_seconds, 3),
-        }
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -130,7 +105,8 @@ class CoinGlassClient:
             (self._plan or Plan.HOBBYIST).rate_per_minute, clock=clock, sleep=sleep, probe=1, rng=self._rng
         )
         self.stats = ClientStats()
-        #: A time on `clock` after which no request starts, waits or keeps its socket open.
+        #: A time on `clock` after which no request starts, waits or keeps its socket open (for every
+        #: call; a caller's own Deadline, passed to a call, applies to that call too).
         self.deadline: float | None = None
         self.rate_max: int | None = None
         self.rate_used: int | None = None
@@ -162,31 +138,36 @@ class CoinGlassClient:
         """Now, on the client's clock (the one `deadline` is measured on)."""
         return self._clock()
 
-    def _time_left(self, path: str) -> float | None:
-        if self.deadline is None:
+    def _until(self, deadline: Deadline | None) -> float | None:
+        """The deadline in force now: the client's own or the caller's, whichever is earlier."""
+        return earliest(self.deadline, None if deadline is None else deadline.at)
+
+    def _time_left(self, path: str, deadline: Deadline | None) -> float | None:
+        until = self._until(deadline)
+        if until is None:
             return None
-        left = self.deadline - self._clock()
+        left = until - self._clock()
         if left <= 0:
             raise DeadlineExceededError("deadline reached before the request could start", path=path)
         return left
 
     # -- one attempt -----------------------------------------------------------------------
 
-    def _attempt(self, path: str, params: dict[str, Any]) -> Response:
+    def _attempt(self, path: str, params: dict[str, Any], deadline: Deadline | None) -> Response:
         cancel.check(path)
-        self._time_left(path)
+        self._time_left(path, deadline)
         try:
-            waited = self.limiter.acquire(deadline=self.deadline)
+            waited = self.limiter.acquire(deadline=self._until(deadline))
         except TimeoutError as exc:
             raise DeadlineExceededError(f"deadline reached: {exc}", path=path) from None
         self.stats.add(requests=1, rate_wait_seconds=waited)
         try:
-            return self._send(path, params)
+            return self._send(path, params, deadline)
         finally:
             self.limiter.release()
 
-    def _send(self, path: str, params: dict[str, Any]) -> Response:
-        left = self._time_left(path)
+    def _send(self, path: str, params: dict[str, Any], deadline: Deadline | None) -> Response:
+        left = self._time_left(path, deadline)
         connect_t, read_t = self.settings.timeout
         timeout = (connect_t, read_t) if left is None else (min(connect_t, left), min(read_t, left))
         started = self._clock()
@@ -194,14 +175,15 @@ class CoinGlassClient:
             resp = self._session.get(self.base_url + path, params=params, timeout=timeout, stream=True,
                                      allow_redirects=False)
         except requests.Timeout as exc:
-            if self.deadline is not None and self._clock() >= self.deadline - 1e-3:
+            until = self._until(deadline)
+            if until is not None and self._clock() >= until - 1e-3:
                 raise DeadlineExceededError("deadline reached while waiting for the answer", path=path) from None
             raise TransportError(f"timed out after {timeout[1]:g}s", path=path) from exc
         except requests.RequestException as exc:
             raise TransportError(f"connection failed: {transport_cause(exc, self._secret)}", path=path) from exc
         try:
             _refuse_redirect(resp, path)
-            body = self._read_body(resp, path, started)
+            body = self._read_body(resp, path, started, deadline)
         finally:
             resp.close()
         latency = self._clock() - started
@@ -222,7 +204,7 @@ class CoinGlassClient:
             raise self._scrub(exc) from None
         return Response(path, params, None, latency, 1, rate_max, rate_used, raw=raw)
 
-    def _read_body(self, resp: requests.Response, path: str, started: float) -> bytes:
+    def _read_body(self, resp: requests.Response, path: str, started: float, deadline: Deadline | None) -> bytes:
         """The body in chunks, against a whole-answer time limit and a byte cap.
 
         requests' read timeout applies to each socket read, so a server sending a few bytes a
@@ -239,8 +221,8 @@ class CoinGlassClient:
         size = 0
         while True:
             cancel.check(path)
-            now = self._clock()
-            if self.deadline is not None and now >= self.deadline:
+            now, cut_at = self._clock(), self._until(deadline)
+            if cut_at is not None and now >= cut_at:
                 raise DeadlineExceededError("deadline reached while reading the answer", path=path)
             if now >= until:
                 raise TransportError(f"answer not complete after {self.settings.answer_timeout:g}s "
@@ -280,8 +262,10 @@ class CoinGlassClient:
         exc = state.outcome.exception() if state.outcome else None
         log.warning("retrying after attempt %d: %s", state.attempt_number, redact(str(exc), self._secret))
 
-    def request(self, key: str | Endpoint, params: Mapping[str, Any] | None = None) -> Response:
-        """GET an endpoint (by id, path or Endpoint) and return its raw `data` with call metadata."""
+    def request(self, key: str | Endpoint, params: Mapping[str, Any] | None = None, *,
+                deadline: Deadline | None = None) -> Response:
+        """GET an endpoint (by id, path or Endpoint) and return its raw `data` with call metadata.
+        No attempt, limiter wait, retry or read runs past `deadline` (nor past the client's own)."""
         ep = key if isinstance(key, Endpoint) else endpoint(key)
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         missing = [p for p in ep.required if p not in clean]
@@ -297,7 +281,8 @@ class CoinGlassClient:
             nonlocal out_of_time
             if state.attempt_number >= self.settings.max_attempts:
                 return True
-            if self.deadline is not None and self._clock() + (state.upcoming_sleep or 0) >= self.deadline:
+            until = self._until(deadline)
+            if until is not None and self._clock() + (state.upcoming_sleep or 0) >= until:
                 out_of_time = True
             return out_of_time
 
@@ -319,7 +304,7 @@ class CoinGlassClient:
         def once() -> Response:
             nonlocal attempts
             attempts += 1
-            return self._attempt(ep.path, clean)
+            return self._attempt(ep.path, clean, deadline)
 
         try:
             response = retrying(once)
@@ -331,19 +316,20 @@ class CoinGlassClient:
         self.stats.add(calls=1)
         return response
 
-    def fetch(self, key: str | Endpoint, params: Mapping[str, Any] | None = None) -> Any:
+    def fetch(self, key: str | Endpoint, params: Mapping[str, Any] | None = None, *,
+              deadline: Deadline | None = None) -> Any:
         """GET and parse into typed rows (see rows.parse_data)."""
         ep = key if isinstance(key, Endpoint) else endpoint(key)
-        return parse_data(ep, self.request(ep, params).data)
+        return parse_data(ep, self.request(ep, params, deadline=deadline).data)
 
     # -- plan ------------------------------------------------------------------------------
 
-    def plan(self) -> Plan:
+    def plan(self, *, deadline: Deadline | None = None) -> Plan:
         """The key's plan: fixed by settings, else read once from account/subscription,
         else from the API-KEY-MAX-LIMIT header of a cheap call."""
         with self._plan_lock:
             if self._plan is None:
-                self._plan = self._detect_plan()
+                self._plan = self._detect_plan(deadline)
                 self.limiter.set_limit(self._plan.rate_per_minute)
             return self._plan
 
@@ -356,9 +342,9 @@ class CoinGlassClient:
                 self.limiter.set_limit(plan.rate_per_minute)
             return self._plan
 
-    def _detect_plan(self) -> Plan:
+    def _detect_plan(self, deadline: Deadline | None) -> Plan:
         try:
-            info = self.fetch("account-subscription")
+            info = self.fetch("account-subscription", deadline=deadline)
             return Plan.from_level(str(info["level"]))
         except (ValueError, MalformedResponseError):
             pass
@@ -366,7 +352,7 @@ class CoinGlassClient:
             if exc.kind.value in ("auth", "transport"):
                 raise
         # Fallback: the header of any cheap answer tells the key's per-minute budget.
-        self.request("supported-coins")
+        self.request("supported-coins", deadline=deadline)
         if self.rate_max:
             return Plan.from_rate_limit(self.rate_max)
         return Plan.HOBBYIST

@@ -13,9 +13,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cgpreset.run.report import format_age
+
+if TYPE_CHECKING:
+    from cgpreset.api.protocol import Client
 
 log = logging.getLogger("cgpreset.progress")
 log.setLevel(logging.INFO)  # shown at the default verbosity; -q is checked before anything starts
@@ -85,10 +88,10 @@ class RequestProgress:
 
 
 @contextmanager
-def show_progress(label: str, client: Any) -> Iterator[RequestProgress | None]:
-    """Progress of `client`'s requests on stderr while the block runs (None when -q or no stats)."""
-    stats = getattr(client, "stats", None)
-    if silenced() or stats is None:
+def show_progress(label: str, client: Client) -> Iterator[RequestProgress | None]:
+    """Progress of `client`'s requests on stderr while the block runs (None when -q)."""
+    stats = client.stats
+    if silenced():
         yield None
         return
     if sys.stderr.isatty():

@@ -1,4 +1,9 @@
-"""The run's request budget (`--max-requests`, `--deadline`, a rate limit) and the client cut-off."""
+"""The run's request budget (`--max-requests`, `--deadline`, a rate limit) and the client cut-off.
+
+The budget owns the run's Deadline (`Budget.deadline`, on the client's clock once `arm`ed) and
+the engine passes it to every client call; `cut` brings it to now, so no thread starts, waits or
+retries any more.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +12,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from cgpreset.api.deadline import Deadline
 from cgpreset.run.outcome import Outcome
-
-
-def client_now(client: Any) -> float | None:
-    """Now on the client's own clock (the one its `deadline` is measured on), if it has one."""
-    now = getattr(client, "clock", None)
-    if now is None:
-        return None
-    return float(now() if callable(now) else now)
-
-
-def cut(client: Any) -> None:
-    """Stop the client now: nothing starts, waits or retries any more (in-flight reads end at their timeout)."""
-    now = client_now(client)
-    if now is not None and hasattr(client, "deadline"):
-        client.deadline = now if client.deadline is None else min(client.deadline, now)
 
 
 class Budget:
@@ -37,6 +28,20 @@ class Budget:
         self._lock = threading.Lock()
         self.used = 0
         self.reason: str | None = None
+        #: What the client's calls are given: `--deadline` on the client's clock (see `arm`), or a cut.
+        self.deadline = Deadline()
+
+    def arm(self, client_now: float) -> Deadline:
+        """Put `--deadline` on the client's clock (`client_now` is now on it); the Deadline to pass."""
+        left = self.time_left()
+        if left is not None:
+            self.deadline.cut(client_now + left)
+        return self.deadline
+
+    def cut(self, client_now: float) -> None:
+        """Stop the client's calls now: nothing starts, waits or retries any more (in-flight reads end
+        at their timeout)."""
+        self.deadline.cut(client_now)
 
     @property
     def deadline_reason(self) -> str:

@@ -4,7 +4,7 @@ Series run in a thread pool through the one shared client (and its rate limiter)
 (one request) is written with its cursor in one transaction, so a killed or budget-stopped run
 leaves whole pages only and the next run resumes from the cursor. A failing series never stops
 the others. The run stops starting work when its budget is spent: `--max-requests`, `--deadline`
-(also armed on the client, so no limiter wait, retry or socket read runs past it), or a
+(the budget's Deadline, passed to every client call, so no limiter wait, retry or socket read runs past it), or a
 rate-limit answer that survives the retries (rate limits are per key: every series would hit
 it, so the whole run stops at once). Whatever did not run is `skipped` and resumes next run.
 """
@@ -17,12 +17,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
-from cgpreset.api.client import Response
+from cgpreset.api.protocol import Client
 from cgpreset.api.rows import decode_rows
+from cgpreset.api.session import Response
 from cgpreset.errors import (
     ApiError,
     CgPresetError,
@@ -34,7 +35,7 @@ from cgpreset.errors import (
 )
 from cgpreset.models.config import CoinConfig
 from cgpreset.plans import DAY_MS, Plan
-from cgpreset.run.budget import Budget, client_now, cut, starved_first  # noqa: F401 - part of the runner's API
+from cgpreset.run.budget import Budget, starved_first  # noqa: F401 - part of the runner's API
 from cgpreset.run.checks import run_checks, run_table_checks
 from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
     EMPTY,
@@ -67,13 +68,6 @@ class PlanMismatchError(ConfigError):
 
     def lines(self) -> list[str]:
         return [" ".join(p.split()) for p in self.problems]
-
-
-class Client(Protocol):
-    """What the runner needs from CoinGlassClient (tests pass a fake)."""
-
-    def request(self, key: Any, params: Any = None) -> Response: ...
-    def plan(self) -> Plan: ...
 
 
 def wall_ms() -> int:
@@ -117,11 +111,11 @@ class Runner:
                 res.outcome, res.reason = SKIPPED, f"{why}; {made}"
                 break
             try:
-                resp = self.client.request(s.endpoint, self._params(s, window))
+                resp = self.client.request(s.endpoint, self._params(s, window), deadline=self.budget.deadline)
                 res.requests += 1
                 res.latencies.append(resp.latency)
                 # decoded and checked here, outside the store's lock
-                decoded = decode_rows(s.endpoint, resp.raw if getattr(resp, "raw", None) is not None else resp.data)
+                decoded = decode_rows(s.endpoint, resp.raw if resp.raw is not None else resp.data)
                 page = build_page(s, decoded, got, now_ms=self.now_ms, window=window)
                 page = self._with_raw(page, decoded.unknown, resp, got, res)
             except DeadlineExceededError:
@@ -132,7 +126,7 @@ class Runner:
             except RateLimitedError as exc:
                 res.requests += 1
                 why = self.budget.exhaust(RATE_LIMIT_REASON)
-                cut(self.client)  # threads waiting in the limiter or between retries stop now too
+                self.budget.cut(self.client.clock)  # threads waiting in the limiter or between retries stop now too
                 res.outcome, res.error = SKIPPED, exc
                 res.reason = f"{why}; {made}"
                 break
@@ -186,8 +180,7 @@ class Runner:
             got.unknown.update(new)
             res.notes.append(f"unknown fields in the answer (raw page kept): {', '.join(new)}")
             reason = f"unknown fields: {', '.join(new)}"
-        raw: bytes | None = getattr(resp, "raw", None)
-        text = (raw if raw is not None else msgspec.json.encode(resp.data)).decode("utf-8", "replace")
+        text = (resp.raw if resp.raw is not None else msgspec.json.encode(resp.data)).decode("utf-8", "replace")
         return replace(page, raw=text, raw_reason=reason)
 
     def run(self, plan: RunPlan) -> list[SeriesResult]:
@@ -216,7 +209,7 @@ class Runner:
             results = [futures[i].result() for i in range(len(plan.plans))]
         except BaseException:  # Ctrl-C: start nothing more; running requests end on their own
             self.budget.exhaust("interrupted")
-            cut(self.client)
+            self.budget.cut(self.client.clock)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
@@ -225,7 +218,7 @@ class Runner:
 
 def run_preset(
     configs: Sequence[tuple[Path, CoinConfig]],
-    client: Any,
+    client: Client,
     store: Store,
     *,
     concurrency: int = 8,
@@ -252,69 +245,55 @@ def run_preset(
     if source is not None:
         check_source(store.sources(), source, store=str(getattr(store, "display", "the store")))
     started = clock()
-    before = dict(client.stats.as_dict()) if hasattr(client, "stats") else {}
+    before = dict(client.stats.as_dict())
     wall_before = _wall_waited(client)
     now = wall_ms() if now_ms is None else now_ms
     series = shard_series(expand(configs), shard)
     budget = budget or Budget()
-    saved_deadline = getattr(client, "deadline", None)
-    _arm_deadline(client, budget)
+    budget.arm(client.clock)  # no request, limiter wait or retry runs past --deadline
+    refused: CgPresetError | None = None
+    reused = plan is None and (plan := _reuse_plan(store, client, now)) is not None
+    if plan is None:
+        plan, refused = _detect_plan(client, budget)
+    if plan is not None:
+        problems = floor_problems(configs, plan)
+        if problems:
+            raise PlanMismatchError(problems)
+    run_id = store.start_run(source=source)
+    positions = store.positions()
+    cursors = {k: c.last_closed for k, c in positions.items() if c.last_closed is not None}
+    earliest = {k: c.earliest for k, c in positions.items() if c.earliest is not None}
+    standing = budget.max_requests is not None or budget.time_left() is not None
+    runner = Runner(client, store, concurrency=concurrency, budget=budget, now_ms=now, on_result=on_result,
+                    first=starved_first(store.runs(), cursors) if standing else None, keep_raw=keep_raw)
     try:
-        refused: CgPresetError | None = None
-        reused = plan is None and (plan := _reuse_plan(store, client, now)) is not None
         if plan is None:
-            plan, refused = _detect_plan(client, budget)
-        if plan is not None:
-            problems = floor_problems(configs, plan)
-            if problems:
-                raise PlanMismatchError(problems)
-        run_id = store.start_run(source=source)
-        positions = store.positions()
-        cursors = {k: c.last_closed for k, c in positions.items() if c.last_closed is not None}
-        earliest = {k: c.earliest for k, c in positions.items() if c.earliest is not None}
-        standing = budget.max_requests is not None or budget.time_left() is not None
-        runner = Runner(client, store, concurrency=concurrency, budget=budget, now_ms=now, on_result=on_result,
-                        first=starved_first(store.runs(), cursors) if standing else None, keep_raw=keep_raw)
-        try:
-            if plan is None:
-                results = [_refused(s, refused, budget) for s in series]
-            else:
-                run_plan = plan_run(series, cursors=cursors, now_ms=now, plan=plan,
-                                    full_refresh=full_refresh, backfill_cap=backfill_days, earliest=earliest)
-                if on_plan is not None:  # progress: the requests to expect
-                    on_plan(run_plan)
-                results = runner.run(run_plan)
-        except BaseException as exc:  # Ctrl-C, SIGTERM (or a program error): the runs row still gets closed
-            exit_code: int | None
-            status, exit_code = "interrupted", ExitCode.INTERRUPTED
-            if isinstance(exc, Terminated):
-                status, exit_code = "terminated", ExitCode.TERMINATED
-            elif not isinstance(exc, KeyboardInterrupt | SystemExit):
-                status, exit_code = f"crashed: {type(exc).__name__}", None
-            _finish_quietly(store, run_id, exit_code, status, runner.done, plan, now, before, client,
-                            started, clock, budget, wall_before)
-            raise
-    finally:
-        if hasattr(client, "deadline"):
-            client.deadline = saved_deadline
+            results = [_refused(s, refused, budget) for s in series]
+        else:
+            run_plan = plan_run(series, cursors=cursors, now_ms=now, plan=plan,
+                                full_refresh=full_refresh, backfill_cap=backfill_days, earliest=earliest)
+            if on_plan is not None:  # progress: the requests to expect
+                on_plan(run_plan)
+            results = runner.run(run_plan)
+    except BaseException as exc:  # Ctrl-C, SIGTERM (or a program error): the runs row still gets closed
+        exit_code: int | None
+        status, exit_code = "interrupted", ExitCode.INTERRUPTED
+        if isinstance(exc, Terminated):
+            status, exit_code = "terminated", ExitCode.TERMINATED
+        elif not isinstance(exc, KeyboardInterrupt | SystemExit):
+            status, exit_code = f"crashed: {type(exc).__name__}", None
+        _finish_quietly(store, run_id, exit_code, status, runner.done, plan, now, before, client,
+                        started, clock, budget, wall_before)
+        raise
     result = RunResult(results, plan, _stats(client, before, wall_before), round(clock() - started, 3), now,
                        run_id, budget.reason, source=source)
     from cgpreset.run.report import outcomes_summary, totals
 
     if plan is not None:
-        _remember_plan(store, run_id, plan, reused=reused, rate_max=getattr(client, "rate_max", None), now=now)
+        _remember_plan(store, run_id, plan, reused=reused, rate_max=client.rate_max, now=now)
     store.finish_run(run_id, exit_code=result.exit_code, totals=totals(result),
                      outcomes=outcomes_summary(result))
     return result
-
-
-def _arm_deadline(client: Any, budget: Budget) -> None:
-    """The budget's deadline on the client's own clock: no request, wait or retry runs past it."""
-    left, now = budget.time_left(), client_now(client)
-    if left is None or now is None or not hasattr(client, "deadline"):
-        return
-    at = now + left
-    client.deadline = at if client.deadline is None else min(client.deadline, at)
 
 
 #: How long the plan a run recorded is reused without asking the API (each answer's
@@ -322,10 +301,8 @@ def _arm_deadline(client: Any, budget: Budget) -> None:
 PLAN_REUSE_MS = DAY_MS
 
 
-def _reuse_plan(store: Store, client: Any, now: int) -> Plan | None:
+def _reuse_plan(store: Store, client: Client, now: int) -> Plan | None:
     """The plan the store's last run recorded (if recent), taken by the client: no lookup call."""
-    if not hasattr(client, "assume_plan"):
-        return None
     known = store.known_plan()
     if known is None or not 0 <= now - known.at_ms <= PLAN_REUSE_MS:
         return None
@@ -348,14 +325,14 @@ def _remember_plan(store: Store, run_id: int, plan: Plan, *, reused: bool, rate_
     store.record_plan(run_id, plan.value, max_limit=rate_max, now_ms=now)
 
 
-def _detect_plan(client: Any, budget: Budget) -> tuple[Plan | None, CgPresetError | None]:
+def _detect_plan(client: Client, budget: Budget) -> tuple[Plan | None, CgPresetError | None]:
     """The key's plan; the calls it makes count against `--max-requests`."""
     why = budget.take()  # the subscription call is a request like any other
     if why is not None:
         return None, None
     requests_before = _logical_requests(client)
     try:
-        return client.plan(), None
+        return client.plan(deadline=budget.deadline), None
     except DeadlineExceededError as exc:
         budget.exhaust(budget.deadline_reason)
         return None, exc
@@ -364,15 +341,11 @@ def _detect_plan(client: Any, budget: Budget) -> tuple[Plan | None, CgPresetErro
     finally:
         # extra calls beyond the one taken: 0 when the plan was known already, 2 on the header fallback
         requests_after = _logical_requests(client)
-        if requests_before is not None and requests_after is not None:
-            budget.book(requests_after - requests_before - 1)
+        budget.book(requests_after - requests_before - 1)
 
 
-def _logical_requests(client: Any) -> int | None:
-    stats = getattr(client, "stats", None)
-    if stats is None:
-        return None
-    d = stats.as_dict()
+def _logical_requests(client: Client) -> int:
+    d = client.stats.as_dict()
     return int(d.get("requests", 0) - d.get("retries", 0))
 
 
@@ -384,28 +357,24 @@ def _refused(s: Series, error: CgPresetError | None, budget: Budget) -> SeriesRe
     return SeriesResult(s, outcome=SKIPPED, reason=f"{why} before the key's plan was known; resumes next run")
 
 
-def _wall_waited(client: Any) -> float | None:
-    limiter = getattr(client, "limiter", None)
-    value = getattr(limiter, "wall_waited_seconds", None)
-    return None if value is None else float(value)
+def _wall_waited(client: Client) -> float:
+    return float(client.limiter.wall_waited_seconds)
 
 
-def _stats(client: Any, before: dict[str, float], wall_before: float | None) -> dict[str, float]:
+def _stats(client: Client, before: dict[str, float], wall_before: float) -> dict[str, float]:
     """The client's counters for this run only; `rate_wait_seconds` is wall-clock time during which
     at least one thread waited for the rate budget (`rate_wait_thread_seconds`: summed over threads)."""
-    after = dict(client.stats.as_dict()) if hasattr(client, "stats") else {}
+    after = dict(client.stats.as_dict())
     stats = {k: round(v - before.get(k, 0), 3) for k, v in after.items()}
     if "rate_wait_seconds" in stats:
         stats["rate_wait_thread_seconds"] = stats["rate_wait_seconds"]
-        wall_after = _wall_waited(client)
-        if wall_before is not None and wall_after is not None:
-            stats["rate_wait_seconds"] = round(wall_after - wall_before, 3)
+        stats["rate_wait_seconds"] = round(_wall_waited(client) - wall_before, 3)
     return stats
 
 
 def _finish_quietly(store: Store, run_id: int, exit_code: int | None, status: str, done: list[SeriesResult],
-                    plan: Plan | None, now: int, before: dict[str, float], client: Any, started: float,
-                    clock: Callable[[], float], budget: Budget, wall_before: float | None) -> None:
+                    plan: Plan | None, now: int, before: dict[str, float], client: Client, started: float,
+                    clock: Callable[[], float], budget: Budget, wall_before: float) -> None:
     """Close the runs row of a run that did not end normally, with what did finish; never raises."""
     from cgpreset.run.report import outcomes_summary, totals
 

@@ -19,7 +19,7 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
-from cgpreset.api.client import CoinGlassClient
+from cgpreset.api.protocol import Client
 from cgpreset.api.rows import parse_data
 from cgpreset.errors import ApiError, DeadlineExceededError, ExitCode, outcome_exit_code
 from cgpreset.layers import spec
@@ -122,7 +122,7 @@ def plan_shots(configs: Sequence[tuple[Path, CoinConfig]], plan: Plan) -> list[t
     return out
 
 
-def fire(client: Any, s: Series, shot: Shot) -> Shot:
+def fire(client: Client, s: Series, shot: Shot) -> Shot:
     """Make the call; classify ok / empty / failed."""
     try:
         resp = client.request(s.endpoint, shot.params)
@@ -144,7 +144,7 @@ def fire(client: Any, s: Series, shot: Shot) -> Shot:
     return shot
 
 
-def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: CoinGlassClient | Any, *,
+def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: Client, *,
                store_path: StoreLocation | None = None, concurrency: int = 8,
                now_ms: int | None = None, source: str | None = None,
                on_plan: Callable[[int, Plan], None] | None = None) -> HealthReport:
@@ -160,7 +160,7 @@ def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: CoinGlassClie
         on_plan(len(planned), plan)
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="cgpreset-health") as pool:
         shots = list(pool.map(lambda p: fire(client, *p), planned))
-    return HealthReport(shots, plan, getattr(client, "rate_max", None), getattr(client, "rate_used", None), now,
+    return HealthReport(shots, plan, client.rate_max, client.rate_used, now,
                         liveness, problems=floor_problems(configs, plan), source=source)
 
 
