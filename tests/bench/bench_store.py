@@ -12,10 +12,11 @@ would send them), the client's CPU per stored
 row (user+sys of the run-preset process, start-up included), bytes per row on disk, peak RSS and
 the requests of a second (incremental) run.
 
-Measured 2026-12-02 on the shared 4-core machine (load ~1.5), main at 7c2a696: first run 1.74 s
-(the run itself 1.28 s), the same 132 requests one at a time 13.72 s (7.9x), 11.8 us of client
-CPU per stored row (87,233 rows), 46.9 bytes per row, 147 MB peak RSS, second run 51 requests
-for 51 series. Before this work (d038da7): 7.6 s, 1.9x, 78 us/row, 378 bytes/row, 52 requests.
+Measured 2026-12-02 on the shared machine (load ~1.4), main at 4acebd5, two runs: first run
+1.62-1.67 s (the run itself 1.24 s), the same 132 requests one at a time 13.7 s (8.2-8.5x),
+10.1-10.4 us of client CPU per stored row (87,233 rows), 46.7-46.9 bytes per row, 146 MB peak
+RSS, second run 51 requests for 51 series. Before this work (d038da7): 7.6 s, 1.9x, 78 us/row,
+378 bytes/row, 52 requests.
 """
 
 from __future__ import annotations
