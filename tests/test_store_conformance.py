@@ -78,6 +78,18 @@ def test_re_upserting_a_page_adds_nothing(location: str) -> None:
         assert store.cursor(OI.key) == 74 * H
 
 
+def test_earliest_reaches_back_to_an_older_window_asked_for_even_when_it_was_empty(location: str) -> None:
+    with open_store(location) as store:
+        store.write(Page(OI, bars([100 * H, 101 * H], closed_upto=101 * H), closed_upto=101 * H,
+                         asked_from=100 * H))
+        assert store.positions()[OI.key].earliest == 100 * H
+        store.write(Page(OI, [], asked_from=40 * H))  # the API had nothing that old
+        pos = store.positions()[OI.key]
+        assert (pos.earliest, pos.latest, pos.last_closed) == (40 * H, 101 * H, 101 * H)
+        store.write(Page(OI, bars([60 * H], closed_upto=60 * H), closed_upto=60 * H, asked_from=50 * H))
+        assert store.positions()[OI.key].earliest == 40 * H  # never forward
+
+
 def test_the_cursor_moves_only_with_its_data_and_never_back(location: str) -> None:
     with open_store(location) as store:
         store.write(Page(OI, bars([0, H], closed_upto=H), closed_upto=H))
