@@ -1,15 +1,19 @@
 """Test fakes shared across the suite: a clock that moves only when slept on, an async sleep on
-it, and a CoinGlass client that answers from generated data (for the run engine and health).
+it, an event loop on virtual time, and a CoinGlass client that answers from generated data (for
+the run engine and health).
 
 Beside conftest.py, which re-exports FakeClock (older tests import it from there).
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
+import selectors
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from cgpreset.api.catalogue import Endpoint, endpoint
 from cgpreset.api.deadline import Deadline
@@ -18,6 +22,8 @@ from cgpreset.api.session import Response
 from cgpreset.api.stats import ClientStats
 from cgpreset.errors import ApiError, DeadlineExceededError
 from cgpreset.plans import DAY_MS, Plan, bar_open, interval_ms
+
+T = TypeVar("T")
 
 #: The runner tests' "now": 25 minutes into an hour (the same as tests/test_series.py's NOW).
 NOW = 1_764_000_000_000 + 25 * 60_000
@@ -146,3 +152,61 @@ class FakeClient:
 
 def _satisfies(client: FakeClient) -> Client:  # the fake is a Client, as the real one is (mypy)
     return client
+
+
+class _IdleJumpSelector(selectors.BaseSelector):
+    """A selector that never blocks on a timeout: with nothing ready, virtual time jumps to the
+    loop's next timer instead (real waits only with no timer at all: another thread may call in)."""
+
+    def __init__(self) -> None:
+        self._real = selectors.DefaultSelector()
+        self.now = 0.0
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.modify(fileobj, events, data)
+
+    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
+        return self._real.get_map()
+
+    def close(self) -> None:
+        self._real.close()
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = self._real.select(0)
+        if ready or timeout == 0:
+            return ready
+        if timeout is None:
+            return self._real.select(None)
+        # a timer a rounding error away still moves time on (else the loop could spin on it forever)
+        self.now = max(self.now + timeout, math.nextafter(self.now, math.inf))
+        return []
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop on virtual time: whenever nothing is ready to run, time jumps to the next
+    timer, so `asyncio.sleep`, `wait_for` and `wait(timeout=)` take no real time and happen in a
+    fixed order. Only for in-memory peers (tests/ws_fake.FakeWS.connect): a real socket's answer
+    would arrive "late" because time jumps while the loop waits for it."""
+
+    def __init__(self) -> None:
+        self._virtual = _IdleJumpSelector()
+        super().__init__(self._virtual)
+
+    def time(self) -> float:
+        return self._virtual.now
+
+
+def run_virtual(main: Callable[[Callable[[], float]], Awaitable[T]]) -> T:
+    """Run `main(clock)` on a VirtualTimeLoop; `clock` is the loop's (virtual) time."""
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(main(loop.time))
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

@@ -1,8 +1,15 @@
-"""A small CoinGlass-like WebSocket server for stream tests, run in a thread on 127.0.0.1:0.
+"""A small CoinGlass-like WebSocket server for stream tests.
 
 It checks `cg-api-key` in the URL, answers text `ping` with `pong` (unless told not to), pushes
 liquidation frames after a subscribe, can drop connections after a while, and records every
-connection with the frames it received.
+connection with the frames it received (times on the serving event loop's clock).
+
+Two ways to reach it, with the same behaviour:
+* `with FakeWS() as srv:` a real websockets server in a thread on 127.0.0.1 (`srv.url`): for the
+  tests of the handshake, the socket and the command line;
+* `run_stream(..., connect=srv.connect)` without starting it: in-memory connections served on
+  the caller's event loop, so on tests/fakes.VirtualTimeLoop every ping, push, drop and
+  heartbeat happens at an exact virtual time and no test waits for real.
 """
 
 from __future__ import annotations
@@ -11,14 +18,18 @@ import asyncio
 import json
 import logging
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Close
+from websockets.http11 import Response
 
 KEY = "test-key-0123456789abcdef"
 COINS = ("BTC", "ETH", "SOL")
@@ -72,6 +83,83 @@ def liquidation_frame(channel: str, seq: int, *, coin: str | None = None, n: int
     return json.dumps({"channel": channel, "data": items})
 
 
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+_END = object()  # the close, queued behind the frames sent before it
+
+
+class _Link:
+    """Both directions of one in-memory connection and how it closed."""
+
+    def __init__(self) -> None:
+        self.to_server: asyncio.Queue[Any] = asyncio.Queue()
+        self.to_client: asyncio.Queue[Any] = asyncio.Queue()
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    @property
+    def closed(self) -> bool:
+        return self.close_code is not None
+
+    def shut(self, code: int, reason: str) -> None:
+        if not self.closed:
+            self.close_code, self.close_reason = code, reason
+            self.to_server.put_nowait(_END)
+            self.to_client.put_nowait(_END)
+
+    def error(self) -> ConnectionClosed:
+        return ConnectionClosed(Close(self.close_code or 1006, self.close_reason), None)
+
+
+class MemoryClient:
+    """The stream's side of an in-memory connection (what `websockets.connect` would return)."""
+
+    def __init__(self, link: _Link) -> None:
+        self._link = link
+
+    async def send(self, text: str) -> None:
+        if self._link.closed:
+            raise self._link.error()
+        self._link.to_server.put_nowait(text)
+
+    async def recv(self) -> str:
+        item = await self._link.to_client.get()
+        if item is _END:
+            self._link.to_client.put_nowait(_END)  # closed stays closed
+            raise self._link.error()
+        return str(item)
+
+    async def close(self) -> None:
+        self._link.shut(1000, "")
+
+
+class MemoryServerSide:
+    """The server's side, as FakeWS's handler uses a websockets ServerConnection."""
+
+    def __init__(self, link: _Link, path: str) -> None:
+        self._link = link
+        self.request = SimpleNamespace(path=path)
+
+    @property
+    def close_code(self) -> int | None:
+        return self._link.close_code
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        while (item := await self._link.to_server.get()) is not _END:
+            yield str(item)
+        self._link.to_server.put_nowait(_END)
+
+    async def send(self, text: str) -> None:
+        if not self._link.closed:  # a frame sent after the close is lost, as on a dead socket
+            self._link.to_client.put_nowait(text)
+        await asyncio.sleep(0)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self._link.shut(code, reason)
+
+
 class FakeWS:
     """The server; use as a context manager. Settings may be changed between connections."""
 
@@ -101,6 +189,7 @@ class FakeWS:
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self.port = 0
+        self._handlers: set[asyncio.Future[Any]] = set()
 
     @property
     def url(self) -> str:
@@ -112,6 +201,20 @@ class FakeWS:
         if not self._ready.wait(5):
             raise RuntimeError("fake WS server did not start")
         return self
+
+    async def connect(self, url: str, **kwargs: Any) -> MemoryClient:
+        """An in-memory connection to this server, served on the running loop (see the module doc)."""
+        self.attempts += 1
+        if self.reject_status is not None:
+            raise InvalidStatus(Response(self.reject_status, HTTPStatus(self.reject_status).phrase, Headers(), b""))
+        parts = urlsplit(url)
+        link = _Link()
+        server = MemoryServerSide(link, parts.path + (f"?{parts.query}" if parts.query else ""))
+        handler = asyncio.ensure_future(self._handler(server))  # type: ignore[arg-type]
+        self._handlers.add(handler)
+        handler.add_done_callback(self._handlers.discard)
+        await asyncio.sleep(0)  # the server has recorded the connection
+        return MemoryClient(link)
 
     def __exit__(self, *exc: object) -> None:
         assert self._loop is not None and self._stop is not None
@@ -136,7 +239,7 @@ class FakeWS:
 
     async def _handler(self, ws: ServerConnection) -> None:
         path = ws.request.path if ws.request else ""
-        rec = ConnRecord(opened=time.monotonic(), path=path)
+        rec = ConnRecord(opened=_now(), path=path)
         self.connections.append(rec)
         index = len(self.connections) - 1
         key = parse_qs(urlsplit(path).query).get("cg-api-key", [None])[0]
@@ -153,7 +256,7 @@ class FakeWS:
             try:
                 async for message in ws:
                     text = message if isinstance(message, str) else message.decode()
-                    rec.received.append((time.monotonic(), text))
+                    rec.received.append((_now(), text))
                     if text == "ping":
                         if self.answer_pings:
                             await self._send(ws, rec, "pong")
@@ -168,7 +271,7 @@ class FakeWS:
                 for task in tasks:
                     task.cancel()
         finally:
-            rec.closed = time.monotonic()
+            rec.closed = _now()
             rec.close_code = ws.close_code
 
     async def _refuse(self, ws: ServerConnection, rec: ConnRecord, body: dict[str, str]) -> None:

@@ -274,7 +274,7 @@ class _Session:
                 now = self.clock()
                 if now - self.last_liveness_write >= self.o.liveness_every:
                     self._write_liveness()
-                if now - last_rx >= deadline:
+                if now >= last_rx + deadline:  # the same sum as the wake-up below: no spin at the edge
                     raise HeartbeatTimeout(f"no pong or message for {now - last_rx:.2f} s: connection dead")
                 if now >= next_ping:
                     await ws.send("ping")
