@@ -129,3 +129,30 @@ def test_no_module_is_over_450_lines() -> None:
 
 def test_the_top_level_holds_only_foundation_modules() -> None:
     assert len(list(PACKAGE.glob("*.py"))) <= 10
+
+
+EXIT_CALLS = {"exit", "_exit", "SystemExit", "Exit"}  # sys.exit, os._exit, ctx.exit, click.exceptions.Exit
+
+
+def literal_exit_codes(tree: ast.AST) -> list[int]:
+    """Lines that end the process with a literal number (exit codes belong to errors.ExitCode)."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        arg = node.args[0]
+        if name in EXIT_CALLS and isinstance(arg, ast.Constant) and isinstance(arg.value, int):
+            found.append(node.lineno)
+    return found
+
+
+def test_no_literal_exit_code_outside_errors_py() -> None:
+    offenders = [f"{p.relative_to(REPO)}:{line}" for p in sorted(PACKAGE.rglob("*.py")) if p.name != "errors.py"
+                 for line in literal_exit_codes(ast.parse(p.read_text(encoding="utf-8")))]
+    assert not offenders, f"literal exit codes (use errors.ExitCode): {', '.join(offenders)}"
+
+
+def test_the_exit_code_check_sees_one() -> None:
+    assert literal_exit_codes(ast.parse("import click\nclick.get_current_context().exit(1)\n")) == [2]
+    assert literal_exit_codes(ast.parse("import sys\nsys.exit(ExitCode.FINDINGS)\n")) == []

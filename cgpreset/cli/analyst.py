@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from cgpreset.cli import App, cli, pass_app
+from cgpreset.errors import ExitCode
 
 _STORE_HELP = "Store: an SQLite file or a postgresql:// URL [default: CGPRESET_STORE or ./cgpreset.db]."
 
@@ -81,4 +82,4 @@ def report_cmd(app: App, paths: tuple[Path, ...], store: str | None, html_path: 
     click.echo(f"report: {html_path.as_posix()} ({result.size_bytes / 1e6:.1f} MB, {result.charts} charts, "
                f"{result.failed} failed, {result.empty} empty)")
     if result.failed or result.empty:
-        click.get_current_context().exit(1)
+        click.get_current_context().exit(ExitCode.FINDINGS)
