@@ -153,8 +153,8 @@ def test_bad_flags_are_one_line_and_exit_2(db: Path, args: list[str], message: s
 
 def test_unreadable_stores_are_one_line_and_exit_2(tmp_path: Path) -> None:
     missing = _invoke("funding", "--store", str(tmp_path / "none.db"))
-    assert (missing.exit_code, missing.stderr) == (2, f"Error: store {tmp_path / 'none.db'}: no such file "
-                                                      "(run `cgpreset run-preset` first)\n")
+    assert (missing.exit_code, missing.stderr) == (2, f"Error: {tmp_path / 'none.db'}: no such store "
+                                                      "(no run has written it yet)\n")
     old = tmp_path / "old.db"
     sqlite3.connect(old).execute("CREATE TABLE bars (x)").connection.commit()
     result = _invoke("funding", "--store", str(old))

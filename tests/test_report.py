@@ -102,7 +102,7 @@ def test_report_command_writes_the_page_and_exits_1_on_findings(configs_dir: Pat
     assert "Data source:</strong> the CoinGlass API" in out.read_text()
     bad = CliRunner().invoke(cli, ["report", str(configs_dir), "--store", str(tmp_path / "no.db"),
                                    "--html", str(out)])
-    assert bad.exit_code == 2 and bad.stderr.startswith("Error: store ")
+    assert bad.exit_code == 2 and bad.stderr.endswith("no.db: no such store (no run has written it yet)\n")
 
 
 def test_report_opens_offline_in_chromium_and_draws_every_chart(configs_dir: Path, tmp_path: Path) -> None:

@@ -26,14 +26,14 @@ def is_db_error(exc: BaseException) -> bool:
 
 def _open_sqlite(path: Path) -> sqlite3.Connection:
     if not path.exists():
-        raise ConfigError(f"store {path}: no such file (run `cgpreset run-preset` first)")
+        raise ConfigError(f"{path}: no such store (no run has written it yet)")
     if path.is_dir():
-        raise ConfigError(f"store {path}: is a directory")
+        raise ConfigError(f"{path}: is a directory, not a cgpreset store")
     try:
         db = sqlite3.connect(f"file:{quote(path.resolve().as_posix())}?mode=ro", uri=True, check_same_thread=False)
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.Error as exc:
-        raise ConfigError(f"store {path}: cannot be read as a store ({exc})") from None
+        raise ConfigError(f"{path}: not a cgpreset store ({exc})") from None
     return db
 
 
