@@ -51,6 +51,7 @@ _HOMES = {
     "Outcome": "cgpreset.run.outcome",
     # streaming
     "StreamOptions": "cgpreset.stream.options",
+    "StreamSummary": "cgpreset.stream.options",
     "options_from_configs": "cgpreset.stream.options",
     "run_stream": "cgpreset.stream.session",
     "stream_until_stopped": "cgpreset.stream.session",
@@ -83,6 +84,7 @@ __all__ = [
     "run_health",
     "Outcome",
     "StreamOptions",
+    "StreamSummary",
     "options_from_configs",
     "run_stream",
     "stream_until_stopped",
@@ -112,7 +114,7 @@ if TYPE_CHECKING:
     from cgpreset.run.outcome import Outcome
     from cgpreset.settings import Settings, load_settings
     from cgpreset.store import open_store
-    from cgpreset.stream.options import StreamOptions, options_from_configs
+    from cgpreset.stream.options import StreamOptions, StreamSummary, options_from_configs
     from cgpreset.stream.session import run_stream, stream_until_stopped
 
 

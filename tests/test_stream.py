@@ -275,7 +275,7 @@ def test_the_key_never_reaches_logs_or_results(caplog: pytest.LogCaptureFixture)
     assert any("cg-api-key=<redacted>" in r.getMessage() for r in caplog.records)  # the handshake line
     for record in caplog.records:
         assert KEY not in record.getMessage()
-    assert KEY not in json.dumps(summary)
+    assert KEY not in json.dumps(summary.as_dict())
     assert summary["url"].endswith("?cg-api-key=<redacted>")
 
 
@@ -517,3 +517,21 @@ def test_a_bad_config_channel_names_the_file_and_field() -> None:
         options_from_configs([bad], url="ws://h/ws-api", key=None)
     with pytest.raises(ConfigError, match=r"^stream: channels\[0\]: empty channel name$"):
         StreamOptions(url="ws://h/ws-api", key=None, channels=[""])
+
+
+def test_the_summary_is_typed_and_its_json_form_is_plain() -> None:
+    from cgpreset.stream.options import StreamStats, StreamSummary
+
+    stats = StreamStats(started=10.0, events=3, connections=2, reconnects=1, last_event_at=19.5,
+                        served_channels={"liquidationOrders"})
+    options = StreamOptions(url="ws://h/ws-api", key=KEY, coins=frozenset({"SOL", "BTC"}))
+    summary = stats.summary(20.0, options=options, stop_reason="duration")
+    assert isinstance(summary, StreamSummary)
+    assert (summary.events, summary.duration_s, summary.last_event_age_s) == (3, 10.0, 0.5)
+    assert summary.coins == ("BTC", "SOL") and summary.stored is None
+    doc = summary.as_dict()
+    assert json.loads(json.dumps(doc)) == doc and doc["coins"] == ["BTC", "SOL"]
+    assert summary["served_channels"] == ["liquidationOrders"] and summary.get("nope", 7) == 7
+    with pytest.raises(KeyError):
+        summary["nope"]
+    assert KEY not in json.dumps(doc)

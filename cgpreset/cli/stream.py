@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +13,9 @@ from cgpreset.cli import App, Number, cli, discard_stdout, pass_app
 from cgpreset.errors import FindingsError, TransportError
 from cgpreset.store import open_store, open_stream_store
 from cgpreset.store.dsn import display, store_location
+
+if TYPE_CHECKING:
+    from cgpreset.stream.options import StreamSummary
 
 _SECONDS = Number(min=0, min_open=True)
 _HEARTBEAT = Number(min=0.05)  # below this a connection is declared dead before any pong can arrive
@@ -100,33 +103,33 @@ def stream(
     click.echo(f"streaming {', '.join(options.channels)} from {options.display_url} (source: {describe(source)})",
                err=True)
     summary = stream_until_stopped(options, on_event=on_event, store=db)
-    if summary["stop_reason"] == "output_closed":  # `| head`: stdout is gone, the summary goes to stderr
+    if summary.stop_reason == "output_closed":  # `| head`: stdout is gone, the summary goes to stderr
         discard_stdout()
         click.echo(format_summary(summary), err=True)
     elif as_json:
-        click.echo(json.dumps({"schema": "cgpreset.stream/1", "summary": summary}))
+        click.echo(json.dumps({"schema": "cgpreset.stream/1", "summary": summary.as_dict()}))
     else:
         click.echo(format_summary(summary), err=True)
-    if summary["events"] == 0:
-        if not summary["connections"] and summary["connect_failures"]:  # unreachable, not merely quiet
+    if summary.events == 0:
+        if not summary.connections and summary.connect_failures:  # unreachable, not merely quiet
             raise TransportError(no_events_line(summary))
         raise FindingsError(no_events_line(summary))
 
 
-def no_events_line(summary: dict[str, Any]) -> str:
+def no_events_line(summary: StreamSummary) -> str:
     """Why a stream that ended without a single event is a finding, with what did arrive."""
     seen = []
-    if summary["filtered_out"]:
-        seen.append(f"{summary['filtered_out']} filtered out by coin or minimum volume")
-    if summary["unknown_frames"]:
-        seen.append(f"{summary['unknown_frames']} frame(s) not understood")
-    if summary["error_frames"]:
-        seen.append(f"{summary['error_frames']} error frame(s)")
-    if not summary["connections"]:
-        seen.append(f"never connected ({summary['connect_failures']} failed attempt(s))")
+    if summary.filtered_out:
+        seen.append(f"{summary.filtered_out} filtered out by coin or minimum volume")
+    if summary.unknown_frames:
+        seen.append(f"{summary.unknown_frames} frame(s) not understood")
+    if summary.error_frames:
+        seen.append(f"{summary.error_frames} error frame(s)")
+    if not summary.connections:
+        seen.append(f"never connected ({summary.connect_failures} failed attempt(s))")
     detail = f" ({'; '.join(seen)})" if seen else ""
     return (
-        f"no events arrived in {summary['duration_s']:.1f} s on {', '.join(summary['channels'])}{detail}"
+        f"no events arrived in {summary.duration_s:.1f} s on {', '.join(summary.channels)}{detail}"
     )
 
 

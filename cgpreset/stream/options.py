@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -112,37 +112,70 @@ class StreamStats:
 
     def summary(
         self, now: float, *, options: StreamOptions, stop_reason: str | None, stored: bool = False
-    ) -> dict[str, Any]:
-        """The liveness figures as one JSON-ready dict (the `--json` summary)."""
+    ) -> StreamSummary:
+        """The liveness figures at `now` (the `--json` summary is its `as_dict()`)."""
         elapsed = max(0.0, now - self.started)
         per_minute = self.events / (elapsed / 60) if elapsed > 0 else 0.0
         age = None if self.last_event_at is None else round(max(0.0, now - self.last_event_at), 3)
-        return {
-            "stop_reason": stop_reason,
-            "duration_s": round(elapsed, 3),
-            "url": options.display_url,
-            "channels": list(options.channels),
-            "subscribed": options.subscriptions,
-            "served_channels": sorted(self.served_channels),
-            "coins": None if options.coins is None else sorted(options.coins),
-            "events": self.events,
-            "events_per_minute": round(per_minute, 2),
-            "last_event_age_s": age,
-            "last_event_time": self.last_event_time,
-            "connections": self.connections,
-            "reconnects": self.reconnects,
-            "connect_failures": self.connect_failures,
-            "heartbeat_timeouts": self.heartbeat_timeouts,
-            "pings_sent": self.pings_sent,
-            "pongs_received": self.pongs_received,
-            "frames": self.frames,
-            "filtered_out": self.filtered_out,
-            "duplicates": self.duplicates,
-            "skipped_items": self.skipped_items,
-            "unknown_frames": self.unknown_frames,
-            "error_frames": self.error_frames,
-            "stored": self.stored if stored else None,
-        }
+        return StreamSummary(
+            stop_reason=stop_reason, duration_s=round(elapsed, 3), url=options.display_url,
+            channels=tuple(options.channels), subscribed=tuple(options.subscriptions),
+            served_channels=tuple(sorted(self.served_channels)),
+            coins=None if options.coins is None else tuple(sorted(options.coins)),
+            events=self.events, events_per_minute=round(per_minute, 2), last_event_age_s=age,
+            last_event_time=self.last_event_time, connections=self.connections, reconnects=self.reconnects,
+            connect_failures=self.connect_failures, heartbeat_timeouts=self.heartbeat_timeouts,
+            pings_sent=self.pings_sent, pongs_received=self.pongs_received, frames=self.frames,
+            filtered_out=self.filtered_out, duplicates=self.duplicates, skipped_items=self.skipped_items,
+            unknown_frames=self.unknown_frames, error_frames=self.error_frames,
+            stored=self.stored if stored else None,
+        )
+
+
+@dataclass(frozen=True)
+class StreamSummary:
+    """How a stream run went: why it stopped, its events and its liveness figures.
+
+    Read it by attribute (`summary.events`); `as_dict()` is the JSON document (`--json`'s last line,
+    the store's stream_runs.summary); `summary["events"]` reads the same figure by its JSON name.
+    """
+
+    stop_reason: str | None  # duration, max_events, interrupted, terminated, output_closed, unreachable, ...
+    duration_s: float
+    url: str  # the key redacted
+    channels: tuple[str, ...]
+    subscribed: tuple[str, ...]
+    served_channels: tuple[str, ...]  # the channel names events actually came on
+    coins: tuple[str, ...] | None
+    events: int
+    events_per_minute: float
+    last_event_age_s: float | None
+    last_event_time: int | None  # the last event's own time (ms)
+    connections: int
+    reconnects: int
+    connect_failures: int
+    heartbeat_timeouts: int
+    pings_sent: int
+    pongs_received: int
+    frames: int
+    filtered_out: int
+    duplicates: int
+    skipped_items: int
+    unknown_frames: int
+    error_frames: int
+    stored: int | None  # None without --store
+
+    def as_dict(self) -> dict[str, Any]:
+        doc = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in doc.items()}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.__dataclass_fields__:
+            raise KeyError(name)
+        return self.as_dict()[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self.__dataclass_fields__ else default
 
 
 def options_from_configs(
@@ -218,14 +251,14 @@ def format_event(event: StreamEvent) -> str:
     )
 
 
-def format_summary(summary: Mapping[str, Any]) -> str:
+def format_summary(summary: StreamSummary) -> str:
     """One human line for stderr at the end of a run."""
-    age = summary["last_event_age_s"]
+    age = summary.last_event_age_s
     last = "no events" if age is None else f"last event {age:.1f} s ago"
-    failed = summary.get("connect_failures") or 0
+    failed = summary.connect_failures
     return (
-        f"stream stopped ({summary['stop_reason']}) after {summary['duration_s']:.1f} s: "
-        f"{summary['events']} events ({summary['events_per_minute']:.1f}/min), {last}, "
-        f"{summary['reconnects']} reconnects" + (f" ({failed} failed connects)" if failed else "") + ", "
-        f"{summary['pings_sent']} pings / {summary['pongs_received']} pongs"
+        f"stream stopped ({summary.stop_reason}) after {summary.duration_s:.1f} s: "
+        f"{summary.events} events ({summary.events_per_minute:.1f}/min), {last}, "
+        f"{summary.reconnects} reconnects" + (f" ({failed} failed connects)" if failed else "") + ", "
+        f"{summary.pings_sent} pings / {summary.pongs_received} pongs"
     )

@@ -45,7 +45,7 @@ from cgpreset.stream.events import (
     UnknownFrame,
     parse_frame,
 )
-from cgpreset.stream.options import StreamOptions, StreamStats
+from cgpreset.stream.options import StreamOptions, StreamStats, StreamSummary
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ async def run_stream(
     wall: Callable[[], float] = time.time,
     store: StreamSink | None = None,
     stop: asyncio.Event | None = None,
-) -> dict[str, Any]:
+) -> StreamSummary:
     """Stream until `duration`, `max_events` or `stop` is set; return the summary.
 
     `clock` must be monotonic and, with a real connection, real time (the heartbeat waits on it);
@@ -116,7 +116,7 @@ class _Session:
 
     # -- the reconnect loop ------------------------------------------------------------------
 
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> StreamSummary:
         if self.store is not None:
             self.store.start_run(
                 url=self.o.display_url,
@@ -137,7 +137,7 @@ class _Session:
             self._write_liveness(status=status)
         return self.summary()
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> StreamSummary:
         return self.stats.summary(
             self.clock(), options=self.o, stop_reason=self.stop_reason, stored=self.store is not None
         )
@@ -409,7 +409,7 @@ class _Session:
         self.last_liveness_write = self.clock()
         if self.store is not None:
             self.store.update_run(
-                self.summary(),
+                self.summary().as_dict(),
                 now=self.wall(),
                 last_event_at=self.stats.last_event_wall,
                 status=status,
@@ -425,10 +425,10 @@ class _Session:
         return redact(f"{type(exc).__name__}: {exc}", self.o.key)
 
 
-def stream_until_stopped(options: StreamOptions, **kwargs: Any) -> dict[str, Any]:
+def stream_until_stopped(options: StreamOptions, **kwargs: Any) -> StreamSummary:
     """Run `run_stream` in a fresh event loop; SIGINT / SIGTERM stop it cleanly with a summary."""
 
-    async def main() -> dict[str, Any]:
+    async def main() -> StreamSummary:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         installed = []
