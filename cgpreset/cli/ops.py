@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,20 @@ def _echo_json(doc: dict[str, Any]) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True))
 
 
+def _listing(app: App, store: str | None, as_json: bool, read: Callable[[Store], Any],
+             to_json: Callable[..., dict[str, Any]], to_table: Callable[[Any], Any], what: str) -> None:
+    """Read one listing from the store (read-only), then print it as JSON, a table, or 'no WHAT'."""
+    st, name = _open(app, store, readonly=True)
+    with st:
+        rows = read(st)
+    if as_json:
+        _echo_json(to_json(rows, store=name))
+    elif not rows:
+        click.echo(f"no {what} in {name}")
+    else:
+        print_tables(to_table(rows))
+
+
 @cli.group("runs", invoke_without_command=True)
 @json_option
 @store_option
@@ -52,15 +67,7 @@ def runs_cmd(ctx: click.Context, app: App, as_json: bool, store: str | None) -> 
     if ctx.invoked_subcommand is not None:
         ctx.meta["ops.store"], ctx.meta["ops.json"] = store, as_json
         return
-    st, name = _open(app, store, readonly=True)
-    with st:
-        rows = st.runs()
-    if as_json:
-        _echo_json(runs_json(rows, store=name))
-    elif not rows:
-        click.echo(f"no runs in {name}")
-    else:
-        print_tables(runs_table(rows))
+    _listing(app, store, as_json, lambda st: st.runs(), runs_json, runs_table, "runs")
 
 
 @runs_cmd.command("show")
@@ -114,15 +121,7 @@ def cursors_cmd(ctx: click.Context, app: App, as_json: bool, store: str | None) 
     if ctx.invoked_subcommand is not None:
         ctx.meta["ops.store"] = store
         return
-    st, name = _open(app, store, readonly=True)
-    with st:
-        positions = st.positions()
-    if as_json:
-        _echo_json(cursors_json(positions, store=name))
-    elif not positions:
-        click.echo(f"no cursors in {name}")
-    else:
-        print_tables(cursors_table(positions))
+    _listing(app, store, as_json, lambda st: st.positions(), cursors_json, cursors_table, "cursors")
 
 
 @cursors_cmd.command("reset")
