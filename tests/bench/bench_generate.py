@@ -1,6 +1,6 @@
 """Benchmark: generate 500 configs offline (resolve + render + validate + write), vs a 1-config run.
 
-Run: pytest tests/bench -m bench -s
+Run: pytest tests/bench -m bench -s -n 0
 """
 
 from __future__ import annotations
