@@ -10,7 +10,7 @@ import requests
 import responses
 from responses import matchers
 
-from cgpreset.api.client import CoinGlassClient, iter_windows, split_forming
+from cgpreset.api.client import CoinGlassClient
 from cgpreset.errors import (
     ApiError,
     AuthError,
@@ -27,6 +27,7 @@ from cgpreset.errors import (
 )
 from cgpreset.plans import HOUR_MS, Plan
 from cgpreset.settings import Settings
+from cgpreset.timeframes import iter_windows, split_forming
 from tests.conftest import FakeClock, load_fixture
 
 BASE = "https://api.test"

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cgpreset.plans import Plan
+from cgpreset.timeframes import MAX_LIMIT as MAX_LIMIT  # re-exported: the API's page size
 
 Scope = Literal["coin", "pair", "global"]
 FieldType = Literal["int", "number", "str", "bool", "list"]
 DataShape = Literal["rows", "strings", "object", "rows_by_exchange"]
 
 HISTORY_PARAMS = ("limit", "start_time", "end_time")
-#: The documented contract: at most 1000 rows per history call (spec §4).
-MAX_LIMIT = 1000
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,10 @@ from cgpreset.errors import (
     RateLimitedError,
     TransportError,
 )
-from cgpreset.plans import Plan, bar_open, interval_ms
+from cgpreset.plans import Plan
 from cgpreset.redact import redact
 from cgpreset.settings import Settings
+from cgpreset.timeframes import iter_windows
 
 log = logging.getLogger("cgpreset.client")
 
@@ -380,26 +381,6 @@ class CoinGlassClient:
             for row in rows:
                 by_time[row[ep.time_field or "time"]] = row
         return [by_time[t] for t in sorted(by_time)]
-
-
-def iter_windows(start_ms: int, end_ms: int, interval: str, limit: int = MAX_LIMIT) -> Iterator[tuple[int, int]]:
-    """[start, end) windows of at most `limit` bars, aligned to bar opens, oldest first."""
-    if limit < 1 or limit > MAX_LIMIT:
-        raise ValueError(f"limit must be 1..{MAX_LIMIT}")
-    step = interval_ms(interval) * limit
-    cursor = bar_open(start_ms, interval)
-    while cursor < end_ms:
-        yield cursor, min(cursor + step, end_ms)
-        cursor += step
-
-
-def split_forming(rows: list[dict[str, Any]], interval: str, now_ms: int, time_field: str = "time") -> tuple[
-    list[dict[str, Any]], dict[str, Any] | None
-]:
-    """Split ascending rows into closed bars and the still-forming bar (if the last row is it)."""
-    if rows and rows[-1][time_field] >= bar_open(now_ms, interval):
-        return rows[:-1], rows[-1]
-    return rows, None
 
 
 @contextmanager

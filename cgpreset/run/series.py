@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
-from cgpreset.api.client import iter_windows
 from cgpreset.layers import FLOOR_LAYERS, LAYERS, RANGE_BUCKET, REGISTRY, LayerId, LayerSpec, spec
 from cgpreset.models.config import CoinConfig, HealthSpec
 from cgpreset.plans import DAY_MS, Plan, bar_open, history_days, interval_ms
 from cgpreset.store.base import SeriesRef
+from cgpreset.timeframes import iter_windows
 
 #: The coin label of series that do not belong to one coin (macro layers).
 MACRO = "*"
