@@ -11,7 +11,7 @@ import pytest
 from cgpreset.api.catalogue import Endpoint
 from cgpreset.api.client import Response
 from cgpreset.errors import AuthError, ExitCode, RateLimitedError, ServerError
-from cgpreset.plans import HOUR_MS, Plan, bar_open
+from cgpreset.plans import DAY_MS, HOUR_MS, Plan, bar_open
 from cgpreset.run.engine import Budget, PlanMismatchError, run_preset
 from cgpreset.store.sqlite import Store
 from tests.fakes import FakeClient
@@ -144,14 +144,18 @@ def test_paging_and_resume_mid_series(tmp_path: Path) -> None:
         assert funding.series.layer == "funding" and funding.outcome == "skipped"
         assert funding.requests == 2 and "2 of 3 requests made" in funding.reason
         rows = store.rows(funding.series.id)
-        assert len(rows) == 2000 and store.cursor(funding.series.id) == rows[-1]["time"]  # whole pages only
+        # whole pages only, newest first: the forming bar and the 1999 closed bars before it
+        assert len(rows) == 2000 and rows[-1]["time"] == bar_open(NOW, "1h") and rows[-1]["closed"] == 0
+        assert store.cursor(funding.series.id) == rows[-2]["time"]
         client2 = FakeClient()
         second = run_preset(cfgs, client2, store, now_ms=NOW, concurrency=4)
         assert second.exit_code == ExitCode.OK
-        funding_calls = [p for ep, p in client2.calls if ep == "funding-rate-history"]
-        assert len(funding_calls) == 1 and funding_calls[0]["start_time"] == rows[-1]["time"]  # the cursor
+        funding_calls = [(p["start_time"], p["end_time"]) for ep, p in client2.calls if ep == "funding-rate-history"]
+        # the last closed bar to the forming one, then the oldest part the first run did not reach
+        assert funding_calls == [(rows[-2]["time"], rows[-1]["time"] + HOUR_MS),
+                                 (bar_open(NOW - 90 * DAY_MS, "1h"), rows[0]["time"])]
         times = [r["time"] for r in store.rows(funding.series.id)]
-        assert times == list(range(times[0], bar_open(NOW, "1h") + 1, HOUR_MS))
+        assert times == list(range(bar_open(NOW - 90 * DAY_MS, "1h"), bar_open(NOW, "1h") + 1, HOUR_MS))
 
 
 def test_the_budgets_deadline_is_passed_to_every_call(tmp_path: Path, clock: Any) -> None:
@@ -286,8 +290,10 @@ def test_skipped_series_report_no_freshness_findings(tmp_path: Path) -> None:
         result = run_preset(configs("SOL", history_days=90), FakeClient(), store, now_ms=NOW, concurrency=1,
                             budget=Budget(max_requests=2))
     funding = by_layer(result)["funding"]
-    assert funding.outcome == "skipped" and funding.rows == 2000  # two old pages arrived
-    assert {c.name for c in funding.checks} == {"gaps", "ohlc", "all_zero"} and not funding.findings
+    assert funding.outcome == "skipped" and funding.rows == 2000  # the two newest pages arrived
+    assert {c.name for c in funding.checks} == {"gaps", "ohlc", "all_zero"}  # no freshness verdict
+    (gaps,) = funding.findings  # the oldest part it did not reach yet: named, asked for next run
+    assert gaps.name == "gaps" and gaps.detail.startswith("161 bars missing in 1 span")
 
 
 def test_gap_at_the_run_boundary_is_found(tmp_path: Path) -> None:
@@ -303,7 +309,8 @@ def test_gap_at_the_run_boundary_is_found(tmp_path: Path) -> None:
     later = run(tmp_path, Lossy(NOW + 5 * HOUR_MS), coins=("SOL",))
     funding = by_layer(later)["funding"]
     assert [(c.name, c.detail) for c in funding.findings] == [
-        ("gaps", f"4 bars missing before {bar_open(NOW, '1h') + 4 * HOUR_MS}")]
+        ("gaps", "4 bars missing in 1 span (first 2025-11-24T16:00Z to 2025-11-24T20:00Z); "
+                 "the next run asks for them again")]
 
 
 def test_times_outside_the_window_fail_the_series_and_store_nothing(tmp_path: Path) -> None:

@@ -78,16 +78,78 @@ def test_re_upserting_a_page_adds_nothing(location: str) -> None:
         assert store.cursor(OI.key) == 74 * H
 
 
-def test_earliest_reaches_back_to_an_older_window_asked_for_even_when_it_was_empty(location: str) -> None:
+def windowed(times: list[int], asked: tuple[int, int], forming: int, *, run_rows: bool = True) -> Page:
+    """A page as the run writes it: the window asked, the forming bar's open, closed bars before it."""
+    closed = [t for t in times if t < forming]
+    return Page(OI, bars(times, closed_upto=max(closed, default=-1)) if run_rows else [],
+                closed_upto=max(closed, default=None), asked=asked, forming_at=forming)
+
+
+def test_coverage_holds_the_spans_stored_and_earliest_is_the_oldest_bar_stored(location: str) -> None:
     with open_store(location) as store:
-        store.write(Page(OI, bars([100 * H, 101 * H], closed_upto=101 * H), closed_upto=101 * H,
-                         asked_from=100 * H))
-        assert store.positions()[OI.key].earliest == 100 * H
-        store.write(Page(OI, [], asked_from=40 * H))  # the API had nothing that old
+        store.write(windowed([100 * H, 101 * H, 102 * H], (100 * H, 103 * H), forming=102 * H))
+        store.write(windowed([], (40 * H, 100 * H), forming=102 * H))  # the API had nothing that old
+        store.write(windowed([60 * H, 61 * H], (50 * H, 62 * H), forming=102 * H))
+        cov = store.coverage()[OI.key]
+        assert cov.spans == ((60 * H, 62 * H), (100 * H, 102 * H))  # closed bars only: 102 is forming
         pos = store.positions()[OI.key]
-        assert (pos.earliest, pos.latest, pos.last_closed) == (40 * H, 101 * H, 101 * H)
-        store.write(Page(OI, bars([60 * H], closed_upto=60 * H), closed_upto=60 * H, asked_from=50 * H))
-        assert store.positions()[OI.key].earliest == 40 * H  # never forward
+        assert (pos.earliest, pos.latest, pos.last_closed) == (60 * H, 102 * H, 101 * H)  # never "asked for"
+        # what the windows lacked: [40, 100) once, [50, 60) twice (a page of no run counts on its own)
+        assert [(h.start, h.end, h.attempts) for h in cov.holes] == [
+            (40 * H, 50 * H, 1), (50 * H, 60 * H, 2), (62 * H, 100 * H, 1)]
+        assert store.coverage("no/such/series/1h") == {}
+
+
+def test_a_hole_counts_runs_in_a_row_and_goes_when_its_bars_arrive(location: str) -> None:
+    with open_store(location) as store:
+        for run in range(3):
+            store.start_run()
+            # two windows of one run over the same hole count once
+            store.write(windowed([0, H, 4 * H], (0, 5 * H), forming=5 * H))
+            store.write(windowed([3 * H, 4 * H], (2 * H, 5 * H), forming=5 * H))
+            (hole,) = store.coverage()[OI.key].holes
+            assert (hole.start, hole.end, hole.attempts, hole.known) == (2 * H, 3 * H, run + 1, run == 2)
+            store.finish_run(store.runs()[-1]["id"], exit_code=1, totals={}, outcomes={})
+        store.start_run()
+        store.write(windowed([2 * H], (2 * H, 3 * H), forming=5 * H))  # the API has it at last
+        cov = store.coverage()[OI.key]
+        assert cov.holes == () and cov.spans == ((0, 5 * H),)
+
+
+def test_stale_rows_in_a_window_asked_again_are_removed(location: str) -> None:
+    with open_store(location) as store:
+        # written by an older release: a bar at :30, one dated ahead, a forming row left behind
+        store.write(Page(OI, [(0, 1.0, 2.0, 0.5, 1.0, 1), (H // 2, 1.0, 2.0, 0.5, 1.0, 1),
+                              (H, 1.0, 2.0, 0.5, 1.0, 0), (9 * H, 1.0, 2.0, 0.5, 1.0, 0)], closed_upto=0))
+        written = store.write(windowed([0, 2 * H, 3 * H], (0, 4 * H), forming=3 * H))
+        assert written.removed == 2  # off the grid, and stale forming (H was not sent again); 9 H is outside
+        assert [(r["time"], r["closed"]) for r in store.rows(OI.key)] == [(0, 1), (2 * H, 1), (3 * H, 0), (9 * H, 0)]
+        assert store.coverage()[OI.key].spans == ((0, H), (2 * H, 3 * H))
+        assert [(h.start, h.end) for h in store.coverage()[OI.key].holes] == [(H, 2 * H)]
+
+
+def _drop_coverage(location: str) -> None:
+    """Make the store one written by a release from before coverage was kept."""
+    if location.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as db:
+            db.execute("DROP TABLE coverage; DROP TABLE holes")
+    else:
+        db = sqlite3.connect(location)
+        db.executescript("DROP TABLE coverage; DROP TABLE holes")
+        db.close()
+
+
+def test_a_store_from_before_coverage_opens_read_only_and_grows_it_from_its_rows(location: str) -> None:
+    with open_store(location) as store:
+        store.write(Page(OI, bars([0, H, 2 * H, 5 * H, 6 * H], closed_upto=5 * H), closed_upto=5 * H))
+    _drop_coverage(location)
+    with open_store(location, readonly=True) as store:  # nothing created: spans computed from the rows
+        assert store.coverage()[OI.key].spans == ((0, 3 * H), (5 * H, 6 * H))
+    with open_store(location) as store:  # a writing open adds the tables, filled from the rows
+        assert store.coverage()[OI.key].spans == ((0, 3 * H), (5 * H, 6 * H))
+        assert store.count() == 5
 
 
 def test_the_cursor_moves_only_with_its_data_and_never_back(location: str) -> None:
@@ -272,3 +334,25 @@ def test_the_same_run_gives_the_same_rows_in_every_view(tmp_path: Path, pg_dsn: 
         rows = view_rows(sqlite_path, view)
         assert rows, f"view {view} is empty"
         assert view_rows(pg_dsn, view) == rows, f"view {view} differs between SQLite and PostgreSQL"
+
+
+# -- series life cycle ---------------------------------------------------------------------------
+
+OI_4H = SeriesRef("open_interest/SOL/all/4h", "open_interest", "SOL", None, None, "4h", "{}")
+BTC = SeriesRef("open_interest/BTC/all/1h", "open_interest", "BTC", None, None, "1h", "{}")
+
+
+def test_retired_series_leave_the_views_stay_in_the_tables_and_prune_deletes_them(location: str) -> None:
+    with open_store(location) as store:
+        for ref in (OI, OI_4H, BTC):
+            store.write(Page(ref, bars([0, 4 * H], closed_upto=4 * H), closed_upto=4 * H))
+        # a run of SOL only (--coins SOL) after 1h -> 4h: SOL's 1h series is retired, BTC is not judged
+        assert store.retire({OI_4H.key}, {("SOL", "open_interest")}, now_ms=7) == [OI.key]
+        assert [r[0] for r in view_rows(location, "open_interest")] == ["BTC", "BTC", "SOL", "SOL"]
+        assert {r[1] for r in view_rows(location, "open_interest") if r[0] == "SOL"} == {"4h"}
+        assert store.positions()[OI.key].retired_at == 7 and store.count(OI.key) == 2  # rows stay
+        assert store.retire({OI.key, OI_4H.key}) == [BTC.key]  # every config: BTC's left the watchlist
+        assert store.positions()[OI.key].retired_at is None  # produced again: current again
+        assert store.prune([BTC.key, OI.key]) == 2  # only retired ones go (OI is current again)
+        assert BTC.key not in store.positions() and store.count() == 4
+        assert [r[0] for r in view_rows(location, "open_interest")] == ["SOL"] * 4

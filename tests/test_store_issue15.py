@@ -12,6 +12,7 @@ from cgpreset.errors import ExitCode
 from cgpreset.plans import DAY_MS, HOUR_MS, bar_open
 from cgpreset.run.engine import run_preset
 from cgpreset.store.sqlite import Store
+from cgpreset.timeframes import KNOWN_HOLE_RUNS
 from tests.fakes import FakeClient
 from tests.test_series import NOW, configs
 
@@ -92,7 +93,7 @@ def test_a_deeper_history_days_backfills_the_older_part(tmp_path: Path) -> None:
     assert len([1 for ep, _ in again.calls if ep == "funding-rate-history"]) == 1  # nothing older left to fetch
 
 
-def test_a_deeper_history_the_api_does_not_have_is_asked_for_once(tmp_path: Path) -> None:
+def test_a_deeper_history_the_api_does_not_have_is_asked_on_three_runs_then_a_known_hole(tmp_path: Path) -> None:
     listed = bar_open(NOW - 40 * DAY_MS, "1h")  # the coin's first bar: nothing older exists
 
     class Young(FakeClient):
@@ -104,13 +105,25 @@ def test_a_deeper_history_the_api_does_not_have_is_asked_for_once(tmp_path: Path
 
     db = tmp_path / "run.db"
     _run(db, Young(), days=30)
-    deeper = Young(NOW + HOUR_MS)
-    _run(db, deeper, days=90)
-    assert len([1 for ep, _ in deeper.calls if ep == "funding-rate-history"]) == 3
-    again = Young(NOW + 2 * HOUR_MS)
-    result = _run(db, again, days=90)
-    assert len([1 for ep, _ in again.calls if ep == "funding-rate-history"]) == 1
-    assert _layer(result, "funding").outcome == "ok"
+    for run in range(1, KNOWN_HOLE_RUNS + 1):  # asked for on KNOWN_HOLE_RUNS runs in a row
+        deeper = Young(NOW + run * HOUR_MS)
+        result = _run(db, deeper, days=90)
+        calls = [p for ep, p in deeper.calls if ep == "funding-rate-history"]
+        assert len(calls) == 3  # the newest bars, then the 50 days the API lacks (1200 bars: 2 windows)
+        findings = _layer(result, "funding").findings
+        if run < KNOWN_HOLE_RUNS:  # not ok while the hole may still be filled
+            assert [(c.name, "missing" in c.detail) for c in findings] == [("gaps", True)]
+        else:  # the last of them records it as a known hole
+            assert findings == []
+    known = Young(NOW + 5 * HOUR_MS)
+    result = _run(db, known, days=90)
+    assert len([1 for ep, _ in known.calls if ep == "funding-rate-history"]) == 1
+    funding = _layer(result, "funding")
+    assert funding.outcome == "ok" and not funding.findings
+    assert any("known hole" in c.detail and f"on {KNOWN_HOLE_RUNS} runs" in c.detail for c in funding.checks)
+    with Store(db) as st:
+        (hole,) = st.coverage(funding.series.id)[funding.series.id].holes  # one, and none older than wanted
+    assert hole.known and hole.end == listed and hole.attempts == KNOWN_HOLE_RUNS
 
 
 def test_the_dry_run_counts_the_older_windows_a_deeper_history_needs(tmp_path: Path) -> None:

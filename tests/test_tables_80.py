@@ -49,7 +49,7 @@ def test_the_health_table_keeps_coin_layer_outcome_and_note_at_80_columns() -> N
 def test_run_and_plan_tables_fit_80_columns_without_splitting_words(tmp_path: Path) -> None:
     with Store(tmp_path / "run.db") as store:
         result = run_preset(configs("SOL", "BTC"), FakeClient(), store, now_ms=NOW, concurrency=2)
-    plan = plan_run(expand(configs("SOL", "BTC")), cursors={}, now_ms=NOW, plan=Plan.STANDARD)
+    plan = plan_run(expand(configs("SOL", "BTC")), coverage={}, now_ms=NOW, plan=Plan.STANDARD)
     for table, wide, kept in ((run_table(result), run_table(result), "outcome"),
                               (plan_table(plan), plan_table(plan), "requests")):
         narrow_text, wide_text = render_text(table, width=80), render_text(wide, width=200)

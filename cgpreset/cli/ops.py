@@ -108,20 +108,26 @@ def runs_show_cmd(ctx: click.Context, app: App, run_id: int, as_json: bool, stor
 @pass_app
 @click.pass_context
 def cursors_cmd(ctx: click.Context, app: App, as_json: bool, store: str | None) -> None:
-    """List each series' cursor (its last closed bar: the next run resumes after it) and the
-    earliest bar stored. Reads only.
+    """List each series' cursor (its last closed bar), the earliest bar stored, the holes the API
+    answered without (a known hole, answered short on 3 runs in a row, is no longer asked for) and
+    whether the series is retired (no config produces it: out of the analyst views). Reads only.
 
     \b
     Examples:
         cgpreset cursors
         cgpreset cursors reset 'funding/SOL/*' --yes
+        cgpreset cursors prune --yes
     """
     from cgpreset.run.history import cursors_json, cursors_table
 
     if ctx.invoked_subcommand is not None:
         ctx.meta["ops.store"] = store
         return
-    _listing(app, store, as_json, lambda st: st.positions(), cursors_json, cursors_table, "cursors")
+    def read(st: Store) -> dict[str, Any]:
+        held = st.coverage()
+        return {k: (c, held.get(k)) for k, c in st.positions().items()}
+
+    _listing(app, store, as_json, read, cursors_json, cursors_table, "cursors")
 
 
 @cursors_cmd.command("reset")
@@ -131,9 +137,9 @@ def cursors_cmd(ctx: click.Context, app: App, as_json: bool, store: str | None) 
 @pass_app
 @click.pass_context
 def cursors_reset_cmd(ctx: click.Context, app: App, pattern: str, yes: bool, store: str | None) -> None:
-    """Forget the cursors of the series matching PATTERN (a series key, or a shell pattern such as
-    `funding/*` or `*/SOL/*`): their next run backfills them again. Stored rows stay. Asks first
-    unless --yes.
+    """Forget the cursors and coverage of the series matching PATTERN (a series key, or a shell
+    pattern such as `funding/*` or `*/SOL/*`): their next run fetches their whole range again, known
+    holes included. Stored rows stay. Asks first unless --yes.
 
     \b
     Example:
@@ -162,3 +168,38 @@ def cursors_reset_cmd(ctx: click.Context, app: App, pattern: str, yes: bool, sto
             st.reset_cursor(key)
     click.echo(f"reset {len(matched)} cursor{'s' if len(matched) != 1 else ''} in {name}; "
                "the next run backfills those series")
+
+
+@cursors_cmd.command("prune")
+@click.option("--yes", "-y", is_flag=True, help="Delete without asking.")
+@store_option
+@pass_app
+@click.pass_context
+def cursors_prune_cmd(ctx: click.Context, app: App, yes: bool, store: str | None) -> None:
+    """Delete the retired series (no config produces them any more, e.g. after 1h -> 4h) and all
+    their rows. Lists them and asks first unless --yes. Until then their rows stay in the tables,
+    out of the analyst views.
+
+    \b
+    Example:
+        cgpreset cursors prune --yes
+    """
+    store = store if store is not None else ctx.meta.get("ops.store")
+    st, name = _open(app, store, readonly=False)
+    with st:
+        retired = sorted(k for k, c in st.positions().items() if c.retired_at is not None)
+        if not retired:
+            click.echo(f"no retired series in {name}")
+            return
+        for key in retired:
+            click.echo(key, err=True)
+        question = f"Delete {len(retired)} retired series and all their rows from {name}?"
+        if not yes:
+            try:
+                confirmed = click.confirm(question, default=False, err=True)
+            except click.Abort:
+                confirmed = False
+            if not confirmed:
+                raise UsageError("cursors prune not confirmed: nothing deleted (pass --yes to delete without asking)")
+        rows = st.prune(retired)
+    click.echo(f"deleted {len(retired)} retired series ({rows} rows) from {name}")

@@ -193,19 +193,16 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     if metrics_path is not None:
         check_target(metrics_path)  # before the run, not after its data is fetched
     if dry_run:
-        cursors: dict[str, int] = {}
-        earliest: dict[str, int] = {}
+        coverage = {}
         if not isinstance(location, Path) or location.exists():  # read-only: never creates or changes it
             with open_store(location, readonly=True) as st:
-                positions = st.positions()
-            cursors = {k: c.last_closed for k, c in positions.items() if c.last_closed is not None}
-            earliest = {k: c.earliest for k, c in positions.items() if c.earliest is not None}
+                coverage = st.coverage()
         plan = _dry_plan(app, configs)
         problems = floor_problems(configs, plan)
         if problems:
             raise PlanMismatchError(problems)
-        rp = plan_run(shard_series(expand(configs), shard), cursors=cursors, now_ms=wall_ms(), plan=plan,
-                      full_refresh=full_refresh, backfill_cap=backfill_days, earliest=earliest)
+        rp = plan_run(shard_series(expand(configs), shard), coverage=coverage, now_ms=wall_ms(), plan=plan,
+                      full_refresh=full_refresh, backfill_cap=backfill_days)
         if shard is not None:
             rp = replace(rp, shard=str(shard))
         if as_json:
@@ -224,7 +221,8 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
             result = run_preset(configs, app.client, st, concurrency=app.settings.concurrency,
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
                                 source=_source(app), shard=shard, keep_raw=keep_raw,
-                                on_plan=None if progress is None else progress.expect_run)
+                                on_plan=None if progress is None else progress.expect_run,
+                                retire="all" if coins is None and layers is None else "covered")
     except PlanMismatchError:
         if created and isinstance(location, Path):  # refused before any data request: no empty file left
             SQLiteStore.remove(location)

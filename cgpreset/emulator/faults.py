@@ -46,6 +46,11 @@ Kinds and their parameters:
                 §2.3), or the documented non-200 form (e.g. status 401 with a JSON body)
     types       mode: flip (default: numbers <-> numeric strings) | to_str | to_num | bad
                 (non-numeric "-"); fields: only these fields (default: all but time fields)
+    hole        bars (default 3) rows missing from the answer from row `at` (default: its middle):
+                a time series with a gap inside an answer
+    late_start  the first `bars` (default 10) rows missing: an answer that starts late in its window
+    misaligned  every row's time moved by shift_ms (default 1800000: to :30 of an hourly bar), off
+                the interval's bar grid
 
 Faults apply before the key check (as an edge proxy would) and use no rate budget, except
 latency, drift, drop, types and empty, which shape an otherwise normal answer.
@@ -70,12 +75,13 @@ from cgpreset.errors import ConfigError
 
 KINDS: tuple[str, ...] = (
     "latency", "http_5xx", "code_500", "rate_limit", "hang", "trickle", "redirect", "reset", "truncated", "html",
-    "empty", "drift", "drop", "types", "body",
+    "empty", "drift", "drop", "types", "body", "hole", "late_start", "misaligned",
 )
 #: Kinds that change a normal answer rather than replace it.
-SHAPING = frozenset({"latency", "hang", "trickle", "empty", "drift", "drop", "types", "truncated"})
+SHAPING = frozenset({"latency", "hang", "trickle", "empty", "drift", "drop", "types", "truncated", "hole",
+                     "late_start", "misaligned"})
 #: Kinds that rewrite the rows of a success envelope.
-ROW_SHAPING = frozenset({"empty", "drift", "drop", "types"})
+ROW_SHAPING = frozenset({"empty", "drift", "drop", "types", "hole", "late_start", "misaligned"})
 
 DEFAULT_RENAME: dict[str, str] = {
     "aggregated_long_liquidation_usd": "long_liq_usd",
@@ -111,6 +117,9 @@ class FaultRule:
     msg: str = "Please upgrade to standard"
     rate: float = 4.0
     location: str = "http://elsewhere.invalid"
+    at: int | None = None
+    bars: int | None = None
+    shift_ms: int = 30 * 60_000
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -148,6 +157,12 @@ class FaultRule:
             raise ConfigError(f"fault redirect: status must be 3xx, not {self.status}")
         if not isinstance(self.location, str) or "://" not in self.location:
             raise ConfigError(f"fault {self.kind}: location must be a URL like http://host, not {self.location!r}")
+        for name, least in (("at", 0), ("bars", 1)):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+                raise ConfigError(f"fault {self.kind}: {name} must be a whole number >= {least}")
+        if isinstance(self.shift_ms, bool) or not isinstance(self.shift_ms, int):
+            raise ConfigError(f"fault {self.kind}: shift_ms must be a whole number of milliseconds")
         if self.kind == "drop" and not self.fields:
             raise ConfigError("fault drop: `fields` must name at least one field")
         if self.kind == "body" and self.status is not None and not 100 <= self.status <= 599:
@@ -281,7 +296,21 @@ def shape_body(body: dict[str, Any], rule: FaultRule) -> dict[str, Any]:
         out["data"] = _walk_rows(out["data"], lambda row: {k: v for k, v in row.items() if k not in gone})
     elif rule.kind == "types":
         out["data"] = _walk_rows(out["data"], lambda row: _retype(row, rule))
+    elif rule.kind in ("hole", "late_start", "misaligned") and isinstance(out["data"], list):
+        out["data"] = _gap_rows(out["data"], rule)
     return out
+
+
+def _gap_rows(rows: list[Any], rule: FaultRule) -> list[Any]:
+    """A time series' answer with a hole inside, a late start, or its times off the bar grid."""
+    if rule.kind == "misaligned":
+        return [{k: v + rule.shift_ms if k in ("time", "timestamp") and isinstance(v, int) else v
+                 for k, v in r.items()} if isinstance(r, dict) else r for r in rows]
+    if rule.kind == "late_start":
+        return rows[rule.bars or 10:]
+    bars = rule.bars or 3
+    at = len(rows) // 2 if rule.at is None else rule.at
+    return rows[:at] + rows[at + bars:]
 
 
 def _walk_rows(data: Any, fn: Any) -> Any:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from cgpreset.layers import spec
 from cgpreset.models.config import HealthSpec
 from cgpreset.plans import interval_ms
+from cgpreset.store.base import Coverage
+from cgpreset.store.coverage import spans_in
+from cgpreset.timeframes import bar_count
 
 #: Fewer rows than this and "all zero" says nothing (one quiet hour has no liquidations).
 ALL_ZERO_MIN_ROWS = 3
@@ -78,6 +82,36 @@ def check_gaps(times: Sequence[int], interval: str, max_gap_bars: int, previous:
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
         return Check("gaps", False, "; ".join(problems[:3]) + more)
     return Check("gaps", True, f"{len(times)} bars ascending, no gap > {max_gap_bars}")
+
+
+def check_coverage(coverage: Coverage | None, wanted: tuple[int, int], interval: str, max_gap_bars: int) -> Check:
+    """The store holds every closed bar of `wanted` ([first bar, forming bar)), but known holes.
+
+    A known hole (the API answered without it on KNOWN_HOLE_RUNS runs) passes, named; any other
+    missing span fails (a hole this run found, an older part not fetched yet, bars the last
+    answer did not reach): a series is never ok while the store lacks bars it could still get.
+    Spans of at most `max_gap_bars` bars pass, as the config allows.
+    """
+    step = interval_ms(interval)
+    _held, known, pending = spans_in(coverage, wanted)
+    big = [p for p in pending if (p[1] - p[0]) // step > max_gap_bars]
+    note = ""
+    if known:
+        bars = bar_count([(h.start, h.end) for h in known], step)
+        note = (f"; {len(known)} known hole{'s' if len(known) > 1 else ''} ({bars} bar{'s' if bars > 1 else ''}, "
+                f"first {_iso(known[0].start)}: the API answered without {'them' if bars > 1 else 'it'} "
+                f"on {known[0].attempts} runs)")
+    if big:
+        bars = bar_count(big, step)
+        return Check("gaps", False, f"{bars} bar{'s' if bars > 1 else ''} missing in {len(big)} span"
+                                    f"{'s' if len(big) > 1 else ''} (first {_iso(big[0][0])} to {_iso(big[0][1])}); "
+                                    f"the next run asks for {'them' if bars > 1 else 'it'} again{note}")
+    wanted_bars = (wanted[1] - wanted[0]) // step
+    return Check("gaps", True, f"every closed bar of the {wanted_bars} wanted is stored{note}")
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def check_ohlc(rows: Sequence[dict[str, Any]], time_field: str = "time") -> Check:
@@ -221,11 +255,13 @@ def run_table_checks(
     last_closed: int | None,
     previous: int | None = None,
     complete: bool = True,
+    gaps: bool = True,
 ) -> list[Check]:
     """`run_checks` over a time-series layer's typed rows as stored: (time, its values in the
-    layer's column order, closed) tuples, ascending. No row becomes a dict."""
+    layer's column order, closed) tuples, ascending. No row becomes a dict. `gaps=False`: the
+    caller judges gaps from the store's coverage instead (check_coverage)."""
     ls = spec(layer)
-    wants = set(ls.checks)
+    wants = set(ls.checks) - (set() if gaps else {"gaps"})
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(len(ls.columns) + 2)]
     times = cols[0]
     by_field = {c.field: cols[i + 1] for i, c in enumerate(ls.columns)}

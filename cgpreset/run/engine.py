@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -34,9 +34,9 @@ from cgpreset.errors import (
     Terminated,
 )
 from cgpreset.models.config import CoinConfig
-from cgpreset.plans import DAY_MS, Plan
+from cgpreset.plans import DAY_MS, Plan, interval_ms
 from cgpreset.run.budget import Budget, starved_first  # noqa: F401 - part of the runner's API
-from cgpreset.run.checks import run_checks, run_table_checks
+from cgpreset.run.checks import check_coverage, run_checks, run_table_checks
 from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
     EMPTY,
     EMPTY_REASON,
@@ -116,7 +116,8 @@ class Runner:
                 res.latencies.append(resp.latency)
                 # decoded and checked here, outside the store's lock
                 decoded = decode_rows(s.endpoint, resp.raw if resp.raw is not None else resp.data)
-                page = build_page(s, decoded, got, now_ms=self.now_ms, window=window)
+                page = build_page(s, decoded, got, now_ms=self.now_ms, window=window,
+                                  wanted_from=None if plan.wanted is None else plan.wanted[0])
                 page = self._with_raw(page, decoded.unknown, resp, got, res)
             except DeadlineExceededError:
                 # cut by the deadline (or by the run stopping): no answer, nothing stored
@@ -136,12 +137,11 @@ class Runner:
                 break
             written = self.store.write(page)
             res.new_rows += written.new_rows
+            res.removed += written.removed
             if written.cursor is not None:
                 res.last_closed = written.cursor
             kept += written.received
         rows = got.rows()
-        if plan.older_than is not None:  # the older part backfilled this run is stored; check the rest
-            rows = [r for r in rows if r[0] >= plan.older_than]
         res.rows = kept
         if res.outcome == OK and not rows:
             # An incremental window always holds the stored last closed bar and the forming bar:
@@ -160,11 +160,18 @@ class Runner:
             if isinstance(rows[0], tuple):
                 res.checks = run_table_checks(s.layer, rows, interval=s.interval, health=s.health,
                                               now_ms=self.now_ms, last_closed=res.last_closed, previous=prev,
-                                              complete=complete)
+                                              complete=complete, gaps=plan.wanted is None)
             else:
                 res.checks = run_checks(s.layer, rows, interval=s.interval, health=s.health, now_ms=self.now_ms,
                                         last_closed=res.last_closed, time_field=s.endpoint.time_field or "time",
                                         previous=prev, complete=complete)
+        if plan.wanted is not None:  # what the store holds of the wanted range now, whatever this run got
+            held = self.store.coverage(s.id).get(s.id)
+            res.checks.insert(min(1, len(res.checks)), check_coverage(
+                held, (plan.wanted[0], plan.wanted[1] - interval_ms(s.interval)), s.interval, s.health.max_gap_bars))
+        if res.removed:
+            res.notes.append(f"removed {res.removed} stale row{'' if res.removed == 1 else 's'} (off the bar grid, "
+                             "dated ahead, or a forming bar the API no longer sends)")
         res.checks += got.findings()
         return res
 
@@ -233,12 +240,16 @@ def run_preset(
     keep_raw: bool = False,
     source: str | None = None,
     on_plan: Callable[[RunPlan], None] | None = None,
+    retire: Literal["all", "covered", "none"] = "all",
 ) -> RunResult:
     """Expand, plan and run the configs; record the run in the store's runs table.
 
     With a `shard`, only that shard's series run (see run.shard). `source` ("emulator" or the API's
     host, see run.source) is recorded with the run; a store holding another source's data is
     refused (ConfigError) before any request.
+    `retire`: the series these configs produce are the store's current ones; "all" retires every
+    other series (out of the analyst views, rows kept), "covered" only those of the (coin, layer)
+    pairs the configs cover (a run of some coins or layers), "none" leaves them be.
     Raises PlanMismatchError (before any data request, nothing recorded) when a config asks for
     an interval below the key's plan's floor.
     """
@@ -260,9 +271,10 @@ def run_preset(
         if problems:
             raise PlanMismatchError(problems)
     run_id = store.start_run(source=source)
-    positions = store.positions()
-    cursors = {k: c.last_closed for k, c in positions.items() if c.last_closed is not None}
-    earliest = {k: c.earliest for k, c in positions.items() if c.earliest is not None}
+    everything = expand(configs)  # every shard's: the same current set on each
+    retired = [] if retire == "none" else store.retire(
+        {s.id for s in everything}, None if retire == "all" else {(s.coin, s.layer) for s in everything}, now_ms=now)
+    cursors = store.cursors()
     standing = budget.max_requests is not None or budget.time_left() is not None
     runner = Runner(client, store, concurrency=concurrency, budget=budget, now_ms=now, on_result=on_result,
                     first=starved_first(store.runs(), cursors) if standing else None, keep_raw=keep_raw)
@@ -270,8 +282,8 @@ def run_preset(
         if plan is None:
             results = [_refused(s, refused, budget) for s in series]
         else:
-            run_plan = plan_run(series, cursors=cursors, now_ms=now, plan=plan,
-                                full_refresh=full_refresh, backfill_cap=backfill_days, earliest=earliest)
+            run_plan = plan_run(series, coverage=store.coverage(), now_ms=now, plan=plan,
+                                full_refresh=full_refresh, backfill_cap=backfill_days)
             if on_plan is not None:  # progress: the requests to expect
                 on_plan(run_plan)
             results = runner.run(run_plan)
@@ -286,7 +298,7 @@ def run_preset(
                         started, clock, budget, wall_before)
         raise
     result = RunResult(results, plan, _stats(client, before, wall_before), round(clock() - started, 3), now,
-                       run_id, budget.reason, source=source)
+                       run_id, budget.reason, source=source, retired=retired)
     from cgpreset.run.report import outcomes_summary, totals
 
     if plan is not None:

@@ -23,9 +23,10 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
+from cgpreset.plans import INTERVAL_MS
 from cgpreset.run.outcome import Outcome
 from cgpreset.run.report import droppable, format_age
-from cgpreset.store.base import Cursor
+from cgpreset.store.base import Coverage, Cursor
 
 RUNS_SCHEMA = "cgpreset.runs/1"
 RUN_DETAIL_SCHEMA = "cgpreset.run-detail/1"
@@ -148,28 +149,50 @@ def run_detail_table(row: Mapping[str, Any]) -> Table:
     return droppable(table, "new")
 
 
-def cursor_rows(positions: Mapping[str, Cursor]) -> list[dict[str, Any]]:
+#: A series as `cursors` shows it: where it stands, and what it holds and lacks.
+SeriesState = tuple[Cursor, Coverage | None]
+
+
+def cursor_rows(states: Mapping[str, SeriesState]) -> list[dict[str, Any]]:
     out = []
-    for key in sorted(positions):
-        c = positions[key]
+    for key in sorted(states):
+        c, cov = states[key]
         coin, layer = series_parts(key)
+        step = INTERVAL_MS.get(key.rsplit("/", 1)[-1], 0)
+        holes = [{"start": h.start, "end": h.end, "bars": (h.end - h.start) // step if step else None,
+                  "attempts": h.attempts, "known": h.known, "reason": h.reason} for h in (cov.holes if cov else ())]
         out.append({"series": key, "coin": coin, "layer": layer, "last_closed": c.last_closed,
-                    "earliest": c.earliest, "latest": c.latest})
+                    "earliest": c.earliest, "latest": c.latest, "retired_at": c.retired_at,
+                    "spans": [list(sp) for sp in (cov.spans if cov else ())], "holes": holes})
     return out
 
 
-def cursors_json(positions: Mapping[str, Cursor], *, store: str) -> dict[str, Any]:
-    return {"schema": CURSORS_SCHEMA, "store": store, "cursors": cursor_rows(positions)}
+def cursors_json(states: Mapping[str, SeriesState], *, store: str) -> dict[str, Any]:
+    return {"schema": CURSORS_SCHEMA, "store": store, "cursors": cursor_rows(states)}
 
 
-def cursors_table(positions: Mapping[str, Cursor]) -> Table:
-    """One line per series: its cursor (last closed bar) and the earliest bar stored."""
+def _holes_cell(holes: list[dict[str, Any]]) -> str:
+    """`-`, or e.g. `1 known (1200 bars), 1 pending (3 bars)`."""
+    parts = []
+    for known, word in ((True, "known"), (False, "pending")):
+        these = [h for h in holes if h["known"] == known]
+        if these:
+            bars = sum(h["bars"] or 0 for h in these)
+            parts.append(f"{len(these)} {word} ({bars} bar{'s' if bars != 1 else ''})")
+    return ", ".join(parts) or "-"
+
+
+def cursors_table(states: Mapping[str, SeriesState]) -> Table:
+    """One line per series: its cursor (last closed bar), the earliest bar stored, the holes the
+    API answered without (known ones are no longer asked for), and whether it is retired."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name in ("series", "cursor (UTC)", "earliest (UTC)"):
+    for name in ("series", "cursor (UTC)", "earliest (UTC)", "holes", "status"):
         table.add_column(name, overflow="fold")
-    for c in cursor_rows(positions):
-        table.add_row(c["series"], format_time(c["last_closed"]), format_time(c["earliest"]))
-    return table
+    for c in cursor_rows(states):
+        status = "current" if c["retired_at"] is None else f"retired {format_time(c['retired_at'])}"
+        table.add_row(c["series"], format_time(c["last_closed"]), format_time(c["earliest"]),
+                      _holes_cell(c["holes"]), status)
+    return droppable(table, "earliest (UTC)")
 
 
 def match_series(keys: Iterable[str], pattern: str) -> list[str]:

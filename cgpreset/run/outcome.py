@@ -45,6 +45,7 @@ class SeriesResult:
     reason: str | None = None
     rows: int = 0
     new_rows: int = 0
+    removed: int = 0  # stale rows the store removed from the windows asked (off-grid, ahead, stale forming)
     requests: int = 0
     planned: int = 0
     checks: list[Check] = field(default_factory=list)
@@ -80,6 +81,7 @@ class RunResult:
     run_id: int | None = None
     budget_reason: str | None = None
     source: str | None = None  # "emulator" or the API's host (run.source)
+    retired: list[str] = field(default_factory=list)  # series keys this run found no config produces any more
 
     @property
     def exit_code(self) -> ExitCode:

@@ -10,6 +10,7 @@ snapshot, the ETF flows and their tickers) are kept as dicts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from operator import attrgetter
 from typing import Any
 
@@ -21,6 +22,7 @@ from cgpreset.plans import DAY_MS, bar_open, interval_ms
 from cgpreset.run.checks import Check
 from cgpreset.run.series import Series
 from cgpreset.store.base import Page
+from cgpreset.timeframes import on_grid
 
 
 def _on_dicts(series: Series) -> bool:
@@ -36,6 +38,8 @@ class SeriesRows:
     by_key: dict[Any, Any] = field(default_factory=dict)
     duplicates: list[int] = field(default_factory=list)  # times sent twice with different values
     unknown: set[str] = field(default_factory=set)
+    off_grid: list[int] = field(default_factory=list)  # times refused: not a bar open of the interval
+    ahead: list[int] = field(default_factory=list)  # times refused: after the forming bar
 
     def rows(self) -> list[Any]:
         """Ascending by time (snapshots in the order the answer had them)."""
@@ -44,11 +48,29 @@ class SeriesRows:
         return [self.by_key[k] for k in sorted(self.by_key)]
 
     def findings(self) -> list[Check]:
-        if not self.duplicates:
-            return []
-        times = sorted(set(self.duplicates))
-        return [Check("duplicates", False, f"{len(times)} time{'s' if len(times) > 1 else ''} sent twice with "
-                                           f"different values in one answer (first at {times[0]}); the later kept")]
+        out = []
+        if self.duplicates:
+            times = sorted(set(self.duplicates))
+            out.append(Check("duplicates", False, f"{_n(times, 'time')} sent twice with different values in one "
+                                                  f"answer (first at {times[0]}); the later kept"))
+        bar = "1d" if self.series.spec.whole_history else self.series.interval
+        if self.off_grid:
+            times = sorted(set(self.off_grid))
+            out.append(Check("off_grid", False, f"{_n(times, 'row')} of {self.series.id} off the {bar} bar grid "
+                                                f"refused (first at {_iso(times[0])}); not stored"))
+        if self.ahead:
+            times = sorted(set(self.ahead))
+            out.append(Check("future", False, f"{_n(times, 'row')} of {self.series.id} dated after the forming bar "
+                                              f"refused (first at {_iso(times[0])}); not stored"))
+        return out
+
+
+def _n(items: list[int], noun: str) -> str:
+    return f"{len(items)} {noun}{'s' if len(items) > 1 else ''}"
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _check_window(s: Series, window: tuple[int, int] | None, times: list[int]) -> None:
@@ -74,7 +96,7 @@ def _number(value: Any) -> float | None:
 
 
 def build_page(s: Series, decoded: Decoded, got: SeriesRows, *, now_ms: int,
-               window: tuple[int, int] | None) -> Page:
+               window: tuple[int, int] | None, wanted_from: int | None = None) -> Page:
     """The page to store for one answer; `got` collects the rows for the series' checks.
 
     Raises MalformedResponseError (nothing of the page stored) when rows lie outside the window.
@@ -95,9 +117,10 @@ def build_page(s: Series, decoded: Decoded, got: SeriesRows, *, now_ms: int,
         structs = [r for r in structs if getattr(r, tf) >= since]
     take = attrgetter(tf, *fields)
     values = list(map(take, structs))
-    times = [v[0] for v in values]
-    _check_window(s, window, times)
+    _check_window(s, window, [v[0] for v in values])
     forming_at = bar_open(now_ms, s.interval)
+    structs, values = _on_grid(s, structs, values, forming_at, got)
+    times = [v[0] for v in values]
     closed_upto = max((t for t in times if t < forming_at), default=None)
     upto = -1 if closed_upto is None else closed_upto
     rows = [(*v, int(v[0] <= upto)) for v in values]
@@ -114,7 +137,28 @@ def build_page(s: Series, decoded: Decoded, got: SeriesRows, *, now_ms: int,
                                    *(_number(item.get(c.field)) for c in d.columns)))
     else:
         got.by_key.update(zip(times, rows, strict=True))
-    return Page(s.ref, rows, closed_upto, detail, asked_from=None if window is None else window[0])
+    return Page(s.ref, rows, closed_upto, detail, asked=window, forming_at=None if window is None else forming_at,
+                wanted_from=wanted_from)
+
+
+def _on_grid(s: Series, structs: list[Any], values: list[tuple[Any, ...]], forming_at: int,
+             got: SeriesRows) -> tuple[list[Any], list[tuple[Any, ...]]]:
+    """Rows whose time is a bar open of the interval and not after the forming bar; the others
+    are refused (noted on `got`, a finding naming the series): a bar at :30 of an hourly series, or
+    a daily ETF row shifted by 12 hours, would be a second bar of its hour or day."""
+    bar = "1d" if s.spec.whole_history else s.interval
+    step, origin = interval_ms(bar), bar_open(0, bar)
+    if all((v[0] - origin) % step == 0 and v[0] <= forming_at for v in values):
+        return structs, values
+    keep = []
+    for i, v in enumerate(values):
+        if not on_grid(v[0], bar):
+            got.off_grid.append(v[0])
+        elif v[0] > forming_at:
+            got.ahead.append(v[0])
+        else:
+            keep.append(i)
+    return [structs[i] for i in keep], [values[i] for i in keep]
 
 
 def _note_duplicates(rows: list[tuple[Any, ...]], got: SeriesRows) -> None:

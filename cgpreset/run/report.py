@@ -134,6 +134,7 @@ def run_json(result: RunResult, *, store: str) -> dict[str, Any]:
         "budget": result.budget_reason,
         "totals": totals(result),
         "series": [series_dict(r, result.now_ms) for r in result.results],
+        "retired": result.retired,
     }
 
 
@@ -181,6 +182,8 @@ def run_summary(result: RunResult) -> str:
         f"the rate budget | "
         f"{t['seconds']:.1f}s" + (f" | stopped early: {result.budget_reason}" if result.budget_reason else "")
         + (f" | source: {describe(result.source)}" if result.source else "")
+        + (f" | retired {len(result.retired)} series no config produces (out of the views; "
+           "`cgpreset cursors prune` deletes them)" if result.retired else "")
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,9 @@ from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
 from cgpreset.layers import FLOOR_LAYERS, LAYERS, RANGE_BUCKET, REGISTRY, LayerId, LayerSpec, spec
 from cgpreset.models.config import CoinConfig, HealthSpec
 from cgpreset.plans import DAY_MS, Plan, bar_open, history_days, interval_ms
-from cgpreset.store.base import SeriesRef
-from cgpreset.timeframes import iter_windows
+from cgpreset.store.base import Coverage, SeriesRef
+from cgpreset.store.coverage import spans_in
+from cgpreset.timeframes import KNOWN_HOLE_RUNS, bar_count, windows_newest_first
 
 #: The coin label of series that do not belong to one coin (macro layers).
 MACRO = "*"
@@ -150,16 +151,15 @@ def expand(configs: Iterable[tuple[Path | str, CoinConfig]]) -> list[Series]:
 
 @dataclass(frozen=True)
 class SeriesPlan:
-    """The requests one series needs this run."""
+    """The requests one series needs this run: its windows, newest first."""
 
     series: Series
-    windows: tuple[tuple[int, int], ...] = ()  # [start, end) per request; empty for snapshots
+    windows: tuple[tuple[int, int], ...] = ()  # [start, end) per request, newest first; empty for snapshots
     start_ms: int | None = None
-    backfill: bool = False
+    backfill: bool = False  # the store holds nothing of the wanted range yet (a first run)
     notes: tuple[str, ...] = field(default=())
-    #: A deeper history than stored: the first windows fetch the bars older than this (the
-    #: series' earliest bar); the checks look at the bars from here on.
-    older_than: int | None = None
+    #: The range of bars the series should hold after this run, [start, forming bar's end).
+    wanted: tuple[int, int] | None = None
 
     @property
     def requests(self) -> int:
@@ -167,7 +167,7 @@ class SeriesPlan:
 
 
 def backfill_days(series: Series, plan: Plan) -> int | None:
-    """How far back a first run reaches: the config's history_days within what the plan keeps."""
+    """How far back a series reaches: the config's history_days within what the plan keeps."""
     keep = history_days(plan, series.interval)
     if series.history_days is None:
         return keep
@@ -176,57 +176,62 @@ def backfill_days(series: Series, plan: Plan) -> int | None:
     return min(series.history_days, keep)
 
 
-def plan_series(series: Series, *, cursor: int | None, now_ms: int, plan: Plan,
-                full_refresh: bool = False, backfill_cap: int | None = None,
-                earliest: int | None = None) -> SeriesPlan:
-    """Windows from the cursor (re-fetching the last closed and the forming bar), or a capped backfill."""
+def wanted_range(series: Series, *, now_ms: int, plan: Plan, backfill_cap: int | None = None,
+                 notes: list[str] | None = None) -> tuple[int, int]:
+    """[first bar wanted, end of the forming bar): history_days back, within what the plan keeps
+    (its first whole bar, where the plan's depth is what cuts it) and `--backfill-days`."""
+    step = interval_ms(series.interval)
+    keep = history_days(plan, series.interval)
+    days = backfill_days(series, plan)
+    by_plan = days is not None and keep is not None and keep > 0 and days == keep
+    if series.history_days and days is not None and days < series.history_days and notes is not None:
+        notes.append(f"history capped at {days} days by the {plan.value} plan")
+    if backfill_cap is not None and (days is None or backfill_cap < days):
+        days, by_plan = backfill_cap, False
+        if notes is not None:
+            notes.append(f"reaching back {days} day{'' if days == 1 else 's'} this run (--backfill-days)")
+    lo = now_ms - (days or 1) * DAY_MS
+    first = bar_open(lo, series.interval)
+    if by_plan and first < lo:  # the plan keeps no bar that opened before its depth
+        first += step
+    return first, bar_open(now_ms, series.interval) + step
+
+
+def plan_series(series: Series, *, coverage: Coverage | None, now_ms: int, plan: Plan,
+                full_refresh: bool = False, backfill_cap: int | None = None) -> SeriesPlan:
+    """What the series lacks inside its wanted range, as request windows, newest first.
+
+    Always asked: the last closed bar held (our clock may have run ahead of the API's, so it may
+    have been stored while still forming) up to the forming bar. Then every closed bar the
+    store lacks in the wanted range (holes between windows or inside them, older history a deeper
+    history_days wants, an interrupted backfill's rest), except known holes; nearby gaps share a
+    window. `full_refresh` asks for the whole range again, known holes included.
+    """
     if not series.is_history:
         return SeriesPlan(series)
     step = interval_ms(series.interval)
-    end = bar_open(now_ms, series.interval) + step  # end_time is exclusive: include the forming bar
     notes: list[str] = []
-    if cursor is not None and not full_refresh:
-        # Restart at the last closed bar itself: if our clock ran ahead of the API's and that
-        # bar was still forming when stored, this run stores its final values (same request).
-        start = cursor
-        backfill = False
-        older = _older_windows(series, plan, now_ms, earliest, backfill_cap)
+    lo, end = wanted_range(series, now_ms=now_ms, plan=plan, backfill_cap=backfill_cap, notes=notes)
+    forming = end - step
+    cov = None if full_refresh else coverage
+    held, known, missing = spans_in(cov, (lo, forming))
+    # the last closed bar held (the bar our clock once called closed may be the API's forming one)
+    head = min(max(s[1] for s in cov.spans) - step, forming) if held and cov else forming
+    windows = windows_newest_first([*missing, (head, end)], step, MAX_LIMIT)
+    if held:
+        older = [m for m in missing if m[1] <= held[0][0]]
+        inner = [m for m in missing if m[0] >= held[0][0] and m[1] < held[-1][1]]
         if older:
-            windows = (*older, *(iter_windows(start, end, series.interval, MAX_LIMIT) if start < end else ()))
-            assert earliest is not None
-            deeper = (earliest - older[0][0]) // DAY_MS
-            notes.append(f"backfilling {deeper} older day{'' if deeper == 1 else 's'} (history_days is deeper "
-                         "than the store holds)")
-            return SeriesPlan(series, windows, older[0][0], False, tuple(notes), older_than=earliest)
-    else:
-        days = backfill_days(series, plan)
-        if series.history_days and days is not None and days < series.history_days:
-            notes.append(f"history capped at {days} days by the {plan.value} plan")
-        if backfill_cap is not None and (days is None or backfill_cap < days):
-            days = backfill_cap
-            notes.append(f"backfill capped at {days} day{'' if days == 1 else 's'} (--backfill-days)")
-        start = bar_open(now_ms - (days or 1) * DAY_MS, series.interval)
-        backfill = True
-    windows = tuple(iter_windows(start, end, series.interval, MAX_LIMIT)) if start < end else ()
-    if not windows:  # the cursor is already at the forming bar: still ask for it once
-        windows = ((bar_open(now_ms, series.interval), end),)
-    return SeriesPlan(series, windows, start, backfill, tuple(notes))
-
-
-def _older_windows(series: Series, plan: Plan, now_ms: int, earliest: int | None,
-                   backfill_cap: int | None) -> tuple[tuple[int, int], ...]:
-    """Windows for the bars a deeper history_days wants that are older than the store's earliest."""
-    if earliest is None:
-        return ()
-    days = backfill_days(series, plan)
-    if backfill_cap is not None and (days is None or backfill_cap < days):
-        days = backfill_cap
-    if days is None:
-        return ()
-    want = bar_open(now_ms - days * DAY_MS, series.interval)
-    if want >= earliest:
-        return ()
-    return tuple(iter_windows(want, earliest, series.interval, MAX_LIMIT))
+            days = bar_count(older, step) * step // DAY_MS
+            notes.append(f"backfilling {days} older day{'' if days == 1 else 's'} the store lacks")
+        if inner:
+            notes.append(f"filling {bar_count(inner, step)} missing bar{'' if bar_count(inner, step) == 1 else 's'} "
+                         f"in {len(inner)} gap{'' if len(inner) == 1 else 's'}")
+    if known:
+        bars = bar_count([(h.start, h.end) for h in known], step)
+        notes.append(f"{len(known)} known hole{'' if len(known) == 1 else 's'} ({bars} bar{'' if bars == 1 else 's'}) "
+                     f"not asked again: the API answered without them on {KNOWN_HOLE_RUNS} runs")
+    return SeriesPlan(series, tuple(windows), min(w[0] for w in windows), not held, tuple(notes), (lo, end))
 
 
 @dataclass(frozen=True)
@@ -252,14 +257,12 @@ class RunPlan:
         return float(max(0, math.ceil(self.requests / self.plan.rate_per_minute) - 1))
 
 
-def plan_run(series: Iterable[Series], *, cursors: dict[str, int], now_ms: int, plan: Plan,
-             full_refresh: bool = False, backfill_cap: int | None = None,
-             earliest: dict[str, int] | None = None) -> RunPlan:
-    """Plan every series of a run; `earliest`: each series' oldest bar stored (or asked for)."""
-    first = earliest or {}
+def plan_run(series: Iterable[Series], *, coverage: Mapping[str, Coverage], now_ms: int, plan: Plan,
+             full_refresh: bool = False, backfill_cap: int | None = None) -> RunPlan:
+    """Plan every series of a run from what the store holds (`coverage`, by series key)."""
     return RunPlan(
-        tuple(plan_series(s, cursor=cursors.get(s.id), now_ms=now_ms, plan=plan, full_refresh=full_refresh,
-                          backfill_cap=backfill_cap, earliest=first.get(s.id))
+        tuple(plan_series(s, coverage=coverage.get(s.id), now_ms=now_ms, plan=plan, full_refresh=full_refresh,
+                          backfill_cap=backfill_cap)
               for s in series),
         plan,
     )
@@ -296,4 +299,4 @@ def first_run_requests(configs: Iterable[CoinConfig], plan: Plan) -> int:
     """Requests of a first run (every series backfilled) of `configs` at `plan`: the --dry-run estimate
     with an empty store, at a fixed time, so the same configs always give the same number."""
     series = expand((cfg.coin, cfg) for cfg in configs)
-    return plan_run(series, cursors={}, now_ms=ESTIMATE_NOW_MS, plan=plan).requests
+    return plan_run(series, coverage={}, now_ms=ESTIMATE_NOW_MS, plan=plan).requests

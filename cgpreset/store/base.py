@@ -8,9 +8,11 @@ maps a key to its integer id in the `series` table on first write.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from cgpreset.timeframes import KNOWN_HOLE_RUNS
 
 
 @dataclass(frozen=True)
@@ -43,27 +45,66 @@ class Page:
     detail: Sequence[tuple[Any, ...]] = ()
     raw: str | None = None
     raw_reason: str = ""
-    #: The start of the window asked for: the series' `earliest` moves back to it even where the
-    #: API had nothing that old (a coin listed later), so a deeper history is asked for once.
-    asked_from: int | None = None
+    #: The window asked for, [start, end) (None for a snapshot or a whole-history answer): the
+    #: store's coverage learns which of its closed bars the answer held and which it lacked.
+    asked: tuple[int, int] | None = None
+    #: The open of the still-forming bar when the page was fetched: bars before it are closed.
+    forming_at: int | None = None
+    #: The first bar the series wants (history_days back): holes older than it are forgotten.
+    wanted_from: int | None = None
 
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What one `write` did: rows received, rows new to the store, the series' cursor after it."""
+    """What one `write` did: rows received, rows new to the store, the series' cursor after it,
+    and stale rows removed from the window asked (off the bar grid, dated ahead of the forming
+    bar, or a forming bar the API no longer sends)."""
 
     received: int
     new_rows: int
     cursor: int | None
+    removed: int = 0
+
+
+@dataclass(frozen=True, order=True)
+class Hole:
+    """Closed bars a series lacks that the API was asked for and answered without, [start, end).
+
+    `attempts`: runs on which the API answered this span short (empty, or without these bars);
+    at KNOWN_HOLE_RUNS (cgpreset/timeframes.py) it is a known hole, no longer asked for.
+    """
+
+    start: int
+    end: int
+    attempts: int = 1
+    last_run: int | None = None
+    reason: str = ""
+    first_seen: int = 0
+    last_seen: int = 0
+
+    @property
+    def known(self) -> bool:
+        return self.attempts >= KNOWN_HOLE_RUNS
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which closed bars a time series holds (`spans`, contiguous, ascending) and which it was
+    asked for and lacks (`holes`), as [start, end) ms intervals of bar opens."""
+
+    spans: tuple[tuple[int, int], ...] = ()
+    holes: tuple[Hole, ...] = ()
 
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where a series stands: its last closed bar, and the oldest and newest bars stored."""
+    """Where a series stands: its last closed bar, the oldest and newest bars stored, and when a
+    run found that no config produces it any more (None while it is current)."""
 
     last_closed: int | None
     earliest: int | None = None
     latest: int | None = None
+    retired_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +128,7 @@ class RunRow:
 class Store(Protocol):
     """A store of schema v3. Every method raises ConfigError (one line naming the store) on failure.
 
-    Readers: `cursor`, `cursors`, `positions`, `rows`, `count`, `runs`, `known_plan`.
+    Readers: `cursor`, `cursors`, `positions`, `coverage`, `rows`, `count`, `runs`, `known_plan`.
     Writers: `write` (a page and its cursor, atomically), `reset_cursor`, and the runs table:
     `start_run` (which first marks rows of killed runs), `heartbeat`, `record_plan`, `finish_run`.
     A read-only store (`--dry-run`) never creates, migrates or writes anything.
@@ -103,8 +144,12 @@ class Store(Protocol):
     def cursor(self, series: str) -> int | None: ...
     def cursors(self) -> dict[str, int]: ...
     def positions(self) -> dict[str, Cursor]: ...
+    def coverage(self, series: str | None = None) -> dict[str, Coverage]: ...
     def write(self, page: Page) -> WriteResult: ...
     def reset_cursor(self, series: str) -> None: ...
+    def retire(self, current: Collection[str], scope: Iterable[tuple[str, str]] | None = None, *,
+               now_ms: int | None = None) -> list[str]: ...
+    def prune(self, keys: Collection[str]) -> int: ...
     def rows(self, series: str) -> list[dict[str, Any]]: ...
     def count(self, series: str | None = None) -> int: ...
 

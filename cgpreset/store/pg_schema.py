@@ -14,11 +14,13 @@ from collections.abc import Callable
 import psycopg
 
 from cgpreset.errors import ConfigError
+from cgpreset.store.coverage import fill_statements
 from cgpreset.store.dsn import PgDsn
 from cgpreset.store.schema import (
     DETAIL_TABLES,
     INDEXES,
     LATE_COLUMNS,
+    LATE_TABLES,
     LAYER_TABLES,
     SCHEMA_VERSION,
     TABLES,
@@ -106,6 +108,8 @@ def check(dsn: PgDsn, version: int, found: dict[str, tuple[str, ...]]) -> None:
     if version == SCHEMA_VERSION:
         problems = []
         for name, columns in expected_columns().items():
+            if name not in found and name in LATE_TABLES:
+                continue
             if name not in found:
                 problems.append(f"no table or view {name}")
             elif missing := [c for c in columns if c not in found[name] and c not in LATE_COLUMNS.get(name, ())]:
@@ -142,6 +146,25 @@ def _column_name(expr: str) -> str:
     return expr.rsplit(".", 1)[-1].strip()
 
 
+def _views_digest() -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(f"{n}:{s}" for n, s in view_sql(TS_POSTGRES)).encode()).hexdigest()[:16]
+
+
+def _refresh_views(db: psycopg.Connection) -> None:
+    """Views of an older release replaced by today's (their columns stay, so GRANTs on them do too);
+    `cgpreset_meta` keeps a digest of their SQL, so an unchanged store is not touched."""
+    row = db.execute(f"SELECT value FROM {META} WHERE key = 'views'").fetchone()
+    digest = _views_digest()
+    if row is not None and row[0] == digest:
+        return
+    for name, select in view_sql(TS_POSTGRES):
+        db.execute(f"CREATE OR REPLACE VIEW {name} AS {select}")
+    db.execute(f"INSERT INTO {META} (key, value) VALUES ('views', %s) "
+               "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (digest,))
+
+
 def bring_to_v3(db: psycopg.Connection, dsn: PgDsn) -> None:
     """Create or migrate the schema and check the result, in one transaction under the schema lock."""
     with db.transaction():
@@ -152,6 +175,12 @@ def bring_to_v3(db: psycopg.Connection, dsn: PgDsn) -> None:
         if version == SCHEMA_VERSION:
             for table, column, kind in late_columns(found):
                 db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {PG_TYPES[kind]}")
+            for late in (t for t in TABLES if t.name in LATE_TABLES and t.name not in found):
+                db.execute(render_table(late, PG_TYPES))
+            if "coverage" not in found:
+                for statement in fill_statements():
+                    db.execute(statement)
+            _refresh_views(db)
             return
         if version == 0:
             for statement in ddl():
@@ -164,4 +193,5 @@ def bring_to_v3(db: psycopg.Connection, dsn: PgDsn) -> None:
                 MIGRATIONS[v](db)
         db.execute(f"INSERT INTO {META} (key, value) VALUES ('schema_version', %s) "
                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
+        _refresh_views(db)
         check(dsn, SCHEMA_VERSION, found_tables(db))

@@ -16,7 +16,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,7 +24,9 @@ import psycopg
 
 from cgpreset.errors import ConfigError
 from cgpreset.layers import spec
-from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, WriteResult
+from cgpreset.plans import interval_ms
+from cgpreset.store import coverage, lifecycle
+from cgpreset.store.base import Coverage, Cursor, KnownPlan, Page, SeriesRef, WriteResult
 from cgpreset.store.dsn import PgDsn
 from cgpreset.store.pg_connect import connect, converting
 from cgpreset.store.pg_schema import LOCK_NS, bring_to_v3, check, found_tables, stored_version
@@ -90,6 +92,9 @@ class _Pool:
                 db = connect(self.dsn)
             try:
                 yield db
+            except BaseException:  # a rolled-back transaction took the temporary tables it created with it
+                self.temp_tables.pop(id(db), None)
+                raise
             finally:
                 if db.broken or db.closed:
                     self.temp_tables.pop(id(db), None)
@@ -167,8 +172,27 @@ class PostgresStore:
         if self._version != SCHEMA_VERSION:
             return {}
         with self._reading() as db:
-            return {k: Cursor(c, lo, hi) for k, c, lo, hi in db.execute(
-                "SELECT s.key, c.last_closed, c.earliest, c.latest FROM cursors c JOIN series s ON s.id = c.series")}
+            retired = "s.retired_at" if "retired_at" in found_tables(db).get("series", ()) else "NULL"
+            return {k: Cursor(c, lo, hi, gone) for k, c, lo, hi, gone in db.execute(
+                f"SELECT s.key, c.last_closed, c.earliest, c.latest, {retired} FROM cursors c "
+                "JOIN series s ON s.id = c.series")}
+
+    def coverage(self, series: str | None = None) -> dict[str, Coverage]:
+        """Each time series' spans held and holes found, by series key (one series' if given).
+
+        A store written before coverage was kept (read-only: not grown yet) has its spans
+        computed from the rows stored, and no holes.
+        """
+        if self._version != SCHEMA_VERSION:
+            return {}
+        with self._reading() as db:
+            keys = {int(i): str(k) for i, k in db.execute("SELECT id, key FROM series")}
+            has = "coverage" in found_tables(db)
+            sid = None if series is None else next((i for i, k in keys.items() if k == series), -1)
+            if sid == -1:
+                return {}
+            found = coverage.load(db, "%s", sid) if has else coverage.islands(db)
+        return {keys[i]: c for i, c in found.items() if i in keys and (sid is None or i == sid)}
 
     def cursors(self) -> dict[str, int]:
         """Open time of each series' last closed bar, by series key (series without one left out)."""
@@ -184,10 +208,24 @@ class PostgresStore:
         return None if row is None or row[0] is None else int(row[0])
 
     def reset_cursor(self, series: str) -> None:
-        """Forget a cursor (`--full-refresh`); rows and the stored bounds stay and are upserted again."""
+        """Forget a series' cursor and coverage (`cursors reset`): its next run fetches its whole range;
+        the rows stay and are upserted again."""
         with self._tx() as db:
-            db.execute("UPDATE cursors SET last_closed = NULL WHERE series = (SELECT id FROM series WHERE key = %s)",
-                       (series,))
+            lifecycle.forget_coverage(db, "%s", series)
+
+    def retire(self, current: Collection[str], scope: Iterable[tuple[str, str]] | None = None, *,
+               now_ms: int | None = None) -> list[str]:
+        """Mark series no config produces any more as retired (out of the analyst views), and the
+        ones produced again as current; see store/lifecycle.py. Returns the keys retired now."""
+        with self._tx() as db:
+            return lifecycle.mark_current(db, "%s", current, scope, _now_ms() if now_ms is None else now_ms)
+
+    def prune(self, keys: Collection[str]) -> int:
+        """Delete the retired series among `keys` and every row of theirs; returns the rows deleted."""
+        with self._tx() as db:
+            rows = lifecycle.prune(db, "%s", keys)
+        self._series_ids.clear()
+        return rows
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -225,30 +263,41 @@ class PostgresStore:
         return int(db.execute(upsert_sql(t, temp)).fetchone()[0])  # type: ignore[index]
 
     def write(self, page: Page) -> WriteResult:
-        """Store a page's rows and move the series' cursor to `closed_upto` (never backwards), atomically."""
+        """Store a page's rows and move the series' cursor to `closed_upto` (never backwards), atomically.
+
+        A windowed page also updates the series' coverage (spans held, holes found) in the same
+        transaction, under the series' lock.
+        """
         ls = spec(page.series.layer)
         sid = self._series_id(page.series)
         rows = [(sid, *r) for r in page.rows]
         times = [int(r[0]) for r in page.rows]
         now = _now_ms()
+        table = LAYER_TABLES[ls.id]
         with self._tx() as db:
             db.execute("SELECT pg_advisory_xact_lock(%s, %s::int)", (LOCK_NS, sid))
-            new = self._upsert(db, LAYER_TABLES[ls.id], rows)
+            new = self._upsert(db, table, rows)
             if page.detail:
                 self._upsert(db, DETAIL_TABLES[ls.id], [(sid, *d) for d in page.detail])
             if page.raw is not None:
                 db.execute("INSERT INTO raw_pages (series, fetched_at, reason, body) VALUES (%s, %s, %s, %s) "
                            "ON CONFLICT (series, fetched_at, reason) DO UPDATE SET body = excluded.body",
                            (sid, now, page.raw_reason or "kept", page.raw))
-            cursor = self._move_cursor(db, sid, page.closed_upto, times, now, page.asked_from)
+            removed = 0
+            if page.asked is not None:
+                interval = page.series.interval
+                removed = coverage.remove_stale(db, "%s", table.name, sid, page, interval)
+                coverage.record(db, "%s", sid, page, interval_ms(interval), run=self._run_id, now=now)
+            cursor = self._move_cursor(db, sid, page.closed_upto, times, now)
+            if removed:  # stale rows went: the bounds are what is stored now
+                db.execute(f"UPDATE cursors SET (earliest, latest) = (SELECT min(time), max(time) FROM {table.name} "
+                           "WHERE series = %s) WHERE series = %s", (sid, sid))
             self._beat_in(db, now)
-        return WriteResult(received=len(rows), new_rows=new, cursor=cursor)
+        return WriteResult(received=len(rows), new_rows=new, cursor=cursor, removed=removed)
 
     @staticmethod
     def _move_cursor(db: psycopg.Connection, sid: int, closed_upto: int | None, times: list[int],
-                     now: int, asked_from: int | None = None) -> int | None:
-        if asked_from is not None:  # an older window asked for: `earliest` reaches back to it (if stored at all)
-            db.execute("UPDATE cursors SET earliest = LEAST(earliest, %s) WHERE series = %s", (asked_from, sid))
+                     now: int) -> int | None:
         if not times and closed_upto is None:
             row = db.execute("SELECT last_closed FROM cursors WHERE series = %s", (sid,)).fetchone()
             return None if row is None or row[0] is None else int(row[0])
@@ -257,8 +306,7 @@ class PostgresStore:
             "ON CONFLICT (series) DO UPDATE SET last_closed = GREATEST(c.last_closed, excluded.last_closed), "
             "earliest = LEAST(c.earliest, excluded.earliest), latest = GREATEST(c.latest, excluded.latest), "
             "updated_at = excluded.updated_at RETURNING last_closed",
-            (sid, closed_upto, min([*times, *([asked_from] if asked_from is not None and times else [])],
-                                   default=None), max(times, default=None), now)).fetchone()
+            (sid, closed_upto, min(times, default=None), max(times, default=None), now)).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
     # -- reading rows ----------------------------------------------------------------------
@@ -279,10 +327,6 @@ class PostgresStore:
     def rows(self, series: str) -> list[dict[str, Any]]:
         """A series' rows as dicts of its layer table's columns, ascending by time (and row key)."""
         return self._table_rows(series, LAYER_TABLES)
-
-    def detail_rows(self, series: str) -> list[dict[str, Any]]:
-        """A series' nested rows (the ETF flows per ticker), ascending by time and key."""
-        return self._table_rows(series, DETAIL_TABLES)
 
     def count(self, series: str | None = None) -> int:
         """Rows stored (layer tables, not the nested detail rows), of one series or all."""

@@ -36,10 +36,12 @@ class TableDef:
         return tuple(c[0] for c in self.columns)
 
 
+#: retired_at: when a run first found that no config produces the series any more (its rows stay,
+#: out of the analyst views, until `cgpreset cursors prune` deletes them); NULL while current.
 SERIES = TableDef("series", (
     ("id", "id", True), ("key", "text", True), ("layer", "text", True), ("coin", "text", True),
     ("exchange", "text", False), ("instrument", "text", False), ("interval", "text", True),
-    ("params", "text", True),
+    ("params", "text", True), ("retired_at", "int", False),
 ), key=("id",))
 
 #: last_closed: the open time of the series' last closed bar (NULL for a snapshot); earliest: the
@@ -49,6 +51,18 @@ CURSORS = TableDef("cursors", (
     ("series", "int", True), ("last_closed", "int", False), ("earliest", "int", False),
     ("latest", "int", False), ("updated_at", "int", True),
 ), key=("series",))
+
+#: The spans of closed bars each time series holds, merged as pages arrive (store/coverage.py).
+COVERAGE = TableDef("coverage", (
+    ("series", "int", True), ("start_time", "int", True), ("end_time", "int", True),
+), key=("series", "start_time"))
+
+#: Closed bars a window asked for and its answer lacked: attempts counts the runs that found them
+#: missing (at KNOWN_HOLE_RUNS a known hole, no longer asked for); reason says how it was missing.
+HOLES = TableDef("holes", (
+    ("series", "int", True), ("start_time", "int", True), ("end_time", "int", True), ("attempts", "int", True),
+    ("last_run", "int", False), ("reason", "text", True), ("first_seen", "int", True), ("last_seen", "int", True),
+), key=("series", "start_time"))
 
 #: One row per run-preset run; pid and heartbeat_at let the next run tell a killed run (its row
 #: still `running`) from one still going; plan, plan_at and max_limit let it reuse what the last
@@ -64,7 +78,11 @@ RUNS = TableDef("runs", (
 
 #: Columns added to schema v3 after stores of it were written: a store without them gets them
 #: (ALTER TABLE ... ADD COLUMN, nullable) when opened for writing; reading one does without them.
-LATE_COLUMNS: dict[str, tuple[str, ...]] = {"runs": ("source",), "stream_runs": ("pid", "source")}
+LATE_COLUMNS: dict[str, tuple[str, ...]] = {"runs": ("source",), "stream_runs": ("pid", "source"),
+                                            "series": ("retired_at",)}
+#: Tables added to schema v3 after stores of it were written: a writing open creates them (and
+#: fills `coverage` from the rows stored, store/coverage.py islands_sql); a read does without them.
+LATE_TABLES: tuple[str, ...] = ("coverage", "holes")
 
 #: An answer's page kept as it came: on field drift (unknown fields) or with --keep-raw.
 RAW_PAGES = TableDef("raw_pages", (
@@ -96,9 +114,14 @@ DEFAULTS = {("runs", "requests"): "0", ("runs", "retries"): "0", ("runs", "rate_
 
 def late_columns(found: dict[str, tuple[str, ...]]) -> list[tuple[str, str, ColumnType]]:
     """(table, column, type) of every LATE_COLUMNS entry that the `found` tables lack."""
-    kinds = {(t, c): k for t, cols in ((STREAM_RUNS.name, STREAM_RUNS.columns), (RUNS.name, RUNS.columns))
-             for c, k, _ in cols}
+    kinds = {(t.name, c): k for t in (STREAM_RUNS, RUNS, SERIES) for c, k, _ in t.columns}
     return [(t, c, kinds[t, c]) for t, cols in LATE_COLUMNS.items() for c in cols if c not in found.get(t, ())]
+
+
+def windowed(ls: LayerSpec) -> bool:
+    """A layer fetched in time windows, whose coverage the store keeps (not a snapshot, not a
+    whole-history answer such as the ETF flows)."""
+    return not ls.snapshot and not ls.whole_history
 
 
 def layer_table(ls: LayerSpec) -> TableDef:
@@ -125,7 +148,7 @@ def detail_table(ls: LayerSpec) -> TableDef | None:
 LAYER_TABLES: dict[str, TableDef] = {ls.id: layer_table(ls) for ls in REGISTRY.values()}
 DETAIL_TABLES: dict[str, TableDef] = {ls.id: t for ls in REGISTRY.values() if (t := detail_table(ls))}
 
-RUN_TABLES: tuple[TableDef, ...] = (SERIES, CURSORS, RUNS, RAW_PAGES, *LAYER_TABLES.values(),
+RUN_TABLES: tuple[TableDef, ...] = (SERIES, CURSORS, COVERAGE, HOLES, RUNS, RAW_PAGES, *LAYER_TABLES.values(),
                                     *DETAIL_TABLES.values())
 STREAM_TABLES: tuple[TableDef, ...] = (STREAM_EVENTS, STREAM_RUNS)
 TABLES: tuple[TableDef, ...] = (*RUN_TABLES, *STREAM_TABLES)
@@ -157,19 +180,23 @@ TS_SQLITE = "strftime('%Y-%m-%dT%H:%M:%SZ', {col} / 1000, 'unixepoch')"
 TS_POSTGRES = "to_char(to_timestamp({col} / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 
+#: The views show the series the current configs produce: retired ones stay in the tables only.
+CURRENT = "s.retired_at IS NULL"
+
+
 def _layer_view(ls: LayerSpec, ts: Callable[[str], str]) -> str:
     cols = [f"s.{c}" for c in ls.view_series]
     cols += [f"d.{ls.row_key}"] if ls.row_key else []
     cols += ["d.time", f"{ts('d.time')} AS ts", *(f"d.{c.name}" for c in ls.columns)]
     cols += [] if ls.snapshot else ["d.closed"]
-    return f"SELECT {', '.join(cols)} FROM {ls.table} d JOIN series s ON s.id = d.series"
+    return f"SELECT {', '.join(cols)} FROM {ls.table} d JOIN series s ON s.id = d.series WHERE {CURRENT}"
 
 
 def _detail_view(ls: LayerSpec, ts: Callable[[str], str]) -> str:
     d = ls.detail
     assert d is not None
     cols = ["d.time", f"{ts('d.time')} AS ts", f"d.{d.key}", *(f"d.{c.name}" for c in d.columns)]
-    return f"SELECT {', '.join(cols)} FROM {d.table} d JOIN series s ON s.id = d.series"
+    return f"SELECT {', '.join(cols)} FROM {d.table} d JOIN series s ON s.id = d.series WHERE {CURRENT}"
 
 
 def view_sql(ts_template: str) -> list[tuple[str, str]]:

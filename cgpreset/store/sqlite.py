@@ -15,13 +15,15 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from cgpreset.layers import spec
-from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, WriteResult
+from cgpreset.plans import interval_ms
+from cgpreset.store import coverage, lifecycle
+from cgpreset.store.base import Coverage, Cursor, KnownPlan, Page, SeriesRef, WriteResult
 from cgpreset.store.schema import DETAIL_TABLES, LAYER_TABLES, SCHEMA_VERSION, TableDef
 from cgpreset.store.sqlite_schema import (  # noqa: F401 - the file checks are part of this module's API
     BUSY_TIMEOUT_MS,
@@ -173,8 +175,32 @@ class SQLiteStore:
                 return {k: Cursor(int(c), lo, hi) for k, c, lo, hi in db.execute(
                     "SELECT c.series, c.last_closed, (SELECT min(time) FROM bars WHERE series = c.series), "
                     "(SELECT max(time) FROM bars WHERE series = c.series) FROM cursors c")}
-            return {k: Cursor(c, lo, hi) for k, c, lo, hi in db.execute(
-                "SELECT s.key, c.last_closed, c.earliest, c.latest FROM cursors c JOIN series s ON s.id = c.series")}
+            retired = "s.retired_at" if "retired_at" in {r[0] for r in db.execute(
+                "SELECT name FROM pragma_table_info('series')")} else "NULL"  # a store not grown yet
+            return {k: Cursor(c, lo, hi, gone) for k, c, lo, hi, gone in db.execute(
+                f"SELECT s.key, c.last_closed, c.earliest, c.latest, {retired} FROM cursors c "
+                "JOIN series s ON s.id = c.series")}
+
+    def coverage(self, series: str | None = None) -> dict[str, Coverage]:
+        """Each time series' spans held and holes found, by series key (one series' if given).
+
+        A store written before coverage was kept (read-only: not grown yet) has its spans
+        computed from the rows stored, and no holes.
+        """
+        if self._version != SCHEMA_VERSION:
+            return {}
+        with self._reading() as db:
+            keys = {int(i): str(k) for i, k in db.execute("SELECT id, key FROM series")}
+            has = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'coverage'").fetchone() is not None
+            if series is not None:
+                sid = next((i for i, k in keys.items() if k == series), None)
+                if sid is None:
+                    return {}
+                found = coverage.load(db, "?", sid) if has else {
+                    i: c for i, c in coverage.islands(db).items() if i == sid}
+            else:
+                found = coverage.load(db, "?") if has else coverage.islands(db)
+        return {keys[i]: c for i, c in found.items() if i in keys}
 
     def cursors(self) -> dict[str, int]:
         """Open time of each series' last closed bar, by series key (series without one left out)."""
@@ -191,10 +217,24 @@ class SQLiteStore:
         return None if row is None or row[0] is None else int(row[0])
 
     def reset_cursor(self, series: str) -> None:
-        """Forget a cursor (`--full-refresh`); rows and the stored bounds stay and are upserted again."""
+        """Forget a series' cursor and coverage (`cursors reset`): its next run fetches its whole range;
+        the rows stay and are upserted again."""
         with self._tx() as db:
-            db.execute("UPDATE cursors SET last_closed = NULL WHERE series = (SELECT id FROM series WHERE key = ?)",
-                       (series,))
+            lifecycle.forget_coverage(db, "?", series)
+
+    def retire(self, current: Collection[str], scope: Iterable[tuple[str, str]] | None = None, *,
+               now_ms: int | None = None) -> list[str]:
+        """Mark series no config produces any more as retired (out of the analyst views), and the
+        ones produced again as current; see store/lifecycle.py. Returns the keys retired now."""
+        with self._tx() as db:
+            return lifecycle.mark_current(db, "?", current, scope, _now_ms() if now_ms is None else now_ms)
+
+    def prune(self, keys: Collection[str]) -> int:
+        """Delete the retired series among `keys` and every row of theirs; returns the rows deleted."""
+        with self._tx() as db:
+            rows = lifecycle.prune(db, "?", keys)
+        self._series_ids.clear()
+        return rows
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -217,7 +257,8 @@ class SQLiteStore:
 
         Rows new to the store are inserted and counted by the insert itself; rows that may be
         stored already (their time within the series' stored bounds) are then upserted, so the
-        forming bar and a re-fetched closed bar take their latest values.
+        forming bar and a re-fetched closed bar take their latest values. A windowed page also
+        updates the series' coverage (spans held, holes found) in the same transaction.
         """
         ls = spec(page.series.layer)
         table = LAYER_TABLES[ls.id]
@@ -240,21 +281,28 @@ class SQLiteStore:
             if page.raw is not None:
                 db.execute("INSERT OR REPLACE INTO raw_pages (series, fetched_at, reason, body) VALUES (?, ?, ?, ?)",
                            (sid, now, page.raw_reason or "kept", page.raw))
-            cursor = self._move_cursor(db, sid, bounds, page.closed_upto, times, now, page.asked_from)
+            removed = 0
+            if page.asked is not None:
+                interval = page.series.interval
+                removed = coverage.remove_stale(db, "?", table.name, sid, page, interval)
+                coverage.record(db, "?", sid, page, interval_ms(interval), run=self._run_id, now=now)
+            cursor = self._move_cursor(db, sid, bounds, page.closed_upto, times, now, removed > 0)
             self._beat_in(db, now)
         self._series_ids[page.series.key] = sid
-        return WriteResult(received=len(rows), new_rows=new, cursor=cursor)
+        return WriteResult(received=len(rows), new_rows=new, cursor=cursor, removed=removed)
 
     @staticmethod
     def _move_cursor(db: sqlite3.Connection, sid: int, bounds: Any, closed_upto: int | None, times: list[int],
-                     now: int, asked_from: int | None = None) -> int | None:
+                     now: int, recount: bool = False) -> int | None:
         old_closed, lo, hi = bounds if bounds else (None, None, None)
         closed = max((c for c in (old_closed, closed_upto) if c is not None), default=None)
         if times:
             lo = min(times) if lo is None else min(lo, min(times))
             hi = max(times) if hi is None else max(hi, max(times))
-        if asked_from is not None and lo is not None:
-            lo = min(lo, asked_from)
+        if recount:  # stale rows went: the bounds are what is stored now
+            table = db.execute("SELECT layer FROM series WHERE id = ?", (sid,)).fetchone()[0]
+            lo, hi = db.execute(f"SELECT min(time), max(time) FROM {LAYER_TABLES[table].name} WHERE series = ?",
+                                (sid,)).fetchone()
         if bounds is None and not times and closed is None:
             return None
         db.execute("INSERT INTO cursors (series, last_closed, earliest, latest, updated_at) VALUES (?, ?, ?, ?, ?) "
@@ -278,19 +326,6 @@ class SQLiteStore:
             if found is None:
                 return []
             t = LAYER_TABLES[found[1]]
-            cur = db.execute(f"SELECT * FROM {t.name} WHERE series = ? ORDER BY {', '.join(t.key[1:])}", (found[0],))
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, r, strict=True)) for r in cur]
-
-    def detail_rows(self, series: str) -> list[dict[str, Any]]:
-        """A series' nested rows (the ETF flows per ticker), ascending by time and key."""
-        if self._version != SCHEMA_VERSION:
-            return []
-        with self._reading() as db:
-            found = self._series_row(db, series)
-            if found is None or found[1] not in DETAIL_TABLES:
-                return []
-            t = DETAIL_TABLES[found[1]]
             cur = db.execute(f"SELECT * FROM {t.name} WHERE series = ? ORDER BY {', '.join(t.key[1:])}", (found[0],))
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur]

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from cgpreset.errors import ConfigError
+from cgpreset.store.coverage import fill_statements
 from cgpreset.store.migrate import LEGACY_SCHEMA, LEGACY_STREAM_SCHEMA, migrate
 from cgpreset.store.schema import (
     INDEXES,
     LATE_COLUMNS,
+    LATE_TABLES,
     SCHEMA_VERSION,
     TABLES,
     TS_SQLITE,
     ColumnType,
+    TableDef,
     late_columns,
     render_table,
     view_sql,
@@ -144,7 +148,7 @@ def check_tables(path: Path, version: int, found: dict[str, tuple[str, ...]]) ->
     expected: Mapping[str, tuple[str, ...]] = {**run_tables, **stream}
     problems = []
     if version >= 1:
-        absent = [t for t in run_tables if t not in found]
+        absent = [t for t in run_tables if t not in found and not (version == 3 and t in LATE_TABLES)]
         if absent:
             problems.append(f"schema v{version} without table {', '.join(absent)}")
     elif found and not found.keys() & {*expected, *_LEGACY}:
@@ -166,8 +170,24 @@ def bring_to_v3(db: sqlite3.Connection, path: Path) -> None:
     already begun): a file that fails the check is left as it was."""
     version = int(db.execute("PRAGMA user_version").fetchone()[0])  # another process may have moved it
     check_version(path, version)
+    had = set(_user_tables(db))
     if version < SCHEMA_VERSION:
-        migrate(db, version, set(_user_tables(db)), ddl())
+        migrate(db, version, had, ddl())
     found = check_tables(path, SCHEMA_VERSION, _user_tables(db))
     for table, column, kind in late_columns(found):
         db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {SQLITE_TYPES[kind]}")
+    grow(db, had, lambda t: render_table(t, SQLITE_TYPES, without_rowid=True))
+    for name, select in view_sql(TS_SQLITE):  # views of an older release: replaced by today's
+        current = db.execute("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?", (name,)).fetchone()
+        if current is None or not str(current[0]).endswith(select):
+            db.execute(f"DROP VIEW IF EXISTS {name}")
+            db.execute(f"CREATE VIEW {name} AS {select}")
+
+
+def grow(db: Any, had: set[str], render: Callable[[TableDef], str]) -> None:
+    """Add the late tables a store lacks; a `coverage` new to a store holding rows is filled from them."""
+    for table in (t for t in TABLES if t.name in LATE_TABLES and t.name not in had):
+        db.execute(render(table))
+    if "coverage" not in had:
+        for statement in fill_statements():
+            db.execute(statement)

@@ -1,0 +1,58 @@
+"""A store written by the release before coverage (schema v3 at ff2c7b6) opens with today's code:
+a read leaves it untouched, a writing open grows it (coverage filled from its rows, the retired
+column, today's views) in one transaction and loses nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+from pathlib import Path
+
+from cgpreset.store import open_store
+from tests.conftest import FIXTURES
+
+OLD = FIXTURES / "store-v3-ff2c7b6.db"
+
+
+def _tables(db: Path) -> dict[str, int]:
+    con = sqlite3.connect(db)
+    try:
+        names = [r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'data_%'")]
+        return {n: con.execute(f"SELECT count(*) FROM {n}").fetchone()[0] for n in names}
+    finally:
+        con.close()
+
+
+def test_a_read_leaves_the_old_store_as_it_was_and_sees_its_coverage(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    shutil.copy(OLD, db)
+    digest = hashlib.sha256(db.read_bytes()).hexdigest()
+    with open_store(db, readonly=True) as store:
+        cov = store.coverage()
+        positions = store.positions()
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
+    oi = cov["open_interest/SOL/all/1h"]
+    assert len(oi.spans) == 1 and oi.holes == ()
+    assert oi.spans[0][1] - 3_600_000 == positions["open_interest/SOL/all/1h"].last_closed
+
+
+def test_a_writing_open_grows_the_old_store_and_loses_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    shutil.copy(OLD, db)
+    before = _tables(db)
+    assert sum(before.values()) > 1000
+    with open_store(db) as store:
+        cov = store.coverage()
+        assert {k for k in cov if k.startswith(("funding", "open_interest", "liquidation/", "taker"))} == {
+            k for k in store.positions() if k.startswith(("funding", "open_interest", "liquidation/", "taker"))}
+        assert all(len(c.spans) == 1 for c in cov.values())
+    assert _tables(db) == before
+    con = sqlite3.connect(db)
+    try:
+        assert "retired_at" in {r[1] for r in con.execute("PRAGMA table_info(series)")}
+        assert "retired_at IS NULL" in con.execute("SELECT sql FROM sqlite_master WHERE name = 'funding'").fetchone()[0]
+        assert con.execute("SELECT count(*) FROM open_interest").fetchone()[0] == before["data_open_interest"]
+    finally:
+        con.close()
