@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices(KEY_ENV, KEY_ALIAS_ENV, "api_key"),
     )
-    base_url: str | None = None  # None = the real API, or the embedded emulator when there is no key
+    base_url: str | None = None  # None = the real API
     ws_url: str | None = None
     plan: PlanSetting = "auto"
     store: str = DEFAULT_STORE  # an SQLite file path or a postgresql:// URL (a Path would squeeze `://`)
@@ -138,11 +138,6 @@ class Settings(BaseSettings):
     def key(self) -> str | None:
         """The secret value, for the client's header only."""
         return self.api_key.get_secret_value() if self.api_key else None
-
-    @property
-    def uses_embedded_emulator(self) -> bool:
-        """No key and no base-URL override: commands talk to the embedded emulator."""
-        return self.base_url is None and self.api_key is None
 
     def origin(self, field: str) -> str:
         """Where the setting `field` came from: ENVIRONMENT, DOTENV, ARGUMENT or DEFAULT."""

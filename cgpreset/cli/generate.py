@@ -128,6 +128,8 @@ def resolve(
     from cgpreset.generate.pipeline import run_resolve
 
     inputs = _inputs(preset_path, watchlist_path)
+    if not offline and snapshot is None:
+        app.check_target()  # no key: exit 3 before any request
     result = run_resolve(
         inputs, client=lambda: app.client, offline=offline, snapshot=snapshot, out_dir=out_dir, plan=plan
     )
@@ -234,6 +236,8 @@ def generate(
 
     inputs = _inputs(preset_path, watchlist_path)
     templates = open_templates(_located(templates_dir, DEFAULT_TEMPLATES))
+    if not offline and snapshot is None:
+        app.check_target()  # no key: exit 3 before anything is written
     from cgpreset.cli.progress import progress_on_first_use
 
     with progress_on_first_use("generate", lambda: app.client) as client:

@@ -39,11 +39,11 @@ concurrency_option = click.option(
 
 def _dry_plan(app: App, configs: list[tuple[Path, CoinConfig]]) -> Plan:
     """The plan to estimate at: CGPRESET_PLAN if set (no call); else the key's plan (one
-    account/subscription call, no data); on the embedded emulator, the lowest plan the configs
-    were written for (no call)."""
+    account/subscription call, no data; no key is exit 3); with --emulator, the lowest plan the
+    configs were written for (no call)."""
     if app.settings.plan != "auto":
         return Plan(app.settings.plan)
-    if not app.settings.uses_embedded_emulator:
+    if not app.emulator:
         return app.client.plan()
     return min((cfg.plan for _, cfg in configs), key=lambda p: p.rank)
 
@@ -91,14 +91,6 @@ def _shard(app: App, spec: str | None) -> Shard | None:
             "JOB_COMPLETIONS", "JOB_COMPLETION_INDEX")
         raise ConfigError(f"{given} is set but {missing} is not: set both (this shard, of how many) or neither")
     return make_shard(index, count, source="JOB_COMPLETION_INDEX")
-
-
-def _source(app: App) -> str:
-    """Where this invocation's requests go, as runs rows and reports name it: "emulator" (the
-    embedded one) or the API's host name (run/source.py)."""
-    from cgpreset.run.source import settings_source
-
-    return settings_source(app.settings)
 
 
 def _location(app: App, store: str | None) -> StoreLocation:
@@ -214,6 +206,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
             print_tables(plan_table(rp))
             click.echo(plan_summary(rp))
         return
+    app.check_target()  # no key: exit 3 before the store is created
     budget = Budget(max_requests=max_requests, deadline_s=deadline)
     share = budget_share if budget_share is not None else 1 / shard.count if shard is not None else 1.0
     # shards started at the same second: a random delay first, so they do not all probe at once
@@ -223,7 +216,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         with open_store(location) as st, show_progress("run-preset", app.client) as progress:
             result = run_preset(configs, app.client, st, concurrency=app.settings.concurrency,
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
-                                source=_source(app), shard=shard, keep_raw=keep_raw,
+                                source=app.source, shard=shard, keep_raw=keep_raw,
                                 on_plan=None if progress is None else progress.expect_run)
     except PlanMismatchError:
         if created and isinstance(location, Path):  # refused before any data request: no empty file left
@@ -277,6 +270,7 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
 
     app.override(concurrency=concurrency)
     configs = load_configs(list(paths))
+    app.check_target()
     location = _location(app, store)
     if metrics_path is not None:
         check_target(metrics_path)
@@ -284,7 +278,7 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
     try:
         with show_progress("health", client) as progress:
             report = run_health(configs, client, store_path=location, concurrency=app.settings.concurrency,
-                                source=_source(app), on_plan=None if progress is None else progress.expect_shots)
+                                source=app.source, on_plan=None if progress is None else progress.expect_shots)
     finally:
         client.close()
     if as_json:
@@ -320,7 +314,7 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None, c
 
     app.override(concurrency=concurrency)
     demo_app = App(app.settings.model_copy(update={"api_key": None, "base_url": None, "ws_url": None,
-                                                   "plan": "auto"}),
+                                                   "plan": "auto"}), emulator=True,
                    embedded_note="demo: using the embedded CoinGlass emulator (always, even with a key set)")
     ctx.call_on_close(demo_app.close)
     configs_dir, store_path = out_dir / "configs", store_path or out_dir / "cgpreset.db"
@@ -336,7 +330,8 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None, c
     click.echo(f"\nrun-preset into {store_path.as_posix()}:")
     print_tables(run_table(result.run))
     click.echo(run_summary(result.run))
-    click.echo("\nrepeat by hand:")
+    click.echo("\nrepeat by hand (on the embedded emulator; with your key, leave out --emulator and use "
+               "another --out and --store):")
     for line in repeat_commands(configs_dir, store_path, report_path):
         click.echo(f"  {line}")
     if result.report is not None:

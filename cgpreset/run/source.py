@@ -16,7 +16,7 @@ from cgpreset.errors import ConfigError
 if TYPE_CHECKING:
     from cgpreset.settings import Settings
 
-#: The embedded emulator (no key and no base URL set), as recorded in the runs table.
+#: The embedded emulator (used only by `demo` and with --emulator), as recorded in the runs table.
 EMULATOR = "emulator"
 
 
@@ -27,18 +27,17 @@ def source_of(base_url: str, *, embedded: bool) -> str:
     return (urlsplit(base_url).hostname or base_url).lower()
 
 
-def settings_source(settings: Settings) -> str:
-    """The source of a command run with `settings`: the embedded emulator when no key and no base URL
-    are set, else the REST API's host."""
-    return source_of(settings.effective_base_url, embedded=settings.uses_embedded_emulator)
+def settings_source(settings: Settings, *, embedded: bool) -> str:
+    """The source of a command run with `settings`: the embedded emulator, else the REST API's host."""
+    return EMULATOR if embedded else source_of(settings.effective_base_url, embedded=False)
 
 
-def stream_source(settings: Settings) -> str:
+def stream_source(settings: Settings, *, embedded: bool) -> str:
     """The source of `stream`: the WebSocket host when CGPRESET_WS_URL is set, else as settings_source
     (the default deployment is named by its REST host, so a stream and a run of it are one source)."""
-    if settings.ws_url is not None and not settings.uses_embedded_emulator:
-        return source_of(settings.ws_url, embedded=False)
-    return settings_source(settings)
+    if settings.ws_url is not None and not embedded:
+        return source_of(settings.effective_ws_url, embedded=False)
+    return settings_source(settings, embedded=embedded)
 
 
 def describe(source: str) -> str:
@@ -53,3 +52,4 @@ def check_source(recorded: list[str], source: str, *, store: str) -> None:
         held = ", ".join(describe(s) for s in others)
         raise ConfigError(f"store {store} holds data from {held}; this run's source is {describe(source)}: "
                           "a store never mixes sources (use another --store)")
+
