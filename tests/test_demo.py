@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from click.testing import CliRunner
 
 from cgpreset.cli import cli
@@ -65,9 +66,13 @@ def test_the_repeat_by_hand_lines_work_as_printed_with_a_standalone_emulator_exp
     tail = demo.stdout[demo.stdout.index("repeat by hand"):].splitlines()
     lines = [shlex.split(line) for line in tail if line.startswith("  cgpreset ")]
     assert [argv[1] for argv in lines] == ["--emulator"] * 5 + ["report"]
+    configs = Path("cgpreset-demo/configs")
+    assert {yaml.safe_load(p.read_text())["provenance"]["source"] for p in configs.glob("*.yaml")} == {"emulator"}
+    made = {p.name: p.read_bytes() for p in configs.glob("*.yaml")}
     for argv in lines:
         result = runner.invoke(cli, argv[1:], env=emu_env, catch_exceptions=False)
         assert result.exit_code == 0, (shlex.join(argv), result.output[-3000:])
+    assert {p.name: p.read_bytes() for p in configs.glob("*.yaml")} == made  # `generate` by hand: the same configs
     assert emulator.recorded() == [] and emulator.ws_recorded() == []
 
 

@@ -51,14 +51,15 @@ def run_demo(client: Any, *, configs_dir: Path, store_path: Path, concurrency: i
     inputs = load_inputs(locate(None, DEFAULT_PRESET), locate(None, DEFAULT_WATCHLIST))
     templates = open_templates(locate(None, DEFAULT_TEMPLATES))
     with Store(store_path) as store:  # opened first: a bad store fails before any file is written
-        generated = run_generate(inputs, templates, out_dir=configs_dir, client=lambda: client, plan=plan)
+        generated = run_generate(inputs, templates, out_dir=configs_dir, client=lambda: client, plan=plan,
+                                 source=EMULATOR)  # the snapshot and the configs say whose venues these are
         configs = load_configs([configs_dir])
         health = run_health(configs, client, store_path=store_path, concurrency=concurrency, source=EMULATOR)
         run = run_preset(configs, client, store, concurrency=concurrency, backfill_days=DEMO_BACKFILL_DAYS,
                          source=EMULATOR)
     report = None
     if report_path is not None:
-        report = write_report(configs, store_path, report_path, source="emulator", now_ms=int(time.time() * 1000))
+        report = write_report(configs, store_path, report_path, source=EMULATOR, now_ms=int(time.time() * 1000))
     return DemoResult(configs_dir, store_path, generated, health, run, report)
 
 
