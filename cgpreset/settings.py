@@ -3,6 +3,10 @@
 Every problem with a setting becomes one ConfigError (exit 2) that names the environment variable
 (`setting CGPRESET_READ_TIMEOUT: ...`), in one place: `load_settings`. The key's value is never in
 such a message. An empty variable counts as unset.
+
+Each setting remembers where its value came from (the process environment, `.env`, an argument,
+or the default). The key is only ever sent to a URL set in the same place as the key: a `.env`
+left in the working directory must not send the environment's key to a host of its choosing.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cgpreset.errors import ConfigError
@@ -35,6 +39,11 @@ PlanSetting = Literal["auto", "hobbyist", "startup", "standard", "professional"]
 #: Seconds, finite, more than 0 and at most an hour.
 Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
 
+#: Where a setting's value came from, as `doctor` shows it.
+ENVIRONMENT, DOTENV, ARGUMENT, DEFAULT = "environment", ".env", "argument", "default"
+#: The settings that say where the key is sent, and their variables.
+KEY_DESTINATIONS = {"base_url": "CGPRESET_BASE_URL", "ws_url": "CGPRESET_WS_URL"}
+
 
 class Settings(BaseSettings):
     """Runtime settings, read from COINGLASS_API_KEY and CGPRESET_* variables (and a .env file)."""
@@ -51,7 +60,7 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices(KEY_ENV, KEY_ALIAS_ENV, "api_key"),
     )
-    base_url: str | None = None  # None = the real API, or the embedded emulator when there is no key
+    base_url: str | None = None  # None = the real API
     ws_url: str | None = None
     plan: PlanSetting = "auto"
     store: str = DEFAULT_STORE  # an SQLite file path or a postgresql:// URL (a Path would squeeze `://`)
@@ -68,6 +77,11 @@ class Settings(BaseSettings):
         default=None, ge=0, validation_alias=AliasChoices("JOB_COMPLETION_INDEX", "job_completion_index"))
     job_completions: int | None = Field(
         default=None, ge=1, validation_alias=AliasChoices("JOB_COMPLETIONS", "job_completions"))
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)  # field -> ENVIRONMENT, DOTENV, ...
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        self._origins = _origins(values)
 
     @field_validator("api_key", mode="before")
     @classmethod
@@ -125,17 +139,41 @@ class Settings(BaseSettings):
         """The secret value, for the client's header only."""
         return self.api_key.get_secret_value() if self.api_key else None
 
-    @property
-    def uses_embedded_emulator(self) -> bool:
-        """No key and no base-URL override: commands talk to the embedded emulator."""
-        return self.base_url is None and self.api_key is None
+    def origin(self, field: str) -> str:
+        """Where the setting `field` came from: ENVIRONMENT, DOTENV, ARGUMENT or DEFAULT."""
+        origin = self._origins.get(field, DEFAULT)
+        if origin == DEFAULT and getattr(self, field) != type(self).model_fields[field].default:
+            return ARGUMENT  # set by a program after loading (model_copy(update=...))
+        return origin
+
+    def check_key_destination(self) -> None:
+        """Refuse (ConfigError, exit 2) a base or WebSocket URL set in another place than the key.
+
+        The key is sent to those URLs; one set in `.env` while the key is in the environment (or the
+        reverse) could send the key to a host that whoever wrote the other place never chose.
+        """
+        if self.api_key is None:
+            return
+        key_from = self.origin("api_key")
+        for field, variable in KEY_DESTINATIONS.items():
+            url_from = self.origin(field)
+            if getattr(self, field) is not None and url_from != key_from:
+                key = _key_variable()
+                raise ConfigError(
+                    f"setting {variable}: set in {_place(url_from)} but {key} in {_place(key_from)}: the key is "
+                    f"only sent to a URL set in the same place (set both in the environment or both in .env, "
+                    f"or unset {variable})")
 
     @property
     def effective_base_url(self) -> str:
+        """Where requests go (and the key with them): checked against the key's origin first."""
+        self.check_key_destination()
         return self.base_url or DEFAULT_BASE_URL
 
     @property
     def effective_ws_url(self) -> str:
+        """Where `stream` connects (the key in its query): checked against the key's origin first."""
+        self.check_key_destination()
         return self.ws_url or DEFAULT_WS_URL
 
     @property
@@ -176,20 +214,59 @@ def _check_url(value: object, schemes: tuple[str, ...], example: str, *, query_o
     return value
 
 
+def _dotenv() -> dict[str, str | None]:
+    """The variables of the `.env` file pydantic-settings reads (none when there is no file)."""
+    env_file = Settings.model_config.get("env_file")
+    if not (isinstance(env_file, str) and Path(env_file).is_file()):
+        return {}
+    try:
+        from dotenv import dotenv_values
+
+        return dict(dotenv_values(env_file))
+    except Exception:  # noqa: BLE001 - an unreadable .env: pydantic-settings reports it when it reads it
+        return {}
+
+
+def _set(variables: Mapping[str, str | None]) -> set[str]:
+    """The names (upper case: case does not matter) of the variables set to something."""
+    return {k.upper() for k, v in variables.items() if v}
+
+
+def _variables(field: str) -> tuple[str, ...]:
+    """The environment variables a Settings field reads, the winning one first."""
+    if field == "api_key":
+        return (KEY_ENV, KEY_ALIAS_ENV)
+    return (FOREIGN_ENV[field],) if field in FOREIGN_ENV else (ENV_PREFIX + field.upper(),)
+
+
+def _origins(given: Mapping[str, object]) -> dict[str, str]:
+    """Where each field's value came from, in pydantic-settings' order: arguments, then the process
+    environment, then `.env`, then the default (an empty variable counts as unset, as it does there)."""
+    arguments = {k.upper() for k, v in given.items() if v is not None}
+    environ, dotenv = _set(os.environ), _set(_dotenv())
+    origins = {}
+    for field in Settings.model_fields:
+        names = _variables(field)
+        if field.upper() in arguments or arguments & set(names):
+            origins[field] = ARGUMENT
+        elif environ & set(names):
+            origins[field] = ENVIRONMENT
+        elif dotenv & set(names):
+            origins[field] = DOTENV
+        else:
+            origins[field] = DEFAULT
+    return origins
+
+
+def _place(origin: str) -> str:
+    """An origin as messages name it."""
+    return {ENVIRONMENT: "the environment", DOTENV: ".env", ARGUMENT: "the program's arguments"}.get(origin, origin)
+
+
 def _key_variable() -> str:
     """Which of COINGLASS_API_KEY / CG_API_KEY supplied the key (pydantic reports the first alias)."""
-    sources: list[dict[str, str | None]] = [dict(os.environ)]
-    env_file = Settings.model_config.get("env_file")
-    if isinstance(env_file, str) and Path(env_file).is_file():
-        try:
-            from dotenv import dotenv_values
-
-            sources.append(dict(dotenv_values(env_file)))
-        except Exception:  # noqa: BLE001 - only for naming the variable in a message
-            pass
-    for source in sources:  # the environment wins over .env, COINGLASS_API_KEY over CG_API_KEY
-        present = {k.upper() for k, v in source.items() if v}
-        for name in (KEY_ENV, KEY_ALIAS_ENV):
+    for present in (_set(os.environ), _set(_dotenv())):  # the environment wins over .env
+        for name in _variables("api_key"):  # COINGLASS_API_KEY over CG_API_KEY
             if name in present:
                 return name
     return KEY_ENV
@@ -253,22 +330,14 @@ def settings_in_effect(settings: Settings, flags: Mapping[str, str] | None = Non
     from cgpreset.redact import redact_dsn
 
     flags = flags or {}
-    set_here = {n.upper() for n, v in os.environ.items() if v}
     rows = [(_key_variable() if settings.has_key else KEY_ENV, "<set>" if settings.has_key else "<missing>",
-             "environment" if settings.has_key else "-")]
+             settings.origin("api_key") if settings.has_key else "-")]
     for name in Settings.model_fields:
         if name == "api_key":
             continue
         value = getattr(settings, name)
         shown = "<unset>" if value is None else _redact_password(redact_dsn(str(value)))
-        variable = _env_name(name)
-        if name in flags:
-            source = flags[name]
-        elif variable in set_here:
-            source = "environment"
-        else:
-            source = "default" if value == Settings.model_fields[name].default else ".env"
-        rows.append((variable, shown, source))
+        rows.append((_env_name(name), shown, flags.get(name) or settings.origin(name)))
     return rows
 
 
@@ -288,6 +357,6 @@ def load_settings(**overrides: object) -> Settings:
         log.warning(warning)
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**clean)  # type: ignore[arg-type]
+        return Settings(**clean)
     except ValidationError as exc:
         raise ConfigError(format_settings_error(exc)) from None

@@ -49,8 +49,16 @@ def test_bad_setting_exits_2() -> None:
     assert result.stderr.startswith("Error: setting CGPRESET_PLAN:")
 
 
-def test_without_key_or_url_commands_use_the_embedded_emulator() -> None:
+def test_without_a_key_doctor_says_so_and_exits_3() -> None:
     result = CliRunner().invoke(cli, ["doctor", "--json"], env={}, catch_exceptions=False)
+    assert result.exit_code == 3 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "Error: auth: no COINGLASS_API_KEY set: export your key (a local cgpreset emulator prints one), "
+        "or add --emulator to use the embedded emulator (synthetic data)"]
+
+
+def test_with_emulator_doctor_uses_the_embedded_emulator() -> None:
+    result = CliRunner().invoke(cli, ["doctor", "--json", "--emulator"], env={}, catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     assert "using the embedded CoinGlass emulator" in result.stderr
     out = json.loads(result.stdout)

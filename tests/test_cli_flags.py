@@ -22,7 +22,7 @@ def test_a_misspelled_variable_names_the_nearest_real_one() -> None:
 
 
 def test_the_warning_reaches_stderr_of_any_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = invoke(["doctor", "--json"], {"CGPRESET_READ_TIMOUT": "3"})
+    result = invoke(["doctor", "--json", "--emulator"], {"CGPRESET_READ_TIMOUT": "3"})
     assert result.exit_code == 0, result.output
     assert "CGPRESET_READ_TIMOUT is not a cgpreset setting and is ignored (did you mean CGPRESET_READ_TIMEOUT?)" \
         in result.stderr

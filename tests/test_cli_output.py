@@ -26,7 +26,7 @@ def test_stdout_on_a_full_disk_is_one_line_exit_2(tmp_path: Path) -> None:
 
 def test_stream_stops_cleanly_when_its_reader_goes_away(tmp_path: Path) -> None:
     """`cgpreset stream --json | head -1`: no reconnect loop, the summary on stderr, exit 0."""
-    proc = subprocess.Popen([sys.executable, "-m", "cgpreset", "stream", "--json", "--duration", "30"],
+    proc = subprocess.Popen([sys.executable, "-m", "cgpreset", "--emulator", "stream", "--json", "--duration", "30"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
     assert proc.stdout is not None and proc.stderr is not None
     first = proc.stdout.readline()
@@ -76,7 +76,7 @@ def test_non_finite_or_absurd_numbers_are_usage_errors(args: list[str]) -> None:
 def test_tables_into_a_closed_pipe_exit_141_not_1(tmp_path: Path) -> None:
     """`cgpreset resolve | true`: rich tables (resolve's is its first output) go through the same quiet
     exit as click.echo; rich's own broken-pipe handling would exit 1, a "finding"."""
-    proc = subprocess.Popen([sys.executable, "-m", "cgpreset", "resolve"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "cgpreset", "resolve", "--emulator"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
     assert proc.stdout is not None
     proc.stdout.close()  # the reader is gone before the first line (discovery runs before any output)

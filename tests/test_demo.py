@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
+import yaml
 from click.testing import CliRunner
 
 from cgpreset.cli import cli
@@ -27,10 +30,10 @@ def test_demo_twice(tmp_path: Path) -> None:
     assert "generated 10 configs in cgpreset-demo/configs" in out
     assert "41/41 shots ok — signed off" in out
     assert "51 series: 51 ok, 0 empty, 0 failed, 0 skipped, 0 check findings" in out
-    tail = out[out.index("repeat by hand:"):]
-    for command in ("cgpreset emulator", "export CGPRESET_BASE_URL=", "export COINGLASS_API_KEY=",
-                    "cgpreset resolve", "cgpreset generate --out cgpreset-demo/configs",
-                    "cgpreset health cgpreset-demo/configs", "cgpreset run-preset cgpreset-demo/configs"):
+    tail = out[out.index("repeat by hand"):]
+    for command in ("cgpreset --emulator resolve", "cgpreset --emulator generate --out cgpreset-demo/configs",
+                    "cgpreset --emulator health cgpreset-demo/configs",
+                    "cgpreset --emulator run-preset cgpreset-demo/configs"):
         assert command in tail
     assert "real-key-must-not-be-used" not in first.output
     report = tmp_path / "cgpreset-demo" / "report.html"
@@ -50,6 +53,27 @@ def test_demo_twice(tmp_path: Path) -> None:
     grown = stored_rows(con) - rows
     con.close()
     assert grown <= 51  # incremental: at most one new (forming) bar per series
+
+
+def test_the_repeat_by_hand_lines_work_as_printed_with_a_standalone_emulator_exported(
+        emulator: Any, emu_env: dict[str, str]) -> None:
+    """The shell has a `cgpreset emulator`'s three exports (or a real key): the demo's lines, copied as
+    printed, still run on the embedded emulator, so the demo's store (the embedded emulator's data)
+    accepts them; the exported server is never asked."""
+    runner = CliRunner()
+    demo = runner.invoke(cli, ["demo"], env=emu_env, catch_exceptions=False)
+    assert demo.exit_code == 0, demo.output[-3000:]
+    tail = demo.stdout[demo.stdout.index("repeat by hand"):].splitlines()
+    lines = [shlex.split(line) for line in tail if line.startswith("  cgpreset ")]
+    assert [argv[1] for argv in lines] == ["--emulator"] * 5 + ["report"]
+    configs = Path("cgpreset-demo/configs")
+    assert {yaml.safe_load(p.read_text())["provenance"]["source"] for p in configs.glob("*.yaml")} == {"emulator"}
+    made = {p.name: p.read_bytes() for p in configs.glob("*.yaml")}
+    for argv in lines:
+        result = runner.invoke(cli, argv[1:], env=emu_env, catch_exceptions=False)
+        assert result.exit_code == 0, (shlex.join(argv), result.output[-3000:])
+    assert {p.name: p.read_bytes() for p in configs.glob("*.yaml")} == made  # `generate` by hand: the same configs
+    assert emulator.recorded() == [] and emulator.ws_recorded() == []
 
 
 def test_a_bad_store_fails_before_any_config_is_written(tmp_path: Path) -> None:

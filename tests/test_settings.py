@@ -27,15 +27,13 @@ def test_key_is_secret_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     assert KEY not in repr(s) and KEY not in str(s) and KEY not in s.model_dump_json()
 
 
-def test_defaults_and_embedded_emulator_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_and_the_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     s = load_settings()
-    assert s.uses_embedded_emulator and s.effective_base_url == DEFAULT_BASE_URL
+    assert not s.has_key and s.effective_base_url == DEFAULT_BASE_URL
     monkeypatch.setenv("COINGLASS_API_KEY", KEY)
-    assert not load_settings().uses_embedded_emulator  # a key and no override: the real API
-    monkeypatch.delenv("COINGLASS_API_KEY")
+    assert load_settings().effective_base_url == DEFAULT_BASE_URL  # a key and no override: the real API
     monkeypatch.setenv("CGPRESET_BASE_URL", "http://127.0.0.1:9/")
-    s = load_settings()
-    assert not s.uses_embedded_emulator and s.effective_base_url == "http://127.0.0.1:9"
+    assert load_settings().effective_base_url == "http://127.0.0.1:9"
 
 
 def test_dotenv_is_read(tmp_path: Path) -> None:

@@ -26,11 +26,12 @@ def test_the_source_is_the_embedded_emulator_or_the_api_host_without_its_port() 
 def test_run_row_json_summary_and_metrics_name_the_embedded_emulator(tmp_path: Path) -> None:
     cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
     db = tmp_path / "e.db"
-    result = invoke(["run-preset", str(cfgs), "--store", str(db), "--json", "--metrics", str(tmp_path / "m.prom")], {})
+    result = invoke(["--emulator", "run-preset", str(cfgs), "--store", str(db), "--json",
+                     "--metrics", str(tmp_path / "m.prom")], {})
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["source"] == "emulator"
     assert 'cgpreset_run_source{source="emulator"} 1' in (tmp_path / "m.prom").read_text()
-    text = invoke(["run-preset", str(cfgs), "--store", str(db)], {})
+    text = invoke(["run-preset", str(cfgs), "--store", str(db), "--emulator"], {})
     assert text.exit_code == 0 and "| source: the embedded emulator" in text.stdout
     with SQLiteStore(db, readonly=True) as store:
         assert [r["source"] for r in store.runs()] == ["emulator", "emulator"] and store.sources() == ["emulator"]
@@ -41,7 +42,7 @@ def test_run_row_json_summary_and_metrics_name_the_embedded_emulator(tmp_path: P
 def test_health_verdict_json_and_metrics_name_the_source(tmp_path: Path, emulator: Any,
                                                         emu_env: dict[str, str]) -> None:
     cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
-    embedded = invoke(["health", str(cfgs), "--metrics", str(tmp_path / "h.prom")], {})
+    embedded = invoke(["health", str(cfgs), "--metrics", str(tmp_path / "h.prom"), "--emulator"], {})
     assert embedded.exit_code == 0 and "signed off (source: the embedded emulator)" in embedded.stdout
     assert 'cgpreset_health_source{source="emulator"} 1' in (tmp_path / "h.prom").read_text()
     api = invoke(["health", str(cfgs), "--json"], emu_env)
@@ -53,10 +54,13 @@ def test_a_store_never_mixes_sources(tmp_path: Path, emulator: Any, emu_env: dic
                                      first_embedded: bool) -> None:
     cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
     db = tmp_path / "one.db"
-    first = invoke(["run-preset", str(cfgs), "--store", str(db)], {} if first_embedded else emu_env)
+    embedded = ["--emulator", "run-preset", str(cfgs), "--store", str(db)]
+    api = embedded[1:]
+    first = invoke(embedded if first_embedded else api, emu_env)  # the key exported: --emulator wins
     assert first.exit_code == 0, first.output
+    assert bool(emulator.recorded()) is not first_embedded  # --emulator never asks the exported server
     emulator.reset_records()
-    second = invoke(["run-preset", str(cfgs), "--store", str(db)], emu_env if first_embedded else {})
+    second = invoke(api if first_embedded else embedded, emu_env)
     assert second.exit_code == 2, second.output
     held, now = ("the embedded emulator", "127.0.0.1") if first_embedded else ("127.0.0.1", "the embedded emulator")
     assert [line for line in second.stderr.splitlines() if not line.startswith("note:")] == [
@@ -71,7 +75,7 @@ def test_a_store_never_mixes_sources_on_postgresql(tmp_path: Path, emulator: Any
                                                    pg_dsn: str) -> None:
     cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
     assert invoke(["run-preset", str(cfgs), "--store", pg_dsn], emu_env).exit_code == 0
-    embedded = invoke(["run-preset", str(cfgs), "--store", pg_dsn], {})
+    embedded = invoke(["run-preset", str(cfgs), "--store", pg_dsn, "--emulator"], {})
     assert embedded.exit_code == 2 and "holds data from 127.0.0.1" in embedded.stderr
     from cgpreset.store import open_store
 
@@ -97,7 +101,7 @@ def test_stream_store_records_its_source_and_never_mixes_it(tmp_path: Path, emul
                                                             emu_env: dict[str, str]) -> None:
     cfgs = write_configs(tmp_path / "configs", coins=("SOL", "BTC"))
     db = tmp_path / "s.db"
-    embedded = invoke(["stream", "--config", str(cfgs), "--max-events", "2", "--store", str(db)], {})
+    embedded = invoke(["--emulator", "stream", "--config", str(cfgs), "--max-events", "2", "--store", str(db)], {})
     assert embedded.exit_code == 0, embedded.output
     assert "(source: the embedded emulator)" in embedded.stderr
     con = sqlite3.connect(db)

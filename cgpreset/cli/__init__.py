@@ -57,7 +57,7 @@ class _RedactingFilter(logging.Filter):
 
 @dataclass
 class Target:
-    """Where commands send requests: the real API, an override, or the embedded emulator."""
+    """Where commands send requests: the API (or the base URL set), or the embedded emulator."""
 
     base_url: str
     ws_url: str
@@ -65,16 +65,24 @@ class Target:
     embedded: bool
 
 
-EMBEDDED_NOTE = "note: no COINGLASS_API_KEY and no CGPRESET_BASE_URL: using the embedded CoinGlass emulator"
+EMBEDDED_NOTE = "note: --emulator: using the embedded CoinGlass emulator (synthetic data)"
+#: Why a command that calls the API refuses to start without a key (an AuthError: exit 3).
+NO_KEY = ("no COINGLASS_API_KEY set: export your key (a local cgpreset emulator prints one), "
+          "or add --emulator to use the embedded emulator (synthetic data)")
 
 
 class App:
     """Per-invocation state on ctx.obj: settings (read on first use, so offline commands never
-    depend on them), and a lazily built target and client."""
+    depend on them), and a lazily built target and client.
 
-    def __init__(self, settings: Settings | None = None, *, embedded_note: str = EMBEDDED_NOTE) -> None:
+    The embedded emulator is used only when asked (`emulator`: the --emulator flag, or `demo`);
+    otherwise a command that calls the API needs a key, whatever CGPRESET_BASE_URL says."""
+
+    def __init__(self, settings: Settings | None = None, *, emulator: bool = False,
+                 embedded_note: str = EMBEDDED_NOTE) -> None:
         self._settings = settings
         self.overrides: dict[str, object] = {}  # settings given as flags (`--concurrency`)
+        self.emulator = emulator
         self.embedded_note = embedded_note
         self.stack = ExitStack()
 
@@ -97,10 +105,32 @@ class App:
         """The user's key, if settings were read (for redaction; never printed)."""
         return self._settings.key if self._settings is not None else None
 
+    def check_target(self) -> None:
+        """Refuse now, before any store is opened or file written, what `target` would refuse: no key
+        (AuthError, exit 3) or a URL set in another place than the key (ConfigError, exit 2)."""
+        if self.emulator:
+            return
+        s = self.settings
+        if not s.has_key:
+            from cgpreset.errors import AuthError
+
+            raise AuthError(NO_KEY)
+        s.check_key_destination()
+
+    @property
+    def source(self) -> str:
+        """This invocation's source as runs rows and reports name it (run/source.py), without
+        starting anything: "emulator" (the embedded one) or the API's host."""
+        from cgpreset.run.source import settings_source
+
+        self.check_target()
+        return settings_source(self.settings, embedded=self.emulator)
+
     @cached_property
     def target(self) -> Target:
+        self.check_target()
         s = self.settings
-        if not s.uses_embedded_emulator:
+        if not self.emulator:
             return Target(s.effective_base_url, s.effective_ws_url, s, embedded=False)
         from pydantic import SecretStr
 
@@ -108,7 +138,7 @@ class App:
 
         click.echo(self.embedded_note, err=True)
         emu = self.stack.enter_context(serve(plan="standard"))
-        settings = s.model_copy(update={"api_key": SecretStr(emu.api_key)})
+        settings = s.model_copy(update={"api_key": SecretStr(emu.api_key), "base_url": None, "ws_url": None})
         return Target(emu.base_url, emu.ws_url, settings, embedded=True)
 
     @cached_property
@@ -124,6 +154,27 @@ class App:
         self.stack.close()
 
 
+_EMULATOR_META = "cgpreset.emulator"
+
+
+def _want_emulator(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """--emulator, before the command name (the group's) or after it (the command's)."""
+    if value:
+        ctx.meta[_EMULATOR_META] = True
+        app = ctx.find_object(App)
+        if app is not None:
+            app.emulator = True
+
+
+def add_emulator_param(command: click.Command) -> None:
+    """Give `command` the --emulator flag too (so `cgpreset run-preset … --emulator` works), once."""
+    if not any("--emulator" in getattr(p, "opts", ()) for p in command.params):
+        command.params.append(click.Option(
+            ["--emulator"], is_flag=True, expose_value=False, callback=_want_emulator,
+            help="Talk to the embedded CoinGlass emulator (synthetic data), whatever the key and base URL; "
+                 "commands that call no API ignore it."))
+
+
 pass_app = click.make_pass_decorator(App)
 
 
@@ -133,10 +184,11 @@ class CgPresetGroup(click.Group):
     group_class = type  # subgroups (`runs`, `cursors`) are CgPresetGroups too
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        """Every command also takes -v/-q/--log-format, so they work after its name too."""
+        """Every command also takes -v/-q/--log-format and --emulator, so they work after its name too."""
         from cgpreset.cli.logs import add_log_params
 
         add_log_params(cmd)
+        add_emulator_param(cmd)
         super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -222,25 +274,30 @@ def discard_stdout() -> None:
 def cli(ctx: click.Context) -> None:
     """Clone a production CoinGlass v4 preset to a watchlist, run it, check it, stream it.
 
+    Commands that call the API need COINGLASS_API_KEY; --emulator (before or after the command
+    name) makes them talk to the embedded emulator instead, whose data is synthetic.
+
     \b
     Quick start (no key needed: the embedded emulator answers):
         cgpreset demo
+        cgpreset --emulator resolve
     """
     from cgpreset.cli.logs import setup
 
-    app = App()
+    app = App(emulator=bool(ctx.meta.get(_EMULATOR_META)))
     setup(ctx, _RedactingFilter(app.secret))
     ctx.obj = app
     ctx.call_on_close(app.close)
 
 
-def _group_log_params() -> None:
+def _group_params() -> None:
     from cgpreset.cli.logs import add_log_params
 
     add_log_params(cli)
+    add_emulator_param(cli)
 
 
-_group_log_params()
+_group_params()
 
 
 #: The command modules (cgpreset/cli/<name>.py); each adds its commands to `cli` when imported.

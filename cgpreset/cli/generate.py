@@ -61,6 +61,18 @@ def _inputs(preset_path: Path | None, watchlist_path: Path | None) -> Any:
     return load_inputs(_located(preset_path, DEFAULT_PRESET), _located(watchlist_path, DEFAULT_WATCHLIST))
 
 
+def _discovery_source(app: App, *, online: bool) -> str | None:
+    """Whom an online discovery asks, as the snapshot and the configs' provenance record it (`emulator`
+    or `api:<host>`); None offline. Online without a key (and without --emulator) is exit 3 here,
+    before anything is written."""
+    if not online:
+        return None
+    from cgpreset.run.source import discovery_source
+
+    app.check_target()
+    return discovery_source(app.settings, embedded=app.emulator)
+
+
 def _print_table(result: ResolveResult) -> None:
     from rich import box
     from rich.table import Table
@@ -89,7 +101,8 @@ def _print_table(result: ResolveResult) -> None:
     click.echo(
         f"{len(result.resolution.coins)} coin(s), {len(result.resolution.dropped)} dropped; "
         f"plan {result.plan.plan.value} ({result.plan.source}); snapshot {snap.origin} "
-        f"{snap.snapshot.meta.fetched_at} sha256:{snap.snapshot.sha256()[:12]}",
+        f"{snap.snapshot.meta.fetched_at} sha256:{snap.snapshot.sha256()[:12]} "
+        f"source {snap.snapshot.meta.source or 'not recorded'}",
         err=True,
     )
     for note in result.resolution.notes:
@@ -128,8 +141,10 @@ def resolve(
     from cgpreset.generate.pipeline import run_resolve
 
     inputs = _inputs(preset_path, watchlist_path)
+    source = _discovery_source(app, online=not offline and snapshot is None)
     result = run_resolve(
-        inputs, client=lambda: app.client, offline=offline, snapshot=snapshot, out_dir=out_dir, plan=plan
+        inputs, client=lambda: app.client, offline=offline, snapshot=snapshot, out_dir=out_dir, plan=plan,
+        source=source,
     )
     if as_json:
         _dump({"schema": "cgpreset.resolve/1", **result.as_dict()})
@@ -234,12 +249,14 @@ def generate(
 
     inputs = _inputs(preset_path, watchlist_path)
     templates = open_templates(_located(templates_dir, DEFAULT_TEMPLATES))
+    source = _discovery_source(app, online=not offline and snapshot is None)
     from cgpreset.cli.progress import progress_on_first_use
 
     with progress_on_first_use("generate", lambda: app.client) as client:
         result = run_generate(
             inputs, templates, out_dir=out_dir, client=client, offline=offline, snapshot=snapshot,
             plan=plan, check=check, prune=prune, strict=strict, replace_preset=replace_preset, kubernetes=kube,
+            source=source,
         )
     _report(result, diff=diff, as_json=as_json)
     if check and result.drift:

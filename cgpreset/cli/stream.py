@@ -85,7 +85,8 @@ def stream(
     )
     from cgpreset.run.source import check_source, describe, stream_source
 
-    source = stream_source(app.settings)
+    app.check_target()  # no key: exit 3 before a store is opened
+    source = stream_source(app.settings, embedded=app.emulator)
     db = None
     if store is not None:  # a bad store, or one of another source, is reported before the target starts
         location = store_location(store or app.settings.store)

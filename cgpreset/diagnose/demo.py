@@ -51,29 +51,28 @@ def run_demo(client: Any, *, configs_dir: Path, store_path: Path, concurrency: i
     inputs = load_inputs(locate(None, DEFAULT_PRESET), locate(None, DEFAULT_WATCHLIST))
     templates = open_templates(locate(None, DEFAULT_TEMPLATES))
     with Store(store_path) as store:  # opened first: a bad store fails before any file is written
-        generated = run_generate(inputs, templates, out_dir=configs_dir, client=lambda: client, plan=plan)
+        generated = run_generate(inputs, templates, out_dir=configs_dir, client=lambda: client, plan=plan,
+                                 source=EMULATOR)  # the snapshot and the configs say whose venues these are
         configs = load_configs([configs_dir])
         health = run_health(configs, client, store_path=store_path, concurrency=concurrency, source=EMULATOR)
         run = run_preset(configs, client, store, concurrency=concurrency, backfill_days=DEMO_BACKFILL_DAYS,
                          source=EMULATOR)
     report = None
     if report_path is not None:
-        report = write_report(configs, store_path, report_path, source="emulator", now_ms=int(time.time() * 1000))
+        report = write_report(configs, store_path, report_path, source=EMULATOR, now_ms=int(time.time() * 1000))
     return DemoResult(configs_dir, store_path, generated, health, run, report)
 
 
 def repeat_commands(configs_dir: Path, store_path: Path, report_path: Path | None = None) -> list[str]:
-    """The same steps by hand, one shell line each (the key is never printed)."""
+    """The same steps by hand, one shell line each, on the embedded emulator (`--emulator`): they
+    work as printed whatever key or `cgpreset emulator` the shell has exported, and their source is
+    the one the demo's store holds (a store never mixes sources). The key is never printed."""
+    configs, store = configs_dir.as_posix(), store_path.as_posix()
     return [
-        "cgpreset emulator        # in another terminal: prints the three export lines below",
-        "export CGPRESET_BASE_URL=http://127.0.0.1:8787",
-        "export CGPRESET_WS_URL=ws://127.0.0.1:8788/ws-api",
-        "export COINGLASS_API_KEY=<the throwaway key it prints>   # real key: unset CGPRESET_BASE_URL CGPRESET_WS_URL",
-        "cgpreset resolve",
-        f"cgpreset generate --out {configs_dir.as_posix()}",
-        f"cgpreset health {configs_dir.as_posix()} --store {store_path.as_posix()}",
-        f"cgpreset run-preset {configs_dir.as_posix()} --store {store_path.as_posix()}"
-        f" --backfill-days {DEMO_BACKFILL_DAYS}",
-        f"cgpreset stream --config {configs_dir.as_posix()} --duration 10 --store {store_path.as_posix()}",
-    ] + ([f"cgpreset report {configs_dir.as_posix()} --store {store_path.as_posix()} --source emulator"
-          f" --html {report_path.as_posix()}"] if report_path is not None else [])
+        "cgpreset --emulator resolve",
+        f"cgpreset --emulator generate --out {configs}",
+        f"cgpreset --emulator health {configs} --store {store}",
+        f"cgpreset --emulator run-preset {configs} --store {store} --backfill-days {DEMO_BACKFILL_DAYS}",
+        f"cgpreset --emulator stream --config {configs} --max-events 20 --duration 10 --store {store}",
+    ] + ([f"cgpreset report {configs} --store {store} --source emulator --html {report_path.as_posix()}"]
+         if report_path is not None else [])

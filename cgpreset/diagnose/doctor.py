@@ -66,7 +66,7 @@ def run_doctor(client: CoinGlassClient, settings: Settings, *, ws_url: str | Non
     """One cheap call (supported-coins) plus plan detection; errors are reported, not raised.
 
     `settings` are the user's (the key shows as <set>/<missing>, never its value); `ws_url` is
-    where `stream` would connect (the embedded emulator's, when there is no key).
+    where `stream` would connect (the embedded emulator's, with --emulator).
     """
     key = "<set>" if settings.has_key else "<missing>"
     if embedded:

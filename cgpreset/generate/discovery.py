@@ -2,9 +2,10 @@
 
 The snapshot (supported coins, instruments per exchange, and an open-interest ranking) is all
 the resolver needs, so `--offline` runs and CI work without a key. Its content hash leaves out
-`meta` (the timestamp, the plan it was fetched with, the raw open-interest figures), so a
-re-discovery that sees the same listings and the same ranking yields the same hash, and the
-same generated files.
+`meta` (the timestamp, the plan it was fetched with, the raw open-interest figures, whom it was
+fetched from), so a re-discovery that sees the same listings and the same ranking yields the
+same hash, and the same generated files. `meta.source` says whose answers these are (`emulator`
+or `api:<host>`): the configs made from it carry it in their provenance.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from cgpreset._io import format_validation, read_text
 from cgpreset.errors import ApiError, ConfigError, MalformedResponseError, PlanError
+from cgpreset.models.config import SOURCE_PATTERN
 from cgpreset.plans import Plan
 
 log = logging.getLogger("cgpreset.discovery")
@@ -64,6 +66,7 @@ class SnapshotMeta(_Strict):
     fetched_at: str
     plan: Plan | None = None
     open_interest_usd: dict[str, float] = Field(default_factory=dict)
+    source: str | None = Field(default=None, pattern=SOURCE_PATTERN)  # None: a snapshot of an older release
 
 
 class Snapshot(_Strict):
@@ -101,7 +104,10 @@ class Snapshot(_Strict):
 
     def to_json(self) -> str:
         """Stable text: sorted keys, two-space indent, LF, one trailing newline."""
-        doc = {"meta": self.meta.model_dump(mode="json"), **self.content()}
+        meta = self.meta.model_dump(mode="json")
+        if meta["source"] is None:  # an older release's snapshot keeps its bytes
+            del meta["source"]
+        doc = {"meta": meta, **self.content()}
         return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
     # -- lookups used by the resolver ---------------------------------------------------
@@ -166,12 +172,13 @@ def discover(
     candidates: int = 30,
     plan: Plan | None = None,
     now: Callable[[], datetime] = _now,
+    source: str | None = None,
 ) -> Snapshot:
     """Fetch supported coins, exchange pairs and (if asked) an OI ranking: one pass, no repeats.
 
     The ranking comes from coins-markets on Standard and up; below that (or if the API refuses
     it) from the "All" row of open-interest/exchange-list for the first `candidates` supported
-    coins, one request each (spec §6.9).
+    coins, one request each (spec §6.9). `source` (`emulator` or `api:<host>`) is recorded in meta.
     """
     key_plan = plan or client.plan()
     coins = list(client.fetch("supported-coins"))
@@ -198,6 +205,7 @@ def discover(
         fetched_at=now().astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         plan=key_plan,
         open_interest_usd=oi,
+        source=source,
     )
     return Snapshot(meta=meta, coins=coins, pairs=pairs, ranking=rank)
 

@@ -18,7 +18,7 @@ from cgpreset.generate.discovery import STATE_DIR, Snapshot, discover, load_snap
 from cgpreset.generate.render import DEFAULT_TEMPLATE, RenderedFile, TemplateSet, load_templates, render_all
 from cgpreset.generate.resolver import Resolution, plan_problems, resolve
 from cgpreset.generate.writer import DRIFT, Change, OutputFile, apply_changes, plan_changes
-from cgpreset.models.config import Provenance
+from cgpreset.models.config import Provenance, api_source
 from cgpreset.models.preset import (
     InputFile,
     Preset,
@@ -92,6 +92,7 @@ class SnapshotSource:
             "origin": self.origin,
             "sha256": self.snapshot.sha256(),
             "fetched_at": self.snapshot.meta.fetched_at,
+            "source": self.snapshot.meta.source,
             "plan": self.snapshot.meta.plan.value if self.snapshot.meta.plan else None,
             "ranking": self.snapshot.ranking.source if self.snapshot.ranking else None,
         }
@@ -105,8 +106,11 @@ def get_snapshot(
     snapshot: Path | None,
     out_dir: Path | None,
     plan_override: str | None = None,
+    source: str | None = None,
 ) -> SnapshotSource:
-    """Read the snapshot (offline or --snapshot) or discover a fresh one with one pass over the API."""
+    """Read the snapshot (offline or --snapshot) or discover a fresh one with one pass over the API.
+
+    A fresh snapshot records `source` (`emulator` or `api:<host>`; by default the client's host)."""
     if snapshot is not None or offline:
         path = snapshot or (snapshot_path(out_dir) if out_dir is not None else None)
         if path is None:
@@ -120,7 +124,8 @@ def get_snapshot(
     # Check the preset against the key's plan before spending budget on the ranking calls.
     if not plan_override or plan_override == "auto":
         check_plan(inputs, PlanChoice(key_plan, "detected from the key"))
-    snap = discover(api, ranking=wl.top is not None, candidates=wl.candidates, plan=key_plan)
+    snap = discover(api, ranking=wl.top is not None, candidates=wl.candidates, plan=key_plan,
+                    source=source or _client_source(api))
     ranking = snap.ranking
     if wl.top is not None and ranking is not None and len(ranking.coins) < wl.top:
         # a short ranking would shrink the watchlist and (with --prune) delete configs: an API problem
@@ -128,6 +133,12 @@ def get_snapshot(
             f"the open-interest ranking ({ranking.source}) has {len(ranking.coins)} coin(s), fewer than top "
             f"({wl.top}): an incomplete answer; nothing written")
     return SnapshotSource(snap, "discovered")
+
+
+def _client_source(api: Any) -> str | None:
+    """`api:<host>` of a client's base URL (None for a client without one, e.g. a test's fake)."""
+    base_url = getattr(api, "base_url", None)
+    return api_source(base_url) if isinstance(base_url, str) else None
 
 
 @dataclass(frozen=True)
@@ -189,10 +200,13 @@ def run_resolve(
     snapshot: Path | None = None,
     out_dir: Path | None = None,
     plan: str | None = None,
+    source: str | None = None,
 ) -> ResolveResult:
-    """Discover (or read the snapshot), check the plan, and resolve the watchlist."""
+    """Discover (or read the snapshot), check the plan, and resolve the watchlist; `source` names
+    whom a fresh discovery asked (get_snapshot)."""
     src = get_snapshot(
-        inputs, client=client, offline=offline, snapshot=snapshot, out_dir=out_dir, plan_override=plan
+        inputs, client=client, offline=offline, snapshot=snapshot, out_dir=out_dir, plan_override=plan,
+        source=source,
     )
     choice = choose_plan(plan, inputs, src)
     check_plan(inputs, choice)
@@ -242,6 +256,7 @@ def build_outputs(
         template=templates.source,
         template_sha256=templates.sha256,
         discovery_sha256=snap.sha256(),
+        source=snap.meta.source,
     )
     rendered = render_all(
         templates, resolved.inputs.preset, resolved.resolution.coins, provenance=provenance, schema_ref=SCHEMA_REF
@@ -254,14 +269,15 @@ def build_outputs(
 
 
 def _snapshot_bytes(snap: Snapshot, out_dir: Path) -> bytes:
-    """The fresh snapshot, unless the one on disk has the same content (then keep it: same bytes)."""
+    """The fresh snapshot, unless the one on disk has the same content and source (then keep it: same
+    bytes; a snapshot of an older release, without a source, is rewritten to record it)."""
     path = snapshot_path(out_dir)
     if path.is_file():
         try:
             old = load_snapshot(path)
         except ConfigError:
             old = None
-        if old is not None and old.sha256() == snap.sha256():
+        if old is not None and old.sha256() == snap.sha256() and old.meta.source == snap.meta.source:
             return path.read_bytes()
     return snap.to_json().encode("utf-8")
 
@@ -288,11 +304,15 @@ def run_generate(
     strict: bool = False,
     replace_preset: bool = False,
     kubernetes: KubeOptions | None = None,
+    source: str | None = None,
 ) -> GenerateResult:
     """Resolve, render and validate everything in memory; then write (or, with check, compare).
 
-    Configs in DIR generated from another preset are not overwritten unless `replace_preset`."""
-    resolved = run_resolve(inputs, client=client, offline=offline, snapshot=snapshot, out_dir=out_dir, plan=plan)
+    Configs in DIR generated from another preset are not overwritten unless `replace_preset`.
+    `source` names whom a fresh discovery asked (`emulator` or `api:<host>`, default the client's host):
+    the snapshot and every config's provenance record it."""
+    resolved = run_resolve(inputs, client=client, offline=offline, snapshot=snapshot, out_dir=out_dir, plan=plan,
+                           source=source)
     if strict:
         problems = strict_problems(resolved.resolution)
         if problems:

@@ -202,7 +202,7 @@ def coin_context(
         "health": preset.health.model_dump(),
         "stream": preset.stream.model_dump(),
         "notes": list(res.notes),
-        "provenance": provenance.model_dump(),
+        "provenance": provenance.model_dump(exclude_none=True),  # no `source: null` from an older snapshot
         "schema_ref": schema_ref,
         "resolution": res.as_dict(),
     }

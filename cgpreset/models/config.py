@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -184,14 +185,29 @@ class StreamSpec(Strict):
     min_volume_usd: FiniteFloat = Field(default=0.0, ge=0)
 
 
+#: provenance.source (and a discovery snapshot's source) when discovery asked the embedded emulator.
+EMULATOR_SOURCE: Final = "emulator"
+SOURCE_PATTERN = r"^(emulator|api:\S+)$"
+
+
+def api_source(base_url: str) -> str:
+    """provenance.source when discovery asked the API at `base_url`: `api:<host>`, without the port
+    (deterministic: a local server restarted on another port is the same source)."""
+    return "api:" + (urlsplit(base_url).hostname or base_url).lower()
+
+
 class Provenance(Strict):
-    """Where a generated config came from: content hashes, never timestamps."""
+    """Where a generated config came from: content hashes and the discovery's source, never timestamps."""
 
     preset: str
     preset_sha256: str
     template: str
     template_sha256: str
     discovery_sha256: str
+    source: str | None = Field(
+        default=None, pattern=SOURCE_PATTERN,
+        description="whose discovery the config was made from: `emulator` (the embedded one: synthetic "
+                    "venues) or `api:<host>`; absent in configs of older releases")
 
 
 class CoinConfig(Strict):

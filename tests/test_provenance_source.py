@@ -1,0 +1,111 @@
+"""Whose discovery a config was made from (issue "Data you can trust", item 4): the snapshot and every
+config's provenance record their source, and a run against the API refuses configs made from the
+embedded emulator's invented venues."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from cgpreset.cli import cli
+from cgpreset.generate.discovery import Snapshot, load_snapshot
+from tests.conftest import FIXTURES
+from tests.test_run_e2e import FAST
+
+SNAPSHOT = Path("deploy/.cgpreset/discovery.json")
+
+
+def run(args: list[str], env: dict[str, str]) -> Result:
+    return CliRunner().invoke(cli, args, env={**FAST, **env}, catch_exceptions=False)
+
+
+def provenance_sources(folder: Path) -> set[str | None]:
+    return {yaml.safe_load(p.read_text(encoding="utf-8"))["provenance"].get("source") for p in folder.glob("*.yaml")}
+
+
+@pytest.mark.parametrize("embedded", [True, False], ids=["emulator", "api"])
+def test_online_generate_records_its_source_in_the_snapshot_and_every_config(
+        tmp_path: Path, emulator: Any, emu_env: dict[str, str], embedded: bool) -> None:
+    flag = ["--emulator"] if embedded else []
+    result = run([*flag, "generate", "--out", "deploy", "--json"], emu_env)
+    assert result.exit_code == 0, result.output
+    expected = "emulator" if embedded else "api:127.0.0.1"  # the host, without the port
+    assert json.loads(SNAPSHOT.read_text(encoding="utf-8"))["meta"]["source"] == expected
+    assert json.loads(result.stdout)["snapshot"]["source"] == expected
+    assert provenance_sources(tmp_path / "deploy") == {expected}
+    assert bool(emulator.recorded()) is not embedded
+    resolved = run([*flag, "resolve"], emu_env)
+    assert f"source {expected}" in resolved.stderr
+    # offline, the snapshot's source carries over: the same bytes, nothing to change
+    check = run(["generate", "--out", "deploy", "--offline", "--check"], {})
+    assert check.exit_code == 0, check.output
+
+
+def test_an_api_run_refuses_configs_made_from_the_emulator(tmp_path: Path, emulator: Any,
+                                                         emu_env: dict[str, str]) -> None:
+    assert run(["--emulator", "generate", "--out", "deploy"], {}).exit_code == 0
+    first = sorted((tmp_path / "deploy").glob("*.yaml"))[0].name
+    for args in (["run-preset", "deploy", "--store", "api.db"], ["run-preset", "deploy", "--dry-run"],
+                 ["health", "deploy", "--metrics", "h.prom"]):
+        refused = run(args, emu_env)
+        assert refused.exit_code == 2, refused.output
+        assert refused.stderr.splitlines() == [
+            f"Error: deploy/{first}: provenance.source: made from the emulator's discovery (and 9 more config(s) "
+            "like it); regenerate with a key (cgpreset generate --out deploy), or add --emulator to run it on the "
+            "embedded emulator"]
+    assert emulator.recorded() == []  # refused before any request, the plan lookup included
+    assert not (tmp_path / "api.db").exists() and not (tmp_path / "h.prom").exists()
+    one = run(["run-preset", "deploy/sol.yaml", "--dry-run"], emu_env)
+    assert one.stderr.startswith("Error: deploy/sol.yaml: provenance.source: made from the emulator's discovery; ")
+    embedded = run(["run-preset", "deploy", "--store", "emu.db", "--backfill-days", "1", "--emulator"], emu_env)
+    assert embedded.exit_code == 0, embedded.output  # on the embedded emulator they are what they say
+
+
+def test_regenerated_with_a_key_the_configs_run_against_the_api(tmp_path: Path, emulator: Any,
+                                                               emu_env: dict[str, str]) -> None:
+    assert run(["--emulator", "generate", "--out", "deploy"], {}).exit_code == 0
+    regenerated = run(["generate", "--out", "deploy"], emu_env)
+    assert regenerated.exit_code == 0, regenerated.output
+    assert provenance_sources(tmp_path / "deploy") == {"api:127.0.0.1"}
+    assert run(["run-preset", "deploy", "--dry-run"], emu_env).exit_code == 0
+
+
+def test_configs_of_an_older_release_without_a_source_are_accepted_with_a_note(
+        tmp_path: Path, emulator: Any, emu_env: dict[str, str]) -> None:
+    assert run(["generate", "--out", "deploy"], emu_env).exit_code == 0
+    for path in (tmp_path / "deploy").glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text("".join(line for line in text.splitlines(keepends=True)
+                                if not line.startswith("  source: ")), encoding="utf-8")
+    assert provenance_sources(tmp_path / "deploy") == {None}
+    first = sorted((tmp_path / "deploy").glob("*.yaml"))[0].name
+    result = run(["run-preset", "deploy", "--dry-run"], emu_env)
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if "provenance records no source" in line]
+    assert notes == [f"note: deploy/{first} and 9 more: provenance records no source (generated by an older "
+                     "cgpreset); regenerate to record it"]
+
+
+def test_a_snapshot_of_an_older_release_keeps_its_bytes_offline_and_gets_its_source_online(
+        tmp_path: Path, emulator: Any, emu_env: dict[str, str]) -> None:
+    old = FIXTURES / "discovery-snapshot.json"
+    doc = json.loads(old.read_text(encoding="utf-8"))
+    del doc["meta"]["source"]
+    text = json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    snap = Snapshot.model_validate_json(text)
+    assert snap.meta.source is None and snap.to_json() == text  # read and written back unchanged
+    assert run(["generate", "--out", "deploy"], emu_env).exit_code == 0
+    fresh = load_snapshot(tmp_path / SNAPSHOT)
+    unsourced = json.loads(fresh.to_json())
+    del unsourced["meta"]["source"]
+    (tmp_path / SNAPSHOT).write_text(json.dumps(unsourced, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    again = run(["generate", "--out", "deploy", "--json"], emu_env)
+    assert again.exit_code == 0, again.output
+    changes = {c["path"]: c["status"] for c in json.loads(again.stdout)["changes"]}
+    assert changes[".cgpreset/discovery.json"] == "changed"  # same content, but now it says whose it is
+    assert load_snapshot(tmp_path / SNAPSHOT).meta.source == "api:127.0.0.1"
