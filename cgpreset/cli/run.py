@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cgpreset._io import DEFAULT_DEMO_DIR
-from cgpreset.cli import App, Number, cli, fail, pass_app, print_tables
+from cgpreset._io import DEFAULT_DEMO_DIR, write_atomic
+from cgpreset.cli import App, Number, check_output, cli, fail, pass_app, print_tables
 from cgpreset.errors import ConfigError, ExitCode, OutputError
-from cgpreset.generate.writer import atomic_write, check_target
 from cgpreset.plans import Plan
 from cgpreset.store import open_store
 from cgpreset.store.dsn import StoreLocation, display, store_location
@@ -63,7 +62,7 @@ def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None
         lines.append(f"the API {'could not be reached' if unreachable else 'refused every request'}: {refused}")
     if metrics is not None:
         try:
-            atomic_write(metrics[0], metrics[1].encode())
+            write_atomic(metrics[0], metrics[1].encode())
         except OutputError as exc:
             lines.append(f"metrics not written: {exc}")
             code = code or OutputError.exit_code
@@ -192,11 +191,12 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
 
     app.override(concurrency=concurrency)
     shard = _shard(app, shard_spec)
-    configs = select_configs(load_configs(list(paths)), coins=split_names(coins), layers=split_names(layers))
+    loaded = load_configs(list(paths))
+    configs = select_configs(loaded, coins=split_names(coins), layers=split_names(layers))
     _check_sources(app, configs)
     location = _location(app, store)
-    if metrics_path is not None:
-        check_target(metrics_path)  # before the run, not after its data is fetched
+    if metrics_path is not None:  # before the run, not after its data is fetched
+        check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in loaded])
     if dry_run:
         coverage = {}
         if not isinstance(location, Path) or location.exists():  # read-only: never creates or changes it
@@ -285,7 +285,7 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
     app.check_target()
     location = _location(app, store)
     if metrics_path is not None:
-        check_target(metrics_path)
+        check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in configs])
     client = _quick_client(app, deadline)
     try:
         with show_progress("health", client) as progress:
@@ -331,6 +331,7 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None, c
     ctx.call_on_close(demo_app.close)
     configs_dir, store_path = out_dir / "configs", store_path or out_dir / "cgpreset.db"
     report_path = out_dir / "report.html"
+    check_output(report_path, "the report", store=store_path)
     result = run_demo(demo_app.client, configs_dir=configs_dir, store_path=store_path,
                       concurrency=app.settings.concurrency, report_path=report_path)
     changed = sum(1 for c in result.generated.changes if c.status != "unchanged")

@@ -71,6 +71,19 @@ def parse_dsn(value: str) -> PgDsn:
     return PgDsn(url=value, display=shown, password=password)
 
 
+#: What SQLite keeps beside a store file: part of the store, as much as the file itself.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def store_files(location: StoreLocation) -> dict[Path, str]:
+    """The files that are the store (path -> how an error names it): an SQLite file and its side
+    files; none for PostgreSQL. An output must never be written over one of them."""
+    if not isinstance(location, Path):
+        return {}
+    side = {location.with_name(location.name + s): f"the store's {s[1:]} file" for s in SQLITE_SIDE_FILES}
+    return {location: "the store", **side}
+
+
 def store_location(value: str | Path) -> StoreLocation:
     """A `--store`/`CGPRESET_STORE` value as a path or a PostgreSQL DSN."""
     if isinstance(value, Path):
