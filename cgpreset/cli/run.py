@@ -24,7 +24,6 @@ if TYPE_CHECKING:  # the commands import their machinery when they run (fast --h
     from cgpreset.run.shard import Shard
 
 _PATH = click.Path(path_type=Path)
-_STORE = click.Path(dir_okay=False, path_type=Path)
 _STORE_HELP = "Store: an SQLite file or a postgresql:// URL [default: CGPRESET_STORE or ./cgpreset.db]."
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
 metrics_option = click.option(
@@ -305,11 +304,11 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
 @cli.command()
 @click.option("--out", "out_dir", type=_PATH, default=DEFAULT_DEMO_DIR, show_default=True,
               help="Folder for configs/ (and the store, unless --store).")
-@click.option("--store", "store_path", type=_STORE, default=None, help="SQLite file [default: OUT/cgpreset.db].")
+@click.option("--store", "store", default=None, metavar="FILE", help="SQLite file [default: OUT/cgpreset.db].")
 @concurrency_option
 @pass_app
 @click.pass_context
-def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None, concurrency: int | None) -> None:
+def demo(ctx: click.Context, app: App, out_dir: Path, store: str | None, concurrency: int | None) -> None:
     """Run the whole job against the embedded emulator: resolve the top-10, generate, health, run.
 
     Always uses the emulator (even with COINGLASS_API_KEY set) and ends with the commands that
@@ -329,7 +328,10 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None, c
                                                    "plan": "auto"}), emulator=True,
                    embedded_note="demo: using the embedded CoinGlass emulator (always, even with a key set)")
     ctx.call_on_close(demo_app.close)
-    configs_dir, store_path = out_dir / "configs", store_path or out_dir / "cgpreset.db"
+    location = store_location(store) if store is not None else out_dir / "cgpreset.db"
+    if not isinstance(location, Path):  # a URL: its repeat-by-hand lines would print it
+        raise ConfigError(f"demo --store {display(location)}: the demo's store is an SQLite file, not a URL")
+    configs_dir, store_path = out_dir / "configs", location
     report_path = out_dir / "report.html"
     check_output(report_path, "the report", store=store_path)
     result = run_demo(demo_app.client, configs_dir=configs_dir, store_path=store_path,
