@@ -69,16 +69,22 @@ def _secret_forms(secret: str) -> list[str]:
     return sorted((f for f in forms if len(f) >= _MIN_SECRET), key=len, reverse=True)
 
 
-def redact(text: str, secret: str | None = None) -> str:
-    """Text with the secret (if given, also escaped) and every `cg-api-key=`/`CG-API-KEY:` value, DSN
-    `password=` value and URL userinfo password removed."""
+def redact_key(text: str, secret: str | None) -> str:
+    """Text with the secret (if given, also escaped) and every `cg-api-key=`/`CG-API-KEY:` value
+    removed, and nothing else: for data kept as it came (an answer's raw page), where the password
+    patterns of `redact` could take a URL in a value for one."""
     if secret and len(secret.strip()) >= _MIN_SECRET:
         for form in _secret_forms(secret):
             text = text.replace(form, REDACTED)
     text = _QUERY_KEY.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _DSN_PASSWORD.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _USERINFO_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text)
     return _HEADER_KEY.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """Text with the secret (if given, also escaped) and every `cg-api-key=`/`CG-API-KEY:` value, DSN
+    `password=` value and URL userinfo password removed."""
+    text = _DSN_PASSWORD.sub(lambda m: m.group(1) + REDACTED, redact_key(text, secret))
+    return _USERINFO_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text)
 
 
 def redact_dsn(dsn: str) -> str:
