@@ -1,13 +1,17 @@
 """Reading user files: every failure is one ConfigError line naming the file; their default
-locations; and the one wording of a validation error: `file: field[1]: problem`."""
+locations; the one wording of a validation error: `file: field[1]: problem`; and the one writer
+of every output file (see "writing outputs" below)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from cgpreset.errors import ConfigError, did_you_mean
+from cgpreset.errors import ConfigError, OutputError, did_you_mean
 from cgpreset.layers import LAYERS
 
 if TYPE_CHECKING:  # pydantic is imported by the models that raise its errors, never for --help
@@ -93,3 +97,144 @@ def format_validation(exc: ValidationError, model: Any = None) -> str:
     """Every pydantic error as `field[1]: problem`, joined by "; "; callers put the file in front:
     `file: layers.funding.exchange: Field required; layers.funding.exchnage: unknown key`."""
     return "; ".join(problem_line(err, model) for err in exc.errors())
+
+
+# -- writing outputs: one writer for every file cgpreset writes ---------------------------------
+#
+# A file is written to a temp file created beside it (O_CREAT|O_EXCL|O_NOFOLLOW, a random name:
+# a link planted at a name we might use is never opened), fsynced, then renamed onto the target:
+# readers see the old file or the new one, never half of it, and a failure leaves the old one.
+# A target that is itself a symbolic link is refused rather than replaced: the link is the
+# user's, and writing through it would land the output wherever it points.
+
+#: O_NOFOLLOW where the platform has it (not on Windows, where O_EXCL alone refuses a link).
+_EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+#: Names tried before giving up (each a fresh 64-bit random name, as tempfile.mkstemp tries).
+_TEMP_ATTEMPTS = 100
+
+
+def _token() -> str:
+    """The random part of a temp name (a function, so a test can plant a link at the next one)."""
+    return secrets.token_hex(8)
+
+
+def check_target(path: Path) -> None:
+    """OutputError if `path` cannot be a file we write: it is a directory or a symbolic link, or a
+    folder on the way to it is a file. Called before any work, so a run never ends on it."""
+    if path.is_symlink():
+        raise OutputError(f"{path}: is a symbolic link; refusing to replace it "
+                          "(name the file it points to, or remove the link)")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory")
+    for folder in path.parents:  # nearest first: the first that exists must be a directory
+        if folder.exists():
+            if not folder.is_dir():
+                raise OutputError(f"{path}: {folder} is not a directory")
+            break
+
+
+def _mode_of(path: Path) -> int | None:
+    """The permission bits of an existing target (kept by its replacement); None if there is none."""
+    try:
+        return path.lstat().st_mode & 0o777
+    except FileNotFoundError:
+        return None
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new, empty temp file beside `path` that no one else has or had: (fd, its path)."""
+    for _ in range(_TEMP_ATTEMPTS):
+        tmp = path.with_name(f".{path.name}.{_token()}.tmp")
+        try:
+            return os.open(tmp, _EXCLUSIVE, 0o666), tmp  # 0o666 less the umask, as open() would
+        except FileExistsError:  # taken (or a planted link): never opened, try another name
+            continue
+    raise FileExistsError(f"no free temp name beside {path.name}")
+
+
+@contextmanager
+def _staged(path: Path) -> Iterator[tuple[BinaryIO, Path]]:
+    """An open temp file beside `path` (the target's mode kept); fsynced and closed when the block
+    ends, removed if it fails. OSError passes through, for the caller to word."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_of(path)
+    fd, tmp = _create_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if mode is not None:
+                os.fchmod(fh.fileno(), mode)
+            yield fh, tmp
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def stage(path: Path, data: bytes) -> Path:
+    """`data` in a temp file beside `path`, on disk (fsynced), to be renamed into place (`commit`;
+    generate stages every file first, then renames them all)."""
+    with _staged(path) as (fh, tmp):
+        fh.write(data)
+    return tmp
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """Rename a staged temp file onto its target, then make the rename itself durable."""
+    os.replace(tmp, path)
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a directory so a rename in it survives a crash (best effort: not every system can)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write `path`'s new content to: it replaces `path` in one rename when the
+    block succeeds; when it fails, the temp file goes and `path` is as it was. OutputError
+    `path: cannot write: why` if the disk refuses."""
+    check_target(path)
+    try:
+        with _staged(path) as (fh, tmp):
+            yield fh
+    except OSError as exc:  # the temp file is gone already
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        commit(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` (see atomic_output)."""
+    with atomic_output(path) as fh:
+        fh.write(data)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` name one file: the same inode when both exist, else the same path once
+    links and `..` are resolved (an output not written yet can still be the store's path)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def refuse_overwrite(path: Path, protected: Mapping[Path, str], *, flag: str) -> None:
+    """OutputError (exit 2) if the output `path` is one of the `protected` files (file -> what it
+    is: "the store", "an input config"): replacing it would destroy what the command reads."""
+    for other, what in protected.items():
+        if same_file(path, other):
+            raise OutputError(f"{flag} {path}: is {what}; refusing to overwrite it (choose another file)")

@@ -15,9 +15,23 @@ _MIN_SECRET = 6
 _KEY_PARAMS = {"cg-api-key", "cg_api_key", "api_key", "apikey", "password"}
 _QUERY_KEY = re.compile(r"(?i)(cg-api-key=)[^&\s'\"]+")
 _HEADER_KEY = re.compile(r"(?i)(cg-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
-_USERINFO_PASSWORD = re.compile(r"(//[^/?#@:\s]*:)[^/?#@\s]*@")
+#: `scheme://user:password@` in free text: the password runs to the LAST `@` of the word, since an
+#: unescaped one may hold `@ / ? #` (a Path squeezes `://` to `:/`, so one slash counts too).
+_USERINFO_PASSWORD = re.compile(r"(:/{1,2}[^:@\s]*:)\S*@")
 #: A `password=...` in a libpq DSN (key=value form or URI query) or in a message quoting one.
 _DSN_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'\"]+)")
+
+
+def _mask_userinfo(url: str) -> str:
+    """`scheme://user:password@host...` with the password replaced. Everything between `://` and
+    the LAST `@` is the user:password part, and the password runs from its first `:`: a password
+    with an unescaped `@ / ? #` is hidden whole, where a URL parser would end it early and show
+    the rest as a host or a path. Where the `@` was in a query value, this hides more: never less.
+    """
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}:{REDACTED}@{hostpart}" if sep and at and colon else url
 
 
 def redact_url(url: str) -> str:
@@ -25,20 +39,16 @@ def redact_url(url: str) -> str:
 
     Never raises: a URL that does not parse keeps only what comes before its query.
     """
+    url = _mask_userinfo(url)
     try:
         parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, hostport = netloc.rpartition("@")
-            if ":" in userinfo:
-                netloc = f"{userinfo.split(':', 1)[0]}:{REDACTED}@{hostport}"
-        if not parts.query and netloc == parts.netloc:
+        if not parts.query:
             return url
         query = [
             (k, REDACTED if k.lower() in _KEY_PARAMS else v)
             for k, v in parse_qsl(parts.query, keep_blank_values=True)
         ]
-        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="<>")))
+        return urlunsplit(parts._replace(query=urlencode(query, safe="<>")))
     except (ValueError, TypeError, UnicodeError):
         head, sep, _ = str(url).partition("?")
         head = _USERINFO_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", head)
@@ -59,16 +69,22 @@ def _secret_forms(secret: str) -> list[str]:
     return sorted((f for f in forms if len(f) >= _MIN_SECRET), key=len, reverse=True)
 
 
-def redact(text: str, secret: str | None = None) -> str:
-    """Text with the secret (if given, also escaped) and every `cg-api-key=`/`CG-API-KEY:` value, DSN
-    `password=` value and URL userinfo password removed."""
+def redact_key(text: str, secret: str | None) -> str:
+    """Text with the secret (if given, also escaped) and every `cg-api-key=`/`CG-API-KEY:` value
+    removed, and nothing else: for data kept as it came (an answer's raw page), where the password
+    patterns of `redact` could take a URL in a value for one."""
     if secret and len(secret.strip()) >= _MIN_SECRET:
         for form in _secret_forms(secret):
             text = text.replace(form, REDACTED)
     text = _QUERY_KEY.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _DSN_PASSWORD.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _USERINFO_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text)
     return _HEADER_KEY.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """Text with the secret (if given, also escaped) and every `cg-api-key=`/`CG-API-KEY:` value, DSN
+    `password=` value and URL userinfo password removed."""
+    text = _DSN_PASSWORD.sub(lambda m: m.group(1) + REDACTED, redact_key(text, secret))
+    return _USERINFO_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text)
 
 
 def redact_dsn(dsn: str) -> str:

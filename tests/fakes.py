@@ -22,6 +22,7 @@ from cgpreset.api.session import Response
 from cgpreset.api.stats import ClientStats
 from cgpreset.errors import ApiError, DeadlineExceededError
 from cgpreset.plans import DAY_MS, Plan, bar_open, interval_ms
+from cgpreset.redact import redact_key
 
 T = TypeVar("T")
 
@@ -130,6 +131,9 @@ class FakeClient:
             if isinstance(self._plan, ApiError):
                 self._plan = plan
             return self._plan
+
+    def redact(self, text: str) -> str:
+        return redact_key(text, None)  # the fake holds no key: only `cg-api-key=`-like values go
 
     def request(self, key: str | Endpoint, params: Mapping[str, Any] | None = None, *,
                 deadline: Deadline | None = None) -> Response:

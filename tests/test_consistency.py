@@ -117,7 +117,7 @@ def test_the_run_rows_exit_code_is_the_processs(tmp_path: Path, emu_env: dict[st
     def refuse(path: Path, data: bytes) -> None:
         raise OutputError(f"{path}: No space left on device")
 
-    monkeypatch.setattr("cgpreset.cli.run.atomic_write", refuse)
+    monkeypatch.setattr("cgpreset.cli.run.write_atomic", refuse)
     cfgs = write_configs(tmp_path / "c", ("SOL",))
     db = tmp_path / "s.db"
     code, _, err = _invoke("run-preset", str(cfgs), "--store", str(db), "--metrics", str(tmp_path / "m.prom"),

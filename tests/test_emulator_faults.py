@@ -66,6 +66,8 @@ CASES = [
     ("empty", {}, None, False),
     ("drift", {}, MalformedResponseError, False),
     ("drift", {"rename": {"aggregated_short_liquidation_usd": "short_usd"}}, MalformedResponseError, False),
+    ("drift", {"add": {"volume_usd": 1}}, None, False),  # a field CoinGlass starts sending: noted, kept raw
+    ("echo_key", {}, None, False),
     ("types", {}, None, False),  # numbers as strings: the client coerces (spec §4: types are not stable)
     ("types", {"mode": "bad"}, MalformedResponseError, False),
     # every observed plan-refusal wording (spec §2.3), and the documented non-200 forms
@@ -222,6 +224,7 @@ def test_faults_file_yaml_and_json(tmp_path: Path) -> None:
     ("rules:\n  - kind: latency\n    ms: .nan\n", "ms must be a number from 0 to 3600, not nan"),
     ("rules:\n  - kind: http_5xx\n    status: x\n", "status must be a whole number, not 'x'"),
     ("rules:\n  - kind: drift\n    rename: [a]\n", "rename must map field names to field names"),
+    ("rules:\n  - kind: drift\n    add: {a: [1]}\n", "add must map field names to plain values"),
     ("rules:\n  - kind: drop\n    fields: a\n", "fields must be a list of field names"),
     ("rules:\n  - kind: drop\n", "fault drop: `fields` must name at least one field"),
     ("rules:\n  - kind: body\n    msg: [x]\n", "msg must be text"),

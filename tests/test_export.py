@@ -110,7 +110,8 @@ def test_parquet_is_written_batch_by_batch(db: Path, tmp_path: Path, monkeypatch
     con = sqlite3.connect(db)
     columns, batches = iter_rows(con, "taker_volume", Selection(), batch_rows=7)
     out = tmp_path / "t.parquet"
-    assert export_mod.write_parquet(columns, batches, out) == 90
+    with out.open("wb") as fh:
+        assert export_mod.write_parquet(columns, batches, fh) == 90
     assert pq.ParquetFile(out).metadata.num_row_groups == 13  # ceil(90 / 7): one row group per fetched batch
 
 

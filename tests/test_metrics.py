@@ -107,7 +107,7 @@ def test_a_metrics_file_that_cannot_be_written_after_the_run_keeps_the_report(
     def full(path: Path, data: bytes) -> None:
         raise OutputError(f"{path}: cannot write: No space left on device")
 
-    monkeypatch.setattr(run_cmd, "atomic_write", full)
+    monkeypatch.setattr(run_cmd, "write_atomic", full)
     cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
     result = invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "s.db"), "--json",
                      "--metrics", str(tmp_path / "m.prom")], emu_env)

@@ -2,7 +2,8 @@
 
 Rows are read in `fetchmany` batches and written as they come (Parquet: one row group per batch
 through pyarrow's ParquetWriter), so memory stays flat however long the window. A file output is
-written beside its target and renamed into place only when complete: an error leaves no half file.
+written through cgpreset._io's one writer: beside its target, renamed into place only when
+complete (an error leaves no half file), never through a symbolic link.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import csv
 import io
 import json
 import math
-import os
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 from typing import IO, Any
 
+from cgpreset._io import atomic_output
 from cgpreset.analyst.views import TEXT_COLUMNS, Selection, iter_rows
-from cgpreset.errors import OutputError, UsageError
+from cgpreset.errors import UsageError
 
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -30,22 +31,6 @@ def _require_pyarrow() -> Any:
     except ImportError:
         raise UsageError("--format parquet needs pyarrow: pip install 'cgpreset[parquet]'") from None
     return pyarrow
-
-
-@contextmanager
-def atomic_file(path: Path) -> Iterator[Path]:
-    """A temp path beside `path`; renamed onto it when the block succeeds, deleted when it fails."""
-    if path.is_dir():
-        raise OutputError(f"{path}: is a directory")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        yield tmp
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _text(value: Any) -> str:
@@ -99,14 +84,14 @@ def arrow_type(column: str, sample: Sequence[Any] = ()) -> Any:
     return pa.float64()
 
 
-def write_parquet(columns: Sequence[str], batches: Iterator[list[tuple[Any, ...]]], path: Path) -> int:
+def write_parquet(columns: Sequence[str], batches: Iterator[list[tuple[Any, ...]]], out: IO[bytes]) -> int:
     pa = _require_pyarrow()
     import pyarrow.parquet as pq
 
     first = next(batches, [])
     schema = pa.schema([(c, arrow_type(c, [r[i] for r in first[:100]])) for i, c in enumerate(columns)])
     n = 0
-    with pq.ParquetWriter(str(path), schema, compression="zstd") as writer:
+    with pq.ParquetWriter(out, schema, compression="zstd") as writer:  # leaves `out` open
         for batch in _chain(first, batches):
             arrays = [pa.array([r[i] for r in batch], type=schema.field(i).type) for i in range(len(columns))]
             writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
@@ -138,8 +123,7 @@ def export_view(conn: Any, view: str, sel: Selection, fmt: str, *, output: Path 
 
 
 def _to_file(columns: Sequence[str], batches: Iterator[list[tuple[Any, ...]]], fmt: str, output: Path) -> int:
-    with atomic_file(output) as tmp:
+    with atomic_output(output) as fh:
         if fmt == "parquet":
-            return write_parquet(columns, batches, tmp)
-        with open(tmp, "wb") as fh:
-            return write_csv(columns, batches, fh) if fmt == "csv" else write_jsonl(columns, batches, fh)
+            return write_parquet(columns, batches, fh)
+        return write_csv(columns, batches, fh) if fmt == "csv" else write_jsonl(columns, batches, fh)

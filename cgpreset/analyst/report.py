@@ -209,7 +209,7 @@ def recorded_source(conn: Any) -> str | None:
 def write_report(configs: Sequence[tuple[Path, CoinConfig]], store: Any, html_path: Path, *,
                  source: str | None, now_ms: int) -> ReportResult:
     """Read the store, check every series, and write the page atomically."""
-    from cgpreset.analyst.export import atomic_file
+    from cgpreset._io import write_atomic
     from cgpreset.analyst.source import connect, label
 
     with connect(store) as conn:
@@ -217,7 +217,6 @@ def write_report(configs: Sequence[tuple[Path, CoinConfig]], store: Any, html_pa
         if source is None:
             source = recorded_source(conn)
     page = render_html(series, source=source, store_label=label(store), now_ms=now_ms).encode()
-    with atomic_file(html_path) as tmp:
-        tmp.write_bytes(page)
+    write_atomic(html_path, page)
     verdicts = [s.verdict for s in series]
     return ReportResult(html_path, len(page), len(series), verdicts.count("failed"), verdicts.count("empty"))

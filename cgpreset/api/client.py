@@ -35,7 +35,7 @@ from cgpreset.errors import (
     TransportError,
 )
 from cgpreset.plans import Plan
-from cgpreset.redact import redact
+from cgpreset.redact import redact, redact_key
 from cgpreset.settings import Settings
 from cgpreset.timeframes import iter_windows
 
@@ -241,6 +241,11 @@ class CoinGlassClient:
                 raise MalformedResponseError(f"answer over the {cap:,}-byte cap (CGPRESET_MAX_ANSWER_BYTES) "
                                              f"after {size:,} bytes; not stored", path=path)
             chunks.append(chunk)
+
+    def redact(self, text: str) -> str:
+        """`text` with the key (raw, escaped or quoted) replaced by <redacted>, the rest as it was:
+        for what is kept of an answer (raw_pages), which a server or a proxy may have made quote it."""
+        return redact_key(text, self._secret)
 
     def _scrub(self, exc: ApiError) -> ApiError:
         """The server's own words (`msg`, an HTML page) may quote the key: redact them at the source,

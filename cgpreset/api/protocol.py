@@ -55,6 +55,10 @@ class Client(Protocol):
         """Take a plan known from before unless one is fixed or known already; the plan in effect."""
         ...
 
+    def redact(self, text: str) -> str:
+        """`text` (an answer kept as it came, say) without the key, which only the client holds."""
+        ...
+
 
 if TYPE_CHECKING:  # the real client satisfies the protocol (mypy checks this function)
     from cgpreset.api.client import CoinGlassClient

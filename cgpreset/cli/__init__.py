@@ -20,10 +20,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
     from cgpreset.api.client import CoinGlassClient
     from cgpreset.settings import Settings
+    from cgpreset.store.dsn import StoreLocation
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -246,6 +248,18 @@ def text_width(default: int) -> int:
     follow too, e.g. `COLUMNS=80 cgpreset health deploy/ > out.txt`), else `default`."""
     columns = os.environ.get("COLUMNS", "")
     return int(columns) if columns.isdigit() and int(columns) >= 20 else default
+
+
+def check_output(path: Path, flag: str, *, store: StoreLocation | None = None, inputs: Iterable[Path] = ()) -> None:
+    """Before any work: OutputError (exit 2) unless `path` can be written (not a directory or a
+    symbolic link) and is neither the SQLite store, nor one of its side files, nor one of the
+    `inputs` (configs): replacing any of those would destroy what the command reads."""
+    from cgpreset._io import check_target, refuse_overwrite
+    from cgpreset.store.dsn import store_files
+
+    check_target(path)
+    protected = {p: "an input config" for p in inputs}
+    refuse_overwrite(path, {**protected, **(store_files(store) if store is not None else {})}, flag=flag)
 
 
 class Number(click.FloatRange):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cgpreset.cli import App, cli, pass_app
+from cgpreset.cli import App, check_output, cli, pass_app
 from cgpreset.errors import ExitCode
 
 _STORE_HELP = "Store: an SQLite file or a postgresql:// URL [default: CGPRESET_STORE or ./cgpreset.db]."
@@ -44,10 +44,14 @@ def export_cmd(app: App, layer: str, store: str | None, coins: tuple[str, ...], 
     from cgpreset.analyst.export import export_view
     from cgpreset.analyst.source import connect
     from cgpreset.analyst.views import make_selection
+    from cgpreset.store.dsn import store_location
 
     sel = make_selection(coins=coins, since=since, start=start, end=end, closed_only=closed_only,
                          now_ms=int(time.time() * 1000))
-    with connect(store if store is not None else app.settings.store) as conn:
+    location = store_location(store if store is not None else app.settings.store)
+    if output is not None:
+        check_output(output, "--output", store=location)
+    with connect(location) as conn:
         n = export_view(conn, layer, sel, fmt, output=output, stdout=sys.stdout.buffer)
     if output is not None:
         click.echo(f"exported {n} rows of {layer} to {output.as_posix()}", err=True)
@@ -75,10 +79,12 @@ def report_cmd(app: App, paths: tuple[Path, ...], store: str | None, html_path: 
     """
     from cgpreset.analyst.report import write_report
     from cgpreset.models.config import load_configs
+    from cgpreset.store.dsn import store_location
 
     configs = load_configs(list(paths))
-    result = write_report(configs, store if store is not None else app.settings.store, html_path,
-                          source=source, now_ms=int(time.time() * 1000))
+    location = store_location(store if store is not None else app.settings.store)
+    check_output(html_path, "--html", store=location, inputs=[p for p, _ in configs])
+    result = write_report(configs, location, html_path, source=source, now_ms=int(time.time() * 1000))
     click.echo(f"report: {html_path.as_posix()} ({result.size_bytes / 1e6:.1f} MB, {result.charts} charts, "
                f"{result.failed} failed, {result.empty} empty)")
     if result.failed or result.empty:

@@ -94,7 +94,7 @@ def init_cmd(directory: Path, force: bool) -> None:
     Example:
         cgpreset init coinglass-configs && cd coinglass-configs && cgpreset generate --out deploy
     """
-    from cgpreset.generate.writer import atomic_write
+    from cgpreset._io import write_atomic
 
     written = kept = 0
     for rel, data in scaffold_files().items():
@@ -107,7 +107,7 @@ def init_cmd(directory: Path, force: bool) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{target.parent.as_posix()}: cannot create the folder: {exc.strerror or exc}") from None
-        atomic_write(target, data)
+        write_atomic(target, data)
         written += 1
         click.echo(f"wrote {target.as_posix()}")
     click.echo(f"{written} file(s) written, {kept} kept in {directory.as_posix()}; next: "

@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cgpreset._io import DEFAULT_DEMO_DIR
-from cgpreset.cli import App, Number, cli, fail, pass_app, print_tables
+from cgpreset._io import DEFAULT_DEMO_DIR, write_atomic
+from cgpreset.cli import App, Number, check_output, cli, fail, pass_app, print_tables
 from cgpreset.errors import ConfigError, ExitCode, OutputError
-from cgpreset.generate.writer import atomic_write, check_target
 from cgpreset.plans import Plan
 from cgpreset.store import open_store
 from cgpreset.store.dsn import StoreLocation, display, store_location
@@ -25,7 +24,6 @@ if TYPE_CHECKING:  # the commands import their machinery when they run (fast --h
     from cgpreset.run.shard import Shard
 
 _PATH = click.Path(path_type=Path)
-_STORE = click.Path(dir_okay=False, path_type=Path)
 _STORE_HELP = "Store: an SQLite file or a postgresql:// URL [default: CGPRESET_STORE or ./cgpreset.db]."
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
 metrics_option = click.option(
@@ -63,7 +61,7 @@ def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None
         lines.append(f"the API {'could not be reached' if unreachable else 'refused every request'}: {refused}")
     if metrics is not None:
         try:
-            atomic_write(metrics[0], metrics[1].encode())
+            write_atomic(metrics[0], metrics[1].encode())
         except OutputError as exc:
             lines.append(f"metrics not written: {exc}")
             code = code or OutputError.exit_code
@@ -192,11 +190,12 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
 
     app.override(concurrency=concurrency)
     shard = _shard(app, shard_spec)
-    configs = select_configs(load_configs(list(paths)), coins=split_names(coins), layers=split_names(layers))
+    loaded = load_configs(list(paths))
+    configs = select_configs(loaded, coins=split_names(coins), layers=split_names(layers))
     _check_sources(app, configs)
     location = _location(app, store)
-    if metrics_path is not None:
-        check_target(metrics_path)  # before the run, not after its data is fetched
+    if metrics_path is not None:  # before the run, not after its data is fetched
+        check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in loaded])
     if dry_run:
         coverage = {}
         if not isinstance(location, Path) or location.exists():  # read-only: never creates or changes it
@@ -285,7 +284,7 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
     app.check_target()
     location = _location(app, store)
     if metrics_path is not None:
-        check_target(metrics_path)
+        check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in configs])
     client = _quick_client(app, deadline)
     try:
         with show_progress("health", client) as progress:
@@ -305,11 +304,11 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
 @cli.command()
 @click.option("--out", "out_dir", type=_PATH, default=DEFAULT_DEMO_DIR, show_default=True,
               help="Folder for configs/ (and the store, unless --store).")
-@click.option("--store", "store_path", type=_STORE, default=None, help="SQLite file [default: OUT/cgpreset.db].")
+@click.option("--store", "store", default=None, metavar="FILE", help="SQLite file [default: OUT/cgpreset.db].")
 @concurrency_option
 @pass_app
 @click.pass_context
-def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None, concurrency: int | None) -> None:
+def demo(ctx: click.Context, app: App, out_dir: Path, store: str | None, concurrency: int | None) -> None:
     """Run the whole job against the embedded emulator: resolve the top-10, generate, health, run.
 
     Always uses the emulator (even with COINGLASS_API_KEY set) and ends with the commands that
@@ -329,8 +328,12 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store_path: Path | None, c
                                                    "plan": "auto"}), emulator=True,
                    embedded_note="demo: using the embedded CoinGlass emulator (always, even with a key set)")
     ctx.call_on_close(demo_app.close)
-    configs_dir, store_path = out_dir / "configs", store_path or out_dir / "cgpreset.db"
+    location = store_location(store) if store is not None else out_dir / "cgpreset.db"
+    if not isinstance(location, Path):  # a URL: its repeat-by-hand lines would print it
+        raise ConfigError(f"demo --store {display(location)}: the demo's store is an SQLite file, not a URL")
+    configs_dir, store_path = out_dir / "configs", location
     report_path = out_dir / "report.html"
+    check_output(report_path, "the report", store=store_path)
     result = run_demo(demo_app.client, configs_dir=configs_dir, store_path=store_path,
                       concurrency=app.settings.concurrency, report_path=report_path)
     changed = sum(1 for c in result.generated.changes if c.status != "unchanged")

@@ -38,7 +38,8 @@ Kinds and their parameters:
                 closes early, an incomplete read)
     html        status (default 200): a Cloudflare-like HTML error page
     empty       {"code":"0","data":[]}
-    drift       rename: {old: new} field renames in rows (default: DEFAULT_RENAME)
+    drift       rename: {old: new} field renames in rows (default: DEFAULT_RENAME, unless `add`);
+                add: {field: value} fields added to every row (one CoinGlass starts sending)
     drop        fields: remove these fields from rows (e.g. the docs-only supported-exchange-pairs
                 fields settlement_currency, max_leverage, funding_interval, price_tick_size)
     body        any error envelope {"code": code, "msg": msg} (defaults "400" / "Please upgrade
@@ -51,9 +52,12 @@ Kinds and their parameters:
     late_start  the first `bars` (default 10) rows missing: an answer that starts late in its window
     misaligned  every row's time moved by shift_ms (default 1800000: to :30 of an hourly bar), off
                 the interval's bar grid
+    echo_key    every row gains a field `echo` quoting the request's key ("served for <key>"), as a
+                debugging proxy might: what a client keeps of an answer (field drift: this new
+                field is one) must not keep the key
 
 Faults apply before the key check (as an edge proxy would) and use no rate budget, except
-latency, drift, drop, types and empty, which shape an otherwise normal answer.
+latency, drift, drop, types, empty and echo_key, which shape an otherwise normal answer.
 """
 
 from __future__ import annotations
@@ -75,13 +79,13 @@ from cgpreset.errors import ConfigError
 
 KINDS: tuple[str, ...] = (
     "latency", "http_5xx", "code_500", "rate_limit", "hang", "trickle", "redirect", "reset", "truncated", "html",
-    "empty", "drift", "drop", "types", "body", "hole", "late_start", "misaligned",
+    "empty", "drift", "drop", "types", "body", "hole", "late_start", "misaligned", "echo_key",
 )
 #: Kinds that change a normal answer rather than replace it.
 SHAPING = frozenset({"latency", "hang", "trickle", "empty", "drift", "drop", "types", "truncated", "hole",
-                     "late_start", "misaligned"})
+                     "late_start", "misaligned", "echo_key"})
 #: Kinds that rewrite the rows of a success envelope.
-ROW_SHAPING = frozenset({"empty", "drift", "drop", "types", "hole", "late_start", "misaligned"})
+ROW_SHAPING = frozenset({"empty", "drift", "drop", "types", "hole", "late_start", "misaligned", "echo_key"})
 
 DEFAULT_RENAME: dict[str, str] = {
     "aggregated_long_liquidation_usd": "long_liq_usd",
@@ -110,6 +114,7 @@ class FaultRule:
     status: int | None = None
     seconds: float = 5.0
     rename: dict[str, str] | None = None
+    add: dict[str, Any] | None = None
     mode: str = "flip"
     fields: list[str] | None = None
     declared: str = "cut"
@@ -133,6 +138,10 @@ class FaultRule:
         if self.rename is not None and (not isinstance(self.rename, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in self.rename.items())):
             raise ConfigError(f"fault {self.kind}: rename must map field names to field names")
+        if self.add is not None and (not isinstance(self.add, dict) or not all(
+                isinstance(k, str) and (v is None or isinstance(v, str | int | float | bool))
+                for k, v in self.add.items())):
+            raise ConfigError(f"fault {self.kind}: add must map field names to plain values")
         if self.fields is not None and (not isinstance(self.fields, list) or not all(
                 isinstance(f, str) for f in self.fields)):
             raise ConfigError(f"fault {self.kind}: fields must be a list of field names")
@@ -281,16 +290,20 @@ def load_faults(path: str | Path, *, default_seed: int = 0) -> FaultPlan:
 # -- body transforms (copies; never mutate what the generator returned) ----------------------------
 
 
-def shape_body(body: dict[str, Any], rule: FaultRule) -> dict[str, Any]:
-    """Apply an empty / drift / drop / types fault to a success envelope."""
+def shape_body(body: dict[str, Any], rule: FaultRule, key: str | None = None) -> dict[str, Any]:
+    """Apply an empty / drift / drop / types / echo_key fault to a success envelope (`key`: the
+    request's, for echo_key)."""
     if body.get("code") != "0":
         return body
     if rule.kind == "empty":
         return {"code": "0", "data": []}
     out = copy.deepcopy(body)
     if rule.kind == "drift":
-        mapping = rule.rename or DEFAULT_RENAME
-        out["data"] = _walk_rows(out["data"], lambda row: {mapping.get(k, k): v for k, v in row.items()})
+        mapping = rule.rename or ({} if rule.add else DEFAULT_RENAME)
+        added = rule.add or {}
+        out["data"] = _walk_rows(out["data"], lambda row: {**{mapping.get(k, k): v for k, v in row.items()}, **added})
+    elif rule.kind == "echo_key":
+        out["data"] = _walk_rows(out["data"], lambda row: {**row, "echo": f"served for {key}"})
     elif rule.kind == "drop":
         gone = set(rule.fields or ())
         out["data"] = _walk_rows(out["data"], lambda row: {k: v for k, v in row.items() if k not in gone})

@@ -2,8 +2,10 @@
 
 `plan_changes` compares what would be written with what is on disk (no writes);
 `apply_changes` carries the plan out. A file is replaced through a temporary file in the same
-directory and `os.replace`, so readers never see half a file; unchanged files are not touched,
-so their mtimes stay put and watchers stay quiet.
+directory and `os.replace` (cgpreset._io's one writer), so readers never see half a file;
+unchanged files are not touched, so their mtimes stay put and watchers stay quiet. Every path
+lands inside DIR: a symbolic link below DIR (a committed `deploy/kubernetes -> ../../x`) is
+refused before anything is read or written.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import difflib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from cgpreset._io import stage, sync_folder
 from cgpreset.errors import ConfigError, OutputError
 
 #: Marks a file as ours: `generate --prune` only ever removes files that carry it (render writes it).
@@ -72,6 +75,7 @@ def plan_changes(out_dir: Path, files: list[OutputFile], *, prune: bool) -> list
     if blocker is not None:
         raise ConfigError(f"{out_dir}: not a directory" if blocker == out_dir
                           else f"{out_dir}: {blocker} is not a directory")
+    check_inside(out_dir, [f.path for f in files])
     changes: list[Change] = []
     wanted = {f.path for f in files}
     for f in sorted(files, key=lambda f: f.path):
@@ -88,41 +92,28 @@ def plan_changes(out_dir: Path, files: list[OutputFile], *, prune: bool) -> list
             changes.append(Change(f.path, "unchanged", old, f.content))
     if out_dir.is_dir():
         for path in sorted(out_dir.iterdir()):
-            if path.suffix not in (".yaml", ".yml") or not path.is_file() or path.name in wanted:
+            if (path.suffix not in (".yaml", ".yml") or path.is_symlink() or not path.is_file()
+                    or path.name in wanted):  # a link is never ours: generate writes none
                 continue
             if is_generated(path):
                 changes.append(Change(path.name, "removed" if prune else "stale", _read(path), None))
     return sorted(changes, key=lambda c: c.path)
 
 
-def _stage(path: Path, data: bytes) -> Path:
-    """Write `data` to a temp file beside `path` (keeping an existing file's mode); returns it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode: int | None = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = None
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        if mode is not None:
-            os.chmod(tmp, mode)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def check_target(path: Path) -> None:
-    """Fail early (OutputError) if `path` cannot be a file we write: it is a directory, or a parent
-    on the way to it is a file."""
-    if path.is_dir():
-        raise OutputError(f"{path}: is a directory")
-    blocker = _file_in_the_way(path, path.parents)
-    if blocker is not None:
-        raise OutputError(f"{path}: {blocker} is not a directory")
+def check_inside(out_dir: Path, paths: Iterable[str]) -> None:
+    """OutputError unless every path (relative to DIR) lands inside DIR: no symbolic link on the
+    way below DIR, at the file itself included, and nothing that resolves elsewhere (`..`, an
+    absolute path). DIR itself may be a link: it is the user's choice of where to write."""
+    root = out_dir.resolve()
+    for rel in paths:
+        here = out_dir
+        for part in PurePosixPath(rel).parts:
+            here = here / part
+            if here.is_symlink():
+                raise OutputError(f"{here}: is a symbolic link (to {os.readlink(here)}); generate writes only "
+                                  f"inside {out_dir}: nothing written")
+        if not (out_dir / rel).resolve().is_relative_to(root):
+            raise OutputError(f"{out_dir / rel}: outside {out_dir}: nothing written")
 
 
 def _file_in_the_way(path: Path, folders: Iterable[Path]) -> Path | None:
@@ -131,21 +122,6 @@ def _file_in_the_way(path: Path, folders: Iterable[Path]) -> Path | None:
         if folder.exists():
             return None if folder.is_dir() else folder
     return None
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` in one rename (readers see the old file or the new one, never
-    half of it); OutputError naming the file if it cannot be written."""
-    check_target(path)
-    try:
-        tmp = _stage(path, data)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    try:
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def apply_changes(out_dir: Path, changes: list[Change]) -> int:
@@ -162,7 +138,7 @@ def apply_changes(out_dir: Path, changes: list[Change]) -> int:
             assert change.new is not None
             target = out_dir / change.path
             try:
-                staged.append((_stage(target, change.new), target))
+                staged.append((stage(target, change.new), target))
             except OSError as exc:
                 raise ConfigError(
                     f"{target}: cannot write: {exc.strerror or exc}; nothing in {out_dir} was changed") from None
@@ -171,6 +147,8 @@ def apply_changes(out_dir: Path, changes: list[Change]) -> int:
                 os.replace(tmp, target)
             except OSError as exc:
                 raise ConfigError(f"{target}: cannot write: {exc.strerror or exc}") from None
+        for folder in sorted({target.parent for _, target in staged}):
+            sync_folder(folder)  # the renames survive a crash too
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)

@@ -188,7 +188,7 @@ class Runner:
             res.notes.append(f"unknown fields in the answer (raw page kept): {', '.join(new)}")
             reason = f"unknown fields: {', '.join(new)}"
         text = (resp.raw if resp.raw is not None else msgspec.json.encode(resp.data)).decode("utf-8", "replace")
-        return replace(page, raw=text, raw_reason=reason)
+        return replace(page, raw=self.client.redact(text), raw_reason=reason)  # an echoed key is not kept
 
     def run(self, plan: RunPlan) -> list[SeriesResult]:
         """Run every series of the plan; results in plan order."""
