@@ -3,7 +3,7 @@
 Layers, lowest first (a subpackage may import its own modules and any lower layer, never a
 sibling of its rank nor anything above it):
 
-    0 foundation  the top-level modules (errors, settings, plans, layers, channels, redact, _io)
+    0 foundation  the top-level modules (errors, settings, plans, layers, channels, redact, _io, _yaml)
     1 api, models           everything that speaks CoinGlass / the committed YAML vocabulary
     2 generate, store       the generate pipeline / the store and its backends
     3 run, stream           the run pipeline / the WebSocket stream

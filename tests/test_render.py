@@ -11,10 +11,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from cgpreset._yaml import safe_load, to_yaml
 from cgpreset.cli import cli
 from cgpreset.errors import ConfigError
 from cgpreset.generate.discovery import Snapshot, load_snapshot
-from cgpreset.generate.render import GENERATED_MARK, load_templates, render_all, render_coin, safe_load, to_yaml
+from cgpreset.generate.render import GENERATED_MARK, load_templates, render_all, render_coin
 from cgpreset.generate.resolver import resolve
 from cgpreset.models.config import CoinConfig, Provenance
 from cgpreset.models.preset import Watchlist, load_preset
