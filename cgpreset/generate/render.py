@@ -15,8 +15,8 @@ import jinja2
 import yaml
 from pydantic import ValidationError
 
-from cgpreset._io import format_validation
-from cgpreset._yaml import safe_load, to_yaml
+from cgpreset._io import format_validation, read_text
+from cgpreset._yaml import MAX_FILE_BYTES, parse, to_yaml
 from cgpreset.errors import ConfigError
 from cgpreset.generate.resolver import CoinResolution
 from cgpreset.generate.writer import GENERATED_MARK as GENERATED_MARK  # re-exported: the mark render writes
@@ -64,11 +64,7 @@ def load_templates(templates_dir: Path, name: str = DEFAULT_TEMPLATE, *, source:
         raise ConfigError(f"{templates_dir / name}: template not found")
     digest = hashlib.sha256()
     for path in files:
-        raw = path.read_bytes()
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not UTF-8 text") from None
+        raw = read_text(path, what="template", max_bytes=MAX_FILE_BYTES).encode("utf-8")
         digest.update(path.relative_to(templates_dir).as_posix().encode() + b"\0")
         digest.update(raw + b"\0")
     env = make_env(templates_dir)
@@ -128,7 +124,7 @@ def render_coin(
         raise ConfigError(f"{where}: template error: {exc}") from None
     text = text.rstrip("\n") + "\n"
     try:
-        data = safe_load(text)
+        data = parse(text, f"{where}: rendered output")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""

@@ -14,8 +14,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from cgpreset._io import problem_line
+from cgpreset._yaml import read_yaml
 from cgpreset.errors import ConfigError
-from cgpreset.models.config import CoinConfig, config_paths, load_yaml, plan_problems
+from cgpreset.models.config import CoinConfig, config_paths, plan_problems
 from cgpreset.plans import Plan
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -56,7 +57,7 @@ def validate_file(path: Path) -> list[str]:
     deeper than the plan keeps) is checked once the structure is right, and lists every problem.
     """
     try:
-        data = load_yaml(path)
+        data = read_yaml(path)
     except ConfigError as exc:
         return [str(exc)]
     if not isinstance(data, dict):
