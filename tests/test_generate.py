@@ -245,8 +245,38 @@ def test_template_bug_exits_2_naming_template_and_coin(ws: Path) -> None:
     partial.write_text(partial.read_text(encoding="utf-8") + "  oops: {{ provenance.nope }}\n", encoding="utf-8")
     result = gen()
     assert result.exit_code == 2
-    assert "Error: templates/coin.yaml.j2 (coin BTC): template error:" in result.stderr
+    assert "Error: templates/partials/provenance.yaml.j2: line 6 (coin BTC): template error:" in result.stderr
     assert not (ws / "deploy").exists()
+
+
+@pytest.mark.parametrize("expression", [
+    "cycler.__init__.__globals__.os.popen('touch MARK').read()",
+    "lipsum.__globals__['os'].system('touch MARK')",
+    "''.__class__.__mro__[1].__subclasses__()",
+    "namespace.__init__.__globals__.sys.modules.os.system('touch MARK')",
+])
+def test_a_template_cannot_reach_python(ws: Path, expression: str) -> None:
+    """Templates are user input: plain Jinja ran `id` from one line and wrote its output into a config."""
+    marker = ws / "ran"
+    main = ws / "templates" / "coin.yaml.j2"
+    text = main.read_text(encoding="utf-8").replace("MARK", "")
+    lines = text.splitlines()
+    lines.insert(9, "stolen: {{ " + expression.replace("MARK", marker.as_posix()) + " }}")
+    main.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = gen()
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: templates/coin.yaml.j2: line 10 (coin BTC): template error: access to ")
+    assert result.stderr.rstrip().endswith("is unsafe. (templates run in a sandbox)")
+    assert not marker.exists() and not (ws / "deploy").exists()
+
+
+def test_a_template_cannot_change_what_it_is_given(ws: Path) -> None:
+    main = ws / "templates" / "coin.yaml.j2"
+    main.write_text("{{ notes.append('x') }}" + main.read_text(encoding="utf-8"), encoding="utf-8")
+    result = gen()
+    assert result.exit_code == 2
+    assert "Error: templates/coin.yaml.j2: line 1 (coin BTC): template error: access to attribute 'append' of " \
+           "'list' object is unsafe." in result.stderr
 
 
 def test_plan_below_the_preset_interval_exits_2_or_is_overridden(ws: Path) -> None:

@@ -112,7 +112,8 @@ def test_undefined_variable_names_template_and_coin(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         render_coin(load_templates(tdir, source="templates/coin.yaml.j2"), PRESET, btc, provenance=PROVENANCE,
                     schema_ref="x")
-    assert str(exc.value) == "templates/coin.yaml.j2 (coin BTC): template error: 'nope' is undefined"
+    assert str(exc.value) == ("templates/partials/provenance.yaml.j2: line 1 (coin BTC): template error: "
+                              "'nope' is undefined")
 
 
 def test_syntax_error_names_the_template_and_line(tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import jinja2
 import yaml
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
 from cgpreset._io import format_validation, read_text
@@ -28,8 +30,13 @@ TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2")
 
 
 def make_env(templates_dir: Path) -> jinja2.Environment:
-    """Jinja environment for YAML templates: missing variables are errors, output is LF text."""
-    env = jinja2.Environment(
+    """Jinja environment for YAML templates: missing variables are errors, output is LF text.
+
+    Sandboxed: a template is user input (a repo's `templates/`), and plain Jinja lets it reach
+    Python (`cycler.__init__.__globals__.os.popen('id')` runs a command); the immutable sandbox
+    refuses underscore attributes and unsafe calls, and changing the context's lists and dicts.
+    """
+    env = ImmutableSandboxedEnvironment(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,  # the file ends where the template ends
@@ -51,6 +58,7 @@ class TemplateSet:
     name: str  # e.g. coin.yaml.j2
     source: str  # for headers and provenance, e.g. templates/coin.yaml.j2
     sha256: str  # over every template file (name and bytes), so a partial's edit counts too
+    root: Path  # the directory, to name the template file a render failed in
 
 
 def load_templates(templates_dir: Path, name: str = DEFAULT_TEMPLATE, *, source: str | None = None) -> TemplateSet:
@@ -72,7 +80,7 @@ def load_templates(templates_dir: Path, name: str = DEFAULT_TEMPLATE, *, source:
         env.get_template(name)  # compile now: a syntax error names the template before any coin
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"{exc.filename or name}: line {exc.lineno}: template error: {exc.message}") from None
-    return TemplateSet(env=env, name=name, source=source or name, sha256=digest.hexdigest())
+    return TemplateSet(env=env, name=name, source=source or name, sha256=digest.hexdigest(), root=templates_dir)
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,8 @@ def render_coin(
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"{exc.filename or templates.name}: line {exc.lineno}: {exc.message}") from None
     except jinja2.TemplateError as exc:
-        raise ConfigError(f"{where}: template error: {exc}") from None
+        raise ConfigError(f"{_failed_at(exc, templates, res.coin) or where}: template error: {exc}"
+                          + (" (templates run in a sandbox)" if isinstance(exc, SecurityError) else "")) from None
     text = text.rstrip("\n") + "\n"
     try:
         data = parse(text, f"{where}: rendered output")
@@ -136,6 +145,23 @@ def render_coin(
     except ValidationError as exc:
         raise ConfigError(f"{where}: rendered an invalid config: {format_validation(exc)}") from None
     return RenderedFile(coin=res.coin, filename=res.filename, text=text, config=config)
+
+
+def _failed_at(exc: BaseException, templates: TemplateSet, coin: str) -> str | None:
+    """`templates/partials/x.yaml.j2: line 3 (coin BTC)`: the template line a render failed on,
+    from the traceback (Jinja puts each template's own file and line in it), innermost first."""
+    root = templates.root.resolve()
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        name = Path(tb.tb_frame.f_code.co_filename).resolve()
+        if name.is_relative_to(root):
+            found = (name.relative_to(root).as_posix(), tb.tb_lineno)
+        tb = tb.tb_next
+    if found is None:
+        return None
+    folder = templates.source.rsplit("/", 1)[0] if "/" in templates.source else ""
+    return f"{folder + '/' if folder else ''}{found[0]}: line {found[1]} (coin {coin})"
 
 
 def render_all(
