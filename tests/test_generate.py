@@ -271,6 +271,20 @@ def test_a_template_cannot_reach_python(ws: Path, expression: str) -> None:
     assert not marker.exists() and not (ws / "deploy").exists()
 
 
+def test_a_generate_that_fails_leaves_no_folder_behind(ws: Path) -> None:
+    (ws / "wl.yaml").write_text("coins: [SOLL]\n", encoding="utf-8")
+    bad = gen("--watchlist", "wl.yaml", out="a/b/c")
+    assert bad.exit_code == 2 and "SOLL is not a CoinGlass coin" in bad.stderr
+    long_coin = "X" * 300  # a coin whose file name the file system refuses: the write fails part way
+    snap = json.loads((ws / "snapshot.json").read_text(encoding="utf-8"))
+    snap["coins"].append(long_coin)
+    (ws / "snapshot.json").write_text(json.dumps(snap), encoding="utf-8")
+    (ws / "wl.yaml").write_text(f"coins: [SOL, {long_coin}]\n", encoding="utf-8")
+    failed = gen("--watchlist", "wl.yaml", out="a/b/c")
+    assert failed.exit_code == 2 and "File name too long" in failed.stderr, failed.output
+    assert not (ws / "a").exists()
+
+
 def test_a_template_cannot_change_what_it_is_given(ws: Path) -> None:
     main = ws / "templates" / "coin.yaml.j2"
     main.write_text("{{ notes.append('x') }}" + main.read_text(encoding="utf-8"), encoding="utf-8")
