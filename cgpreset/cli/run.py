@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cgpreset._io import DEFAULT_DEMO_DIR
-from cgpreset.cli import App, Number, cli, fail, pass_app, print_tables
+from cgpreset.cli import App, Number, cli, fail, new_store, pass_app, print_tables
 from cgpreset.errors import ConfigError, ExitCode, OutputError
 from cgpreset.generate.writer import atomic_write, check_target
 from cgpreset.plans import Plan
@@ -22,6 +23,7 @@ from cgpreset.store.dsn import StoreLocation, display, store_location
 if TYPE_CHECKING:  # the commands import their machinery when they run (fast --help, see cli/__init__.py)
     from cgpreset.api.client import CoinGlassClient
     from cgpreset.models.config import CoinConfig
+    from cgpreset.run.series import RunPlan
     from cgpreset.run.shard import Shard
 
 _PATH = click.Path(path_type=Path)
@@ -104,6 +106,15 @@ def _source(app: App) -> str:
 def _location(app: App, store: str | None) -> StoreLocation:
     """The store named by --store, else CGPRESET_STORE: a path or a PostgreSQL DSN (shown redacted)."""
     return store_location(store if store is not None else app.settings.store)
+
+
+def _backfill(run_plan: RunPlan, cap: int | None) -> str:
+    """`90 days`: the deepest history a first run of these series fetches (within the plan)."""
+    from cgpreset.run.series import backfill_days
+
+    days = [d for p in run_plan.plans if p.series.is_history and (d := backfill_days(p.series, run_plan.plan))]
+    deepest = min(max(days, default=0), cap or math.inf)
+    return f"{deepest:g} day{'s' if deepest != 1 else ''}"
 
 
 #: The quick sign-off's own budget: a hanging endpoint costs seconds, not 5 attempts x 30 s.
@@ -214,17 +225,23 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
             print_tables(plan_table(rp))
             click.echo(plan_summary(rp))
         return
+    created = new_store(location, store)  # before anything is opened: a missing folder is refused
     budget = Budget(max_requests=max_requests, deadline_s=deadline)
     share = budget_share if budget_share is not None else 1 / shard.count if shard is not None else 1.0
     # shards started at the same second: a random delay first, so they do not all probe at once
     app.client.limiter.configure(share=share, jitter=START_JITTER if shard is not None and shard.count > 1 else 0)
-    created = isinstance(location, Path) and not location.exists()
     try:
         with open_store(location) as st, show_progress("run-preset", app.client) as progress:
+            def on_plan(run_plan: RunPlan) -> None:  # the plan checks passed: the run starts
+                if created:
+                    click.echo(f"note: {location} does not exist: creating a new store "
+                               f"({_backfill(run_plan, backfill_days)} of history to backfill)", err=True)
+                if progress is not None:
+                    progress.expect_run(run_plan)
+
             result = run_preset(configs, app.client, st, concurrency=app.settings.concurrency,
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
-                                source=_source(app), shard=shard, keep_raw=keep_raw,
-                                on_plan=None if progress is None else progress.expect_run)
+                                source=_source(app), shard=shard, keep_raw=keep_raw, on_plan=on_plan)
     except PlanMismatchError:
         if created and isinstance(location, Path):  # refused before any data request: no empty file left
             SQLiteStore.remove(location)
