@@ -26,22 +26,51 @@ DEFAULT_TEMPLATES = Path("templates")
 DEFAULT_DEMO_DIR = Path("cgpreset-demo")
 
 
-def read_text(path: Path, *, label: str = "", missing: str | None = None, what: str = "file") -> str:
+def read_text(path: Path, *, label: str = "", missing: str | None = None, what: str = "file",
+              max_bytes: int | None = None) -> str:
     """The file's UTF-8 text; ConfigError `<label><path>: <why>` when it cannot be had.
 
     `missing` replaces the message for a file that does not exist (e.g. how to create it).
     """
+    raw = read_bytes(path, label=label, missing=missing, what=what, max_bytes=max_bytes)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{label}{path}: not UTF-8 text") from None
+
+
+def read_bytes(path: Path, *, label: str = "", missing: str | None = None, what: str = "file",
+               max_bytes: int | None = None) -> bytes:
+    """The file's bytes, as read_text words its failures. `max_bytes` refuses a larger file
+    before reading it, naming its size, and never reads more than that: a file whose size the
+    file system does not tell (a pipe, /dev/zero) is cut there and refused too."""
     where = f"{label}{path}"
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{where}: not UTF-8 text") from None
+        with path.open("rb") as fh:
+            if max_bytes is None:
+                return fh.read()
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes:
+                raise ConfigError(f"{where}: {size:,} bytes, more than the {format_size(max_bytes)} a {what} "
+                                  "may be")
+            raw = fh.read(max_bytes + 1)
+            if len(raw) > max_bytes:
+                raise ConfigError(f"{where}: more than the {format_size(max_bytes)} a {what} may be")
+            return raw
     except FileNotFoundError:
         raise ConfigError(f"{where}: {missing or 'no such file'}") from None
     except IsADirectoryError:
         raise ConfigError(f"{where}: is a directory, not a {what}") from None
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read: {exc.strerror or exc}") from None
+
+
+def format_size(n: int) -> str:
+    """A size limit for people: `1 MiB`, `64 KiB`, else in bytes (`1,000 bytes`)."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n:,} bytes"
 
 
 # -- validation errors: one wording for coin configs, presets, watchlists, snapshots ------------

@@ -3,8 +3,8 @@
 Layers, lowest first (a subpackage may import its own modules and any lower layer, never a
 sibling of its rank nor anything above it):
 
-    0 foundation  the top-level modules (errors, settings, plans, timeframes, channels, redact, _io) and the
-                  layer catalogue (the `layers` package: its loader and shipped definitions)
+    0 foundation  the top-level modules (errors, settings, plans, timeframes, channels, redact, _io, _yaml) and
+                  the layer catalogue (the `layers` package: its loader and shipped definitions)
     1 api, models           everything that speaks CoinGlass / the committed YAML vocabulary
     2 generate, store       the generate pipeline / the store and its backends
     3 run, stream           the run pipeline / the WebSocket stream

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from cgpreset.api.session import Response
 from cgpreset.cli import cli
 from cgpreset.errors import PlanError, UnsupportedPairError
 from cgpreset.generate.discovery import discover, load_snapshot
@@ -245,8 +246,52 @@ def test_template_bug_exits_2_naming_template_and_coin(ws: Path) -> None:
     partial.write_text(partial.read_text(encoding="utf-8") + "  oops: {{ provenance.nope }}\n", encoding="utf-8")
     result = gen()
     assert result.exit_code == 2
-    assert "Error: templates/coin.yaml.j2 (coin BTC): template error:" in result.stderr
+    assert "Error: templates/partials/provenance.yaml.j2: line 6 (coin BTC): template error:" in result.stderr
     assert not (ws / "deploy").exists()
+
+
+@pytest.mark.parametrize("expression", [
+    "cycler.__init__.__globals__.os.popen('touch MARK').read()",
+    "lipsum.__globals__['os'].system('touch MARK')",
+    "''.__class__.__mro__[1].__subclasses__()",
+    "namespace.__init__.__globals__.sys.modules.os.system('touch MARK')",
+])
+def test_a_template_cannot_reach_python(ws: Path, expression: str) -> None:
+    """Templates are user input: plain Jinja ran `id` from one line and wrote its output into a config."""
+    marker = ws / "ran"
+    main = ws / "templates" / "coin.yaml.j2"
+    text = main.read_text(encoding="utf-8").replace("MARK", "")
+    lines = text.splitlines()
+    lines.insert(9, "stolen: {{ " + expression.replace("MARK", marker.as_posix()) + " }}")
+    main.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = gen()
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: templates/coin.yaml.j2: line 10 (coin BTC): template error: access to ")
+    assert result.stderr.rstrip().endswith("is unsafe. (templates run in a sandbox)")
+    assert not marker.exists() and not (ws / "deploy").exists()
+
+
+def test_a_generate_that_fails_leaves_no_folder_behind(ws: Path) -> None:
+    (ws / "wl.yaml").write_text("coins: [SOLL]\n", encoding="utf-8")
+    bad = gen("--watchlist", "wl.yaml", out="a/b/c")
+    assert bad.exit_code == 2 and "SOLL is not a CoinGlass coin" in bad.stderr
+    long_coin = "X" * 300  # a coin whose file name the file system refuses: the write fails part way
+    snap = json.loads((ws / "snapshot.json").read_text(encoding="utf-8"))
+    snap["coins"].append(long_coin)
+    (ws / "snapshot.json").write_text(json.dumps(snap), encoding="utf-8")
+    (ws / "wl.yaml").write_text(f"coins: [SOL, {long_coin}]\n", encoding="utf-8")
+    failed = gen("--watchlist", "wl.yaml", out="a/b/c")
+    assert failed.exit_code == 2 and "File name too long" in failed.stderr, failed.output
+    assert not (ws / "a").exists()
+
+
+def test_a_template_cannot_change_what_it_is_given(ws: Path) -> None:
+    main = ws / "templates" / "coin.yaml.j2"
+    main.write_text("{{ notes.append('x') }}" + main.read_text(encoding="utf-8"), encoding="utf-8")
+    result = gen()
+    assert result.exit_code == 2
+    assert "Error: templates/coin.yaml.j2: line 1 (coin BTC): template error: access to attribute 'append' of " \
+           "'list' object is unsafe." in result.stderr
 
 
 def test_plan_below_the_preset_interval_exits_2_or_is_overridden(ws: Path) -> None:
@@ -392,10 +437,19 @@ def test_resolve_offline_reads_the_out_dir_snapshot(ws: Path) -> None:
 class FakeClient:
     """The slice of CoinGlassClient that discovery uses; records every call."""
 
-    def __init__(self, plan: str, *, markets_refused: bool = False) -> None:
+    MARKETS: list[Any] = [{"symbol": c, "open_interest_usd": oi} for c, oi in
+                          [("ETH", 3.0), ("BTC", 5.0), ("SOL", 1.0), ("kPEPE", 1.0), ("DELISTED", 9.0)]]
+
+    def __init__(self, plan: str, *, markets_refused: bool = False, markets: list[Any] | None = None,
+                 all_rows: dict[str, Any] | None = None) -> None:
         self._plan = Plan(plan)
         self.markets_refused = markets_refused
+        self.markets = self.MARKETS if markets is None else markets
+        self.all_rows = all_rows or {}  # coin -> the open_interest_usd of its "All" row, as sent
         self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def request(self, key: str, params: dict[str, Any] | None = None) -> Response:
+        return Response(key, params or {}, self.fetch(key, params), 0.0, 1)
 
     def plan(self) -> Plan:
         self.calls.append(("plan", {}))
@@ -412,15 +466,14 @@ class FakeClient:
         if key == "coins-markets":
             if self.markets_refused:
                 raise PlanError("Upgrade plan", code="401")
-            rows = [{"symbol": c, "open_interest_usd": oi} for c, oi in
-                    [("ETH", 3.0), ("BTC", 5.0), ("SOL", 1.0), ("kPEPE", 1.0), ("DELISTED", 9.0)]]
             start = (params["page"] - 1) * params["per_page"]
-            return rows[start:start + params["per_page"]]
+            return self.markets[start:start + params["per_page"]]
         if key == "open-interest-exchange-list":
             if params["symbol"] == "NOPE":
                 raise UnsupportedPairError("no data")
             oi = {"BTC": 5.0, "ETH": 3.0, "SOL": 1.0, "kPEPE": 0.5}[params["symbol"]]
-            return [{"exchange": "All", "open_interest_usd": oi}, {"exchange": "OKX", "open_interest_usd": oi / 2}]
+            sent = self.all_rows.get(params["symbol"], oi)
+            return [{"exchange": "All", "open_interest_usd": sent}, {"exchange": "OKX", "open_interest_usd": oi / 2}]
         raise AssertionError(key)
 
 
@@ -455,6 +508,47 @@ def test_discover_falls_back_when_coins_markets_is_refused() -> None:
     snap = discover(FakeClient("standard", markets_refused=True), candidates=2, now=_fixed_now)
     assert snap.ranking is not None and snap.ranking.source == "open-interest-exchange-list"
     assert snap.ranking.coins == ["BTC", "ETH"]
+
+
+ODD_MARKETS: list[Any] = [
+    {"symbol": "ETH", "open_interest_usd": None}, {"symbol": "BTC", "open_interest_usd": "5.0"},
+    {"symbol": "SOL", "open_interest_usd": -1.0}, {"open_interest_usd": 7.0},
+    {"symbol": "kPEPE", "open_interest_usd": "NaN"},
+    {"symbol": "NOPE", "open_interest_usd": "-"}, {"symbol": "DELISTED", "open_interest_usd": 9.0},
+]
+
+
+def test_odd_coins_markets_rows_are_left_out_with_a_note_naming_the_coin() -> None:
+    """One row with a null or negative open interest cost the whole ranking (exit 3), or a coin."""
+    snap = discover(FakeClient("standard", markets=ODD_MARKETS), now=_fixed_now)
+    assert snap.ranking is not None and snap.ranking.coins == ["BTC"]  # BTC ranks from the rest
+    assert snap.meta.open_interest_usd == {"BTC": 5.0}
+    assert snap.meta.notes == [
+        "coins-markets: ETH: open_interest_usd is null; left out of the ranking",
+        "coins-markets: SOL: open_interest_usd is negative (-1.0); left out of the ranking",
+        "coins-markets: a row without a symbol was left out of the ranking",
+        "coins-markets: kPEPE: open_interest_usd is not a finite number ('NaN'); left out of the ranking",
+        "coins-markets: NOPE: open_interest_usd is not a number ('-'); left out of the ranking",
+    ]
+
+
+def test_an_odd_all_row_is_left_out_of_the_fallback_ranking_with_a_note() -> None:
+    client = FakeClient("hobbyist", all_rows={"ETH": None, "SOL": float("inf")})
+    snap = discover(client, candidates=4, now=_fixed_now)
+    assert snap.ranking is not None and snap.ranking.coins == ["BTC", "kPEPE"]
+    assert snap.meta.notes == [
+        "open-interest-exchange-list: ETH: open_interest_usd is null; left out of the ranking",
+        "open-interest-exchange-list: SOL: open_interest_usd is not a finite number (inf); left out of the ranking",
+    ]
+
+
+def test_resolve_and_generate_show_the_rows_discovery_left_out(ws: Path) -> None:
+    snap = json.loads((ws / "snapshot.json").read_text(encoding="utf-8"))
+    snap["meta"]["notes"] = ["coins-markets: ETH: open_interest_usd is null; left out of the ranking"]
+    (ws / "snapshot.json").write_text(json.dumps(snap), encoding="utf-8")
+    for result in (run("resolve", "--snapshot", "snapshot.json"), gen()):
+        assert result.exit_code == 0, result.output
+        assert "note: coins-markets: ETH: open_interest_usd is null; left out of the ranking\n" in result.stderr
 
 
 def test_discover_without_ranking_for_an_explicit_list() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from tests.test_series import NOW, configs, make_config
 
 
 class LatestClient(FakeClient):
-    """Answers `limit` bars without a window: the newest ones, like the API."""
+    """Answers `limit` bars without a window: the newest ones (up to its `now_ms`), like the API."""
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -26,11 +27,13 @@ class LatestClient(FakeClient):
 
     def request(self, ep: Endpoint, params: dict[str, Any] | None = None, **kw: Any) -> Response:
         params = dict(params or {})
+        limit = None
         if "interval" in params and "start_time" not in params:
-            params.update(start_time=NOW - 10 * 3_600_000, end_time=NOW + 3_600_000)
+            limit = params.pop("limit", None)  # the fake would count it from the window's start
+            params.update(start_time=self.now_ms - 10 * 3_600_000, end_time=self.now_ms + 3_600_000)
         resp = super().request(ep, params, **kw)
-        if "limit" in (params or {}) and isinstance(resp.data, list):
-            resp.data = resp.data[-params["limit"]:]
+        if limit is not None and isinstance(resp.data, list):
+            resp.data = resp.data[-limit:]
         return resp
 
 
@@ -129,3 +132,44 @@ def test_store_that_is_not_a_database(tmp_path: Path) -> None:
     bad.write_text("garbage\n")
     with pytest.raises(ConfigError, match=r"c\.db: not a cgpreset store \(file is not a database\)$"):
         run_health(configs("SOL"), LatestClient(), store_path=bad, now_ms=NOW)
+
+
+# -- freshness: the last closed bar of every shot ---------------------------------------------------
+
+
+def test_an_api_serving_week_old_bars_is_not_signed_off() -> None:
+    """health signed off an API whose last bars were 7 days old: freshness_intervals was not applied."""
+    week = 7 * 86_400_000
+    report = run_health(configs("SOL"), LatestClient(now_ms=NOW - week), now_ms=NOW)
+    reasons = {s.layer: (s.outcome, s.reason) for s in report.shots}
+    assert reasons == {
+        layer: ("failed", "last closed bar 168.4 intervals old > 2")  # the API's newest bar, 7 days back
+        for layer in ("funding", "open_interest", "liquidation", "taker_volume")
+    } | {"etf_flows": ("failed", "last closed bar 8.7 intervals old > 5")}  # trading days: 5 days' slack
+    assert report.exit_code == ExitCode.FINDINGS
+    assert health_summary(report)[-1] == "0/5 shots ok — not signed off"
+
+
+def test_each_configs_own_freshness_intervals_is_applied() -> None:
+    lagging = LatestClient(now_ms=NOW - 3 * 3_600_000)  # its newest bar opened 3.4 h before our now
+    strict = run_health(configs("SOL"), lagging, now_ms=NOW)
+    assert [s.outcome for s in strict.shots[:4]] == ["failed"] * 4
+    assert strict.shots[0].reason == "last closed bar 3.4 intervals old > 2"
+    relaxed = run_health(configs("SOL", health={"freshness_intervals": 5}), lagging, now_ms=NOW)
+    assert [s.outcome for s in relaxed.shots] == ["ok"] * 5 and relaxed.exit_code == ExitCode.OK
+
+
+def test_the_emulators_bars_are_fresh_now_and_stale_a_week_later(emulator: Any) -> None:
+    import time
+
+    from cgpreset.api.client import CoinGlassClient
+    from cgpreset.settings import Settings
+
+    now = int(time.time() * 1000)
+    with CoinGlassClient(Settings(api_key=emulator.api_key), base_url=emulator.base_url) as client:
+        fresh = run_health(configs("SOL"), client, now_ms=now)
+        stale = run_health(configs("SOL"), client, now_ms=now + 7 * 86_400_000)
+    assert [s.outcome for s in fresh.shots] == ["ok"] * 5, [s.reason for s in fresh.shots]
+    assert [s.outcome for s in stale.shots] == ["failed"] * 5
+    assert all(re.fullmatch(r"last closed bar 16[89]\.\d intervals old > 2", s.reason or "") for s in stale.shots[:4])
+    assert stale.exit_code == ExitCode.FINDINGS

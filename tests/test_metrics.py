@@ -114,6 +114,7 @@ def test_a_metrics_file_that_cannot_be_written_after_the_run_keeps_the_report(
     assert result.exit_code == 2
     assert '"exit_code": 0' in result.stdout  # the report is out, whole
     assert result.stderr.splitlines() == [
+        f"note: {tmp_path}/s.db does not exist: creating a new store (3 days of history to backfill)",
         f"Error: metrics not written: {tmp_path}/m.prom: cannot write: No space left on device"]
 
 

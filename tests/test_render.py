@@ -11,10 +11,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from cgpreset._yaml import safe_load, to_yaml
 from cgpreset.cli import cli
 from cgpreset.errors import ConfigError
 from cgpreset.generate.discovery import Snapshot, load_snapshot
-from cgpreset.generate.render import GENERATED_MARK, load_templates, render_all, render_coin, safe_load, to_yaml
+from cgpreset.generate.render import GENERATED_MARK, load_templates, render_all, render_coin
 from cgpreset.generate.resolver import resolve
 from cgpreset.models.config import CoinConfig, Provenance
 from cgpreset.models.preset import Watchlist, load_preset
@@ -111,7 +112,8 @@ def test_undefined_variable_names_template_and_coin(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         render_coin(load_templates(tdir, source="templates/coin.yaml.j2"), PRESET, btc, provenance=PROVENANCE,
                     schema_ref="x")
-    assert str(exc.value) == "templates/coin.yaml.j2 (coin BTC): template error: 'nope' is undefined"
+    assert str(exc.value) == ("templates/partials/provenance.yaml.j2: line 1 (coin BTC): template error: "
+                              "'nope' is undefined")
 
 
 def test_syntax_error_names_the_template_and_line(tmp_path: Path) -> None:

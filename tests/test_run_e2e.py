@@ -252,12 +252,40 @@ def test_store_that_is_not_a_database(tmp_path: Path, emu_env: dict[str, str], c
     assert bad.read_text() == "garbage\n"
 
 
-def test_store_folder_that_cannot_be_created(tmp_path: Path, emu_env: dict[str, str]) -> None:
+def test_store_folder_that_is_a_file(tmp_path: Path, emu_env: dict[str, str]) -> None:
     cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
     (tmp_path / "afile").write_text("x")
     result = invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "afile" / "x.db")], emu_env)
-    assert result.exit_code == 2 and result.stderr.startswith(f"Error: {tmp_path}/afile/x.db: cannot create ")
-    assert len(result.stderr.splitlines()) == 1
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: --store {tmp_path}/afile/x.db: folder {tmp_path}/afile is not a folder\n"
+
+
+def test_a_typod_store_folder_is_refused_not_created(tmp_path: Path, emulator: Any, emu_env: dict[str, str]) -> None:
+    """`--store x/y.db` made the folders and backfilled 90 days into a new store, silently."""
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
+    for args, env in ((["--store", str(tmp_path / "dta" / "run.db")], emu_env),
+                      ([], {**emu_env, "CGPRESET_STORE": str(tmp_path / "dta" / "run.db")})):
+        result = invoke(["run-preset", str(cfgs), *args], env)
+        named = "--store" if args else "CGPRESET_STORE="
+        assert result.exit_code == 2 and result.stdout == ""
+        assert result.stderr == (f"Error: {named}{' ' if args else ''}{tmp_path}/dta/run.db: folder {tmp_path}/dta "
+                                 "does not exist (create it first)\n")
+    assert not (tmp_path / "dta").exists() and emulator.recorded() == []
+    stream = invoke(["stream", "--store", str(tmp_path / "dta" / "s.db"), "--duration", "1"], emu_env)
+    assert stream.exit_code == 2 and "folder" in stream.stderr and not (tmp_path / "dta").exists()
+
+
+def test_a_new_store_is_announced_with_its_backfill(tmp_path: Path, emu_env: dict[str, str]) -> None:
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",), history_days=5)
+    db = tmp_path / "new.db"
+    first = invoke(["run-preset", str(cfgs), "--store", str(db)], emu_env)
+    assert first.exit_code == 0, first.output
+    assert f"note: {db} does not exist: creating a new store (5 days of history to backfill)\n" in first.stderr
+    capped = invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "capped.db"), "--backfill-days", "1"],
+                    emu_env)
+    assert "creating a new store (1 day of history to backfill)" in capped.stderr
+    again = invoke(["run-preset", str(cfgs), "--store", str(db)], emu_env)
+    assert again.exit_code == 0 and "creating a new store" not in again.stderr
 
 
 def test_dry_run_never_writes_the_store(tmp_path: Path, emulator: Any, emu_env: dict[str, str]) -> None:

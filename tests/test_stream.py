@@ -154,6 +154,39 @@ def test_unknown_frames_pong_and_junk_are_skipped(caplog: pytest.LogCaptureFixtu
     assert "not JSON" in text and "unsupported channel" in text and "unknown channel" in text
 
 
+def test_events_in_seconds_or_years_ahead_are_refused_counted_and_warned_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The stream stored events of January 1970 (seconds taken for ms) and of years ahead."""
+    wall = 1_764_000_000.0  # the stream's clock: 2025-11-24
+
+    def frame(times: list[int]) -> str:
+        items = [{"base_asset": "BTC", "exchange": "OKX", "price": 1.0, "side": 1, "symbol": "BTC-USDT-SWAP",
+                  "time": t, "volume_usd": 100.0 + i} for i, t in enumerate(times)]
+        return json.dumps({"channel": "liquidation_orders", "data": items})
+
+    now_ms = int(wall * 1000)
+    script = lambda i: [frame([now_ms // 1000, now_ms - 1000, now_ms // 1000 + 1]),  # noqa: E731
+                        frame([now_ms + 4 * 365 * 86_400_000, now_ms - 2000])]
+    caplog.set_level(logging.DEBUG, logger="cgpreset")
+    printed: list[StreamEvent] = []
+    srv = FakeWS(script=script, push_interval=None)
+    with StreamStore(tmp_path / "s.db") as store:
+        summary = _mem(srv, _opts(srv.url, duration=0.5), store=store, on_event=printed.append, wall=lambda: wall)
+        stored = store.count_events()
+    assert [e.time for e in printed] == [now_ms - 1000, now_ms - 2000]
+    assert stored == summary["events"] == 2
+    assert summary["rejected"] == {"time in seconds, not milliseconds": 2, "time more than 5 min ahead of our clock": 1}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "refusing" in r.getMessage()]
+    assert warnings == [  # one warning per reason; the repeats go to the debug log
+        "refusing event (time in seconds, not milliseconds): liquidation_orders data[0]: BTC-USDT-SWAP at "
+        f"{now_ms // 1000}",
+        "refusing event (time more than 5 min ahead of our clock): liquidation_orders data[0]: BTC-USDT-SWAP at "
+        f"{now_ms + 4 * 365 * 86_400_000}",
+    ]
+    assert ": 2 events (240.0/min), 3 refused (2: time in seconds, not milliseconds; 1: time more than 5 min ahead " \
+           "of our clock), last event" in format_summary(summary)
+
+
 def test_coin_filter_min_volume_and_dedup_across_variants() -> None:
     # Each frame is sent in both variants; with both channels subscribed each event arrives twice.
     def script(i: int) -> list[str]:

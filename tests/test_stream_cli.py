@@ -22,7 +22,7 @@ SUMMARY_KEYS = {"stop_reason", "duration_s", "url", "channels", "subscribed", "s
                 "events_per_minute",
                 "last_event_age_s", "last_event_time", "connections", "reconnects", "connect_failures",
                 "heartbeat_timeouts", "pings_sent", "pongs_received", "frames", "filtered_out", "duplicates",
-                "skipped_items", "unknown_frames", "error_frames", "stored"}
+                "skipped_items", "rejected", "unknown_frames", "error_frames", "stored"}
 
 
 def _env(srv: FakeWS, key: str = KEY) -> dict[str, str]:

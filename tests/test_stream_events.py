@@ -15,6 +15,7 @@ from cgpreset.stream.events import (
     UnknownFrame,
     guess_base_asset,
     parse_frame,
+    time_problem,
 )
 from tests.conftest import load_fixture
 
@@ -148,3 +149,41 @@ def test_single_object_data_is_accepted() -> None:
 )
 def test_guess_base_asset(symbol: str, base: str) -> None:
     assert guess_base_asset(symbol) == base
+
+
+# -- event times: epoch milliseconds, as in REST --------------------------------------------------
+
+NOW_MS = 1_764_000_000_000  # 2025-11-24
+
+
+@pytest.mark.parametrize(
+    ("time_ms", "problem"),
+    [
+        (NOW_MS, None),
+        (NOW_MS + 5 * 60_000, None),  # a clock a little ahead of ours
+        (1_420_070_400_000, None),  # 2015-01-01
+        (NOW_MS // 1000, "time in seconds, not milliseconds"),
+        (1_400_000_000_000, "time before 2015"),
+        (NOW_MS + 5 * 60_000 + 1, "time more than 5 min ahead of our clock"),
+        (NOW_MS + 3 * 365 * 86_400_000, "time more than 5 min ahead of our clock"),  # years ahead
+        (NOW_MS * 1000, "time in micro- or nanoseconds, not milliseconds"),
+    ],
+)
+def test_time_problem(time_ms: int, problem: str | None) -> None:
+    assert time_problem(time_ms, NOW_MS) == problem
+
+
+def test_events_with_implausible_times_are_refused_with_their_reason() -> None:
+    good, secs, ahead = ({**SAMPLE["variant_B_liquidation_orders_snake_case"]["push"]["data"][0], "time": t}
+                         for t in (NOW_MS - 1000, NOW_MS // 1000, NOW_MS + 2 * 365 * 86_400_000))
+    text = json.dumps({"channel": "liquidation_orders", "data": [good, secs, ahead]})
+    frame = parse_frame(text, now_ms=NOW_MS)
+    assert isinstance(frame, Events)
+    assert [e.time for e in frame.events] == [NOW_MS - 1000]
+    assert frame.rejected == [
+        ("time in seconds, not milliseconds", f"liquidation_orders data[1]: BTCUSDT at {NOW_MS // 1000}"),
+        ("time more than 5 min ahead of our clock",
+         f"liquidation_orders data[2]: BTCUSDT at {NOW_MS + 2 * 365 * 86_400_000}"),
+    ]
+    unchecked = parse_frame(text)  # without a clock: parsing only
+    assert isinstance(unchecked, Events) and len(unchecked.events) == 3 and unchecked.rejected == []

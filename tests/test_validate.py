@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from cgpreset.cli import cli
 from cgpreset.errors import ConfigError
 from cgpreset.models.config import load_config
 from cgpreset.models.schema import validate_file
+from tests.conftest import FIXTURES
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -139,3 +141,49 @@ def test_presets_watchlists_and_coin_configs_word_a_bad_field_alike(tmp_path: Pa
     assert lines[2].startswith(f"{config}: layers.liquidation.exchange_list[1]: "), lines[2]
     first = [line.split("; ")[0].split(": ", 2)[2] for line in (lines[0], lines[2])]
     assert first[0] == first[1] == "Input should be a valid string"  # the same problem, in the same words
+
+
+# -- exchange names ----------------------------------------------------------------------------------
+
+
+def test_an_unknown_exchange_names_file_and_field(tmp_path: Path) -> None:
+    """`exchange: OKK` in a config was `ok`: run-preset then failed on every call to it."""
+    (tmp_path / "deploy").mkdir()
+    _sol(tmp_path / "deploy", **{"exchange: OKX": "exchange: OKK",
+                                 "exchanges: [All, Binance, OKX, Bybit]": "exchanges: [All, Binance, OKX, Bybitt]"})
+    result = run("deploy/sol.yaml")
+    assert result.exit_code == 2
+    assert result.stdout.splitlines() == [
+        "deploy/sol.yaml: layers.funding.exchange: OKK is not a CoinGlass exchange (did you mean OKX?)",
+        "deploy/sol.yaml: layers.liquidation_exchanges.exchanges[3]: Bybitt is not a CoinGlass exchange "
+        "(did you mean Bybit?)",
+    ]
+    assert result.stderr == "Error: 2 problem(s) in 1 file(s)\n"
+
+
+def test_exchanges_are_checked_against_the_snapshot_beside_the_configs(tmp_path: Path) -> None:
+    deploy = tmp_path / "deploy"
+    (deploy / ".cgpreset").mkdir(parents=True)
+    shutil.copy(FIXTURES / "discovery-snapshot.json", deploy / ".cgpreset" / "discovery.json")
+    _sol(deploy, **{"exchange_list: [Binance, OKX, Bybit]\n  taker": "exchange_list: [Binance, Kraken, okx]\n  taker"})
+    result = run("deploy")
+    assert result.exit_code == 2
+    assert result.stdout.splitlines() == [  # Kraken is a CoinGlass exchange, but the snapshot lists no pair on it
+        "deploy/sol.yaml: layers.liquidation.exchange_list[1]: Kraken is not a CoinGlass exchange",
+        "deploy/sol.yaml: layers.liquidation.exchange_list[2]: okx is not a CoinGlass exchange (did you mean OKX?)",
+    ]
+    (deploy / ".cgpreset" / "discovery.json").unlink()
+    without = run("deploy")  # the exchanges CoinGlass documents: Kraken is one
+    assert without.stdout.splitlines() == [
+        "deploy/sol.yaml: layers.liquidation.exchange_list[2]: okx is not a CoinGlass exchange (did you mean OKX?)"]
+
+
+def test_a_damaged_snapshot_beside_the_configs_is_a_problem_once(tmp_path: Path) -> None:
+    shutil.copytree(GOLDEN, tmp_path / "deploy")
+    (tmp_path / "deploy" / ".cgpreset").mkdir()
+    (tmp_path / "deploy" / ".cgpreset" / "discovery.json").write_text("{}", encoding="utf-8")
+    result = run("deploy", "--json")
+    assert result.exit_code == 2
+    problems = json.loads(result.stdout)["problems"]
+    assert len(problems) == 1 and problems[0].startswith(
+        "deploy/.cgpreset/discovery.json: not a cgpreset discovery snapshot: ")

@@ -58,6 +58,16 @@ class Endpoint:
         return tuple(f.name for f in self.fields)
 
 
+#: The CoinGlass exchange names (case-sensitive, spec §5): what /api/futures/supported-exchanges
+#: lists in the 2026 docs (29; the 20 keys of a real supported-exchange-pairs answer of 2025 among
+#: them). `validate` checks configs against it when no discovery snapshot sits beside them.
+KNOWN_EXCHANGES: tuple[str, ...] = (
+    "OKX", "Binance", "HTX", "Bitmex", "Bitfinex", "Bybit", "Deribit", "Gate", "Kraken", "KuCoin",
+    "CME", "Bitget", "dYdX", "CoinEx", "BingX", "Coinbase", "Gemini", "Crypto.com", "Hyperliquid",
+    "Bitunix", "MEXC", "WhiteBIT", "Aster", "Lighter", "EdgeX", "Drift", "Paradex", "Extended",
+    "ApeX Omni",
+)
+
 _OHLC = (
     Field("time", "int"),
     Field("open", "number"),

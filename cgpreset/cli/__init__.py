@@ -243,6 +243,24 @@ def print_tables(*renderables: RenderableType | str, width: int = 200) -> None:
         click.echo(render_text(*renderables, width=text_width(width)), nl=False)
 
 
+def new_store(location: object, given: str | None) -> bool:
+    """Whether a writing command is about to create an SQLite store (its file does not exist);
+    the caller says so on stderr. A store whose folder is missing is refused (UsageError): a
+    typo'd `--store x/y.db` must not make folders and backfill 90 days into a new file."""
+    from pathlib import Path
+
+    from cgpreset.errors import UsageError
+
+    if not isinstance(location, Path) or location.exists() or location.is_symlink():
+        return False
+    folder = location.parent
+    if not folder.is_dir():
+        named = f"--store {location}" if given is not None else f"CGPRESET_STORE={location}"
+        why = "is not a folder" if folder.exists() else "does not exist (create it first)"
+        raise UsageError(f"{named}: folder {folder} {why}")
+    return True
+
+
 def text_width(default: int) -> int:
     """Width of tables off a terminal: COLUMNS if set (the terminal convention rich and click
     follow too, e.g. `COLUMNS=80 cgpreset health deploy/ > out.txt`), else `default`."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -264,13 +265,32 @@ def generate(
         raise FindingsError(f"{len(result.drift)} file(s) out of date in {out_dir}: {listing}")
 
 
+def _exchanges_beside() -> Callable[[Path], Collection[str]]:
+    """The CoinGlass exchange names a config is checked against: those of the discovery snapshot
+    in its folder's .cgpreset/ (what generate resolved it from), else the known ones."""
+    from cgpreset.api.catalogue import KNOWN_EXCHANGES
+    from cgpreset.generate.discovery import load_snapshot, snapshot_path
+
+    found: dict[Path, Collection[str]] = {}
+
+    def exchanges(config: Path) -> Collection[str]:
+        path = snapshot_path(config.parent)
+        if path not in found:
+            found[path] = frozenset(load_snapshot(path).pairs) if path.is_file() else frozenset(KNOWN_EXCHANGES)
+        return found[path]
+
+    return exchanges
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=_PATH)
 @json_option
 def validate(paths: tuple[Path, ...], as_json: bool) -> None:
     """Check config files offline: schema and plan feasibility, every problem on its own line.
 
-    Directories are expanded to their *.yaml files. Exit 2 if anything is wrong.
+    Directories are expanded to their *.yaml files. Exchange names are checked against the
+    discovery snapshot beside the configs (DIR/.cgpreset/discovery.json), else against the
+    exchanges CoinGlass documents. Exit 2 if anything is wrong.
 
     \b
     Example:
@@ -278,7 +298,7 @@ def validate(paths: tuple[Path, ...], as_json: bool) -> None:
     """
     from cgpreset.models.schema import validate_paths
 
-    files, problems = validate_paths(list(paths))
+    files, problems = validate_paths(list(paths), exchanges=_exchanges_beside())
     bad = {line.split(":", 1)[0] for line in problems}
     if as_json:
         _dump({"schema": "cgpreset.validate/1", "ok": [str(f) for f in files if str(f) not in bad],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cgpreset._io import DEFAULT_DEMO_DIR, write_atomic
-from cgpreset.cli import App, Number, check_output, cli, fail, pass_app, print_tables
+from cgpreset.cli import App, Number, check_output, cli, fail, new_store, pass_app, print_tables
 from cgpreset.errors import ConfigError, ExitCode, OutputError
 from cgpreset.plans import Plan
 from cgpreset.store import open_store
@@ -21,6 +22,7 @@ from cgpreset.store.dsn import StoreLocation, display, store_location
 if TYPE_CHECKING:  # the commands import their machinery when they run (fast --help, see cli/__init__.py)
     from cgpreset.api.client import CoinGlassClient
     from cgpreset.models.config import CoinConfig
+    from cgpreset.run.series import RunPlan
     from cgpreset.run.shard import Shard
 
 _PATH = click.Path(path_type=Path)
@@ -106,6 +108,15 @@ def _check_sources(app: App, configs: list[tuple[Path, CoinConfig]]) -> None:
 def _location(app: App, store: str | None) -> StoreLocation:
     """The store named by --store, else CGPRESET_STORE: a path or a PostgreSQL DSN (shown redacted)."""
     return store_location(store if store is not None else app.settings.store)
+
+
+def _backfill(run_plan: RunPlan, cap: int | None) -> str:
+    """`90 days`: the deepest history a first run of these series fetches (within the plan)."""
+    from cgpreset.run.series import backfill_days
+
+    days = [d for p in run_plan.plans if p.series.is_history and (d := backfill_days(p.series, run_plan.plan))]
+    deepest = min(max(days, default=0), cap or math.inf)
+    return f"{deepest:g} day{'s' if deepest != 1 else ''}"
 
 
 #: The quick sign-off's own budget: a hanging endpoint costs seconds, not 5 attempts x 30 s.
@@ -216,17 +227,23 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
             click.echo(plan_summary(rp))
         return
     app.check_target()  # no key: exit 3 before the store is created
+    created = new_store(location, store)  # before anything is opened: a missing folder is refused
     budget = Budget(max_requests=max_requests, deadline_s=deadline)
     share = budget_share if budget_share is not None else 1 / shard.count if shard is not None else 1.0
     # shards started at the same second: a random delay first, so they do not all probe at once
     app.client.limiter.configure(share=share, jitter=START_JITTER if shard is not None and shard.count > 1 else 0)
-    created = isinstance(location, Path) and not location.exists()
     try:
         with open_store(location) as st, show_progress("run-preset", app.client) as progress:
+            def on_plan(run_plan: RunPlan) -> None:  # the plan checks passed: the run starts
+                if created:
+                    click.echo(f"note: {location} does not exist: creating a new store "
+                               f"({_backfill(run_plan, backfill_days)} of history to backfill)", err=True)
+                if progress is not None:
+                    progress.expect_run(run_plan)
+
             result = run_preset(configs, app.client, st, concurrency=app.settings.concurrency,
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
-                                source=app.source, shard=shard, keep_raw=keep_raw,
-                                on_plan=None if progress is None else progress.expect_run,
+                                source=app.source, shard=shard, keep_raw=keep_raw, on_plan=on_plan,
                                 retire="all" if coins is None and layers is None else "covered")
     except PlanMismatchError:
         if created and isinstance(location, Path):  # refused before any data request: no empty file left

@@ -75,6 +75,7 @@ from typing import Any
 import yaml
 
 from cgpreset._io import read_text
+from cgpreset._yaml import MAX_FILE_BYTES, parse
 from cgpreset.errors import ConfigError
 
 KINDS: tuple[str, ...] = (
@@ -275,9 +276,9 @@ def _rule(item: Any, index: int) -> FaultRule:
 def load_faults(path: str | Path, *, default_seed: int = 0) -> FaultPlan:
     """Read a YAML or JSON faults file; any problem is a one-line ConfigError."""
     p = Path(path)
-    text = read_text(p, label="faults file ")
+    text = read_text(p, label="faults file ", max_bytes=MAX_FILE_BYTES)
     try:
-        spec = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        spec = json.loads(text) if p.suffix == ".json" else parse(text, f"faults file {p}")
     except (ValueError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"faults file {p}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {first}") from None

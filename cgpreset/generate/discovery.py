@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,6 +68,9 @@ class SnapshotMeta(_Strict):
     plan: Plan | None = None
     open_interest_usd: dict[str, float] = Field(default_factory=dict)
     source: str | None = Field(default=None, pattern=SOURCE_PATTERN)  # None: a snapshot of an older release
+    #: Ranking rows left out (no symbol; open interest null, negative or not a finite number),
+    #: one note each naming the coin: `resolve` and `generate` show them with their other notes.
+    notes: list[str] = Field(default_factory=list)
 
 
 class Snapshot(_Strict):
@@ -104,8 +108,9 @@ class Snapshot(_Strict):
 
     def to_json(self) -> str:
         """Stable text: sorted keys, two-space indent, LF, one trailing newline."""
-        meta = self.meta.model_dump(mode="json")
-        if meta["source"] is None:  # an older release's snapshot keeps its bytes
+        # notes only when there are some, source only when known: an older snapshot keeps its bytes
+        meta = self.meta.model_dump(mode="json", exclude=None if self.meta.notes else {"notes"})
+        if meta["source"] is None:
             del meta["source"]
         doc = {"meta": meta, **self.content()}
         return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
@@ -199,63 +204,117 @@ def discover(
     }
     oi: dict[str, float] = {}
     rank: Ranking | None = None
+    notes: list[str] = []
     if ranking:
-        rank, oi = _rank(client, coins, key_plan, candidates)
+        rank, oi = _rank(client, coins, key_plan, candidates, notes)
     meta = SnapshotMeta(
         fetched_at=now().astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         plan=key_plan,
         open_interest_usd=oi,
         source=source,
+        notes=notes,
     )
     return Snapshot(meta=meta, coins=coins, pairs=pairs, ranking=rank)
 
 
-def _coins_markets(client: Any) -> list[dict[str, Any]]:
-    """Every coins-markets row. The default page size, its cap and the sort order are undocumented
-    (spec §6.9), so the first page's length is taken as the page size the server grants (a server
-    that caps `per_page` below what we ask must not end the walk after page one), and the walk
-    goes on until a shorter page, an empty one or one with nothing new."""
-    rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
+def _rows(client: Any, endpoint: str, params: dict[str, Any]) -> list[Any]:
+    """An answer's rows as they came: one odd row must not cost the whole ranking (the typed
+    fetch refuses an answer for any row with a null number), so each row is judged on its own."""
+    answer = client.request(endpoint, params)
+    data = answer.data
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise MalformedResponseError(f"`data` is {type(data).__name__}, expected a list", path=answer.path)
+    return data
+
+
+def _usd(value: Any) -> float | str:
+    """An open-interest figure as a number, or what is wrong with it (a number may come as text)."""
+    if value is None:
+        return "is null"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return f"is not a number ({value!r})"
+    try:
+        number = float(value)
+    except ValueError:
+        return f"is not a number ({value!r})"
+    if not math.isfinite(number):
+        return f"is not a finite number ({value!r})"
+    return f"is negative ({value!r})" if number < 0 else number
+
+
+def _open_interest(row: Any, coin: str | None, source: str, notes: list[str]) -> tuple[str, float] | None:
+    """(coin, open interest) of one ranking row; None, with a note naming the coin, for a row
+    that cannot rank: no symbol, or a null, negative or non-finite open_interest_usd."""
+    if coin is None:
+        symbol = row.get("symbol") if isinstance(row, dict) else None
+        if not isinstance(symbol, str) or not symbol.strip():
+            notes.append(f"{source}: a row without a symbol was left out of the ranking")
+            return None
+        coin = symbol
+    figure = _usd(row.get("open_interest_usd") if isinstance(row, dict) else None)
+    if isinstance(figure, str):
+        notes.append(f"{source}: {coin}: open_interest_usd {figure}; left out of the ranking")
+        return None
+    return coin, figure
+
+
+def _coins_markets(client: Any) -> list[Any]:
+    """Every coins-markets row, as it came. The default page size, its cap and the sort order are
+    undocumented (spec §6.9), so the first page's length is taken as the page size the server
+    grants (a server that caps `per_page` below what we ask must not end the walk after page
+    one), and the walk goes on until a shorter page, an empty one or one with nothing new."""
+    rows: list[Any] = []
+    seen: set[Any] = set()
     page_size = MARKETS_PER_PAGE
     for page in range(1, MARKETS_MAX_PAGES + 1):
-        batch = client.fetch("coins-markets", {"per_page": MARKETS_PER_PAGE, "page": page})
+        batch = _rows(client, "coins-markets", {"per_page": MARKETS_PER_PAGE, "page": page})
         if page == 1 and batch:
             page_size = min(page_size, len(batch))
-        fresh = [r for r in batch if r["symbol"] not in seen]
+        fresh = [r for r in batch if _symbol(r) not in seen]
         rows += fresh
-        seen.update(r["symbol"] for r in fresh)
+        seen.update(_symbol(r) for r in fresh)
         if len(batch) < page_size or not fresh:
             break
     return rows
 
 
-def _rank(client: Any, coins: list[str], plan: Plan, candidates: int) -> tuple[Ranking, dict[str, float]]:
+def _symbol(row: Any) -> Any:
+    """A row's symbol, or the row's text when it has none (so a repeated page still ends the walk)."""
+    symbol = row.get("symbol") if isinstance(row, dict) else None
+    return symbol if isinstance(symbol, str) else repr(row)
+
+
+def _rank(client: Any, coins: list[str], plan: Plan, candidates: int,
+          notes: list[str]) -> tuple[Ranking, dict[str, float]]:
     supported = set(coins)
     oi: dict[str, float] = {}
     source: RankSource = "coins-markets"
     if plan.at_least(Plan.STANDARD):
         try:
             for row in _coins_markets(client):
-                if row["symbol"] in supported:
-                    oi[row["symbol"]] = float(row["open_interest_usd"])
+                found = _open_interest(row, None, source, notes)
+                if found is not None and found[0] in supported:
+                    oi[found[0]] = found[1]
         except PlanError as exc:
             log.warning("coins-markets refused (%s); ranking by open-interest/exchange-list", exc)
-            oi = {}
+            oi, notes[:] = {}, []
             source = "open-interest-exchange-list"
     else:
         source = "open-interest-exchange-list"
     if source == "open-interest-exchange-list":
         for coin in coins[:candidates]:
             try:
-                rows = client.fetch("open-interest-exchange-list", {"symbol": coin})
+                rows = _rows(client, "open-interest-exchange-list", {"symbol": coin})
             except ApiError as exc:
                 if exc.retryable or exc.kind.value in ("auth", "plan"):
                     raise
                 log.warning("no open interest for %s: %s", coin, exc)
                 continue
-            total = next((r for r in rows if r.get("exchange") == "All"), None)
-            if total is not None:
-                oi[coin] = float(total["open_interest_usd"])
+            total = next((r for r in rows if isinstance(r, dict) and r.get("exchange") == "All"), None)
+            found = None if total is None else _open_interest(total, coin, source, notes)
+            if found is not None:
+                oi[coin] = found[1]
     order = sorted(oi, key=lambda c: (-oi[c], c))
     return Ranking(source=source, coins=order), {c: oi[c] for c in order}

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import jinja2
 
+from cgpreset._yaml import safe_load
 from cgpreset.errors import ExitCode
-from cgpreset.generate.render import RenderedFile, safe_load
+from cgpreset.generate.render import RenderedFile
 from cgpreset.generate.writer import GENERATED_MARK, OutputFile
 from cgpreset.models.config import CoinConfig
 from cgpreset.plans import DAY_MS, Plan, interval_ms

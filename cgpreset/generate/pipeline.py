@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cgpreset._io import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST
+from cgpreset._yaml import read_yaml
 from cgpreset.errors import ConfigError, FindingsError, MalformedResponseError
 from cgpreset.generate.discovery import STATE_DIR, Snapshot, discover, load_snapshot, snapshot_path
 from cgpreset.generate.render import DEFAULT_TEMPLATE, RenderedFile, TemplateSet, load_templates, render_all
@@ -353,16 +354,14 @@ def open_templates(templates: Path | InputFile | None = None, name: str = DEFAUL
 def foreign_configs(out_dir: Path, files: list[OutputFile], preset_source: str) -> list[tuple[str, str]]:
     """Configs in DIR that this run would change but that were generated from another preset:
     (file, its preset), read from each file's provenance."""
-    import yaml
-
     found = []
     for f in files:
         path = out_dir / f.path
         if not f.path.endswith(".yaml") or "/" in f.path or not path.is_file():
             continue
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            doc = read_yaml(path)
+        except ConfigError:
             continue  # not a config of ours: the writer's own checks speak for it
         prov = doc.get("provenance") if isinstance(doc, dict) else None
         old = prov.get("preset") if isinstance(prov, dict) else None

@@ -7,19 +7,18 @@ anything is written, so a template bug is a ConfigError naming the template and 
 from __future__ import annotations
 
 import hashlib
-import json
-import math
-import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import yaml
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
-from cgpreset._io import format_validation
+from cgpreset._io import format_validation, read_text
+from cgpreset._yaml import MAX_FILE_BYTES, parse, to_yaml
 from cgpreset.errors import ConfigError
 from cgpreset.generate.resolver import CoinResolution
 from cgpreset.generate.writer import GENERATED_MARK as GENERATED_MARK  # re-exported: the mark render writes
@@ -29,107 +28,15 @@ from cgpreset.models.preset import Preset
 DEFAULT_TEMPLATE = "coin.yaml.j2"
 TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2")
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_STR = "tag:yaml.org,2002:str"
-_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/]*")
-_PRINTABLE = re.compile(r"[\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd]*")
-_RESOLVER: Any = yaml.resolver.Resolver()  # types-PyYAML leaves Resolver.resolve untyped
-
-
-@lru_cache(maxsize=16384)
-def _resolve_tag(value: str, implicit: tuple[bool, bool]) -> str:
-    return str(_RESOLVER.resolve(yaml.ScalarNode, value, implicit))
-
-
-@lru_cache(maxsize=16384)
-def _scalar(_type: str, value: Any) -> str:  # _type (a type's name) keeps 1, 1.0 and True apart in the cache
-    if isinstance(value, str):
-        if _PLAIN.fullmatch(value) and _resolve_tag(value, (True, False)) == _STR:
-            return value  # plain: YAML reads it back as this very string
-        if _PRINTABLE.fullmatch(value):
-            return "'" + value.replace("'", "''") + "'"  # single-quoted: only '' is special
-        return json.dumps(value)  # control characters: a double-quoted (JSON-compatible) scalar
-    if isinstance(value, float) and not math.isfinite(value):
-        raise TypeError(f"cannot write {value!r} in a config")
-    text: str = yaml.dump(value, Dumper=yaml.SafeDumper, default_flow_style=True)
-    return text.removesuffix("\n").removesuffix("\n...")
-
-
-def to_yaml(value: Any) -> str:
-    """A scalar or a flat list as inline YAML, quoted only where YAML needs it (NO, 1.5, 'a: b')."""
-    if isinstance(value, list):
-        return "[" + ", ".join(to_yaml(v) for v in value) + "]"
-    if isinstance(value, (str, bool, int, float)) or value is None:
-        return _scalar(type(value).__name__, value)
-    raise TypeError(f"cannot write {type(value).__name__} as inline YAML")
-
-
-class _FastLoader(_Loader):  # type: ignore[misc]
-    """The safe loader, minus per-node overhead we never use: no path resolvers, memoised tags."""
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        pass  # path resolvers only: none are registered
-
-    def ascend_resolver(self) -> None:
-        pass
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is yaml.ScalarNode:
-            return _resolve_tag(value, implicit)
-        return _MAP if kind is yaml.MappingNode else _SEQ
-
-
-_MAP = "tag:yaml.org,2002:map"
-_SEQ = "tag:yaml.org,2002:seq"
-_SIMPLE: dict[str, Any] = {
-    _STR: lambda c, n: n.value,
-    "tag:yaml.org,2002:int": lambda c, n: c.construct_yaml_int(n),
-    "tag:yaml.org,2002:float": lambda c, n: c.construct_yaml_float(n),
-    "tag:yaml.org,2002:bool": lambda c, n: c.construct_yaml_bool(n),
-    "tag:yaml.org,2002:null": lambda c, n: None,
-}
-
-
-class _NotSimpleError(Exception):
-    pass
-
-
-def _build(loader: Any, node: Any) -> Any:
-    make = _SIMPLE.get(node.tag)
-    if make is not None and type(node) is yaml.ScalarNode:
-        return make(loader, node)
-    if node.tag == _MAP and type(node) is yaml.MappingNode:
-        out: dict[Any, Any] = {}
-        for k, v in node.value:
-            key = _build(loader, k)
-            if key == "<<" or isinstance(key, (list, dict)) or key in out:
-                raise _NotSimpleError  # merge keys, duplicate keys: the full loader decides
-            out[key] = _build(loader, v)
-        return out
-    if node.tag == _SEQ and type(node) is yaml.SequenceNode:
-        return [_build(loader, v) for v in node.value]
-    raise _NotSimpleError  # timestamps, binary, other tags: the full loader
-
-
-def safe_load(text: str) -> Any:
-    """What yaml.safe_load returns, faster on plain documents (maps, lists, str/int/float/bool/null).
-
-    Composes with the C parser (if present) and builds the values directly; a document with
-    anything else (merge keys, timestamps, other tags) goes through the full safe loader.
-    """
-    loader = _FastLoader(text)
-    try:
-        node = loader.get_single_node()
-        return None if node is None else _build(loader, node)
-    except _NotSimpleError:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
-    finally:
-        loader.dispose()
-
 
 def make_env(templates_dir: Path) -> jinja2.Environment:
-    """Jinja environment for YAML templates: missing variables are errors, output is LF text."""
-    env = jinja2.Environment(
+    """Jinja environment for YAML templates: missing variables are errors, output is LF text.
+
+    Sandboxed: a template is user input (a repo's `templates/`), and plain Jinja lets it reach
+    Python (`cycler.__init__.__globals__.os.popen('id')` runs a command); the immutable sandbox
+    refuses underscore attributes and unsafe calls, and changing the context's lists and dicts.
+    """
+    env = ImmutableSandboxedEnvironment(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,  # the file ends where the template ends
@@ -151,6 +58,7 @@ class TemplateSet:
     name: str  # e.g. coin.yaml.j2
     source: str  # for headers and provenance, e.g. templates/coin.yaml.j2
     sha256: str  # over every template file (name and bytes), so a partial's edit counts too
+    root: Path  # the directory, to name the template file a render failed in
 
 
 def load_templates(templates_dir: Path, name: str = DEFAULT_TEMPLATE, *, source: str | None = None) -> TemplateSet:
@@ -164,11 +72,7 @@ def load_templates(templates_dir: Path, name: str = DEFAULT_TEMPLATE, *, source:
         raise ConfigError(f"{templates_dir / name}: template not found")
     digest = hashlib.sha256()
     for path in files:
-        raw = path.read_bytes()
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not UTF-8 text") from None
+        raw = read_text(path, what="template", max_bytes=MAX_FILE_BYTES).encode("utf-8")
         digest.update(path.relative_to(templates_dir).as_posix().encode() + b"\0")
         digest.update(raw + b"\0")
     env = make_env(templates_dir)
@@ -176,7 +80,7 @@ def load_templates(templates_dir: Path, name: str = DEFAULT_TEMPLATE, *, source:
         env.get_template(name)  # compile now: a syntax error names the template before any coin
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"{exc.filename or name}: line {exc.lineno}: template error: {exc.message}") from None
-    return TemplateSet(env=env, name=name, source=source or name, sha256=digest.hexdigest())
+    return TemplateSet(env=env, name=name, source=source or name, sha256=digest.hexdigest(), root=templates_dir)
 
 
 @dataclass(frozen=True)
@@ -225,10 +129,11 @@ def render_coin(
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"{exc.filename or templates.name}: line {exc.lineno}: {exc.message}") from None
     except jinja2.TemplateError as exc:
-        raise ConfigError(f"{where}: template error: {exc}") from None
+        raise ConfigError(f"{_failed_at(exc, templates, res.coin) or where}: template error: {exc}"
+                          + (" (templates run in a sandbox)" if isinstance(exc, SecurityError) else "")) from None
     text = text.rstrip("\n") + "\n"
     try:
-        data = safe_load(text)
+        data = parse(text, f"{where}: rendered output")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -240,6 +145,23 @@ def render_coin(
     except ValidationError as exc:
         raise ConfigError(f"{where}: rendered an invalid config: {format_validation(exc)}") from None
     return RenderedFile(coin=res.coin, filename=res.filename, text=text, config=config)
+
+
+def _failed_at(exc: BaseException, templates: TemplateSet, coin: str) -> str | None:
+    """`templates/partials/x.yaml.j2: line 3 (coin BTC)`: the template line a render failed on,
+    from the traceback (Jinja puts each template's own file and line in it), innermost first."""
+    root = templates.root.resolve()
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        name = Path(tb.tb_frame.f_code.co_filename).resolve()
+        if name.is_relative_to(root):
+            found = (name.relative_to(root).as_posix(), tb.tb_lineno)
+        tb = tb.tb_next
+    if found is None:
+        return None
+    folder = templates.source.rsplit("/", 1)[0] if "/" in templates.source else ""
+    return f"{folder + '/' if folder else ''}{found[0]}: line {found[1]} (coin {coin})"
 
 
 def render_all(

@@ -105,6 +105,7 @@ def select_coins(watchlist: Watchlist, snapshot: Snapshot, source: str) -> tuple
             "(re-run discovery online with this watchlist)"
         )
     ranked = [c for c in snapshot.ranking.coins if snapshot.coin_spelling(c) is not None]
+    notes += snapshot.meta.notes  # ranking rows discovery left out, each naming its coin
     # `top` counts the ranking and the pinned coins (a pin takes the place of the lowest-ranked
     # coin, which is named as displaced); `include` comes on top of it: top 10 + include [AVAX]
     # is 11 coins, unless AVAX is in the top 10 anyway.

@@ -129,11 +129,14 @@ def apply_changes(out_dir: Path, changes: list[Change]) -> int:
 
     All or nothing as far as the disk allows: every new file is first written to a temp file
     beside its target; only when all of them are on disk are they renamed into place. A full disk
-    or a permission problem therefore leaves DIR as it was.
+    or a permission problem therefore leaves DIR as it was, without the folders made for it.
     """
     writes = [c for c in changes if c.status in ("added", "changed")]
     staged: list[tuple[Path, Path]] = []
+    created: list[Path] = []
+    written = False
     try:
+        _make_folders(out_dir, [c.path for c in writes], created)
         for change in writes:
             assert change.new is not None
             target = out_dir / change.path
@@ -147,11 +150,14 @@ def apply_changes(out_dir: Path, changes: list[Change]) -> int:
                 os.replace(tmp, target)
             except OSError as exc:
                 raise ConfigError(f"{target}: cannot write: {exc.strerror or exc}") from None
+        written = True
         for folder in sorted({target.parent for _, target in staged}):
             sync_folder(folder)  # the renames survive a crash too
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
+        if not written:
+            _remove_folders(created)
     touched = len(writes)
     for change in changes:
         target = out_dir / change.path
@@ -162,6 +168,35 @@ def apply_changes(out_dir: Path, changes: list[Change]) -> int:
                 raise ConfigError(f"{target}: cannot remove: {exc.strerror or exc}") from None
             touched += 1
     return touched
+
+
+def _make_folders(out_dir: Path, paths: Iterable[str], created: list[Path]) -> None:
+    """Create the folders that the files at `paths` (relative to DIR) need, DIR included; each
+    folder made is appended to `created`, outermost first (so a failure can take them back)."""
+    for path in paths:
+        missing: list[Path] = []
+        folder = (out_dir / path).parent
+        while not folder.exists() and not folder.is_symlink():
+            missing.append(folder)
+            folder = folder.parent
+        for folder in reversed(missing):
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise ConfigError(f"{folder}: cannot create the folder: {exc.strerror or exc}; "
+                                  f"nothing in {out_dir} was changed") from None
+            created.append(folder)
+
+
+def _remove_folders(created: list[Path]) -> None:
+    """Take back the folders a failed write made, innermost first; one that is not empty stays."""
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 def unified_diff(change: Change) -> str:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,7 +23,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from cgpreset._io import format_validation, read_text
+from cgpreset._io import format_validation
+from cgpreset._yaml import read_yaml
 from cgpreset.channels import channel_problem
 from cgpreset.errors import ConfigError
 from cgpreset.layers import COIN_LAYERS, FLOOR_LAYERS, LAYERS
@@ -277,25 +277,9 @@ def plan_problems(cfg: CoinConfig) -> list[str]:
     return sorted(set(problems))
 
 
-#: libyaml's safe loader where it is built in (about 8x faster per config), else the Python one.
-_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def load_yaml(path: Path) -> Any:
-    """Parse a YAML file; ConfigError names the file and line on bad YAML."""
-    text = read_text(path)
-    try:
-        return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - the safe loader, in C where libyaml is there
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from None
-
-
 def load_config(path: Path) -> CoinConfig:
     """Read and validate one coin config; ConfigError names file and field."""
-    data = load_yaml(path)
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     try:

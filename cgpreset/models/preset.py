@@ -19,9 +19,10 @@ from cgpreset._io import DEFAULT_PRESET as DEFAULT_PRESET  # re-exported: the lo
 from cgpreset._io import DEFAULT_TEMPLATES as DEFAULT_TEMPLATES
 from cgpreset._io import DEFAULT_WATCHLIST as DEFAULT_WATCHLIST
 from cgpreset._io import format_validation
+from cgpreset._yaml import read_yaml
 from cgpreset.errors import ConfigError
 from cgpreset.layers import FLOOR_LAYERS
-from cgpreset.models.config import HealthSpec, Interval, LiqRange, StreamSpec, load_yaml
+from cgpreset.models.config import HealthSpec, Interval, LiqRange, StreamSpec
 from cgpreset.plans import Plan
 
 #: The name of the "total" row of liquidation/exchange-list (spec §6.7); not an exchange.
@@ -155,7 +156,7 @@ class Watchlist(_Strict):
 
 
 def _load(path: Path, model: type[Any], what: str) -> Any:
-    data = load_yaml(path)
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     try:

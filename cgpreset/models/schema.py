@@ -8,14 +8,17 @@ ignored (the Helm lesson, ANCHORS.md §3 lesson 5).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from cgpreset._io import problem_line
-from cgpreset.errors import ConfigError
-from cgpreset.models.config import CoinConfig, config_paths, load_yaml, plan_problems
+from cgpreset._yaml import read_yaml
+from cgpreset.errors import ConfigError, did_you_mean
+from cgpreset.models.config import CoinConfig, config_paths, plan_problems
+from cgpreset.models.preset import ALL_ROW
 from cgpreset.plans import Plan
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -46,24 +49,44 @@ def schema_text() -> str:
     return json.dumps(coin_config_schema(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def validate_file(path: Path) -> list[str]:
+def exchange_problems(cfg: CoinConfig, known: Collection[str]) -> list[str]:
+    """`field: OKK is not a CoinGlass exchange (did you mean OKX?)` for every exchange the config
+    names that `known` lacks. Exact spelling: the API's exchange names are case-sensitive. "All",
+    the total row of a liquidation breakdown (`exchanges`), is not an exchange."""
+    problems: list[str] = []
+    for layer in cfg.layers.enabled():
+        for name, value in getattr(cfg.layers, layer):
+            if name == "exchange":
+                named = [(f"layers.{layer}.exchange", value)]
+            elif name in ("exchange_list", "exchanges"):
+                named = [(f"layers.{layer}.{name}[{i}]", v) for i, v in enumerate(value)
+                         if not (name == "exchanges" and v == ALL_ROW)]
+            else:
+                continue
+            problems += [f"{where}: {ex} is not a CoinGlass exchange{did_you_mean(ex, known)}"
+                         for where, ex in named if ex not in known]
+    return problems
+
+
+def validate_file(path: Path, exchanges: Collection[str] | None = None) -> list[str]:
     """Every problem in one config file as `file: field: problem`; empty when it is valid.
 
     Worded as `load_config` words its first problem (_io.problem_line), so `validate` and
     `run-preset` / `health` say the same thing about the same file.
 
     Schema problems come first; plan feasibility (an interval below the plan's floor, history
-    deeper than the plan keeps) is checked once the structure is right, and lists every problem.
+    deeper than the plan keeps) and, given `exchanges` (the CoinGlass exchange names), the
+    exchanges the config names are checked once the structure is right, and list every problem.
     """
     try:
-        data = load_yaml(path)
+        data = read_yaml(path)
     except ConfigError as exc:
         return [str(exc)]
     if not isinstance(data, dict):
         return [f"{path}: expected a mapping at the top level"]
     try:
-        CoinConfig.model_validate(data)
-        return []
+        cfg = CoinConfig.model_validate(data)
+        return [f"{path}: {p}" for p in exchange_problems(cfg, exchanges)] if exchanges is not None else []
     except ValidationError as exc:
         errors = exc.errors()
     structural = [e for e in errors if e["loc"]]
@@ -76,13 +99,17 @@ def validate_file(path: Path) -> list[str]:
     except ValidationError:
         return [f"{path}: {problem_line(e, CoinConfig)}" for e in errors]
     real = relaxed.model_copy(update={"plan": Plan(data["plan"]), "history_days": data["history_days"]})
-    return [f"{path}: {problem}" for problem in plan_problems(real)]
+    wrong = exchange_problems(real, exchanges) if exchanges is not None else []
+    return [f"{path}: {problem}" for problem in plan_problems(real) + wrong]
 
 
-def validate_paths(paths: list[Path]) -> tuple[list[Path], list[str]]:
+def validate_paths(paths: list[Path], exchanges: Callable[[Path], Collection[str]] | None = None
+                   ) -> tuple[list[Path], list[str]]:
     """(files checked, problems) for files and directories (their *.yaml / *.yml files).
 
     A file reached twice (`DIR DIR/sol.yaml`) is checked once, where it was first seen.
+    `exchanges(config file)` gives the exchange names to check that config against (a
+    ConfigError it raises, e.g. a damaged snapshot, is listed once as a problem).
     """
     files: list[Path] = []
     seen: set[Path] = set()
@@ -98,5 +125,10 @@ def validate_paths(paths: list[Path]) -> tuple[list[Path], list[str]]:
                 seen.add(f.resolve())
                 files.append(f)
     for f in files:
-        problems += validate_file(f)
-    return files, problems
+        try:
+            known = exchanges(f) if exchanges is not None else None
+        except ConfigError as exc:
+            problems.append(str(exc))
+            known = None
+        problems += validate_file(f, known)
+    return files, list(dict.fromkeys(problems))

@@ -61,6 +61,14 @@ def check_freshness(last_closed: int | None, interval: str, now_ms: int, freshne
                  + ("" if ok else f" > {freshness_intervals:g}"))
 
 
+def layer_freshness(layer: str, last_closed: int | None, interval: str, now_ms: int, health: HealthSpec) -> Check:
+    """check_freshness as `layer` needs it: the ETF flows exist on trading days only, so they are
+    measured in days with a long weekend's slack (ETF_FRESH_DAYS); every other layer in its bars."""
+    if spec(layer).interval_from == "1d":
+        return check_freshness(last_closed, "1d", now_ms, max(health.freshness_intervals, ETF_FRESH_DAYS))
+    return check_freshness(last_closed, interval, now_ms, health.freshness_intervals)
+
+
 def check_gaps(times: Sequence[int], interval: str, max_gap_bars: int, previous: int | None = None) -> Check:
     """Times strictly ascending and no run of more than `max_gap_bars` missing bars.
 
@@ -212,8 +220,7 @@ def run_checks(
         out.append(check_gaps(times, bar, max(health.max_gap_bars, ETF_MAX_GAP_DAYS) if daily
                               else health.max_gap_bars, previous))
     if "freshness" in wants and complete and (rows or last_closed or not daily):
-        fresh = max(health.freshness_intervals, ETF_FRESH_DAYS) if daily else health.freshness_intervals
-        out.append(check_freshness(last_closed, bar, now_ms, fresh))
+        out.append(layer_freshness(layer, last_closed, interval, now_ms, health))
     if "etf_sum" in wants:
         out.append(check_etf_tickers(rows, health.tolerance))
     if "ohlc" in wants and rows:

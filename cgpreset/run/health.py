@@ -2,7 +2,9 @@
 
 Per config: funding, open interest, liquidation and taker volume with `limit=2` at an interval
 the key's plan allows; then the macro ETF layer once. A shot is OK only if the body code is
-"0", rows came back and they carry the expected fields. A config that asks for an interval
+"0", rows came back, they carry the expected fields and the last closed bar is fresh: within the
+config's `health.freshness_intervals` of now (an API serving week-old bars is not signed off; the
+ETF flows by trading days, as run-preset checks them). A config that asks for an interval
 below the key's plan's floor is a finding (run-preset would refuse it), even though its shots
 are still fired at the floor. Nothing is stored.
 """
@@ -24,7 +26,8 @@ from cgpreset.api.rows import parse_data
 from cgpreset.errors import ApiError, DeadlineExceededError, ExitCode, outcome_exit_code
 from cgpreset.layers import spec
 from cgpreset.models.config import CoinConfig
-from cgpreset.plans import Plan
+from cgpreset.plans import Plan, bar_open
+from cgpreset.run.checks import layer_freshness
 from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK, Outcome
 from cgpreset.run.report import droppable, format_age
 from cgpreset.run.series import Series, expand, floor_problems
@@ -122,8 +125,8 @@ def plan_shots(configs: Sequence[tuple[Path, CoinConfig]], plan: Plan) -> list[t
     return out
 
 
-def fire(client: Client, s: Series, shot: Shot) -> Shot:
-    """Make the call; classify ok / empty / failed."""
+def fire(client: Client, s: Series, shot: Shot, now_ms: int) -> Shot:
+    """Make the call; classify ok / empty / failed (a stale last closed bar fails too)."""
     try:
         resp = client.request(s.endpoint, shot.params)
         rows = parse_data(s.endpoint, resp.data)
@@ -141,6 +144,13 @@ def fire(client: Client, s: Series, shot: Shot) -> Shot:
     tf = s.endpoint.time_field or "time"
     times = [int(r[tf]) for r in rows if tf in r]
     shot.last_bar = max(times) if times else None
+    if "freshness" in spec(s.layer).checks:
+        interval = shot.params.get("interval", s.interval)
+        forming = bar_open(now_ms, interval)  # limit=2: the last row is the forming bar, the one before it closed
+        closed = [t for t in times if t < forming]
+        fresh = layer_freshness(s.layer, max(closed) if closed else None, interval, now_ms, s.health)
+        if not fresh.ok:
+            shot.outcome, shot.reason = FAILED, fresh.detail
     return shot
 
 
@@ -159,7 +169,7 @@ def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: Client, *,
     if on_plan is not None:  # progress: the requests to expect
         on_plan(len(planned), plan)
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="cgpreset-health") as pool:
-        shots = list(pool.map(lambda p: fire(client, *p), planned))
+        shots = list(pool.map(lambda p: fire(client, p[0], p[1], now), planned))
     return HealthReport(shots, plan, client.rate_max, client.rate_used, now,
                         liveness, problems=floor_problems(configs, plan), source=source)
 

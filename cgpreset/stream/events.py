@@ -8,13 +8,17 @@ Both documented liquidation variants parse into one `LiquidationEvent`:
 Trade channels (`futures_trades@{exchange}_{symbol}@{minVolUsd}`, `spot_trades@...`) parse into
 `TradeEvent`. Parsing never raises: anything unexpected becomes an `UnknownFrame` with a reason,
 which the stream logs and skips.
+
+Event times are epoch milliseconds, as in REST. Given the stream's clock, an event whose time
+cannot be that (before 2015: seconds read as milliseconds are January 1970; more than 5 minutes
+ahead, or micro- or nanoseconds) is refused: never stored, printed or counted as an event.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # The vocabulary lives in channels.py (foundation); re-exported here, where the stream finds it.
@@ -32,6 +36,10 @@ from cgpreset.channels import channel_kind as channel_kind
 from cgpreset.channels import channel_problem as channel_problem
 from cgpreset.channels import subscriptions as subscriptions
 
+#: The earliest event time taken (2015-01-01T00:00:00Z, ms): CoinGlass has nothing older.
+EARLIEST_MS = 1_420_070_400_000
+#: How far an event's time may run ahead of our clock (clocks on both sides drift a little).
+MAX_AHEAD_MS = 5 * 60_000
 _QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "USD")
 _SUFFIXES = ("SWAP", "PERP", "PERPETUAL", "FUTURES")
 
@@ -43,6 +51,8 @@ class Events:
     channel: str
     events: list[StreamEvent]
     skipped: list[str]
+    #: (reason, which item) for events refused for their time (see time_problem)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -79,8 +89,20 @@ class UnknownFrame:
 Frame = Events | Pong | ErrorFrame | UnknownFrame
 
 
-def parse_frame(message: str | bytes) -> Frame:
-    """Classify one text frame; never raises."""
+def time_problem(time_ms: int, now_ms: int) -> str | None:
+    """Why an event time is not plausible epoch milliseconds at `now_ms` (None if it is). Pure."""
+    if time_ms < EARLIEST_MS:
+        return "time in seconds, not milliseconds" if time_ms < 10**11 else "time before 2015"
+    if time_ms > 10**14:  # the year 5138
+        return "time in micro- or nanoseconds, not milliseconds"
+    if time_ms > now_ms + MAX_AHEAD_MS:
+        return "time more than 5 min ahead of our clock"
+    return None
+
+
+def parse_frame(message: str | bytes, now_ms: int | None = None) -> Frame:
+    """Classify one text frame; never raises. With `now_ms` (the stream's clock), events whose
+    time is not plausible go to `Events.rejected` instead of `events`."""
     if isinstance(message, bytes):
         try:
             message = message.decode("utf-8")
@@ -112,12 +134,19 @@ def parse_frame(message: str | bytes) -> Frame:
         return UnknownFrame(f"{channel}: data is not an array", _clip(text))
     events: list[StreamEvent] = []
     skipped: list[str] = []
+    rejected: list[tuple[str, str]] = []
     for i, item in enumerate(data):
         try:
-            events.append(_parse_item(kind, channel, item))
+            event = _parse_item(kind, channel, item)
         except (KeyError, TypeError, ValueError) as exc:
             skipped.append(f"{channel} data[{i}]: {exc}")
-    return Events(channel, events, skipped)
+            continue
+        why = None if now_ms is None else time_problem(event.time, now_ms)
+        if why is None:
+            events.append(event)
+        else:
+            rejected.append((why, f"{channel} data[{i}]: {event.symbol} at {event.time}"))
+    return Events(channel, events, skipped, rejected)
 
 
 def _parse_item(kind: str, channel: str, item: Any) -> StreamEvent:

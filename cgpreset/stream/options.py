@@ -96,6 +96,7 @@ class StreamStats:
     filtered_out: int = 0
     duplicates: int = 0
     skipped_items: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)  # events refused for their time, by reason
     unknown_frames: int = 0
     error_frames: int = 0
     connections: int = 0  # connections that opened (handshake done)
@@ -127,7 +128,8 @@ class StreamStats:
             connect_failures=self.connect_failures, heartbeat_timeouts=self.heartbeat_timeouts,
             pings_sent=self.pings_sent, pongs_received=self.pongs_received, frames=self.frames,
             filtered_out=self.filtered_out, duplicates=self.duplicates, skipped_items=self.skipped_items,
-            unknown_frames=self.unknown_frames, error_frames=self.error_frames,
+            rejected=dict(sorted(self.rejected.items())), unknown_frames=self.unknown_frames,
+            error_frames=self.error_frames,
             stored=self.stored if stored else None,
         )
 
@@ -161,6 +163,7 @@ class StreamSummary:
     filtered_out: int
     duplicates: int
     skipped_items: int
+    rejected: dict[str, int]  # events refused for an implausible time, by reason
     unknown_frames: int
     error_frames: int
     stored: int | None  # None without --store
@@ -256,9 +259,12 @@ def format_summary(summary: StreamSummary) -> str:
     age = summary.last_event_age_s
     last = "no events" if age is None else f"last event {age:.1f} s ago"
     failed = summary.connect_failures
+    refused = sum(summary.rejected.values())
     return (
         f"stream stopped ({summary.stop_reason}) after {summary.duration_s:.1f} s: "
-        f"{summary.events} events ({summary.events_per_minute:.1f}/min), {last}, "
+        f"{summary.events} events ({summary.events_per_minute:.1f}/min)"
+        + (f", {refused} refused ({'; '.join(f'{n}: {why}' for why, n in summary.rejected.items())})"
+           if refused else "") + f", {last}, "
         f"{summary.reconnects} reconnects" + (f" ({failed} failed connects)" if failed else "") + ", "
         f"{summary.pings_sent} pings / {summary.pongs_received} pongs"
     )

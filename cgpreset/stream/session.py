@@ -303,7 +303,7 @@ class _Session:
     def _handle(self, message: str | bytes) -> bool:
         """Count and dispatch one frame; returns whether it was a sign of life (a pong or events)."""
         self.stats.frames += 1
-        frame = parse_frame(message)
+        frame = parse_frame(message, now_ms=int(self.wall() * 1000))
         if isinstance(frame, Pong):
             self.stats.pongs_received += 1
             return True
@@ -323,6 +323,9 @@ class _Session:
         for reason in frame.skipped:
             self.stats.skipped_items += 1
             self._log_once(reason.split(":", 1)[-1], "skipping item: %s", reason)
+        for reason, item in frame.rejected:  # not stored nor printed; the first of each reason is a warning
+            self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
+            self._log_once(reason, "refusing event (%s): %s", reason, item)
         if frame.events:
             self.stats.served_channels.add(frame.channel)
         self.conn_events += len(frame.events)
