@@ -6,9 +6,8 @@ JSON Schema.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -28,13 +27,20 @@ from cgpreset._yaml import read_yaml
 from cgpreset.channels import channel_problem
 from cgpreset.errors import ConfigError
 from cgpreset.layers import COIN_LAYERS, FLOOR_LAYERS, LAYERS
-from cgpreset.plans import INTERVALS, LIQUIDATION_RANGES, Plan, history_days
+from cgpreset.models.fields import COIN_PATTERN as COIN_PATTERN  # re-exported: part of this module's API
+from cgpreset.models.fields import NAME_PATTERN as NAME_PATTERN
+from cgpreset.models.fields import TOKEN_PATTERN as TOKEN_PATTERN
+from cgpreset.models.fields import CoinCode as CoinCode
+from cgpreset.models.fields import ExchangeName as ExchangeName
+from cgpreset.models.fields import FiniteFloat as FiniteFloat
+from cgpreset.models.fields import InstrumentId as InstrumentId
+from cgpreset.models.fields import Interval as Interval
+from cgpreset.models.fields import LiqRange as LiqRange
+from cgpreset.models.fields import StrictInt as StrictInt
+from cgpreset.models.fields import _not_bool
+from cgpreset.plans import Plan, history_days
 
 CONFIG_VERSION: Final = 1
-Interval = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w"]
-LiqRange = Literal["1h", "4h", "12h", "24h"]
-assert set(Interval.__args__) == set(INTERVALS)  # type: ignore[attr-defined]
-assert set(LiqRange.__args__) == set(LIQUIDATION_RANGES)  # type: ignore[attr-defined]
 
 
 def _known_channel(name: str) -> str:
@@ -47,50 +53,6 @@ def _known_channel(name: str) -> str:
 #: A documented WebSocket channel (a bare futures_trades / spot_trades means the coin's funding pair).
 Channel = Annotated[str, AfterValidator(_known_channel)]
 
-COIN_PATTERN = r"^[A-Za-z0-9]+$"
-_COIN_RE = re.compile(COIN_PATTERN)
-TOKEN_PATTERN = r"^\S+$"
-NAME_PATTERN = r"^\S(.*\S)?$"
-
-
-def _coin_code(value: str) -> str:
-    if not _COIN_RE.fullmatch(value):
-        raise PydanticCustomError(
-            "coin_code", "{value} is not a CoinGlass coin code (letters and digits only, e.g. BTC, 1000PEPE, kPEPE)",
-            {"value": repr(value)},
-        )
-    return value
-
-
-def _token(value: str) -> str:
-    if not value or any(c.isspace() for c in value):
-        raise PydanticCustomError("token", "{value} must be non-empty, without whitespace", {"value": repr(value)})
-    return value
-
-
-def _name(value: str) -> str:
-    if not value.strip() or value != value.strip():
-        raise PydanticCustomError("name", "{value} must be non-empty, without surrounding whitespace",
-                                  {"value": repr(value)})
-    return value
-
-
-def _not_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise PydanticCustomError("literal_error", "Input should be 1")
-    return value
-
-
-#: A CoinGlass coin code as CoinGlass spells it: letters and digits (BTC, 1000PEPE, kPEPE).
-CoinCode = Annotated[str, AfterValidator(_coin_code), Field(json_schema_extra={"pattern": COIN_PATTERN})]
-#: A venue's own instrument id (SOL-USDT-SWAP, 1000PEPEUSDT): non-empty, no whitespace.
-InstrumentId = Annotated[str, AfterValidator(_token), Field(json_schema_extra={"pattern": TOKEN_PATTERN})]
-#: A CoinGlass exchange name (OKX, Binance; "All" in a liquidation breakdown): non-blank, trimmed.
-ExchangeName = Annotated[str, AfterValidator(_name), Field(json_schema_extra={"pattern": NAME_PATTERN})]
-#: Whole numbers are whole numbers: `true` is not 1 and 30.0 is not 30.
-StrictInt = Annotated[int, Field(strict=True)]
-#: Finite numbers (no .inf / .nan); an int is fine, a boolean is not.
-FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class Strict(BaseModel):
