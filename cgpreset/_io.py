@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cgpreset.errors import ConfigError, OutputError, did_you_mean
-from cgpreset.layers import LAYERS
 
 if TYPE_CHECKING:  # pydantic is imported by the models that raise its errors, never for --help
     from pydantic import ValidationError
@@ -90,7 +89,10 @@ def describe_error(err: Mapping[str, Any], model: Any = None) -> str:
     loc = err["loc"]
     if err["type"] == "extra_forbidden":
         if len(loc) == 2 and loc[0] == "layers":
-            return f"unknown layer (expected one of {', '.join(LAYERS)})"
+            from cgpreset.layers import layer_names
+
+            return (f"unknown layer{did_you_mean(str(loc[1]), layer_names())}; expected one of "
+                    f"{', '.join(layer_names())}")
         if model is None or not loc:
             return "unknown key"
         return "unknown key" + did_you_mean(str(loc[-1]), keys_at(model, loc[:-1]))

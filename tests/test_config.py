@@ -50,8 +50,8 @@ def test_good_config_loads(tmp_path: Path) -> None:
         (GOOD.replace("{symbol: SOL}", "{symbol: SOL, exchange_list: [OKX]}"),
          "sol.yaml: layers.open_interest.exchange_list: unknown key"),
         (GOOD.replace("layers:", "layers:\n  funding_rate: {}"),
-         "sol.yaml: layers.funding_rate: unknown layer (expected one of funding, open_interest, liquidation, "
-         "taker_volume, liquidation_exchanges, etf_flows)"),
+         "sol.yaml: layers.funding_rate: unknown layer (did you mean funding?); "
+         "expected one of funding, open_interest, liquidation, taker_volume, liquidation_exchanges, etf_flows"),
     ],
 )
 def test_bad_configs_fail_in_one_line_naming_file_and_field(tmp_path: Path, text: str | bytes, message: str) -> None:

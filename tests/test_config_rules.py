@@ -183,8 +183,8 @@ def test_overlapping_paths_do_not_double_count_a_dry_run(tmp_path: Path) -> None
     ("  min_rows: 1", "  min_rows: 1\n  foo: 1", "health.foo", "unknown key"),
     ("version: 1", "version: 1\nfoo: bar", "foo", "unknown key"),
     ("  etf_flows:", "  etf_flow:", "layers.etf_flow",
-     "unknown layer (expected one of funding, open_interest, liquidation, taker_volume, liquidation_exchanges, "
-     "etf_flows)"),
+     "unknown layer (did you mean etf_flows?); expected one of funding, open_interest, liquidation, "
+     "taker_volume, liquidation_exchanges, etf_flows"),
 ])
 def test_unknown_keys_read_the_same_in_validate_and_run(tmp_path: Path, old: str, new: str, field: str,
                                                        problem: str) -> None:

@@ -6,15 +6,14 @@ import re
 from pathlib import Path
 
 from cgpreset.api.catalogue import endpoint
-from cgpreset.layers import LAYERS, REGISTRY
-from cgpreset.models.config import Layers
-from cgpreset.models.preset import PresetLayers
+from cgpreset.layers import REGISTRY, layer_names
+from cgpreset.models.layers import layers_model, preset_layers_model
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cgpreset"
 
 
 def test_every_layer_of_the_models_has_one_spec_in_order() -> None:
-    assert tuple(Layers.model_fields) == LAYERS == tuple(PresetLayers.model_fields)
+    assert tuple(layers_model().model_fields) == layer_names() == tuple(preset_layers_model().model_fields)
 
 
 def test_each_spec_matches_its_catalogue_endpoint() -> None:
@@ -28,7 +27,7 @@ def test_each_spec_matches_its_catalogue_endpoint() -> None:
 
 def test_request_params_and_key_come_from_the_layer_config_fields() -> None:
     for ls in REGISTRY.values():
-        model = Layers.model_fields[ls.id].annotation.__args__[0]  # `XLayer | None`
+        model = layers_model().model_fields[ls.id].annotation.__args__[0]  # `XLayer | None`
         fields = set(model.model_fields)
         assert set(ls.params) <= fields, ls.id
         assert set(re.findall(r"{(\w+)}", ls.key)) <= fields, ls.id

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cgpreset.errors import ConfigError
-from cgpreset.layers import LAYERS
+from cgpreset.layers import layer_names
 from cgpreset.models.preset import (
     DEFAULT_PRESET,
     DEFAULT_TEMPLATES,
@@ -33,8 +33,8 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 def test_shipped_preset_is_the_runbook_production_config() -> None:
     p = load_preset(SOL)
     assert (p.name, p.coin, p.plan, p.interval) == ("sol", "SOL", Plan.STANDARD, "1h")
-    assert tuple(type(p.layers).model_fields) == LAYERS
-    assert all(getattr(p.layers, name) is not None for name in LAYERS)
+    assert tuple(type(p.layers).model_fields) == layer_names()
+    assert p.layers.enabled() == list(layer_names())
     f = p.layers.funding
     assert f is not None
     assert (f.exchange, f.symbol, f.quote, f.contract) == ("OKX", "SOL-USDT-SWAP", "USDT", "perpetual")

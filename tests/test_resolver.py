@@ -309,5 +309,6 @@ def test_resolution_is_deterministic_and_serialisable() -> None:
     assert a == b
     assert set(a) == {"coins", "dropped", "notes"}
     assert set(a["coins"][0]) == {
-        "coin", "requested", "selected_by", "rank", "file", "layers", "dropped_layers", "funding_fallback", "notes",
+        "coin", "requested", "selected_by", "rank", "file", "layers", "dropped_layers", "funding_fallback",
+        "fallback_layers", "notes",
     }

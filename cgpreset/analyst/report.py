@@ -18,7 +18,7 @@ from typing import Any
 
 from cgpreset.analyst.charts import figure_for
 from cgpreset.analyst.views import VIEW_COLUMNS, Selection, iter_rows
-from cgpreset.layers import CORE_LAYERS, spec
+from cgpreset.layers import spec
 from cgpreset.models.config import CoinConfig, HealthSpec
 from cgpreset.plans import interval_ms
 from cgpreset.run.checks import Check, run_checks
@@ -110,7 +110,7 @@ def collect(conn: Any, configs: Sequence[tuple[Path, CoinConfig]], *, now_ms: in
     out: list[SeriesReport] = []
     etf_health: HealthSpec | None = None
     for _, cfg in configs:
-        for layer in (*CORE_LAYERS, "liquidation_exchanges"):
+        for layer in [n for n in cfg.layers.enabled() if not spec(n).macro]:
             sub = getattr(cfg.layers, layer, None)
             if sub is None:
                 continue
@@ -121,7 +121,7 @@ def collect(conn: Any, configs: Sequence[tuple[Path, CoinConfig]], *, now_ms: in
                 rows = [r for r in rows if r["exchange"] == sub.exchange and r["instrument"] == sub.symbol]
                 label = f"{sub.exchange} {sub.symbol}"
             out.append(check_series(SeriesReport(cfg.coin, layer, label, interval, rows), cfg.health, now_ms))
-        if cfg.layers.etf_flows is not None and etf_health is None:
+        if cfg.layers.get("etf_flows") is not None and etf_health is None:
             etf_health = cfg.health
     if etf_health is not None:
         rows = _fetch(conn, "etf_flows", None)

@@ -5,9 +5,13 @@ Facts come from ../shared/coinglass-v4.md (§6); each entry names its spec secti
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
+from cgpreset import layers
+from cgpreset.layers import LayerSpec
 from cgpreset.plans import Plan
 from cgpreset.timeframes import MAX_LIMIT as MAX_LIMIT  # re-exported: the API's page size
 
@@ -68,15 +72,8 @@ KNOWN_EXCHANGES: tuple[str, ...] = (
     "ApeX Omni",
 )
 
-_OHLC = (
-    Field("time", "int"),
-    Field("open", "number"),
-    Field("high", "number"),
-    Field("low", "number"),
-    Field("close", "number"),
-)
 
-ENDPOINTS: dict[str, Endpoint] = {
+ENDPOINTS_STATIC: dict[str, Endpoint] = {
     e.id: e
     for e in (
         Endpoint(
@@ -154,104 +151,70 @@ ENDPOINTS: dict[str, Endpoint] = {
             cache_seconds=10,
             spec="§6.9",
         ),
-        Endpoint(
-            id="funding-rate-history",
-            path="/api/futures/funding-rate/history",
-            scope="pair",
-            data="rows",
-            required=("exchange", "symbol", "interval"),
-            optional=HISTORY_PARAMS,
-            fields=_OHLC,
-            interval_floor=True,
-            time_field="time",
-            spec="§6.3",
-        ),
-        Endpoint(
-            id="open-interest-aggregated-history",
-            path="/api/futures/open-interest/aggregated-history",
-            scope="coin",
-            data="rows",
-            required=("symbol", "interval"),
-            optional=(*HISTORY_PARAMS, "unit"),
-            fields=_OHLC,
-            interval_floor=True,
-            time_field="time",
-            spec="§6.4",
-        ),
-        Endpoint(
-            id="liquidation-aggregated-history",
-            path="/api/futures/liquidation/aggregated-history",
-            scope="coin",
-            data="rows",
-            required=("exchange_list", "symbol", "interval"),
-            optional=HISTORY_PARAMS,
-            fields=(
-                Field("time", "int"),
-                Field("aggregated_long_liquidation_usd", "number"),
-                Field("aggregated_short_liquidation_usd", "number"),
-            ),
-            interval_floor=True,
-            time_field="time",
-            spec="§6.5",
-        ),
-        Endpoint(
-            id="aggregated-taker-buy-sell-volume-history",
-            path="/api/futures/aggregated-taker-buy-sell-volume/history",
-            scope="coin",
-            data="rows",
-            required=("exchange_list", "symbol", "interval"),
-            optional=(*HISTORY_PARAMS, "unit"),
-            fields=(
-                Field("time", "int"),
-                Field("aggregated_buy_volume_usd", "number"),
-                Field("aggregated_sell_volume_usd", "number"),
-            ),
-            interval_floor=True,
-            time_field="time",
-            spec="§6.6",
-        ),
-        Endpoint(
-            id="liquidation-exchange-list",
-            path="/api/futures/liquidation/exchange-list",
-            scope="coin",
-            data="rows",
-            required=("range",),
-            optional=("symbol",),
-            fields=(
-                Field("exchange", "str"),
-                Field("liquidation_usd", "number"),
-                # Real responses say longLiquidation_usd; the docs say long_liquidation_usd (spec §6.7).
-                Field("long_liquidation_usd", "number", aliases=("longLiquidation_usd",)),
-                Field("short_liquidation_usd", "number", aliases=("shortLiquidation_usd",)),
-            ),
-            cache_seconds=10,
-            spec="§6.7",
-        ),
-        Endpoint(
-            id="etf-bitcoin-flow-history",
-            path="/api/etf/bitcoin/flow-history",
-            scope="global",
-            data="rows",
-            fields=(
-                Field("timestamp", "int"),
-                Field("flow_usd", "number"),
-                Field("price_usd", "number", required=False),
-                Field("etf_flows", "list", required=False),
-            ),
-            time_field="timestamp",
-            spec="§6.8",
-            notes=("no parameters: the full daily history since 2024-01-11 comes back every call",),
-        ),
     )
 }
 
-BY_PATH: dict[str, Endpoint] = {e.path: e for e in ENDPOINTS.values()}
+#: Endpoints of discovery and the account (the data layers' come from their definitions).
+DISCOVERY: dict[str, Endpoint] = ENDPOINTS_STATIC
+
+
+@lru_cache(maxsize=512)
+def layer_endpoint(ls: LayerSpec) -> Endpoint:
+    """A data layer's endpoint, from its definition: parameters by kind, fields with their types."""
+    kind_params = tuple(p for p in ls.params if p not in ls.optional_params)
+    required = (*kind_params, *(("interval",) if ls.windowed else ()))
+    optional = (*(HISTORY_PARAMS if ls.windowed else ()),
+                *(p for p in (*ls.optional_params, *ls.fixed_params) if p not in required))
+    time = (Field(ls.time_field, "int"),) if ls.time_field else ()
+    fields = time + tuple(Field(f.name, f.type, f.aliases, f.required) for f in ls.fields)
+    return Endpoint(id=ls.endpoint_id, path=ls.path, scope="pair" if ls.kind == "pair" else
+                    "global" if ls.macro else "coin", data="rows", required=required, optional=optional,
+                    fields=fields, min_plan=ls.min_plan, interval_floor=ls.floor, time_field=ls.time_field,
+                    cache_seconds=ls.cache_seconds, spec=ls.docs, notes=ls.notes)
+
+
+class _Endpoints(Mapping[str, Endpoint]):
+    """Every endpoint by id: discovery's, then each layer's of the catalogue in effect."""
+
+    def _all(self) -> dict[str, Endpoint]:
+        out = dict(DISCOVERY)
+        for ls in layers.catalogue().values():
+            out.setdefault(ls.endpoint_id, layer_endpoint(ls))
+        return out
+
+    def __getitem__(self, key: str) -> Endpoint:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+class _ByPath(Mapping[str, Endpoint]):
+    """Every endpoint by path."""
+
+    def _all(self) -> dict[str, Endpoint]:
+        return {e.path: e for e in ENDPOINTS.values()}
+
+    def __getitem__(self, key: str) -> Endpoint:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+ENDPOINTS: Mapping[str, Endpoint] = _Endpoints()
+BY_PATH: Mapping[str, Endpoint] = _ByPath()
 
 
 def endpoint(key: str) -> Endpoint:
     """Look an endpoint up by id or path."""
-    if key in ENDPOINTS:
-        return ENDPOINTS[key]
-    if key in BY_PATH:
-        return BY_PATH[key]
-    raise KeyError(f"unknown endpoint {key!r}")
+    found = ENDPOINTS.get(key) or BY_PATH.get(key)
+    if found is None:
+        raise KeyError(f"unknown endpoint {key!r}")
+    return found

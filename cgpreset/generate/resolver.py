@@ -25,7 +25,9 @@ from cgpreset.generate.selection import DroppedCoin as DroppedCoin  # re-exporte
 from cgpreset.generate.selection import filenames as filenames
 from cgpreset.generate.selection import select_coins
 from cgpreset.generate.selection import unknown_coins as unknown_coins
-from cgpreset.models.preset import ALL_ROW, FundingPreset, Preset, Watchlist
+from cgpreset.layers import spec
+from cgpreset.models.layers import settings_of
+from cgpreset.models.preset import ALL_ROW, Preset, Watchlist
 from cgpreset.plans import Plan, history_days
 
 _DATED = re.compile(r"(?:[_-]\d{6}(?:\d{2})?|-\d{1,2}[A-Z]{3}\d{2})$", re.IGNORECASE)
@@ -73,7 +75,11 @@ class CoinResolution:
     layers: dict[str, dict[str, Any]]
     notes: tuple[str, ...]
     dropped_layers: dict[str, str] = field(default_factory=dict)
-    funding_fallback: bool = False
+    fallbacks: tuple[str, ...] = ()  # pair layers resolved on a fallback venue or quote
+
+    @property
+    def funding_fallback(self) -> bool:
+        return "funding" in self.fallbacks
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +91,7 @@ class CoinResolution:
             "layers": self.layers,
             "dropped_layers": dict(sorted(self.dropped_layers.items())),
             "funding_fallback": self.funding_fallback,
+            "fallback_layers": list(self.fallbacks),
             "notes": list(self.notes),
         }
 
@@ -111,10 +118,14 @@ class Resolution:
 def plan_problems(preset: Preset, plan: Plan) -> list[str]:
     """`field: problem` for every preset value the plan cannot serve (interval floor, history depth)."""
     problems: list[str] = []
-    for where, interval in preset.layer_intervals():
-        if not plan.allows_interval(interval):
+    for name in preset.layers.enabled():
+        if not plan.at_least(spec(name).min_plan):
+            problems.append(f"layers.{name}: needs the {spec(name).min_plan.value} plan or higher "
+                            f"(this is {plan.value})")
+    for name, where, interval in preset.layer_intervals():
+        if not spec(name).allows(plan, interval):
             problems.append(
-                f"{where}: {interval} is below the {plan.value} plan's floor ({plan.interval_floor})"
+                f"{where}: {interval} is below the {plan.value} plan's floor ({spec(name).floor_for(plan)})"
             )
             continue
         keep = history_days(plan, interval)
@@ -127,22 +138,18 @@ def plan_problems(preset: Preset, plan: Plan) -> list[str]:
 
 
 def _preset_exchanges(preset: Preset) -> list[tuple[str, str]]:
-    """(field path, exchange name) for every exchange the preset names."""
+    """(field path, exchange name) for every exchange the preset names, by each layer's kind."""
     out: list[tuple[str, str]] = []
-    lay = preset.layers
-    if lay.funding:
-        out.append(("layers.funding.exchange", lay.funding.exchange))
-        out += [(f"layers.funding.fallback_exchanges[{i}]", e) for i, e in enumerate(lay.funding.fallback_exchanges)]
-    for name in ("liquidation", "taker_volume"):
-        spec = getattr(lay, name)
-        if spec:
-            out += [(f"layers.{name}.exchange_list[{i}]", e) for i, e in enumerate(spec.exchange_list)]
-    if lay.liquidation_exchanges:
-        out += [
-            (f"layers.liquidation_exchanges.exchanges[{i}]", e)
-            for i, e in enumerate(lay.liquidation_exchanges.exchanges)
-            if e.lower() != ALL_ROW.lower()
-        ]
+    for name, block in preset.layers.items():
+        kind = spec(name).kind
+        if kind == "pair":
+            out.append((f"layers.{name}.exchange", block.exchange))
+            out += [(f"layers.{name}.fallback_exchanges[{i}]", e) for i, e in enumerate(block.fallback_exchanges)]
+        elif kind == "coin_exchanges":
+            out += [(f"layers.{name}.exchange_list[{i}]", e) for i, e in enumerate(block.exchange_list)]
+        elif kind == "exchange_snapshot":
+            out += [(f"layers.{name}.exchanges[{i}]", e) for i, e in enumerate(block.exchanges)
+                    if e.lower() != ALL_ROW.lower()]
     return out
 
 
@@ -172,24 +179,26 @@ def check_preset(preset: Preset, snapshot: Snapshot, *, source: str = "preset") 
 # -- per-coin layers --------------------------------------------------------------------------
 
 
-def _funding(
-    spec: FundingPreset, coin: str, seed: str, snapshot: Snapshot, ex_name: dict[str, str]
+def _pair(
+    name: str, block: Any, coin: str, seed: str, snapshot: Snapshot, ex_name: dict[str, str]
 ) -> tuple[dict[str, Any] | None, list[str], bool, str | None]:
-    """(layer, notes, on a fallback venue?, drop reason)."""
+    """A pair layer (funding, long/short ratios, basis...): the preset's production pair for the
+    seed coin, else the venue's own instrument id of a linear perpetual on the preset's exchange,
+    then each fallback exchange, then each fallback quote. (layer, notes, on a fallback?, drop reason)."""
     listings = snapshot.listings(coin)
-    preferred = ex_name[spec.exchange]
-    extra = {"interval": spec.interval} if spec.interval else {}
+    preferred = ex_name[block.exchange]
+    extra = {"interval": block.interval} if block.interval else {}
     notes: list[str] = []
     if coin == seed:
-        if any(i.instrument_id == spec.symbol for i in listings.get(preferred, [])):
-            layer = {"exchange": preferred, "symbol": spec.symbol, **extra}
-            return layer, [f"funding: {preferred} {spec.symbol}, the preset's production pair"], False, None
+        if any(i.instrument_id == block.symbol for i in listings.get(preferred, [])):
+            layer = {"exchange": preferred, "symbol": block.symbol, **extra}
+            return layer, [f"{name}: {preferred} {block.symbol}, the preset's production pair"], False, None
         notes.append(
-            f"funding: the preset's production pair {preferred} {spec.symbol} is not listed any more; "
+            f"{name}: the preset's production pair {preferred} {block.symbol} is not listed any more; "
             "resolved like any other coin"
         )
-    venues = list(dict.fromkeys([preferred, *(ex_name[e] for e in spec.fallback_exchanges)]))
-    quotes = list(dict.fromkeys(q.upper() for q in [spec.quote, *spec.fallback_quotes]))
+    venues = list(dict.fromkeys([preferred, *(ex_name[e] for e in block.fallback_exchanges)]))
+    quotes = list(dict.fromkeys(q.upper() for q in [block.quote, *block.fallback_quotes]))
     misses: dict[str, str | None] = {}  # exchange -> what it has instead (None: nothing)
     for quote in quotes:
         for ex in venues:
@@ -201,13 +210,13 @@ def _funding(
                 continue
             pick = ok[0]
             if ex == preferred and quote == quotes[0]:
-                notes.append(f"funding: {ex} {pick.instrument_id} ({quote} perpetual, the preset's venue)")
+                notes.append(f"{name}: {ex} {pick.instrument_id} ({quote} perpetual, the preset's venue)")
             else:
-                notes.append(f"funding: {ex} {pick.instrument_id} ({quote} perpetual); fallback: "
+                notes.append(f"{name}: {ex} {pick.instrument_id} ({quote} perpetual); fallback: "
                              + _summary(misses, coin))
             if len(ok) > 1:
                 others = ", ".join(i.instrument_id for i in ok[1:])
-                notes.append(f"funding: {ex} also lists {others}; took the shortest id")
+                notes.append(f"{name}: {ex} also lists {others}; took the shortest id")
             fallback = not (ex == preferred and quote == quotes[0])
             return {"exchange": ex, "symbol": pick.instrument_id, **extra}, notes, fallback, None
     reason = f"no {' or '.join(quotes)} perpetual for {coin}: {_summary(misses, coin)}"
@@ -248,59 +257,51 @@ def _narrow(names: list[str], coin: str, snapshot: Snapshot, ex_name: dict[str, 
 
 def _resolve_coin(
     preset: Preset, coin: str, snapshot: Snapshot, ex_name: dict[str, str]
-) -> tuple[dict[str, dict[str, Any]], list[str], dict[str, str], bool]:
-    lay = preset.layers
+) -> tuple[dict[str, dict[str, Any]], list[str], dict[str, str], tuple[str, ...]]:
+    """One coin's layers, by each layer's kind: (layers, notes, dropped layer -> why, layers on a fallback)."""
     layers: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
     dropped: dict[str, str] = {}
-    fallback = False
+    fallbacks: list[str] = []
     seed = snapshot.coin_spelling(preset.coin) or preset.coin
-    if lay.funding:
-        layer, more, fallback, why = _funding(lay.funding, coin, seed, snapshot, ex_name)
-        notes += more
-        if layer is None:
-            assert why is not None
-            dropped["funding"] = why
-        else:
-            layers["funding"] = layer
-    if lay.open_interest:
-        oi: dict[str, Any] = {"symbol": coin}
-        if lay.open_interest.interval:
-            oi["interval"] = lay.open_interest.interval
-        layers["open_interest"] = oi
-    for name in ("liquidation", "taker_volume"):
-        spec = getattr(lay, name)
-        if spec is None:
-            continue
-        kept, gone = _narrow(spec.exchange_list, coin, snapshot, ex_name)
-        if gone and kept:
-            notes.append(f"{name}.exchange_list: dropped {', '.join(gone)} (does not list {coin})")
-        if not kept:
-            dropped[name] = f"none of {', '.join(ex_name[e] for e in spec.exchange_list)} lists {coin}"
-            continue
-        layer = {"symbol": coin, "exchange_list": kept}
-        if spec.interval:
-            layer["interval"] = spec.interval
-        layers[name] = layer
-    if lay.liquidation_exchanges:
-        spec_le = lay.liquidation_exchanges
-        kept, gone = _narrow(spec_le.exchanges, coin, snapshot, ex_name)
-        if gone and kept and snapshot.listings(coin):
-            notes.append(f"liquidation_exchanges.exchanges: dropped {', '.join(gone)} (does not list {coin})")
-        if kept == [ALL_ROW] and not snapshot.listings(coin):
-            dropped["liquidation_exchanges"] = f"{coin} is listed on no exchange, so there is no {ALL_ROW} row"
-        elif not kept:
-            dropped["liquidation_exchanges"] = f"none of {', '.join(spec_le.exchanges)} lists {coin}"
-        else:
-            layers["liquidation_exchanges"] = {"symbol": coin, "range": spec_le.range, "exchanges": kept}
-    if lay.etf_flows:
-        etf: dict[str, Any] = {"asset": lay.etf_flows.asset}
-        if lay.etf_flows.history_days:
-            etf["history_days"] = lay.etf_flows.history_days
-        layers["etf_flows"] = etf
+    for name, block in preset.layers.items():
+        kind = spec(name).kind
+        layer: dict[str, Any] | None = None
+        if kind == "pair":
+            layer, more, fallback, why = _pair(name, block, coin, seed, snapshot, ex_name)
+            notes += more
+            fallbacks += [name] if fallback else []
+            if layer is None:
+                assert why is not None
+                dropped[name] = why
+        elif kind == "coin":
+            layer = {"symbol": coin, **({"interval": block.interval} if block.interval else {})}
+        elif kind == "coin_exchanges":
+            kept, gone = _narrow(block.exchange_list, coin, snapshot, ex_name)
+            if gone and kept:
+                notes.append(f"{name}.exchange_list: dropped {', '.join(gone)} (does not list {coin})")
+            if not kept:
+                dropped[name] = f"none of {', '.join(ex_name[e] for e in block.exchange_list)} lists {coin}"
+            else:
+                layer = {"symbol": coin, "exchange_list": kept,
+                         **({"interval": block.interval} if block.interval else {})}
+        elif kind == "exchange_snapshot":
+            kept, gone = _narrow(block.exchanges, coin, snapshot, ex_name)
+            if gone and kept and snapshot.listings(coin):
+                notes.append(f"{name}.exchanges: dropped {', '.join(gone)} (does not list {coin})")
+            if kept == [ALL_ROW] and not snapshot.listings(coin):
+                dropped[name] = f"{coin} is listed on no exchange, so there is no {ALL_ROW} row"
+            elif not kept:
+                dropped[name] = f"none of {', '.join(block.exchanges)} lists {coin}"
+            else:
+                layer = {"symbol": coin, "range": block.range, "exchanges": kept}
+        else:  # macro: the preset's settings, the same for every coin
+            layer = {k: v for k, v in settings_of(block).items() if v is not None}
+        if layer is not None:
+            layers[name] = layer
     for name, why in dropped.items():
         notes.append(f"{name}: layer dropped: {why}")
-    return layers, notes, dropped, fallback
+    return layers, notes, dropped, tuple(fallbacks)
 
 
 def resolve(
@@ -325,7 +326,7 @@ def resolve(
     }
     out: list[CoinResolution] = []
     for coin, requested, how in chosen:
-        layers, notes, gone, fallback = _resolve_coin(preset, coin, snapshot, ex_name)
+        layers, notes, gone, fallbacks = _resolve_coin(preset, coin, snapshot, ex_name)
         if not layers:  # nothing left to fetch: a config with no layer is no config
             why = "; ".join(f"{name}: {reason}" for name, reason in sorted(gone.items()))
             dropped.append(DroppedCoin(requested, f"no layer left ({why})"))
@@ -345,7 +346,7 @@ def resolve(
                 layers=layers,
                 notes=tuple(head + notes),
                 dropped_layers=gone,
-                funding_fallback=fallback,
+                fallbacks=fallbacks,
             )
         )
     out.sort(key=lambda r: (r.rank is None, r.rank or 0, r.coin))

@@ -7,7 +7,7 @@ JSON Schema.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -17,7 +17,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -26,7 +25,7 @@ from cgpreset._io import format_validation
 from cgpreset._yaml import read_yaml
 from cgpreset.channels import channel_problem
 from cgpreset.errors import ConfigError
-from cgpreset.layers import COIN_LAYERS, FLOOR_LAYERS, LAYERS
+from cgpreset.layers import DEFINITION_SUFFIX, REGISTRY, REPO_LAYERS, Catalogue, catalogue, spec, use
 from cgpreset.models.fields import COIN_PATTERN as COIN_PATTERN  # re-exported: part of this module's API
 from cgpreset.models.fields import NAME_PATTERN as NAME_PATTERN
 from cgpreset.models.fields import TOKEN_PATTERN as TOKEN_PATTERN
@@ -38,6 +37,7 @@ from cgpreset.models.fields import Interval as Interval
 from cgpreset.models.fields import LiqRange as LiqRange
 from cgpreset.models.fields import StrictInt as StrictInt
 from cgpreset.models.fields import _not_bool
+from cgpreset.models.layers import LayersBase, layers_model, subclass_for
 from cgpreset.plans import Plan, history_days
 
 CONFIG_VERSION: Final = 1
@@ -59,75 +59,6 @@ class Strict(BaseModel):
     """Base for committed models: unknown keys rejected, values frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FundingLayer(Strict):
-    """Funding-rate OHLC for one exchange pair (pair-level endpoint)."""
-
-    exchange: ExchangeName = Field(description="CoinGlass exchange name, e.g. OKX")
-    symbol: InstrumentId = Field(description="the venue's own instrument id, e.g. SOL-USDT-SWAP")
-    interval: Interval | None = Field(default=None, description="overrides the config interval")
-
-
-class CoinLayer(Strict):
-    """A coin-aggregated series (open-interest OHLC)."""
-
-    symbol: CoinCode = Field(description="the config's coin code, e.g. SOL or 1000PEPE")
-    interval: Interval | None = None
-
-
-class ExchangeListLayer(Strict):
-    """A coin-aggregated series over an explicit exchange list (liquidations, taker volume)."""
-
-    symbol: CoinCode = Field(description="the config's coin code")
-    exchange_list: list[ExchangeName] = Field(min_length=1)
-    interval: Interval | None = None
-
-    @field_validator("exchange_list")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("exchange_list names an exchange twice")
-        return value
-
-
-class LiquidationExchangesLayer(Strict):
-    """The per-exchange liquidation breakdown over a rolling range."""
-
-    symbol: CoinCode = Field(description="the config's coin code")
-    range: LiqRange = "1h"
-    exchanges: list[ExchangeName] = Field(min_length=1, description='rows to keep; "All" is the total row')
-
-
-class EtfFlowsLayer(Strict):
-    """US spot ETF daily flows (macro; identical for every coin)."""
-
-    asset: Literal["bitcoin"] = "bitcoin"
-    history_days: StrictInt | None = Field(default=None, ge=1, description="keep only the last N days")
-
-
-class Layers(Strict):
-    """The layers a config runs (at least one); a missing layer is not run."""
-
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
-
-    funding: FundingLayer | None = None
-    open_interest: CoinLayer | None = None
-    liquidation: ExchangeListLayer | None = None
-    taker_volume: ExchangeListLayer | None = None
-    liquidation_exchanges: LiquidationExchangesLayer | None = None
-    etf_flows: EtfFlowsLayer | None = None
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> Layers:
-        if not self.enabled():
-            raise PydanticCustomError(
-                "no_layer", "no layer to run: enable at least one of {layers}", {"layers": ", ".join(LAYERS)}
-            )
-        return self
-
-    def enabled(self) -> list[str]:
-        return [name for name in type(self).model_fields if getattr(self, name) is not None]
 
 
 class HealthSpec(Strict):
@@ -173,18 +104,26 @@ class Provenance(Strict):
 
 
 class CoinConfig(Strict):
-    """One coin's validated config."""
+    """One coin's validated config. `layers` holds one block per layer of the catalogue in effect
+    (see models/layers.py): validate through `CoinConfig.model_validate`, which builds the model
+    of the active catalogue, so a repo's own layers are checked like the shipped ones."""
 
     version: Annotated[Literal[1], BeforeValidator(_not_bool)] = CONFIG_VERSION
     coin: CoinCode = Field(description="CoinGlass coin code as CoinGlass spells it, e.g. BTC, 1000PEPE, kPEPE")
     plan: Plan
     interval: Interval
     history_days: StrictInt = Field(ge=1, description="backfill depth on the first run")
-    layers: Layers
+    layers: LayersBase
     health: HealthSpec = Field(default_factory=HealthSpec)
     stream: StreamSpec = Field(default_factory=StreamSpec)
     notes: list[str] = Field(default_factory=list, description="why the resolver chose what it chose")
     provenance: Provenance | None = None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> CoinConfig:
+        """Validate against the active catalogue's model (the base class knows no layer)."""
+        model = config_model() if cls is CoinConfig else cls
+        return super(CoinConfig, model).model_validate(obj, *args, **kwargs)
 
     @model_validator(mode="after")
     def _consistent(self) -> CoinConfig:
@@ -197,38 +136,47 @@ class CoinConfig(Strict):
         return self
 
     def interval_for(self, layer: str) -> str:
-        spec = getattr(self.layers, layer)
-        return getattr(spec, "interval", None) or self.interval
+        block = self.layers.get(layer)
+        return getattr(block, "interval", None) or self.interval
+
+
+def config_model(cat: Catalogue | None = None) -> type[CoinConfig]:
+    """CoinConfig with one `layers` block per layer of the catalogue (the active one by default)."""
+    cat = cat or catalogue()
+    return subclass_for(CoinConfig, "layers", layers_model(cat), cat)
 
 
 def symbol_problems(cfg: CoinConfig) -> list[InitErrorDetails]:
     """A coin-level layer whose symbol is not the config's coin (its data would be another coin's)."""
     out: list[InitErrorDetails] = []
-    for layer in COIN_LAYERS:
-        spec = getattr(cfg.layers, layer)
-        if spec is not None and spec.symbol != cfg.coin:
+    for layer, block in cfg.layers.items():
+        if layer in REGISTRY and spec(layer).symbol_is_coin and block.symbol != cfg.coin:
             error = PydanticCustomError(
                 "symbol_not_coin",
                 "{symbol} is not this config's coin {coin} (a coin-level layer's symbol is the coin code)",
-                {"symbol": spec.symbol, "coin": cfg.coin},
+                {"symbol": block.symbol, "coin": cfg.coin},
             )
-            out.append(InitErrorDetails(type=error, loc=("layers", layer, "symbol"), input=spec.symbol))
+            out.append(InitErrorDetails(type=error, loc=("layers", layer, "symbol"), input=block.symbol))
     return out
 
 
 def plan_problems(cfg: CoinConfig) -> list[str]:
-    """Plan feasibility: intervals below the plan's floor, history deeper than the plan keeps."""
+    """Plan feasibility: a layer above the plan, intervals below its floor, history deeper than it keeps."""
     problems: list[str] = []
-    for layer in FLOOR_LAYERS:
-        spec = getattr(cfg.layers, layer)
-        if spec is None:
+    for layer, block in cfg.layers.items():
+        ls = spec(layer)
+        if not cfg.plan.at_least(ls.min_plan):
+            problems.append(f"layers.{layer}: needs the {ls.min_plan.value} plan or higher "
+                            f"(the config is for {cfg.plan.value})")
             continue
-        interval = spec.interval or cfg.interval
-        if not cfg.plan.allows_interval(interval):
-            where = f"layers.{layer}.interval" if spec.interval else "interval"
-            problems.append(
-                f"{where}: {interval} is below the {cfg.plan.value} plan's floor ({cfg.plan.interval_floor})"
-            )
+        if not ls.floor:
+            continue
+        own = getattr(block, "interval", None)
+        interval = own or cfg.interval
+        if not ls.allows(cfg.plan, interval):
+            where = f"layers.{layer}.interval" if own else "interval"
+            problems.append(f"{where}: {interval} is below the {cfg.plan.value} plan's floor "
+                            f"({ls.floor_for(cfg.plan)})")
             continue
         keep = history_days(cfg.plan, interval)
         if keep is not None and cfg.history_days > keep:
@@ -247,7 +195,7 @@ def load_config(path: Path) -> CoinConfig:
     try:
         return CoinConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {format_validation(exc, CoinConfig)}") from None
+        raise ConfigError(f"{path}: {format_validation(exc, config_model())}") from None
 
 
 def config_paths(paths: list[Path]) -> list[Path]:
@@ -258,7 +206,8 @@ def config_paths(paths: list[Path]) -> list[Path]:
     found: list[Path] = []
     for p in paths:
         if p.is_dir():
-            found.extend(sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml") and q.is_file()))
+            found.extend(sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml") and q.is_file()
+                                and not q.name.endswith(DEFINITION_SUFFIX)))
         elif p.exists():
             found.append(p)
         else:
@@ -275,6 +224,16 @@ def config_paths(paths: list[Path]) -> list[Path]:
     return out
 
 
+def use_layers_near(paths: list[Path]) -> None:
+    """Make the catalogue in effect the shipped layers plus a repo's own (`layers/*.yaml` in the
+    working directory) and those generate put beside the configs (`<name>.layer.yaml`)."""
+    places = [REPO_LAYERS] + [p if p.is_dir() else p.parent for p in paths]
+    use(places)
+
+
 def load_configs(paths: list[Path]) -> list[tuple[Path, CoinConfig]]:
-    """Load every config under `paths`; the first bad one stops with its file and field."""
-    return [(p, load_config(p)) for p in config_paths(paths)]
+    """Load every config under `paths` (the layer definitions beside them joining the catalogue);
+    the first bad one stops with its file and field."""
+    files = config_paths(paths)
+    use_layers_near(paths)
+    return [(p, load_config(p)) for p in files]

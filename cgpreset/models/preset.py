@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cgpreset._io import DEFAULT_PRESET as DEFAULT_PRESET  # re-exported: the loaders' callers find them here
 from cgpreset._io import DEFAULT_TEMPLATES as DEFAULT_TEMPLATES
@@ -21,87 +21,17 @@ from cgpreset._io import DEFAULT_WATCHLIST as DEFAULT_WATCHLIST
 from cgpreset._io import format_validation
 from cgpreset._yaml import read_yaml
 from cgpreset.errors import ConfigError
-from cgpreset.layers import FLOOR_LAYERS
-from cgpreset.models.config import HealthSpec, Interval, LiqRange, StreamSpec
+from cgpreset.layers import Catalogue, catalogue, spec
+from cgpreset.models.config import HealthSpec, Interval, StreamSpec
+from cgpreset.models.layers import PresetLayersBase, preset_layers_model, subclass_for
 from cgpreset.plans import Plan
 
 #: The name of the "total" row of liquidation/exchange-list (spec §6.7); not an exchange.
 ALL_ROW = "All"
 
 
-def _unique_exchanges(value: list[str]) -> list[str]:
-    if len({v.lower() for v in value}) != len(value):
-        raise ValueError("names an exchange twice")
-    return value
-
-
-#: Exchange names, each at most once (ignoring case).
-ExchangeNames = Annotated[list[str], AfterValidator(_unique_exchanges)]
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FundingPreset(_Strict):
-    """Funding OHLC for one pair: the seed's production pair and how to pick one for other coins."""
-
-    exchange: str = Field(description="preferred CoinGlass exchange, e.g. OKX")
-    symbol: str = Field(description="the seed coin's production instrument id on `exchange`")
-    quote: str = Field(default="USDT", description="wanted quote asset")
-    contract: Literal["perpetual"] = "perpetual"
-    fallback_exchanges: list[str] = Field(
-        default_factory=list, description="tried in order when `exchange` has no such contract"
-    )
-    fallback_quotes: list[str] = Field(
-        default_factory=list, description="other quotes, tried only when no venue lists `quote`"
-    )
-    interval: Interval | None = None
-
-    @field_validator("fallback_exchanges", "fallback_quotes")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        if len({v.lower() for v in value}) != len(value):
-            raise ValueError("names an entry twice")
-        return value
-
-
-class CoinLayerPreset(_Strict):
-    """A coin-aggregated series (all exchanges): nothing to resolve but the coin."""
-
-    interval: Interval | None = None
-
-
-class ExchangeListPreset(_Strict):
-    """A coin-aggregated series over an exchange list; narrowed per coin to venues that list it."""
-
-    exchange_list: ExchangeNames = Field(min_length=1)
-    interval: Interval | None = None
-
-
-class LiquidationExchangesPreset(_Strict):
-    """The per-exchange liquidation breakdown; `All` is the total row and always kept."""
-
-    range: LiqRange = "1h"
-    exchanges: ExchangeNames = Field(min_length=1)
-
-
-class EtfFlowsPreset(_Strict):
-    """Macro layer, identical for every coin."""
-
-    asset: Literal["bitcoin"] = "bitcoin"
-    history_days: int | None = Field(default=None, ge=1, strict=True)
-
-
-class PresetLayers(_Strict):
-    """The layers of the preset; ids are the config's layer ids."""
-
-    funding: FundingPreset | None = None
-    open_interest: CoinLayerPreset | None = None
-    liquidation: ExchangeListPreset | None = None
-    taker_volume: ExchangeListPreset | None = None
-    liquidation_exchanges: LiquidationExchangesPreset | None = None
-    etf_flows: EtfFlowsPreset | None = None
 
 
 class Preset(_Strict):
@@ -113,22 +43,33 @@ class Preset(_Strict):
     plan: Plan
     interval: Interval
     history_days: int = Field(ge=1, strict=True)
-    layers: PresetLayers
+    layers: PresetLayersBase
     health: HealthSpec = Field(default_factory=HealthSpec)
     stream: StreamSpec = Field(default_factory=StreamSpec)
 
-    def layer_intervals(self) -> list[tuple[str, str]]:
-        """(preset field, interval) for every history layer that is on."""
-        out: list[tuple[str, str]] = []
-        for name in FLOOR_LAYERS:
-            spec = getattr(self.layers, name)
-            if spec is None:
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Preset:
+        """Validate against the active catalogue's model (the base class knows no layer)."""
+        model = preset_model() if cls is Preset else cls
+        return super(Preset, model).model_validate(obj, *args, **kwargs)
+
+    def layer_intervals(self) -> list[tuple[str, str, str]]:
+        """(layer, preset field, interval) for every layer on whose interval the plan's floor applies."""
+        out: list[tuple[str, str, str]] = []
+        for name, block in self.layers.items():
+            if not spec(name).floor:
                 continue
-            if spec.interval:
-                out.append((f"layers.{name}.interval", spec.interval))
+            if block.interval:
+                out.append((name, f"layers.{name}.interval", block.interval))
             else:
-                out.append(("interval", self.interval))
+                out.append((name, "interval", self.interval))
         return out
+
+
+def preset_model(cat: Catalogue | None = None) -> type[Preset]:
+    """Preset with one `layers` block per layer of the catalogue (the active one by default)."""
+    cat = cat or catalogue()
+    return subclass_for(Preset, "layers", preset_layers_model(cat), cat)
 
 
 class Watchlist(_Strict):
@@ -167,7 +108,7 @@ def _load(path: Path, model: type[Any], what: str) -> Any:
 
 def load_preset(path: Path) -> Preset:
     """Read and validate a preset; ConfigError names the file and every bad field."""
-    return _load(path, Preset, "preset")  # type: ignore[no-any-return]
+    return _load(path, preset_model(), "preset")  # type: ignore[no-any-return]
 
 
 def load_watchlist(path: Path) -> Watchlist:

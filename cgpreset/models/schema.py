@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from cgpreset._io import problem_line
 from cgpreset._yaml import read_yaml
 from cgpreset.errors import ConfigError, did_you_mean
-from cgpreset.models.config import CoinConfig, config_paths, plan_problems
+from cgpreset.models.config import CoinConfig, config_model, config_paths, plan_problems
 from cgpreset.models.preset import ALL_ROW
 from cgpreset.plans import Plan
 
@@ -39,7 +39,7 @@ def _close(node: Any) -> None:
 
 def coin_config_schema() -> dict[str, Any]:
     """The JSON Schema of CoinConfig; plan feasibility is checked by `cgpreset validate`, not here."""
-    schema = CoinConfig.model_json_schema(mode="validation")
+    schema = config_model().model_json_schema(mode="validation")
     _close(schema)
     return {"$schema": SCHEMA_DIALECT, **schema}
 
@@ -91,13 +91,13 @@ def validate_file(path: Path, exchanges: Collection[str] | None = None) -> list[
         errors = exc.errors()
     structural = [e for e in errors if e["loc"]]
     if structural:
-        return [f"{path}: {problem_line(e, CoinConfig)}" for e in structural]
+        return [f"{path}: {problem_line(e, config_model())}" for e in structural]
     # Only the model-level feasibility check failed: validate on a plan that allows everything,
     # then ask for every problem on the real plan (the validator stops at the first one).
     try:
         relaxed = CoinConfig.model_validate({**data, "plan": Plan.PROFESSIONAL.value, "history_days": 1})
     except ValidationError:
-        return [f"{path}: {problem_line(e, CoinConfig)}" for e in errors]
+        return [f"{path}: {problem_line(e, config_model())}" for e in errors]
     real = relaxed.model_copy(update={"plan": Plan(data["plan"]), "history_days": data["history_days"]})
     wrong = exchange_problems(real, exchanges) if exchanges is not None else []
     return [f"{path}: {problem}" for problem in plan_problems(real) + wrong]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from cgpreset.errors import UsageError, did_you_mean
-from cgpreset.layers import LAYERS
+from cgpreset.layers import layer_names
 from cgpreset.models.config import CoinConfig
 
 P = TypeVar("P", Path, str)
@@ -32,9 +32,10 @@ def select_configs(configs: Sequence[tuple[P, CoinConfig]], *, coins: list[str] 
         configs = [(p, cfg) for p, cfg in configs if cfg.coin.upper() in wanted]
     if layers is None:
         return list(configs)
+    names = layer_names()
     for layer in layers:
-        if layer not in LAYERS:
-            raise UsageError(f"--layers: {layer} is not a layer{did_you_mean(layer, LAYERS)}; "
-                             f"layers: {', '.join(LAYERS)}")
-    drop: dict[str, None] = {name: None for name in LAYERS if name not in layers}
+        if layer not in names:
+            raise UsageError(f"--layers: {layer} is not a layer{did_you_mean(layer, names)}; "
+                             f"layers: {', '.join(names)}")
+    drop: dict[str, None] = {name: None for name in names if name not in layers}
     return [(p, cfg.model_copy(update={"layers": cfg.layers.model_copy(update=drop)})) for p, cfg in configs]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
-from cgpreset.layers import FLOOR_LAYERS, LAYERS, RANGE_BUCKET, REGISTRY, LayerId, LayerSpec, spec
+from cgpreset.layers import LayerId, LayerSpec, layer_names, spec
 from cgpreset.models.config import CoinConfig, HealthSpec
 from cgpreset.plans import DAY_MS, Plan, bar_open, history_days, interval_ms
 from cgpreset.store.base import Coverage, SeriesRef
@@ -26,8 +26,6 @@ from cgpreset.timeframes import KNOWN_HOLE_RUNS, bar_count, windows_newest_first
 
 #: The coin label of series that do not belong to one coin (macro layers).
 MACRO = "*"
-#: Typed store columns per layer: column -> canonical row field (from the layer registry).
-TYPED_FIELDS: dict[str, dict[str, str]] = {s.id: s.typed_fields for s in REGISTRY.values()}
 
 
 @dataclass(frozen=True)
@@ -93,9 +91,10 @@ def _series_for(cfg: CoinConfig, layer: LayerId, source: str) -> Series:
         interval = cfg.interval_for(layer)
         params["interval"] = interval
     elif ls.interval_from == "range":
-        interval = RANGE_BUCKET[conf.range]
+        interval = ls.range_buckets[conf.range]
     else:
-        interval = ls.interval_from
+        interval = ls.bar or ls.interval_from
+    params.update(ls.fixed_params)
     history = {"config": cfg.history_days, "layer": fields.get("history_days"), "none": None}[ls.history_from]
     keep = tuple(getattr(conf, ls.keep_field)) if ls.keep_field else None
     return Series(layer, MACRO if ls.macro else cfg.coin, ls.key.format(**fields), interval, ls.endpoint_id,
@@ -139,13 +138,11 @@ def expand(configs: Iterable[tuple[Path | str, CoinConfig]]) -> list[Series]:
     """Every series the configs ask for, identical requests merged (see `_merge`), in report order."""
     merged: dict[tuple[str, str], Series] = {}
     for _source, cfg in configs:
-        for layer in LAYERS:
-            if getattr(cfg.layers, layer) is None:
-                continue
+        for layer in cfg.layers.enabled():
             s = _series_for(cfg, layer, cfg.coin)
             key = (s.id, repr(s.request_key))
             merged[key] = _merge(merged[key], s) if key in merged else s
-    order = {name: i for i, name in enumerate(LAYERS)}
+    order = {name: i for i, name in enumerate(layer_names())}
     return sorted(merged.values(), key=lambda s: (s.coin == MACRO, s.coin, order[s.layer], s.id))
 
 
@@ -269,23 +266,25 @@ def plan_run(series: Iterable[Series], *, coverage: Mapping[str, Coverage], now_
 
 
 def floor_problems(configs: Iterable[tuple[Path | str, CoinConfig]], plan: Plan) -> list[str]:
-    """`file: field: problem` for every interval the key's plan cannot serve (below its floor).
+    """`file: field: problem` for every layer the key's plan cannot serve: above the plan, or an
+    interval below its floor.
 
     The configs were validated for the plan they name; this checks them against the key's
     actual plan. History deeper than the plan keeps is not a problem: backfills are capped.
     """
     problems: list[str] = []
     for source, cfg in configs:
-        for layer in FLOOR_LAYERS:
-            spec = getattr(cfg.layers, layer)
-            if spec is None:
+        for layer, block in cfg.layers.items():
+            ls = spec(layer)
+            file = Path(source).as_posix()
+            if not plan.at_least(ls.min_plan):
+                line = (f"{file}: layers.{layer}: needs the {ls.min_plan.value} plan or higher "
+                        f"(the key's is {plan.value})")
+            elif ls.floor and not ls.allows(plan, interval := cfg.interval_for(layer)):
+                where = f"layers.{layer}.interval" if getattr(block, "interval", None) else "interval"
+                line = f"{file}: {where}: {interval} is below the {plan.value} plan's floor ({ls.floor_for(plan)})"
+            else:
                 continue
-            interval = cfg.interval_for(layer)
-            if plan.allows_interval(interval):
-                continue
-            where = f"layers.{layer}.interval" if getattr(spec, "interval", None) else "interval"
-            line = (f"{Path(source).as_posix()}: {where}: {interval} is below the {plan.value} plan's floor "
-                    f"({plan.interval_floor})")
             if line not in problems:
                 problems.append(line)
     return problems
