@@ -183,7 +183,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     from cgpreset.models.config import load_configs
     from cgpreset.run.budget import Budget
     from cgpreset.run.engine import PlanMismatchError, run_preset, wall_ms
-    from cgpreset.run.metrics import run_metrics
+    from cgpreset.run.metrics import exposition, run_registry
     from cgpreset.run.report import plan_json, plan_summary, plan_table, run_json, run_summary, run_table
     from cgpreset.run.select import select_configs, split_names
     from cgpreset.run.series import expand, floor_problems, plan_run
@@ -229,6 +229,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
                                 source=app.source, shard=shard, keep_raw=keep_raw,
                                 on_plan=None if progress is None else progress.expect_run,
                                 retire="all" if coins is None and layers is None else "covered")
+            coverage = st.coverage() if metrics_path is not None else {}
     except PlanMismatchError:
         if created and isinstance(location, Path):  # refused before any data request: no empty file left
             SQLiteStore.remove(location)
@@ -248,7 +249,8 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         record(ExitCode.OUTPUT_CLOSED)
         raise
     _exit(result.exit_code, next((r.error for r in result.results if r.error is not None), None),
-          metrics=None if metrics_path is None else (metrics_path, run_metrics(result, end_s=time.time())),
+          metrics=None if metrics_path is None else (metrics_path, exposition(run_registry(
+              result, coverage=coverage, end_s=time.time(), shards=1 if shard is None else shard.count))),
           record=record)
 
 
@@ -277,7 +279,7 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
     from cgpreset.cli.progress import show_progress
     from cgpreset.models.config import load_configs
     from cgpreset.run.health import health_summary, health_table, run_health
-    from cgpreset.run.metrics import health_metrics
+    from cgpreset.run.metrics import exposition, health_registry
 
     app.override(concurrency=concurrency)
     configs = load_configs(list(paths))
@@ -299,7 +301,7 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
         print_tables(health_table(report))
         click.echo("\n".join(health_summary(report)))
     _exit(report.exit_code, report.error or next((s.error for s in report.shots if s.error is not None), None),
-          metrics=None if metrics_path is None else (metrics_path, health_metrics(report)))
+          metrics=None if metrics_path is None else (metrics_path, exposition(health_registry(report))))
 
 
 @cli.command()

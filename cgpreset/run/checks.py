@@ -61,6 +61,13 @@ def check_freshness(last_closed: int | None, interval: str, now_ms: int, freshne
                  + ("" if ok else f" > {freshness_intervals:g}"))
 
 
+def freshness_limit(layer: str, health: HealthSpec) -> float:
+    """How many intervals old the last closed bar may be: the config's health.freshness_intervals,
+    at least ETF_FRESH_DAYS for a daily layer (the ETF flows: no bars on weekends and holidays)."""
+    daily = spec(layer).interval_from == "1d"
+    return max(health.freshness_intervals, ETF_FRESH_DAYS) if daily else health.freshness_intervals
+
+
 def check_gaps(times: Sequence[int], interval: str, max_gap_bars: int, previous: int | None = None) -> Check:
     """Times strictly ascending and no run of more than `max_gap_bars` missing bars.
 
@@ -212,8 +219,7 @@ def run_checks(
         out.append(check_gaps(times, bar, max(health.max_gap_bars, ETF_MAX_GAP_DAYS) if daily
                               else health.max_gap_bars, previous))
     if "freshness" in wants and complete and (rows or last_closed or not daily):
-        fresh = max(health.freshness_intervals, ETF_FRESH_DAYS) if daily else health.freshness_intervals
-        out.append(check_freshness(last_closed, bar, now_ms, fresh))
+        out.append(check_freshness(last_closed, bar, now_ms, freshness_limit(layer, health)))
     if "etf_sum" in wants:
         out.append(check_etf_tickers(rows, health.tolerance))
     if "ohlc" in wants and rows:
