@@ -125,3 +125,19 @@ def test_a_metrics_path_that_is_a_directory_is_a_usage_error(tmp_path: Path, emu
     result = invoke(["health", str(cfgs), "--metrics", str(tmp_path / "prom")], emu_env)
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1].startswith("Error: Invalid value for '--metrics'")
+
+
+def test_the_textfile_passes_promtool_and_carries_no_secret(tmp_path: Path, emulator: Any,
+                                                            emu_env: dict[str, str]) -> None:
+    """Prometheus' own linter reads both files as Prometheus would; the API key is in neither."""
+    from tests.prom_tools import check_metrics
+
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
+    run, health = tmp_path / "run.prom", tmp_path / "health.prom"
+    assert invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "s.db"), "--metrics", str(run)],
+                  emu_env).exit_code == 0
+    assert invoke(["health", str(cfgs), "--metrics", str(health)], emu_env).exit_code == 0
+    for path in (run, health):
+        text = path.read_text(encoding="utf-8")
+        assert check_metrics(text) == "", path.name
+        assert emulator.api_key not in text
