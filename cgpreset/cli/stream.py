@@ -66,7 +66,7 @@ def stream(
     """
     from cgpreset.models.config import load_configs
     from cgpreset.stream.options import format_event, format_summary, options_from_configs
-    from cgpreset.stream.session import stream_until_stopped
+    from cgpreset.stream.runner import stream_until_stopped
 
     loaded = load_configs(list(configs)) if configs else []
     options = options_from_configs(  # checked before the target (maybe an embedded emulator) starts

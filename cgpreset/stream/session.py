@@ -1,6 +1,7 @@
 """Stream CoinGlass WebSocket events: subscribe, heartbeat, reconnect with backoff, liveness.
 
-`run_stream(options, ...)` is the asyncio core; `cgpreset stream` is a thin wrapper around it.
+`run_stream(options, ...)` is the asyncio core; stream/runner.py runs it as a process (signals),
+and `cgpreset stream` is a thin wrapper around that.
 
 * Heartbeat: a text `ping` every `ping_interval` seconds. When nothing at all (no `pong`, no
   event) arrives for `dead_after` seconds (default 2 × interval), the connection is dead.
@@ -21,7 +22,6 @@ import asyncio
 import json
 import logging
 import math
-import signal
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
@@ -424,24 +424,3 @@ class _Session:
     def _safe(self, exc: BaseException) -> str:
         return redact(f"{type(exc).__name__}: {exc}", self.o.key)
 
-
-def stream_until_stopped(options: StreamOptions, **kwargs: Any) -> StreamSummary:
-    """Run `run_stream` in a fresh event loop; SIGINT / SIGTERM stop it cleanly with a summary."""
-
-    async def main() -> StreamSummary:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
-                pass
-        try:
-            return await run_stream(options, stop=stop, **kwargs)
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-
-    return asyncio.run(main())
