@@ -102,11 +102,11 @@ def _deliveries(registry: Callable[[], CollectorRegistry], path: Path | None, ga
                 job: str, shard: Shard | None = None) -> list[Delivery]:
     """The textfile (`--metrics FILE`) and the push (`--pushgateway URL`) of one registry, built
     only when one of them is asked for."""
+    if path is None and gateway is None:
+        return []
     from cgpreset.run import push
     from cgpreset.run.metrics import exposition
 
-    if path is None and gateway is None:
-        return []
     built = registry()
     out: list[Delivery] = []
     if path is not None:
