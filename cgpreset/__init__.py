@@ -54,7 +54,7 @@ _HOMES = {
     "StreamSummary": "cgpreset.stream.options",
     "options_from_configs": "cgpreset.stream.options",
     "run_stream": "cgpreset.stream.session",
-    "stream_until_stopped": "cgpreset.stream.session",
+    "stream_until_stopped": "cgpreset.stream.runner",
     # the store and the analyst's view of it
     "open_store": "cgpreset.store",
     "read": "cgpreset.analyst.read",
@@ -115,7 +115,8 @@ if TYPE_CHECKING:
     from cgpreset.settings import Settings, load_settings
     from cgpreset.store import open_store
     from cgpreset.stream.options import StreamOptions, StreamSummary, options_from_configs
-    from cgpreset.stream.session import run_stream, stream_until_stopped
+    from cgpreset.stream.runner import stream_until_stopped
+    from cgpreset.stream.session import run_stream
 
 
 def __getattr__(name: str) -> Any:

@@ -32,6 +32,7 @@ ENV_PREFIX = "CGPRESET_"
 KEY_ENV = "COINGLASS_API_KEY"
 KEY_ALIAS_ENV = "CG_API_KEY"
 DEFAULT_STORE = "cgpreset.db"
+PUSHGATEWAY_EXAMPLE = "http://pushgateway:9091"
 #: Upper bound of every duration setting, seconds: larger values overflow socket timeouts.
 MAX_SECONDS = 3600.0
 
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
     backoff_max: float = Field(default=30.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False)  # cap of one backoff wait
     concurrency: int = Field(default=16, ge=1, le=64)  # I/O-bound: the limiter, not threads, guards the budget
     heartbeat_seconds: Seconds = 20.0
+    pushgateway: str | None = None  # run-preset and health push their metrics here (or --pushgateway)
     # Set by a Kubernetes Indexed Job (JOB_COMPLETION_INDEX; JOB_COMPLETIONS by our manifests): the shard
     job_completion_index: int | None = Field(
         default=None, ge=0, validation_alias=AliasChoices("JOB_COMPLETION_INDEX", "job_completion_index"))
@@ -113,6 +115,11 @@ class Settings(BaseSettings):
     @classmethod
     def _check_ws_url(cls, value: object) -> object:
         return _check_url(value, ("ws", "wss"), DEFAULT_WS_URL, query_ok=True)
+
+    @field_validator("pushgateway", mode="before")
+    @classmethod
+    def _check_pushgateway(cls, value: object) -> object:
+        return _check_url(value, ("http", "https"), PUSHGATEWAY_EXAMPLE, query_ok=False)
 
     @field_validator("plan", mode="before")
     @classmethod
@@ -214,6 +221,12 @@ def _check_url(value: object, schemes: tuple[str, ...], example: str, *, query_o
     return value
 
 
+def pushgateway_url(value: str) -> str | None:
+    """A `--pushgateway` value checked as CGPRESET_PUSHGATEWAY is (ValueError saying what is wrong)."""
+    checked = _check_url(value, ("http", "https"), PUSHGATEWAY_EXAMPLE, query_ok=False)
+    return checked if isinstance(checked, str) else None
+
+
 def _dotenv() -> dict[str, str | None]:
     """The variables of the `.env` file pydantic-settings reads (none when there is no file)."""
     env_file = Settings.model_config.get("env_file")
@@ -291,7 +304,8 @@ def _describe(err: Any) -> str:
     name = _env_name(field) if field else "settings"
     msg = str(err["msg"]).removeprefix("Value error, ")
     value = err.get("input")
-    echo = field not in ("api_key", KEY_ENV, KEY_ALIAS_ENV, "base_url", "ws_url") and "value_error" != err["type"]
+    urls = ("base_url", "ws_url", "pushgateway")  # may carry a password: not echoed
+    echo = field not in ("api_key", KEY_ENV, KEY_ALIAS_ENV, *urls) and "value_error" != err["type"]
     if echo and isinstance(value, str | int | float) and not isinstance(value, bool):
         text = str(value)
         shown = text if len(text) <= 40 else text[:37] + "..."

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 HEAVY = ("requests", "pydantic", "pydantic_settings", "jinja2", "plotly", "psycopg", "websockets", "rich",
-         "tenacity", "sqlite3")
+         "tenacity", "sqlite3", "prometheus_client")
 
 _PROBE = """
 import json, sys

@@ -2,42 +2,30 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
-from cgpreset.run.metrics import _escape, _number
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.test_run_e2e import invoke, write_configs
 
-_SAMPLE = re.compile(r'^([a-z_]+)(?:\{((?:[a-z_]+="(?:[^"\\]|\\.)*",?)*)\})? (\S+)$')
-_LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def parse(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """A strict reader of the text format: each family is HELP, TYPE, then its samples together;
-    a family appears once; every sample is unique."""
-    samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+def parse(text: str, *, kind: str = "gauge") -> Samples:
+    """The samples of a text exposition, read with prometheus_client's own parser: each family
+    appears once, every sample is unique, and every family is of `kind`."""
+    samples: Samples = {}
     families: list[str] = []
-    current, helped = None, None
     assert text.endswith("\n")
-    for line in text.splitlines():
-        if line.startswith("# HELP "):
-            helped = line.split()[2]
-            assert helped not in families, f"family {helped} appears twice"
-            continue
-        if line.startswith("# TYPE "):
-            name, kind = line.split()[2:]
-            assert name == helped and kind == "gauge", line
-            families.append(name)
-            current = name
-            continue
-        m = _SAMPLE.match(line)
-        assert m, line
-        name, labels, value = m.groups()
-        assert name == current, f"{name} outside its family (after {current})"
-        key = (name, frozenset(_LABEL.findall(labels or "")))
-        assert key not in samples, f"duplicate sample {line}"
-        samples[key] = float(value)
+    for family in text_string_to_metric_families(text):
+        assert family.name not in families, f"family {family.name} appears twice"
+        assert family.type == kind, f"{family.name} is a {family.type}"
+        families.append(family.name)
+        for sample in family.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            assert key not in samples, f"duplicate sample {sample}"
+            samples[key] = sample.value
     return samples
 
 
@@ -140,6 +128,17 @@ def test_a_metrics_path_that_is_a_directory_is_a_usage_error(tmp_path: Path, emu
     assert result.stderr.splitlines()[-1].startswith("Error: Invalid value for '--metrics'")
 
 
-def test_label_values_and_numbers_are_escaped() -> None:
-    assert _escape('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
-    assert [_number(v) for v in (3.0, 0.25, float("inf"), float("nan"))] == ["3", "0.25", "+Inf", "NaN"]
+def test_the_textfile_passes_promtool_and_carries_no_secret(tmp_path: Path, emulator: Any,
+                                                            emu_env: dict[str, str]) -> None:
+    """Prometheus' own linter reads both files as Prometheus would; the API key is in neither."""
+    from tests.prom_tools import check_metrics
+
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
+    run, health = tmp_path / "run.prom", tmp_path / "health.prom"
+    assert invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "s.db"), "--metrics", str(run)],
+                  emu_env).exit_code == 0
+    assert invoke(["health", str(cfgs), "--metrics", str(health)], emu_env).exit_code == 0
+    for path in (run, health):
+        text = path.read_text(encoding="utf-8")
+        assert check_metrics(text) == "", path.name
+        assert emulator.api_key not in text

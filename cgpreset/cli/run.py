@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +20,8 @@ from cgpreset.store import open_store
 from cgpreset.store.dsn import StoreLocation, display, store_location
 
 if TYPE_CHECKING:  # the commands import their machinery when they run (fast --help, see cli/__init__.py)
+    from prometheus_client import CollectorRegistry
+
     from cgpreset.api.client import CoinGlassClient
     from cgpreset.models.config import CoinConfig
     from cgpreset.run.series import RunPlan
@@ -32,6 +34,24 @@ metrics_option = click.option(
     "--metrics", "metrics_path", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
     help="Also write Prometheus text-format metrics to FILE (replaced atomically; for node_exporter's "
          "textfile collector).")
+
+
+def _gateway_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--pushgateway checked as CGPRESET_PUSHGATEWAY is (a usage error, exit 2, before anything runs)."""
+    if value is None:
+        return None
+    from cgpreset.settings import pushgateway_url
+
+    try:
+        return pushgateway_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+pushgateway_option = click.option(
+    "--pushgateway", default=None, metavar="URL", callback=_gateway_url,
+    help="Also push the metrics to this Prometheus Pushgateway (job cgpreset-run or cgpreset-health, grouped by "
+         "shard; stale shards' groups deleted) [default: CGPRESET_PUSHGATEWAY].")
 concurrency_option = click.option(
     "--concurrency", type=click.IntRange(1, 64), default=None, metavar="N",
     help="Requests in flight at once, 1-64 [default: CGPRESET_CONCURRENCY or 16].")
@@ -48,12 +68,17 @@ def _dry_plan(app: App, configs: list[tuple[Path, CoinConfig]]) -> Plan:
     return min((cfg.plan for _, cfg in configs), key=lambda p: p.rank)
 
 
-def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None = None,
+#: A way the metrics leave the process: what to say when it fails, and the call that delivers them.
+Delivery = tuple[str, Callable[[], object]]
+
+
+def _exit(code: int, refused: object = None, *, metrics: Sequence[Delivery] = (),
           record: Callable[[int], None] | None = None) -> None:
     """Exit with the report's code; when the API refused everything, also one `Error:` line on stderr.
 
-    `metrics` (path, text) is written last, after the report is out: a metrics file that cannot be
-    written is one more `Error:` line and exit 2 if the run itself was ok, never a lost report.
+    `metrics` are delivered last, after the report is out: a metrics file that cannot be written
+    or a push the gateway did not take is one more `Error:` line each and exit 2 if the run itself
+    was ok, never a lost report.
     """
     lines, original = [], code
     if code == ExitCode.API and refused is not None:
@@ -61,16 +86,36 @@ def _exit(code: int, refused: object = None, *, metrics: tuple[Path, str] | None
 
         unreachable = getattr(refused, "kind", None) == ErrorKind.TRANSPORT
         lines.append(f"the API {'could not be reached' if unreachable else 'refused every request'}: {refused}")
-    if metrics is not None:
+    for failing, deliver in metrics:
         try:
-            write_atomic(metrics[0], metrics[1].encode())
+            deliver()
         except OutputError as exc:
-            lines.append(f"metrics not written: {exc}")
+            lines.append(f"{failing}: {exc}")
             code = code or OutputError.exit_code
     if record is not None and code != original:  # the run's row says what the process says
         record(code)
     if code:  # lines only ever come with a non-zero code
         fail(code, *lines)
+
+
+def _deliveries(registry: Callable[[], CollectorRegistry], path: Path | None, gateway: str | None, *,
+                job: str, shard: Shard | None = None) -> list[Delivery]:
+    """The textfile (`--metrics FILE`) and the push (`--pushgateway URL`) of one registry, built
+    only when one of them is asked for."""
+    if path is None and gateway is None:
+        return []
+    from cgpreset.run import push
+    from cgpreset.run.metrics import exposition
+
+    built = registry()
+    out: list[Delivery] = []
+    if path is not None:
+        out.append(("metrics not written", lambda: write_atomic(path, exposition(built).encode())))
+    if gateway is not None:
+        index, count = (None, None) if shard is None else (shard.index, shard.count)
+        out.append(("metrics not pushed", lambda: push.push(built, gateway, job=job, index=index, count=count,
+                                                            timeout=push.TIMEOUT)))
+    return out
 
 
 #: Seconds by which a shard delays its first request, at most (uniformly random).
@@ -154,6 +199,7 @@ def _quick_client(app: App, deadline: float | None) -> CoinGlassClient:
 @click.option("--max-requests", type=click.IntRange(min=0), default=None, metavar="N",
               help="Send at most N requests (the plan lookup included); the rest is skipped and resumes next run.")
 @metrics_option
+@pushgateway_option
 @concurrency_option
 @click.option("--coins", default=None, metavar="SOL,BTC", help="Run only these coins' configs.")
 @click.option("--layers", default=None, metavar="funding,open_interest", help="Run only these layers.")
@@ -171,9 +217,9 @@ def _quick_client(app: App, deadline: float | None) -> CoinGlassClient:
 @pass_app
 def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None, dry_run: bool,
                    full_refresh: bool, backfill_days: int | None, max_requests: int | None,
-                   metrics_path: Path | None, concurrency: int | None, coins: str | None, layers: str | None,
-                   deadline: float | None, shard_spec: str | None, budget_share: float | None,
-                   keep_raw: bool) -> None:
+                   metrics_path: Path | None, pushgateway: str | None, concurrency: int | None,
+                   coins: str | None, layers: str | None, deadline: float | None, shard_spec: str | None,
+                   budget_share: float | None, keep_raw: bool) -> None:
     """Fetch every layer of the configs in PATH... (files or directories) into the store, and check it.
 
     Incremental: each series resumes from its last closed bar. Exit 0 all ok, 1 a check failed or
@@ -192,7 +238,8 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     from cgpreset.models.config import load_configs
     from cgpreset.run.budget import Budget
     from cgpreset.run.engine import PlanMismatchError, run_preset, wall_ms
-    from cgpreset.run.metrics import run_metrics
+    from cgpreset.run.metrics import run_registry
+    from cgpreset.run.push import RUN_JOB
     from cgpreset.run.report import plan_json, plan_summary, plan_table, run_json, run_summary, run_table
     from cgpreset.run.select import select_configs, split_names
     from cgpreset.run.series import expand, floor_problems, plan_run
@@ -207,6 +254,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     location = _location(app, store)
     if metrics_path is not None:  # before the run, not after its data is fetched
         check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in loaded])
+    gateway = pushgateway or app.settings.pushgateway
     if dry_run:
         coverage = {}
         if not isinstance(location, Path) or location.exists():  # read-only: never creates or changes it
@@ -245,6 +293,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
                                 source=app.source, shard=shard, keep_raw=keep_raw, on_plan=on_plan,
                                 retire="all" if coins is None and layers is None else "covered")
+            coverage = st.coverage() if metrics_path is not None or gateway is not None else {}
     except PlanMismatchError:
         if created and isinstance(location, Path):  # refused before any data request: no empty file left
             SQLiteStore.remove(location)
@@ -263,9 +312,11 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     except BrokenPipeError:  # `| head`: the process exits 141, and so does the run's row
         record(ExitCode.OUTPUT_CLOSED)
         raise
+    metrics = _deliveries(lambda: run_registry(result, coverage=coverage, end_s=time.time(),
+                                               shards=1 if shard is None else shard.count),
+                          metrics_path, gateway, job=RUN_JOB, shard=shard)
     _exit(result.exit_code, next((r.error for r in result.results if r.error is not None), None),
-          metrics=None if metrics_path is None else (metrics_path, run_metrics(result, end_s=time.time())),
-          record=record)
+          metrics=metrics, record=record)
 
 
 @cli.command()
@@ -275,12 +326,14 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
               help="Store whose stream liveness to show: an SQLite file or a postgresql:// URL "
                    "[default: CGPRESET_STORE or ./cgpreset.db].")
 @metrics_option
+@pushgateway_option
 @concurrency_option
 @click.option("--deadline", type=Number(min=0), default=None, metavar="SECONDS",
               help="Stop after SECONDS: shots not answered by then are failed.")
 @pass_app
 def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
-           metrics_path: Path | None, concurrency: int | None, deadline: float | None) -> None:
+           metrics_path: Path | None, pushgateway: str | None, concurrency: int | None,
+           deadline: float | None) -> None:
     """The runbook's "4 shots": one minimal call per core layer of each config, plus ETF flows once.
 
     OK only if code "0", rows came back and they have the expected fields. Shows the key's plan,
@@ -293,7 +346,8 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
     from cgpreset.cli.progress import show_progress
     from cgpreset.models.config import load_configs
     from cgpreset.run.health import health_summary, health_table, run_health
-    from cgpreset.run.metrics import health_metrics
+    from cgpreset.run.metrics import health_registry
+    from cgpreset.run.push import HEALTH_JOB
 
     app.override(concurrency=concurrency)
     configs = load_configs(list(paths))
@@ -302,6 +356,7 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
     location = _location(app, store)
     if metrics_path is not None:
         check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in configs])
+    gateway = pushgateway or app.settings.pushgateway
     client = _quick_client(app, deadline)
     try:
         with show_progress("health", client) as progress:
@@ -315,7 +370,7 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
         print_tables(health_table(report))
         click.echo("\n".join(health_summary(report)))
     _exit(report.exit_code, report.error or next((s.error for s in report.shots if s.error is not None), None),
-          metrics=None if metrics_path is None else (metrics_path, health_metrics(report)))
+          metrics=_deliveries(lambda: health_registry(report), metrics_path, gateway, job=HEALTH_JOB))
 
 
 @cli.command()

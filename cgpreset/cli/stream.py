@@ -10,7 +10,7 @@ import click
 
 from cgpreset.channels import CHANNEL_HELP, StreamEvent
 from cgpreset.cli import App, Number, cli, discard_stdout, new_store, pass_app
-from cgpreset.errors import FindingsError, TransportError
+from cgpreset.errors import FindingsError, TransportError, UsageError
 from cgpreset.store import open_store, open_stream_store
 from cgpreset.store.dsn import display, store_location
 
@@ -40,6 +40,12 @@ _HEARTBEAT = Number(min=0.05)  # below this a connection is declared dead before
               help="Reconnect when nothing arrives for this long. [default: 2 x ping interval]")
 @click.option("--min-volume-usd", type=Number(min=0), default=0.0, show_default=True, metavar="USD",
               help="Drop events below this USD value (a config's stream.min_volume_usd wins for its coin).")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="N",
+              help="Serve Prometheus metrics on http://HOST:N/metrics while streaming (0: a free port, "
+                   "printed on stderr).")
+@click.option("--metrics-host", default=None, metavar="HOST",
+              help="Address the metrics server listens on: 0.0.0.0 every interface (a pod's), 127.0.0.1 this "
+                   "machine only. [default: 0.0.0.0]")
 @pass_app
 def stream(
     app: App,
@@ -52,6 +58,8 @@ def stream(
     ping_interval: float | None,
     dead_after: float | None,
     min_volume_usd: float,
+    metrics_port: int | None,
+    metrics_host: str | None,
 ) -> None:
     """Stream liquidation events live; reconnect and resubscribe on drops.
 
@@ -65,9 +73,12 @@ def stream(
         cgpreset stream --channel liquidationOrders --channel futures_trades@OKX_SOL-USDT-SWAP@10000
     """
     from cgpreset.models.config import load_configs
+    from cgpreset.stream.metrics import MetricsServer, StreamMetrics
     from cgpreset.stream.options import format_event, format_summary, options_from_configs
-    from cgpreset.stream.session import stream_until_stopped
+    from cgpreset.stream.runner import stream_until_stopped
 
+    if metrics_host is not None and metrics_port is None:
+        raise UsageError("--metrics-host needs --metrics-port")
     loaded = load_configs(list(configs)) if configs else []
     options = options_from_configs(  # checked before the target (maybe an embedded emulator) starts
         [cfg for _, cfg in loaded],
@@ -103,9 +114,14 @@ def stream(
     def on_event(event: StreamEvent) -> None:
         click.echo(json.dumps(event.as_dict()) if as_json else format_event(event))
 
+    metrics = StreamMetrics()
+    if metrics_port is not None:
+        server = MetricsServer(metrics.registry, metrics_host or "0.0.0.0", metrics_port)
+        app.stack.callback(server.close)
+        click.echo(f"serving metrics on {server.url}", err=True)
     click.echo(f"streaming {', '.join(options.channels)} from {options.display_url} (source: {describe(source)})",
                err=True)
-    summary = stream_until_stopped(options, on_event=on_event, store=db)
+    summary = stream_until_stopped(options, on_event=on_event, store=db, metrics=metrics)
     if summary.stop_reason == "output_closed":  # `| head`: stdout is gone, the summary goes to stderr
         discard_stdout()
         click.echo(format_summary(summary), err=True)

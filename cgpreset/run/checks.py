@@ -61,12 +61,18 @@ def check_freshness(last_closed: int | None, interval: str, now_ms: int, freshne
                  + ("" if ok else f" > {freshness_intervals:g}"))
 
 
+def freshness_limit(layer: str, health: HealthSpec) -> float:
+    """How many intervals old the last closed bar may be: the config's health.freshness_intervals,
+    at least ETF_FRESH_DAYS for a daily layer (the ETF flows: no bars on weekends and holidays)."""
+    daily = spec(layer).interval_from == "1d"
+    return max(health.freshness_intervals, ETF_FRESH_DAYS) if daily else health.freshness_intervals
+
+
 def layer_freshness(layer: str, last_closed: int | None, interval: str, now_ms: int, health: HealthSpec) -> Check:
     """check_freshness as `layer` needs it: the ETF flows exist on trading days only, so they are
     measured in days with a long weekend's slack (ETF_FRESH_DAYS); every other layer in its bars."""
-    if spec(layer).interval_from == "1d":
-        return check_freshness(last_closed, "1d", now_ms, max(health.freshness_intervals, ETF_FRESH_DAYS))
-    return check_freshness(last_closed, interval, now_ms, health.freshness_intervals)
+    bar = "1d" if spec(layer).interval_from == "1d" else interval
+    return check_freshness(last_closed, bar, now_ms, freshness_limit(layer, health))
 
 
 def check_gaps(times: Sequence[int], interval: str, max_gap_bars: int, previous: int | None = None) -> Check:

@@ -1,6 +1,7 @@
 """Stream CoinGlass WebSocket events: subscribe, heartbeat, reconnect with backoff, liveness.
 
-`run_stream(options, ...)` is the asyncio core; `cgpreset stream` is a thin wrapper around it.
+`run_stream(options, ...)` is the asyncio core; stream/runner.py runs it as a process (signals),
+and `cgpreset stream` is a thin wrapper around that.
 
 * Heartbeat: a text `ping` every `ping_interval` seconds. When nothing at all (no `pong`, no
   event) arrives for `dead_after` seconds (default 2 × interval), the connection is dead.
@@ -21,7 +22,6 @@ import asyncio
 import json
 import logging
 import math
-import signal
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
@@ -45,6 +45,7 @@ from cgpreset.stream.events import (
     UnknownFrame,
     parse_frame,
 )
+from cgpreset.stream.metrics import MALFORMED, StreamMetrics
 from cgpreset.stream.options import StreamOptions, StreamStats, StreamSummary
 
 log = logging.getLogger(__name__)
@@ -67,14 +68,16 @@ async def run_stream(
     wall: Callable[[], float] = time.time,
     store: StreamSink | None = None,
     stop: asyncio.Event | None = None,
+    metrics: StreamMetrics | None = None,
 ) -> StreamSummary:
     """Stream until `duration`, `max_events` or `stop` is set; return the summary.
 
     `clock` must be monotonic and, with a real connection, real time (the heartbeat waits on it);
-    `sleep` is only used for the backoff between connections. Raises AuthError / PlanError when
-    the server refuses the key, ConfigError for an unusable URL.
+    `sleep` is only used for the backoff between connections. `metrics` are updated as frames
+    arrive (stream/metrics.py). Raises AuthError / PlanError when the server refuses the key,
+    ConfigError for an unusable URL.
     """
-    return await _Session(options, on_event, clock, sleep, connect, jitter, wall, store, stop).run()
+    return await _Session(options, on_event, clock, sleep, connect, jitter, wall, store, stop, metrics).run()
 
 
 class _Session:
@@ -91,6 +94,7 @@ class _Session:
         wall: Callable[[], float],
         store: StreamSink | None,
         stop: asyncio.Event | None,
+        metrics: StreamMetrics | None,
     ) -> None:
         self.o = options
         self.on_event = on_event
@@ -101,6 +105,7 @@ class _Session:
         self.wall = wall
         self.store = store
         self.stop = stop or asyncio.Event()
+        self.metrics = metrics or StreamMetrics()  # kept even when nobody serves them: no branches
         self.stats = StreamStats(started=clock())
         self.stop_at = None if options.duration is None else self.stats.started + options.duration
         self.stop_reason: str | None = None
@@ -227,6 +232,7 @@ class _Session:
         self.stats.connections += 1
         if self.stats.connections > 1:  # a re-connection; failed attempts are connect_failures
             self.stats.reconnects += 1
+        self.metrics.connected(reconnect=self.stats.connections > 1)
         self.conn_healthy = False
         self.conn_events = 0
         log.info("connected to %s (connection %d)", url, self.stats.connections)
@@ -246,6 +252,7 @@ class _Session:
         except (OSError, websockets.exceptions.WebSocketException) as exc:
             log.warning("connection error: %s; reconnecting", self._safe(exc))
         finally:
+            self.metrics.disconnected()
             await self._close(ws)
         return self.conn_healthy
 
@@ -322,6 +329,7 @@ class _Session:
         assert isinstance(frame, Events)
         for reason in frame.skipped:
             self.stats.skipped_items += 1
+            self.metrics.rejected(MALFORMED)
             self._log_once(reason.split(":", 1)[-1], "skipping item: %s", reason)
         for reason, item in frame.rejected:  # not stored nor printed; the first of each reason is a warning
             self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
@@ -337,6 +345,7 @@ class _Session:
         filtered), filter, hand out and store. Events that passed the filter are stored even when
         handing them out fails, so the store and the liveness figures never lose one."""
         kept: list[StreamEvent] = []
+        received = self.wall()
         try:
             for event in events:
                 event = self._with_coin(event)
@@ -351,6 +360,7 @@ class _Session:
                     continue
                 kept.append(event)
                 self.stats.events += 1  # counted as it is stored (below), even if handing it out fails
+                self.metrics.accepted(event.exchange)
                 if self.on_event is not None and not self._emit(event):
                     break
                 if self.o.max_events is not None and self.stats.events >= self.o.max_events:
@@ -363,6 +373,7 @@ class _Session:
                 self.stats.last_event_time = kept[-1].time
                 if self.store is not None:
                     self.stats.stored += self.store.add_events(kept, now=self.stats.last_event_wall)
+                self.metrics.batch(received, self.wall() if self.store is not None else received)
 
     def _emit(self, event: StreamEvent) -> bool:
         """Hand one event to on_event; False when its reader has gone (`| head`): the run stops
@@ -427,24 +438,3 @@ class _Session:
     def _safe(self, exc: BaseException) -> str:
         return redact(f"{type(exc).__name__}: {exc}", self.o.key)
 
-
-def stream_until_stopped(options: StreamOptions, **kwargs: Any) -> StreamSummary:
-    """Run `run_stream` in a fresh event loop; SIGINT / SIGTERM stop it cleanly with a summary."""
-
-    async def main() -> StreamSummary:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
-                pass
-        try:
-            return await run_stream(options, stop=stop, **kwargs)
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-
-    return asyncio.run(main())
