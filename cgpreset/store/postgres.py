@@ -27,6 +27,7 @@ from cgpreset.layers import spec
 from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, WriteResult
 from cgpreset.store.dsn import PgDsn
 from cgpreset.store.pg_connect import connect, converting
+from cgpreset.store.pg_pool import Pool
 from cgpreset.store.pg_schema import LOCK_NS, bring_to_v3, check, found_tables, stored_version
 from cgpreset.store.schema import DETAIL_TABLES, LAYER_TABLES, SCHEMA_VERSION, TableDef
 from cgpreset.store.sqlite import HEARTBEAT_MS
@@ -71,40 +72,6 @@ def _check_can_write(db: psycopg.Connection, dsn: PgDsn) -> None:
                           f"DATABASE {row[1]} TO it; see the README: privileges a PostgreSQL store needs)")
 
 
-class _Pool:
-    """At most `size` connections, opened when first needed; a broken one is dropped, not reused."""
-
-    def __init__(self, dsn: PgDsn, size: int) -> None:
-        self.dsn = dsn
-        self._idle: list[psycopg.Connection] = []
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(size)
-        self.temp_tables: dict[int, set[str]] = {}
-
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
-        with self._slots:
-            with self._lock:
-                db = self._idle.pop() if self._idle else None
-            if db is None or db.closed:
-                db = connect(self.dsn)
-            try:
-                yield db
-            finally:
-                if db.broken or db.closed:
-                    self.temp_tables.pop(id(db), None)
-                    db.close()
-                else:
-                    with self._lock:
-                        self._idle.append(db)
-
-    def close(self) -> None:
-        with self._lock:
-            for db in self._idle:
-                db.close()
-            self._idle.clear()
-
-
 class PostgresStore:
     """A PostgreSQL database (the current schema of its search_path); safe to share between threads.
 
@@ -122,7 +89,7 @@ class PostgresStore:
         self._run_id: int | None = None
         self._beat = 0
         self._main = connect(dsn)
-        self._pool = _Pool(dsn, POOL_SIZE)
+        self._pool = Pool(dsn, POOL_SIZE)
         try:
             with converting(dsn, "cannot open store"):
                 if readonly:
