@@ -165,7 +165,8 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
 
     Incremental: each series resumes from its last closed bar. Exit 0 all ok, 1 a check failed or
     data is missing (empty, failed or skipped series), 2 config error (also: an interval below
-    the key's plan's floor, checked before any data request), 3 the API refused everything.
+    the key's plan's floor, checked before any data request), 3 the API refused everything,
+    75 the store failed for now (restarted, locked, disk full): retry later.
 
     \b
     Examples:
