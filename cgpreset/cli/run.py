@@ -221,7 +221,8 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     app.client.limiter.configure(share=share, jitter=START_JITTER if shard is not None and shard.count > 1 else 0)
     created = isinstance(location, Path) and not location.exists()
     try:
-        with open_store(location) as st, show_progress("run-preset", app.client) as progress:
+        with open_store(location, time_left=budget.time_left) as st, \
+                show_progress("run-preset", app.client) as progress:
             result = run_preset(configs, app.client, st, concurrency=app.settings.concurrency,
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
                                 source=_source(app), shard=shard, keep_raw=keep_raw,
@@ -232,7 +233,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         raise
     def record(code: int) -> None:
         if result.run_id is not None:
-            with open_store(location) as st:
+            with open_store(location, time_left=budget.time_left) as st:
                 st.set_exit_code(result.run_id, code)
 
     try:

@@ -20,11 +20,14 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from cgpreset.errors import StoreUnavailableError
 from cgpreset.layers import spec
+from cgpreset.store import sqlite_schema
 from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, WriteResult
 from cgpreset.store.schema import DETAIL_TABLES, LAYER_TABLES, SCHEMA_VERSION, TableDef
 from cgpreset.store.sqlite_schema import (  # noqa: F401 - the file checks are part of this module's API
     BUSY_TIMEOUT_MS,
+    begin_immediate,
     bring_to_v3,
     check_path,
     check_store,
@@ -33,6 +36,7 @@ from cgpreset.store.sqlite_schema import (  # noqa: F401 - the file checks are p
     converting,
     store_error,
 )
+from cgpreset.store.waits import TimeLeft, Waits
 
 #: A `running` run whose heartbeat is older than this is taken for killed (its pid may be reused).
 STALE_RUN_MS = 15 * 60_000
@@ -74,14 +78,18 @@ class SQLiteStore:
 
     Opening checks the file (`check_store`): a damaged, foreign or newer store is refused before
     anything is read or written, in every mode. Every method runs inside `_db_for`, so whatever
-    SQLite reports later (a page damaged after opening, a lock held too long) is one ConfigError
-    line naming the file too.
+    SQLite reports later (a page damaged after opening) is one line naming the file too: ConfigError, or
+    StoreUnavailableError (exit 75) for what passes (a full disk, a lock held past the wait).
+
+    `time_left` (seconds to the run's deadline, or None) bounds the wait for another writer's
+    lock (store/waits.py): past the deadline a write raises DeadlineExceededError.
     """
 
-    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path | str, *, readonly: bool = False, time_left: TimeLeft | None = None) -> None:
         self.path = Path(path)
         self.display = str(self.path)
         self.readonly = readonly
+        self._waits = Waits(time_left, lock_cap_s=sqlite_schema.BUSY_TIMEOUT_MS / 1000)
         self._lock = threading.RLock()
         self._version = SCHEMA_VERSION
         self._series_ids: dict[str, int] = {}
@@ -100,7 +108,7 @@ class SQLiteStore:
                 else:
                     self._db.execute("PRAGMA journal_mode = WAL")
                     self._db.execute("PRAGMA synchronous = NORMAL")
-                    with self._tx() as db:
+                    with self._tx(grace=True) as db:
                         bring_to_v3(db, self.path)
         except BaseException:
             self._db.close()
@@ -126,19 +134,25 @@ class SQLiteStore:
         return self._db_for("store read failed")
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; BEGIN IMMEDIATE takes the write lock up front (waits busy_timeout)."""
+    def _tx(self, *, grace: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE takes the write lock up front, waiting for another
+        writer as long as store/waits.py allows (`grace`: not a page, a moment past the deadline)."""
         with self._lock:
-            with self._db_for("store not writable") as db:  # e.g. locked longer than busy_timeout
-                db.execute("BEGIN IMMEDIATE")
             try:
-                with self._db_for("store write failed") as db:
-                    yield db
-                    db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    with suppress(sqlite3.Error):  # a damaged file may refuse even this; the error above says why
-                        self._db.execute("ROLLBACK")
+                with self._db_for("store not writable") as db:
+                    begin_immediate(db, self.path, self._waits.bound(f"{self.path}: store not writable", grace=grace))
+                try:
+                    with self._db_for("store write failed") as db:
+                        yield db
+                        db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        with suppress(sqlite3.Error):  # a damaged file may refuse even this; the error above says why
+                            self._db.execute("ROLLBACK")
+                    raise
+            except StoreUnavailableError as exc:
+                if not grace:
+                    self._waits.down(exc)  # the pages other threads are about to write fail at once
                 raise
 
     def close(self) -> None:
@@ -315,7 +329,7 @@ class SQLiteStore:
         """Record a new run as `running` (with its data's source), after marking runs left `running`
         by a killed process."""
         now = _now_ms() if now_ms is None else now_ms
-        with self._tx() as db:
+        with self._tx(grace=True) as db:
             self._mark_abandoned(db, now)
             cur = db.execute("INSERT INTO runs (started_at, status, pid, heartbeat_at, source) "
                              "VALUES (?, 'running', ?, ?, ?)", (now, os.getpid() if pid is None else pid, now, source))
@@ -341,13 +355,13 @@ class SQLiteStore:
     def heartbeat(self, run_id: int, *, now_ms: int | None = None) -> None:
         """Say the run is alive (writes refresh it too, every HEARTBEAT_MS)."""
         now = _now_ms() if now_ms is None else now_ms
-        with self._tx() as db:
+        with self._tx(grace=True) as db:
             db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (now, run_id))
 
     def record_plan(self, run_id: int, plan: str, *, max_limit: int | None, now_ms: int | None = None) -> None:
         """Remember the key's plan (and the page size the API allowed) for the next runs."""
         now = _now_ms() if now_ms is None else now_ms
-        with self._tx() as db:
+        with self._tx(grace=True) as db:
             db.execute("UPDATE runs SET plan = ?, plan_at = ?, max_limit = ? WHERE id = ?",
                        (plan, now, max_limit, run_id))
 
@@ -375,7 +389,7 @@ class SQLiteStore:
     def finish_run(self, run_id: int, *, exit_code: int | None, totals: dict[str, Any],
                    outcomes: dict[str, Any], status: str = "finished") -> None:
         """Close a run's row: `finished`, or `interrupted` (Ctrl-C) / `crashed` (a program error)."""
-        with self._tx() as db:
+        with self._tx(grace=True) as db:
             db.execute(
                 "UPDATE runs SET ended_at = ?, exit_code = ?, requests = ?, retries = ?, rate_limited = ?, "
                 "rate_wait_seconds = ?, outcomes = ?, status = ? WHERE id = ?",
@@ -386,7 +400,7 @@ class SQLiteStore:
 
     def set_exit_code(self, run_id: int, exit_code: int) -> None:
         """The process's exit code, when it differs from the run's (a metrics file not written: 2)."""
-        with self._tx() as db:
+        with self._tx(grace=True) as db:
             db.execute("UPDATE runs SET exit_code = ? WHERE id = ?", (exit_code, run_id))
 
     def runs(self) -> list[dict[str, Any]]:

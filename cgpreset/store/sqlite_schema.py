@@ -1,4 +1,4 @@
-"""The SQLite file itself: schema v3's DDL, the open-time check, migration, one-line errors.
+"""The SQLite file itself: schema v3's DDL, the open-time check, migration, one-line errors, the write lock.
 
 Shared by the run store (sqlite.py) and the stream tables (stream_tables.py), so one check knows
 the whole file: a damaged, foreign or newer file is refused the same way by every command.
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from cgpreset.errors import ConfigError
+from cgpreset.api import cancel
+from cgpreset.errors import CgPresetError, ConfigError, StoreUnavailableError
 from cgpreset.store.migrate import LEGACY_SCHEMA, LEGACY_STREAM_SCHEMA, migrate
 from cgpreset.store.schema import (
     INDEXES,
@@ -25,8 +27,13 @@ from cgpreset.store.schema import (
     render_table,
     view_sql,
 )
+from cgpreset.store.waits import Bound
 
+#: Longest wait for another process's write lock (a run's page holds it for milliseconds).
 BUSY_TIMEOUT_MS = 30_000
+#: The write lock is waited for in slices this long, so a stop signal and the deadline are seen
+#: between them (SQLite's own wait cannot be interrupted).
+LOCK_SLICE_S = 0.1
 
 SQLITE_TYPES: dict[ColumnType, str] = {
     "id": "INTEGER PRIMARY KEY AUTOINCREMENT", "int": "INTEGER", "real": "REAL", "text": "TEXT",
@@ -78,17 +85,32 @@ STREAM_TABLE_NAMES = ("stream_events", "stream_runs")
 
 # -- one way to turn what SQLite says about a file into one line -----------------------------
 
-_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 5, 6, 11, 13, 26
 
 
-def store_error(path: Path, exc: sqlite3.Error, doing: str) -> ConfigError:
-    """One line naming the file: not a database, damaged, or `doing` failed (locked, no permission...)."""
-    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # extended codes keep the primary in the low byte
-    text = str(exc)
+def _code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code (extended codes keep it in the low byte); 0 before Python 3.11."""
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Another connection holds the lock this one waited for (SQLITE_BUSY, SQLITE_LOCKED)."""
+    return _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED) or "database is locked" in str(exc)
+
+
+def store_error(path: Path, exc: sqlite3.Error, doing: str) -> CgPresetError:
+    """One line naming the file: not a database, damaged, or `doing` failed. A full disk, or a lock
+    held past the wait allowed, passes (StoreUnavailableError, exit 75); the rest (no permission, a
+    read-only file, an I/O error) needs someone to act (ConfigError, exit 2)."""
+    code, text = _code(exc), str(exc)
     if code == _SQLITE_NOTADB or "not a database" in text:
         return ConfigError(f"{path}: not a cgpreset store ({text})")
     if code == _SQLITE_CORRUPT or "malformed" in text:
         return ConfigError(f"{path}: store is damaged ({text})")
+    if code == _SQLITE_FULL or "database or disk is full" in text:
+        return StoreUnavailableError(f"{path}: {doing}: {text} (retry when there is room)")
+    if is_busy(exc):
+        return StoreUnavailableError(f"{path}: {doing}: {text} (another process holds it: retry later)")
     return ConfigError(f"{path}: {doing}: {text}")
 
 
@@ -102,6 +124,32 @@ def converting(path: Path, doing: str) -> Iterator[None]:
         raise store_error(path, exc, doing) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: store is damaged (a stored JSON value does not parse: {exc})") from None
+
+
+def begin_immediate(db: sqlite3.Connection, path: Path, bound: Bound) -> None:
+    """BEGIN IMMEDIATE: take the write lock, waiting for another writer at most `bound.lock_s`.
+
+    The wait is cut into LOCK_SLICE_S slices of SQLite's busy timeout, so that a stop signal
+    (CANCEL, or the main thread's signal handler, which runs between slices) ends it within one.
+    Past the limit: DeadlineExceededError when the run's deadline set it, else StoreUnavailableError.
+    """
+    until = time.monotonic() + bound.lock_s
+    try:
+        while True:
+            left = until - time.monotonic()
+            db.execute(f"PRAGMA busy_timeout = {max(0, round(min(left, LOCK_SLICE_S) * 1000))}")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                cancel.check(str(path))
+                if time.monotonic() >= until:
+                    raise bound.timed_out(f"{path}: store not writable", "waiting for another process's write lock",
+                                          lock=True) from None
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # reads (rarely) wait too, not in slices
 
 
 def check_path(path: Path) -> None:
