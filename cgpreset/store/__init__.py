@@ -41,7 +41,7 @@ def open_store(target: str | Path | StoreLocation, *, readonly: bool = False,
     if isinstance(location, PgDsn):
         from cgpreset.store.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
 
-        store: Store = PostgresStore(location, readonly=readonly)
+        store: Store = PostgresStore(location, readonly=readonly, time_left=time_left)
         return store
     from cgpreset.store.sqlite import SQLiteStore
 
