@@ -137,6 +137,24 @@ def test_a_server_that_stops_answering_holds_run_preset_no_longer_than_its_deadl
     assert err.count("Error:") == 1 and "Traceback" not in err
 
 
+def test_sigterm_while_the_main_thread_waits_on_a_server_that_stopped_answering_ends_within_2s(
+        tmp_path: Path, emu_env: dict[str, str], written: str) -> None:
+    """psycopg answers the signal by cancelling the statement, which a frozen server never confirms
+    (psycopg waits 5 s for it): the process ends on time all the same."""
+    database = written.rsplit("/", 1)[1]
+    with pg_proxy(written) as proxy, _admin(written) as admin:
+        proc = _start(tmp_path, emu_env, proxy.url)
+        _wait_for(lambda: admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND "
+                                        "application_name = 'cgpreset'", (database,)).fetchone()[0] > 0,
+                  "a session")
+        proxy.freeze()  # the main thread is connecting, opening the store or reading it: no answer comes
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        took, _, err = _finish(proc, sent, bound=30)
+    print(f"\nSIGTERM -> exit, the server frozen under the main thread: {took:.2f} s")
+    assert took < LIMIT_S and proc.returncode == ExitCode.TERMINATED and "Traceback" not in err, err
+
+
 # -- gone: reconnect, or exit 75 -------------------------------------------------------------------
 
 def _terminate_store_sessions(admin: Any, dsn: str) -> int:
