@@ -1,7 +1,8 @@
-"""An SQLite store that is locked or full (issue "Data you can trust" items 8 and 9).
+"""An SQLite store that is locked, full or damaged (issue "Data you can trust" items 8, 9 and 15).
 
 Locked by another process past the wait allowed, or on a full disk: exit 75 (retry later), whole
-pages only. Locked under `--deadline`: the deadline still ends the run; SIGTERM within 2 s.
+pages only. Locked under `--deadline`: the deadline still ends the run; SIGTERM within 2 s. Damaged
+in the middle of a data table: refused when a run opens it for writing, exit 2, the file untouched.
 """
 
 from __future__ import annotations
@@ -157,3 +158,42 @@ def test_sigterm_while_the_store_is_locked_ends_within_2s(written: tuple[Path, P
     took = time.monotonic() - sent
     print(f"\nSIGTERM -> exit, SQLite file locked: {took:.2f} s")
     assert took < LIMIT_S and proc.returncode == ExitCode.TERMINATED and "Traceback" not in err, err
+
+
+# -- damaged ----------------------------------------------------------------------------------------
+
+def _damage_a_data_page(db: Path) -> bytes:
+    """Overwrite the middle of a leaf page of data_funding (not its root, not the schema): the page a
+    run's next rows may land in, which no schema check reads."""
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    leaves = [n for (n,) in con.execute("SELECT pageno FROM dbstat WHERE name = 'data_funding' AND pagetype = 'leaf' "
+                                        "ORDER BY pageno")]
+    size = con.execute("PRAGMA page_size").fetchone()[0]
+    con.close()
+    assert len(leaves) >= 3
+    data = bytearray(db.read_bytes())
+    middle = (leaves[len(leaves) // 2] - 1) * size + size // 4
+    data[middle:middle + 256] = b"\xff" * 256
+    db.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def test_a_store_damaged_in_a_data_table_is_refused_before_a_run_writes_into_it(
+        written: tuple[Path, Path], emu_env: dict[str, str]) -> None:
+    cfgs, db = written
+    damaged = _damage_a_data_page(db)
+    result = invoke(["run-preset", str(cfgs), "--store", str(db)], emu_env)
+    assert result.exit_code == ExitCode.USAGE == 2, result.output
+    assert result.stderr.splitlines() == [result.stderr.splitlines()[0]]  # one line
+    assert result.stderr.startswith(f"Error: {db}: store is damaged (quick_check: ") and result.stdout == ""
+    assert db.read_bytes() == damaged  # refused before anything was written
+    dry = invoke(["run-preset", str(cfgs), "--store", str(db), "--dry-run"], emu_env)
+    assert dry.exit_code == 0, dry.output  # a read-only open pays for no scan (the damage is not on its path)
+
+
+def test_the_integrity_check_stops_at_its_budget_and_passes_what_it_read(written: tuple[Path, Path]) -> None:
+    """A file too large to read within the budget is checked in part, not refused."""
+    con = sqlite3.connect(written[1])
+    sqlite_schema.check_intact(con, written[1], 0.0)  # interrupted at once: no error
+    con.close()

@@ -29,6 +29,7 @@ from cgpreset.store.sqlite_schema import (  # noqa: F401 - the file checks are p
     BUSY_TIMEOUT_MS,
     begin_immediate,
     bring_to_v3,
+    check_intact,
     check_path,
     check_store,
     check_tables,
@@ -77,8 +78,9 @@ class SQLiteStore:
     read as it is (its cursors), not migrated.
 
     Opening checks the file (`check_store`): a damaged, foreign or newer store is refused before
-    anything is read or written, in every mode. Every method runs inside `_db_for`, so whatever
-    SQLite reports later (a page damaged after opening) is one line naming the file too: ConfigError, or
+    anything is read or written, in every mode; a writing open also reads it whole first
+    (`check_intact`, bounded). Every method runs inside `_db_for`, so whatever SQLite reports later
+    (a page damaged after opening) is one line naming the file too: ConfigError, or
     StoreUnavailableError (exit 75) for what passes (a full disk, a lock held past the wait).
 
     `time_left` (seconds to the run's deadline, or None) bounds the wait for another writer's
@@ -106,6 +108,8 @@ class SQLiteStore:
                 if readonly:
                     self._version = version if "cursors" in found else -1
                 else:
+                    left = self._waits.bound(f"{self.path}: cannot open store", grace=True).statement_s
+                    check_intact(self._db, self.path, min(sqlite_schema.INTACT_CHECK_S, left))
                     self._db.execute("PRAGMA journal_mode = WAL")
                     self._db.execute("PRAGMA synchronous = NORMAL")
                     with self._tx(grace=True) as db:

@@ -1,4 +1,4 @@
-"""The SQLite file itself: schema v3's DDL, the open-time check, migration, one-line errors, the write lock.
+"""The SQLite file itself: schema v3's DDL, the open-time checks, migration, one-line errors, the write lock.
 
 Shared by the run store (sqlite.py) and the stream tables (stream_tables.py), so one check knows
 the whole file: a damaged, foreign or newer file is refused the same way by every command.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,6 +35,9 @@ BUSY_TIMEOUT_MS = 30_000
 #: The write lock is waited for in slices this long, so a stop signal and the deadline are seen
 #: between them (SQLite's own wait cannot be interrupted).
 LOCK_SLICE_S = 0.1
+#: Longest the open-time integrity check reads (at about 3.3 ms per MB, a file up to some 300 MB
+#: is checked whole; a larger one in part, from its first table on).
+INTACT_CHECK_S = 1.0
 
 SQLITE_TYPES: dict[ColumnType, str] = {
     "id": "INTEGER PRIMARY KEY AUTOINCREMENT", "int": "INTEGER", "real": "REAL", "text": "TEXT",
@@ -85,7 +89,7 @@ STREAM_TABLE_NAMES = ("stream_events", "stream_runs")
 
 # -- one way to turn what SQLite says about a file into one line -----------------------------
 
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 5, 6, 11, 13, 26
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_INTERRUPT, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 5, 6, 9, 11, 13, 26
 
 
 def _code(exc: sqlite3.Error) -> int:
@@ -152,6 +156,30 @@ def begin_immediate(db: sqlite3.Connection, path: Path, bound: Bound) -> None:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # reads (rarely) wait too, not in slices
 
 
+def check_intact(db: sqlite3.Connection, path: Path, budget_s: float) -> None:
+    """PRAGMA quick_check before a writing open changes anything, so a damaged file is refused
+    before a run writes into it (and spreads the damage), not found by a later export.
+
+    It reads the whole file (about 3.3 ms per MB on a warm cache): bounded by `budget_s`, after which
+    a larger file counts as checked in part. Call it inside `converting` (damage the check itself
+    trips over is "store is damaged" too).
+    """
+    timer = threading.Timer(max(0.0, budget_s), db.interrupt)  # quick_check ignores the progress handler
+    timer.start()
+    try:
+        found = db.execute("PRAGMA quick_check(1)").fetchone()
+    except sqlite3.OperationalError as exc:
+        if _code(exc) != _SQLITE_INTERRUPT and "interrupted" not in str(exc):
+            raise
+        return  # out of time: what was read is intact
+    finally:
+        timer.cancel()
+        timer.join()
+    lines = [ln for ln in str(found[0] if found else "ok").splitlines() if not ln.startswith("*** in database")]
+    if lines != ["ok"]:
+        raise ConfigError(f"{path}: store is damaged (quick_check: {' '.join(' '.join(lines).split())[:200]})")
+
+
 def check_path(path: Path) -> None:
     """Refuse a directory; create a missing parent folder (one line if that fails)."""
     if path.is_dir():
@@ -169,8 +197,8 @@ def check_store(db: sqlite3.Connection, path: Path) -> tuple[int, dict[str, tupl
     Refused, each as one ConfigError line: a file of a newer cgpreset (its `user_version` above
     SCHEMA_VERSION); a foreign file (a cgpreset table without the columns of its version, a
     versioned file without the run tables, or an unversioned one with tables but none of
-    cgpreset's). No integrity scan here: it would read the whole file on every open (about 1 s
-    per GB); damage is reported, as "store is damaged", by the first read or write that meets it.
+    cgpreset's). No integrity scan here (a read-only open need not pay for one): writing opens add
+    `check_intact`; other damage is reported, as "store is damaged", by the first read that meets it.
     """
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     check_version(path, version)
