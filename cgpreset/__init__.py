@@ -33,6 +33,7 @@ _HOMES = {
     "FindingsError": "cgpreset.errors",
     "ApiError": "cgpreset.errors",
     "DeadlineExceededError": "cgpreset.errors",
+    "StoreUnavailableError": "cgpreset.errors",
     # settings and the client
     "Settings": "cgpreset.settings",
     "load_settings": "cgpreset.settings",
@@ -70,6 +71,7 @@ __all__ = [
     "FindingsError",
     "ApiError",
     "DeadlineExceededError",
+    "StoreUnavailableError",
     "Settings",
     "load_settings",
     "CoinGlassClient",
@@ -103,6 +105,7 @@ if TYPE_CHECKING:
         ExitCode,
         FindingsError,
         OutputError,
+        StoreUnavailableError,
         UsageError,
     )
     from cgpreset.generate.pipeline import load_inputs, open_templates, run_generate, run_resolve

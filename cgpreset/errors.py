@@ -4,6 +4,7 @@
   + UsageError           bad flags or arguments        exit 2
   + ConfigError          preset / watchlist / config / template / settings input is wrong   exit 2
   + OutputError          stdout (or another output) cannot be written: disk full, I/O error  exit 2
+  + StoreUnavailableError  the store failed for now (restart, failover, lock held, disk full)  exit 75: retry
   + FindingsError        ran fine, but checks failed or drift was found                      exit 1
   + DeadlineExceededError  a request could not finish before the caller's deadline          exit 1
   + ApiError             CoinGlass refused the call or could not be reached (after retries)  exit 3
@@ -32,6 +33,7 @@ class ExitCode(IntEnum):
     FINDINGS = 1  # ran, but a check failed, data is missing, or --check found drift
     USAGE = 2  # bad usage, config or input
     API = 3  # the API refused or was unreachable (auth, plan, network after retries)
+    TEMPFAIL = 75  # the store failed for now: try again later (EX_TEMPFAIL of sysexits.h)
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports a process killed by it)
     OUTPUT_CLOSED = 141  # stdout's reader went away, e.g. `| head` (128 + SIGPIPE)
     TERMINATED = 143  # SIGTERM: a CI timeout, `kill`, systemd (128 + SIGTERM)
@@ -71,6 +73,21 @@ class ConfigError(CgPresetError):
 
 class OutputError(CgPresetError):
     """An output (stdout, a report) cannot be written: disk full, device error."""
+
+
+class StoreUnavailableError(CgPresetError):
+    """The store failed for a reason that passes: a restarted or failed-over server, a lock held past
+    the wait allowed, a full disk. Whole pages only were stored; a later run resumes (exit 75: retry).
+
+    `reconnect`: the connection itself was lost (or the transaction lost a race), so the same call may
+    succeed at once on a fresh connection; False when it was retried already or waiting would not help.
+    """
+
+    exit_code = ExitCode.TEMPFAIL
+
+    def __init__(self, message: str, *, reconnect: bool = False) -> None:
+        super().__init__(message)
+        self.reconnect = reconnect
 
 
 class FindingsError(CgPresetError):

@@ -92,7 +92,8 @@ def test_kustomize_renders_the_base(base: Path) -> None:
     assert (job["completionMode"], job["completions"], job["parallelism"]) == ("Indexed", 4, 4)
     assert job["activeDeadlineSeconds"] > 0 and job["backoffLimit"] > 0
     rules = {r["action"]: r["onExitCodes"]["values"] for r in job["podFailurePolicy"]["rules"] if "onExitCodes" in r}
-    assert rules == {"FailJob": [ExitCode.USAGE, ExitCode.API], "FailIndex": [ExitCode.FINDINGS]}
+    assert rules == {"FailJob": [ExitCode.USAGE, ExitCode.API], "FailIndex": [ExitCode.FINDINGS],
+                     "Count": [ExitCode.TEMPFAIL]}  # 75, a store failure that passes: retried
     env = {e["name"]: e for e in containers(cron)[0]["env"]}
     assert env["JOB_COMPLETIONS"]["value"] == "4"
     args = containers(cron)[0]["args"]

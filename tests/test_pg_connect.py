@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cgpreset.errors import ConfigError
+from cgpreset.errors import ConfigError, ExitCode, StoreUnavailableError
 from cgpreset.store.dsn import PgDsn, display, parse_dsn, store_location
 
 
@@ -102,12 +102,16 @@ def test_a_refused_login_is_one_line_naming_the_store_without_the_password(pg_ds
 
 
 def test_a_missing_database_and_an_unreachable_server_say_so(pg_server: str) -> None:
+    """A missing database needs someone to act (exit 2); a server not reachable now may be restarting
+    (exit 75: retry later)."""
     from cgpreset.store.pg_connect import connect
     from tests.pg_server import with_database
 
-    with pytest.raises(ConfigError, match=r"database does not exist \(database \"no_such_db\" does not exist\)"):
+    with pytest.raises(ConfigError, match=r"database does not exist \(database \"no_such_db\" does not exist\)") as err:
         connect(parse_dsn(with_database(pg_server, "no_such_db")))
+    assert err.value.exit_code == ExitCode.USAGE
     closed = re.sub(r"@([^:/]+):\d+/", f"@127.0.0.1:{_free_port()}/", pg_server)
-    with pytest.raises(ConfigError, match="server unreachable") as err:
+    with pytest.raises(StoreUnavailableError, match="server unreachable") as down:
         connect(parse_dsn(closed))
-    assert _password(pg_server) not in str(err.value) and "\n" not in str(err.value)
+    assert down.value.exit_code == ExitCode.TEMPFAIL == 75
+    assert _password(pg_server) not in str(down.value) and "\n" not in str(down.value)

@@ -353,17 +353,35 @@ def _on_signal(signum: int, frame: Any) -> None:
     cancel.CANCEL.set()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    terminated = signum == signal.SIGTERM
+    backstop = threading.Timer(HARD_STOP_SECONDS, _exit_now, (ExitCode.TERMINATED if terminated else
+                                                                ExitCode.INTERRUPTED, terminated))
+    backstop.daemon = True
+    backstop.start()
+    raise Terminated() if terminated else KeyboardInterrupt()
 
 
 #: After a signal, how long worker threads may take to end on their own before the process exits anyway.
 STOP_GRACE_SECONDS = 1.0
+#: However the unwinding goes, the process ends this long after the first signal. It takes
+#: milliseconds; what it guards against is the main thread stuck in a call that ignores the stop,
+#: e.g. psycopg cancelling a statement on a server that stopped answering (it waits up to 5 s).
+HARD_STOP_SECONDS = 1.5
 
 
-def _exit_after_signal(code: int) -> None:
+def _exit_now(code: int, terminated: bool) -> None:
+    """The backstop: say so as the unwinding would have, and end the process (its work is whole pages)."""
+    try:
+        sys.stderr.write("Terminated.\n" if terminated else "Aborted.\n")
+    except (OSError, ValueError):
+        pass
+    _exit_after_signal(code, grace=0.0)
+
+
+def _exit_after_signal(code: int, grace: float | None = None) -> None:
     """End the process now, even if a worker thread is still blocked in a socket read (its work is
     whole pages in the store, as after kill -9): the interpreter would otherwise join it at exit."""
-    until = time.monotonic() + STOP_GRACE_SECONDS
+    until = time.monotonic() + (STOP_GRACE_SECONDS if grace is None else grace)
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join(max(0.0, until - time.monotonic()))

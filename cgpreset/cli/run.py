@@ -224,7 +224,8 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
 
     Incremental: each series resumes from its last closed bar. Exit 0 all ok, 1 a check failed or
     data is missing (empty, failed or skipped series), 2 config error (also: an interval below
-    the key's plan's floor, checked before any data request), 3 the API refused everything.
+    the key's plan's floor, checked before any data request), 3 the API refused everything,
+    75 the store failed for now (restarted, locked, disk full): retry later.
 
     \b
     Examples:
@@ -281,7 +282,8 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     # shards started at the same second: a random delay first, so they do not all probe at once
     app.client.limiter.configure(share=share, jitter=START_JITTER if shard is not None and shard.count > 1 else 0)
     try:
-        with open_store(location) as st, show_progress("run-preset", app.client) as progress:
+        with open_store(location, time_left=budget.time_left) as st, \
+                show_progress("run-preset", app.client) as progress:
             def on_plan(run_plan: RunPlan) -> None:  # the plan checks passed: the run starts
                 if created:
                     click.echo(f"note: {location} does not exist: creating a new store "
@@ -300,7 +302,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         raise
     def record(code: int) -> None:
         if result.run_id is not None:
-            with open_store(location) as st:
+            with open_store(location, time_left=budget.time_left) as st:
                 st.set_exit_code(result.run_id, code)
 
     try:

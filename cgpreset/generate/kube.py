@@ -103,7 +103,8 @@ def kube_files(rendered: Sequence[RenderedFile], plan: Plan, *, source: str, out
         "schedule": schedule(interval), "minutes_after": minutes_after(interval), "requests": requests,
         "plan": plan.value, "rate": plan.rate_per_minute, "starting_deadline": starting,
         "active_deadline": active, "run_deadline": run_deadline, "alive_max_age": ALIVE_MAX_AGE,
-        "exit": {"findings": int(ExitCode.FINDINGS), "usage": int(ExitCode.USAGE), "api": int(ExitCode.API)},
+        "exit": {"findings": int(ExitCode.FINDINGS), "usage": int(ExitCode.USAGE), "api": int(ExitCode.API),
+                 "tempfail": int(ExitCode.TEMPFAIL)},
     }
     env = _env()
     files = [OutputFile(f"{KUBE_DIR}/configs/{r.filename}", r.text.encode("utf-8"))

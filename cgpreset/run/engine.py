@@ -31,6 +31,7 @@ from cgpreset.errors import (
     DeadlineExceededError,
     ExitCode,
     RateLimitedError,
+    StoreUnavailableError,
     Terminated,
 )
 from cgpreset.models.config import CoinConfig
@@ -119,8 +120,9 @@ class Runner:
                 page = build_page(s, decoded, got, now_ms=self.now_ms, window=window,
                                   wanted_from=None if plan.wanted is None else plan.wanted[0])
                 page = self._with_raw(page, decoded.unknown, resp, got, res)
+                written = self.store.write(page)
             except DeadlineExceededError:
-                # cut by the deadline (or by the run stopping): no answer, nothing stored
+                # cut by the deadline (or by the run stopping), in the request or in the store: this page not stored
                 why = self.budget.exhaust(self.budget.deadline_reason)
                 res.outcome, res.reason = SKIPPED, f"{why}; {made}"
                 break
@@ -135,7 +137,6 @@ class Runner:
                 res.requests += 1
                 res.outcome, res.reason, res.error = FAILED, str(exc), exc
                 break
-            written = self.store.write(page)
             res.new_rows += written.new_rows
             res.removed += written.removed
             if written.cursor is not None:
@@ -195,6 +196,13 @@ class Runner:
         def one(p: SeriesPlan) -> SeriesResult:
             try:
                 result = self.run_series(p)
+            except StoreUnavailableError:  # after its reconnects: every series would fail, so the run stops
+                self.budget.exhaust("store unavailable")
+                self.budget.cut(self.client.clock)
+                raise
+            except DeadlineExceededError:  # the store's wait (a cursor read) met the deadline
+                why = self.budget.exhaust(self.budget.deadline_reason)
+                result = SeriesResult(p.series, outcome=SKIPPED, reason=f"{why}; resumes next run", planned=p.requests)
             except Exception as exc:  # a store or program error in one series must not abort the others
                 what = str(exc) if isinstance(exc, CgPresetError) else f"internal error: {type(exc).__name__}: {exc}"
                 result = SeriesResult(p.series, outcome=FAILED, reason=what, planned=p.requests)
@@ -292,6 +300,8 @@ def run_preset(
         status, exit_code = "interrupted", ExitCode.INTERRUPTED
         if isinstance(exc, Terminated):
             status, exit_code = "terminated", ExitCode.TERMINATED
+        elif isinstance(exc, StoreUnavailableError):
+            status, exit_code = "store unavailable", ExitCode.TEMPFAIL
         elif not isinstance(exc, KeyboardInterrupt | SystemExit):
             status, exit_code = f"crashed: {type(exc).__name__}", None
         _finish_quietly(store, run_id, exit_code, status, runner.done, plan, now, before, client,

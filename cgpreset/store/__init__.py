@@ -4,8 +4,8 @@
     with open_store("cgpreset.db") as store:          # or "postgresql://user@host/db"
         store.cursors()                              # {series key: last closed bar (ms)}
 
-`open_store(target, *, readonly=False)` returns a `Store` (store/base.py): `write(Page)` stores
-one answer's rows with its series' cursor in one transaction; `cursor`/`cursors`/`positions`
+`open_store(target, *, readonly=False, time_left=None)` returns a `Store` (store/base.py):
+`write(Page)` stores one answer's rows with its series' cursor in one transaction; `cursor`/`cursors`/`positions`
 say where each series stands (last closed bar, oldest and newest bar stored); `rows`/`count`
 read back; `start_run`/`heartbeat`/`record_plan`/`finish_run`/`runs`/`known_plan` keep the
 runs table. The schema is data in store/schema.py: the `series` table, one table per layer
@@ -17,6 +17,7 @@ the stream tables, and the analyst views `funding`, `open_interest`, `liquidatio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,17 +30,22 @@ if TYPE_CHECKING:
     from cgpreset.store.stream_tables import StreamSink
 
 
-def open_store(target: str | Path | StoreLocation, *, readonly: bool = False) -> Store:
-    """The store at `target`: an SQLite file path, or a `postgresql://` URL (PgDsn)."""
+def open_store(target: str | Path | StoreLocation, *, readonly: bool = False,
+               time_left: Callable[[], float | None] | None = None) -> Store:
+    """The store at `target`: an SQLite file path, or a `postgresql://` URL (PgDsn).
+
+    `time_left`: seconds to the caller's deadline (None: none), e.g. `Budget.time_left`; every wait
+    of the store (a lock, a statement, a reconnect) ends by then (store/waits.py).
+    """
     location = target if isinstance(target, PgDsn) else store_location(target)
     if isinstance(location, PgDsn):
         from cgpreset.store.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
 
-        store: Store = PostgresStore(location, readonly=readonly)
+        store: Store = PostgresStore(location, readonly=readonly, time_left=time_left)
         return store
     from cgpreset.store.sqlite import SQLiteStore
 
-    return SQLiteStore(location, readonly=readonly)
+    return SQLiteStore(location, readonly=readonly, time_left=time_left)
 
 
 def open_stream_store(target: str | Path | StoreLocation) -> StreamSink:

@@ -8,36 +8,49 @@ so runners writing the same series wait for each other and never deadlock. A ser
 with `INSERT ... ON CONFLICT DO NOTHING` and a SELECT, outside any page's transaction. Each run
 holds a session advisory lock on its runs row: the next run marks a row whose lock is free (its
 process is gone, on whichever machine) as `abandoned`. The password is never stored or shown.
+
+Every call is bounded (store/waits.py: the run's time left, capped): lock and statement timeouts
+on its session, a watchdog for a server that stops answering (store/pg_guard.py). A connection
+that died while idle is replaced before a call uses it; a page's write and the runs row's
+updates are tried again on a fresh connection after a lost one (a restart, a failover).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import psycopg
 
-from cgpreset.errors import ConfigError
+from cgpreset.api import cancel
+from cgpreset.errors import ConfigError, StoreUnavailableError
 from cgpreset.layers import spec
 from cgpreset.plans import interval_ms
-from cgpreset.store import coverage, lifecycle
-from cgpreset.store.base import Coverage, Cursor, KnownPlan, Page, SeriesRef, WriteResult
+from cgpreset.store import coverage
+from cgpreset.store.base import KnownPlan, Page, SeriesRef, WriteResult
 from cgpreset.store.dsn import PgDsn
 from cgpreset.store.pg_connect import connect, converting
+from cgpreset.store.pg_guard import Reconnects, Watchdog, retrying
+from cgpreset.store.pg_pool import Pool, checked
 from cgpreset.store.pg_schema import LOCK_NS, bring_to_v3, check, found_tables, stored_version
 from cgpreset.store.schema import DETAIL_TABLES, LAYER_TABLES, SCHEMA_VERSION, TableDef
+from cgpreset.store.shared import SharedStore
 from cgpreset.store.sqlite import HEARTBEAT_MS
+from cgpreset.store.waits import Bound, TimeLeft, Waits
 
 #: Connections writing pages at once (each page's transaction is short; the API sets the pace).
 POOL_SIZE = 4
 RUN_LOCK_NS = LOCK_NS + 1
 _WRITE = "store write failed"
 _READ = "store read failed"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _now_ms() -> int:
@@ -73,52 +86,33 @@ def _check_can_write(db: psycopg.Connection, dsn: PgDsn) -> None:
                           f"DATABASE {row[1]} TO it; see the README: privileges a PostgreSQL store needs)")
 
 
-class _Pool:
-    """At most `size` connections, opened when first needed; a broken one is dropped, not reused."""
-
-    def __init__(self, dsn: PgDsn, size: int) -> None:
-        self.dsn = dsn
-        self._idle: list[psycopg.Connection] = []
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(size)
-        self.temp_tables: dict[int, set[str]] = {}
-
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
-        with self._slots:
-            with self._lock:
-                db = self._idle.pop() if self._idle else None
-            if db is None or db.closed:
-                db = connect(self.dsn)
-            try:
-                yield db
-            except BaseException:  # a rolled-back transaction took the temporary tables it created with it
-                self.temp_tables.pop(id(db), None)
-                raise
-            finally:
-                if db.broken or db.closed:
-                    self.temp_tables.pop(id(db), None)
-                    db.close()
-                else:
-                    with self._lock:
-                        self._idle.append(db)
-
-    def close(self) -> None:
-        with self._lock:
-            for db in self._idle:
-                db.close()
-            self._idle.clear()
+def _reconnecting(method: Callable[Concatenate[PostgresStore, P], R]) -> Callable[Concatenate[PostgresStore, P], R]:
+    """The call again on fresh connections after its connection was lost (pg_guard.retrying): for
+    methods whose transaction either committed or not and that may safely run twice."""
+    @functools.wraps(method)
+    def again(store: PostgresStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return retrying(lambda: method(store, *args, **kwargs), store._reconnects, store._pool.discard_idle)
+        except StoreUnavailableError as exc:
+            store._waits.down(exc)
+            raise
+    return again
 
 
-class PostgresStore:
+class PostgresStore(SharedStore):
     """A PostgreSQL database (the current schema of its search_path); safe to share between threads.
 
     `readonly=True` (for `--dry-run`) never creates, migrates or writes: its session is read-only
     and a database no run has written yet reads as empty. Opening checks the schema: a newer,
     foreign or damaged one, or a database that holds other tables, is refused in one line.
+    `time_left` (seconds to the run's deadline, or None) bounds every call (store/waits.py);
+    `sleep` is the pause before a reconnect (tests pass a recorder).
     """
 
-    def __init__(self, dsn: PgDsn, *, readonly: bool = False) -> None:
+    _ph = "%s"
+
+    def __init__(self, dsn: PgDsn, *, readonly: bool = False, time_left: TimeLeft | None = None,
+                 sleep: Callable[[float], None] = cancel.sleep) -> None:
         self.dsn = dsn
         self.display = dsn.display
         self.readonly = readonly
@@ -126,27 +120,31 @@ class PostgresStore:
         self._series_ids: dict[str, int] = {}
         self._run_id: int | None = None
         self._beat = 0
-        self._main = connect(dsn)
-        self._pool = _Pool(dsn, POOL_SIZE)
+        self._waits = Waits(time_left)
+        self._reconnects = Reconnects(self._waits.time_left, sleep)
+        self._watchdog = Watchdog()
+        self._pool = Pool(dsn, POOL_SIZE, self._watchdog, self._reconnects)
+        self._main: psycopg.Connection | None = None
         try:
-            with converting(dsn, "cannot open store"):
+            with self._on_main("cannot open store", grace=True) as db:
                 if readonly:
-                    self._main.execute("SET default_transaction_read_only = on")
-                    found = found_tables(self._main)
-                    self._version = stored_version(self._main, found)
+                    found = found_tables(db)
+                    self._version = stored_version(db, found)
                     check(dsn, self._version, found)
                 else:
-                    _check_can_write(self._main, dsn)  # before anything is created
-                    bring_to_v3(self._main, dsn)
+                    _check_can_write(db, dsn)  # before anything is created
+                    bring_to_v3(db, dsn)
                     self._version = SCHEMA_VERSION
         except BaseException:
-            self._main.close()
+            self.close()
             raise
 
     def close(self) -> None:
         with self._lock:
             self._pool.close()
-            self._main.close()
+            if self._main is not None:
+                self._main.close()
+        self._watchdog.close()
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -155,77 +153,62 @@ class PostgresStore:
         self.close()
 
     @contextmanager
-    def _reading(self) -> Iterator[psycopg.Connection]:
-        with self._lock, converting(self.dsn, _READ):
-            yield self._main
+    def _on_main(self, doing: str, *, grace: bool = False) -> Iterator[psycopg.Connection]:
+        """The main connection (reads, the runs row), live and bounded for one call, under the lock;
+        `grace`: a moment past the deadline (not for a page; store/waits.py)."""
+        def bound() -> Bound:  # taken once the lock is ours: the wait for it counts
+            return self._waits.bound(f"{self.dsn}: {doing}", grace=grace)
+
+        with self._lock:  # held by another call for at most its own limits
+            db, limits = checked(self.dsn, self._main, bound, doing, self._watchdog,
+                                 lambda limits: connect(self.dsn, bound=limits), self._reconnects)
+            with self._watchdog.watching(db, limits) as cut, converting(self.dsn, doing, limits, cut):
+                if db is not self._main:
+                    self._main = db
+                    self._session(db)
+                yield db
+
+    def _session(self, db: psycopg.Connection) -> None:
+        """A new main connection: read-only for a read-only store; the run's lock taken again (the
+        session that held it is gone, so another runner may find the run abandoned meanwhile)."""
+        if self.readonly:
+            db.execute("SET default_transaction_read_only = on")
+        if self._run_id is not None:
+            db.execute("SELECT pg_try_advisory_lock(%s, %s::int)", (RUN_LOCK_NS, self._run_id))
+
+    def _reading(self) -> AbstractContextManager[psycopg.Connection]:
+        return self._on_main(_READ, grace=True)
 
     @contextmanager
-    def _tx(self, doing: str = _WRITE) -> Iterator[psycopg.Connection]:
+    def _on_pool(self, doing: str = _WRITE, *, grace: bool = False) -> Iterator[psycopg.Connection]:
+        """A pooled connection, live and bounded for one call (see _on_main)."""
+        def bound() -> Bound:
+            return self._waits.bound(f"{self.dsn}: {doing}", grace=grace)
+
+        with self._pool.connection(bound, doing) as (db, limits, cut), converting(self.dsn, doing, limits, cut):
+            yield db
+
+    @contextmanager
+    def _tx(self, doing: str = _WRITE, *, grace: bool = False) -> Iterator[psycopg.Connection]:
         """One write transaction on a pooled connection (rolled back on any error)."""
-        with converting(self.dsn, doing), self._pool.connection() as db, db.transaction():
+        with self._on_pool(doing, grace=grace) as db, db.transaction():
             yield db
 
     # -- cursors ---------------------------------------------------------------------------
-
-    def positions(self) -> dict[str, Cursor]:
-        """Every series' cursor with the oldest and newest bars stored, by series key."""
-        if self._version != SCHEMA_VERSION:
-            return {}
-        with self._reading() as db:
-            retired = "s.retired_at" if "retired_at" in found_tables(db).get("series", ()) else "NULL"
-            return {k: Cursor(c, lo, hi, gone) for k, c, lo, hi, gone in db.execute(
-                f"SELECT s.key, c.last_closed, c.earliest, c.latest, {retired} FROM cursors c "
-                "JOIN series s ON s.id = c.series")}
-
-    def coverage(self, series: str | None = None) -> dict[str, Coverage]:
-        """Each time series' spans held and holes found, by series key (one series' if given).
-
-        A store written before coverage was kept (read-only: not grown yet) has its spans
-        computed from the rows stored, and no holes.
-        """
-        if self._version != SCHEMA_VERSION:
-            return {}
-        with self._reading() as db:
-            keys = {int(i): str(k) for i, k in db.execute("SELECT id, key FROM series")}
-            has = "coverage" in found_tables(db)
-            sid = None if series is None else next((i for i, k in keys.items() if k == series), -1)
-            if sid == -1:
-                return {}
-            found = coverage.load(db, "%s", sid) if has else coverage.islands(db)
-        return {keys[i]: c for i, c in found.items() if i in keys and (sid is None or i == sid)}
-
-    def cursors(self) -> dict[str, int]:
-        """Open time of each series' last closed bar, by series key (series without one left out)."""
-        return {k: c.last_closed for k, c in self.positions().items() if c.last_closed is not None}
 
     def cursor(self, series: str) -> int | None:
         """Open time of the series' last closed bar in the store, or None before the first run."""
         if self._version != SCHEMA_VERSION:
             return None
-        with self._reading() as db:
+        with self._on_main(_READ) as db:  # a series' own read, before its pages: no grace past the deadline
             row = db.execute("SELECT c.last_closed FROM cursors c JOIN series s ON s.id = c.series "
                              "WHERE s.key = %s", (series,)).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
-    def reset_cursor(self, series: str) -> None:
-        """Forget a series' cursor and coverage (`cursors reset`): its next run fetches its whole range;
-        the rows stay and are upserted again."""
-        with self._tx() as db:
-            lifecycle.forget_coverage(db, "%s", series)
+    reset_cursor = _reconnecting(SharedStore.reset_cursor)
 
-    def retire(self, current: Collection[str], scope: Iterable[tuple[str, str]] | None = None, *,
-               now_ms: int | None = None) -> list[str]:
-        """Mark series no config produces any more as retired (out of the analyst views), and the
-        ones produced again as current; see store/lifecycle.py. Returns the keys retired now."""
-        with self._tx() as db:
-            return lifecycle.mark_current(db, "%s", current, scope, _now_ms() if now_ms is None else now_ms)
-
-    def prune(self, keys: Collection[str]) -> int:
-        """Delete the retired series among `keys` and every row of theirs; returns the rows deleted."""
-        with self._tx() as db:
-            rows = lifecycle.prune(db, "%s", keys)
-        self._series_ids.clear()
-        return rows
+    def _columns_of(self, db: Any) -> dict[str, tuple[str, ...]]:
+        return found_tables(db)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -234,7 +217,7 @@ class PostgresStore:
         sid = self._series_ids.get(ref.key)
         if sid is not None:
             return sid
-        with converting(self.dsn, _WRITE), self._pool.connection() as db:
+        with self._on_pool() as db:
             row = db.execute(
                 "INSERT INTO series (key, layer, coin, exchange, instrument, interval, params) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING id",
@@ -262,6 +245,7 @@ class PostgresStore:
         temp = self._copy_in(db, t, _dedupe(rows, len(t.key)))
         return int(db.execute(upsert_sql(t, temp)).fetchone()[0])  # type: ignore[index]
 
+    @_reconnecting
     def write(self, page: Page) -> WriteResult:
         """Store a page's rows and move the series' cursor to `closed_upto` (never backwards), atomically.
 
@@ -348,8 +332,7 @@ class PostgresStore:
         """Record a new run as `running` and hold its lock for as long as this store is open,
         after marking `running` rows whose lock is free (their process is gone) as `abandoned`."""
         now = _now_ms() if now_ms is None else now_ms
-        with self._lock, converting(self.dsn, _WRITE), self._main.transaction():
-            db = self._main
+        with self._on_main(_WRITE, grace=True) as db, db.transaction():
             running = [r[0] for r in db.execute("SELECT id FROM runs WHERE status = 'running' ORDER BY id")]
             for rid in running:
                 if db.execute("SELECT pg_try_advisory_xact_lock(%s, %s::int)", (RUN_LOCK_NS, rid)).fetchone()[0]:  # type: ignore[index]
@@ -368,15 +351,17 @@ class PostgresStore:
             self._beat = now
             db.execute("UPDATE runs SET heartbeat_at = %s WHERE id = %s", (now, self._run_id))
 
+    @_reconnecting
     def heartbeat(self, run_id: int, *, now_ms: int | None = None) -> None:
         """Say the run is alive (writes refresh it too, every HEARTBEAT_MS)."""
-        with self._tx() as db:
+        with self._tx(grace=True) as db:
             db.execute("UPDATE runs SET heartbeat_at = %s WHERE id = %s", (_now_ms() if now_ms is None else now_ms,
                                                                           run_id))
 
+    @_reconnecting
     def record_plan(self, run_id: int, plan: str, *, max_limit: int | None, now_ms: int | None = None) -> None:
         """Remember the key's plan (and the page size the API allowed) for the next runs."""
-        with self._tx() as db:
+        with self._tx(grace=True) as db:
             db.execute("UPDATE runs SET plan = %s, plan_at = %s, max_limit = %s WHERE id = %s",
                        (plan, _now_ms() if now_ms is None else now_ms, max_limit, run_id))
 
@@ -402,25 +387,27 @@ class PostgresStore:
                              "ORDER BY plan_at DESC, id DESC LIMIT 1").fetchone()
         return None if row is None else KnownPlan(str(row[0]), int(row[1]), None if row[2] is None else int(row[2]))
 
+    @_reconnecting
     def finish_run(self, run_id: int, *, exit_code: int | None, totals: dict[str, Any],
                    outcomes: dict[str, Any], status: str = "finished") -> None:
         """Close a run's row: `finished`, or `interrupted` (Ctrl-C) / `crashed` (a program error)."""
-        with self._lock, converting(self.dsn, _WRITE):
-            with self._main.transaction():
-                self._main.execute(
+        with self._on_main(_WRITE, grace=True) as db:
+            with db.transaction():
+                db.execute(
                     "UPDATE runs SET ended_at = %s, exit_code = %s, requests = %s, retries = %s, rate_limited = %s, "
                     "rate_wait_seconds = %s, outcomes = %s, status = %s WHERE id = %s",
                     (_now_ms(), exit_code, int(totals.get("requests", 0)), int(totals.get("retries", 0)),
                      int(totals.get("rate_limited", 0)), float(totals.get("rate_wait_seconds", 0.0)),
                      json.dumps(outcomes, sort_keys=True), status, run_id))
             if run_id == self._run_id:
-                self._main.execute("SELECT pg_advisory_unlock(%s, %s::int)", (RUN_LOCK_NS, run_id))
+                db.execute("SELECT pg_advisory_unlock(%s, %s::int)", (RUN_LOCK_NS, run_id))
                 self._run_id = None
 
+    @_reconnecting
     def set_exit_code(self, run_id: int, exit_code: int) -> None:
         """The process's exit code, when it differs from the run's (a metrics file not written: 2)."""
-        with self._lock, converting(self.dsn, _WRITE), self._main.transaction():
-            self._main.execute("UPDATE runs SET exit_code = %s WHERE id = %s", (exit_code, run_id))
+        with self._on_main(_WRITE, grace=True) as db, db.transaction():
+            db.execute("UPDATE runs SET exit_code = %s WHERE id = %s", (exit_code, run_id))
 
     def runs(self) -> list[dict[str, Any]]:
         if self._version != SCHEMA_VERSION:

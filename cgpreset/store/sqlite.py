@@ -15,19 +15,23 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from cgpreset.errors import StoreUnavailableError
 from cgpreset.layers import spec
 from cgpreset.plans import interval_ms
-from cgpreset.store import coverage, lifecycle
-from cgpreset.store.base import Coverage, Cursor, KnownPlan, Page, SeriesRef, WriteResult
+from cgpreset.store import coverage, sqlite_schema
+from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, WriteResult
 from cgpreset.store.schema import DETAIL_TABLES, LAYER_TABLES, SCHEMA_VERSION, TableDef
+from cgpreset.store.shared import SharedStore
 from cgpreset.store.sqlite_schema import (  # noqa: F401 - the file checks are part of this module's API
     BUSY_TIMEOUT_MS,
+    begin_immediate,
     bring_to_v3,
+    check_intact,
     check_path,
     check_store,
     check_tables,
@@ -35,6 +39,7 @@ from cgpreset.store.sqlite_schema import (  # noqa: F401 - the file checks are p
     converting,
     store_error,
 )
+from cgpreset.store.waits import TimeLeft, Waits
 
 #: A `running` run whose heartbeat is older than this is taken for killed (its pid may be reused).
 STALE_RUN_MS = 15 * 60_000
@@ -67,7 +72,7 @@ def _insert_sql(t: TableDef, *, upsert: bool) -> str:
     return head + f" ON CONFLICT ({', '.join(t.key)}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in rest)
 
 
-class SQLiteStore:
+class SQLiteStore(SharedStore):
     """One SQLite file; safe to share between threads (one connection behind a lock).
 
     `readonly=True` (for `--dry-run`) never creates, migrates or writes the file: the caller
@@ -75,15 +80,22 @@ class SQLiteStore:
     read as it is (its cursors), not migrated.
 
     Opening checks the file (`check_store`): a damaged, foreign or newer store is refused before
-    anything is read or written, in every mode. Every method runs inside `_db_for`, so whatever
-    SQLite reports later (a page damaged after opening, a lock held too long) is one ConfigError
-    line naming the file too.
+    anything is read or written, in every mode; a writing open also reads it whole first
+    (`check_intact`, bounded). Every method runs inside `_db_for`, so whatever SQLite reports later
+    (a page damaged after opening) is one line naming the file too: ConfigError, or
+    StoreUnavailableError (exit 75) for what passes (a full disk, a lock held past the wait).
+
+    `time_left` (seconds to the run's deadline, or None) bounds the wait for another writer's
+    lock (store/waits.py): past the deadline a write raises DeadlineExceededError.
     """
 
-    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+    _ph = "?"
+
+    def __init__(self, path: Path | str, *, readonly: bool = False, time_left: TimeLeft | None = None) -> None:
         self.path = Path(path)
         self.display = str(self.path)
         self.readonly = readonly
+        self._waits = Waits(time_left, lock_cap_s=sqlite_schema.BUSY_TIMEOUT_MS / 1000)
         self._lock = threading.RLock()
         self._version = SCHEMA_VERSION
         self._series_ids: dict[str, int] = {}
@@ -100,9 +112,11 @@ class SQLiteStore:
                 if readonly:
                     self._version = version if "cursors" in found else -1
                 else:
+                    left = self._waits.bound(f"{self.path}: cannot open store", grace=True).statement_s
+                    check_intact(self._db, self.path, min(sqlite_schema.INTACT_CHECK_S, left))
                     self._db.execute("PRAGMA journal_mode = WAL")
                     self._db.execute("PRAGMA synchronous = NORMAL")
-                    with self._tx() as db:
+                    with self._tx(grace=True) as db:
                         bring_to_v3(db, self.path)
         except BaseException:
             self._db.close()
@@ -128,19 +142,25 @@ class SQLiteStore:
         return self._db_for("store read failed")
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; BEGIN IMMEDIATE takes the write lock up front (waits busy_timeout)."""
+    def _tx(self, *, grace: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE takes the write lock up front, waiting for another
+        writer as long as store/waits.py allows (`grace`: not a page, a moment past the deadline)."""
         with self._lock:
-            with self._db_for("store not writable") as db:  # e.g. locked longer than busy_timeout
-                db.execute("BEGIN IMMEDIATE")
             try:
-                with self._db_for("store write failed") as db:
-                    yield db
-                    db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    with suppress(sqlite3.Error):  # a damaged file may refuse even this; the error above says why
-                        self._db.execute("ROLLBACK")
+                with self._db_for("store not writable") as db:
+                    begin_immediate(db, self.path, self._waits.bound(f"{self.path}: store not writable", grace=grace))
+                try:
+                    with self._db_for("store write failed") as db:
+                        yield db
+                        db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        with suppress(sqlite3.Error):  # a damaged file may refuse even this; the error above says why
+                            self._db.execute("ROLLBACK")
+                    raise
+            except StoreUnavailableError as exc:
+                if not grace:
+                    self._waits.down(exc)  # the pages other threads are about to write fail at once
                 raise
 
     def close(self) -> None:
@@ -175,36 +195,7 @@ class SQLiteStore:
                 return {k: Cursor(int(c), lo, hi) for k, c, lo, hi in db.execute(
                     "SELECT c.series, c.last_closed, (SELECT min(time) FROM bars WHERE series = c.series), "
                     "(SELECT max(time) FROM bars WHERE series = c.series) FROM cursors c")}
-            retired = "s.retired_at" if "retired_at" in {r[0] for r in db.execute(
-                "SELECT name FROM pragma_table_info('series')")} else "NULL"  # a store not grown yet
-            return {k: Cursor(c, lo, hi, gone) for k, c, lo, hi, gone in db.execute(
-                f"SELECT s.key, c.last_closed, c.earliest, c.latest, {retired} FROM cursors c "
-                "JOIN series s ON s.id = c.series")}
-
-    def coverage(self, series: str | None = None) -> dict[str, Coverage]:
-        """Each time series' spans held and holes found, by series key (one series' if given).
-
-        A store written before coverage was kept (read-only: not grown yet) has its spans
-        computed from the rows stored, and no holes.
-        """
-        if self._version != SCHEMA_VERSION:
-            return {}
-        with self._reading() as db:
-            keys = {int(i): str(k) for i, k in db.execute("SELECT id, key FROM series")}
-            has = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'coverage'").fetchone() is not None
-            if series is not None:
-                sid = next((i for i, k in keys.items() if k == series), None)
-                if sid is None:
-                    return {}
-                found = coverage.load(db, "?", sid) if has else {
-                    i: c for i, c in coverage.islands(db).items() if i == sid}
-            else:
-                found = coverage.load(db, "?") if has else coverage.islands(db)
-        return {keys[i]: c for i, c in found.items() if i in keys}
-
-    def cursors(self) -> dict[str, int]:
-        """Open time of each series' last closed bar, by series key (series without one left out)."""
-        return {k: c.last_closed for k, c in self.positions().items() if c.last_closed is not None}
+            return self._current_positions(db)
 
     def cursor(self, series: str) -> int | None:
         """Open time of the series' last closed bar in the store, or None before the first run."""
@@ -216,25 +207,8 @@ class SQLiteStore:
                              "WHERE s.key = ?", (series,)).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
-    def reset_cursor(self, series: str) -> None:
-        """Forget a series' cursor and coverage (`cursors reset`): its next run fetches its whole range;
-        the rows stay and are upserted again."""
-        with self._tx() as db:
-            lifecycle.forget_coverage(db, "?", series)
-
-    def retire(self, current: Collection[str], scope: Iterable[tuple[str, str]] | None = None, *,
-               now_ms: int | None = None) -> list[str]:
-        """Mark series no config produces any more as retired (out of the analyst views), and the
-        ones produced again as current; see store/lifecycle.py. Returns the keys retired now."""
-        with self._tx() as db:
-            return lifecycle.mark_current(db, "?", current, scope, _now_ms() if now_ms is None else now_ms)
-
-    def prune(self, keys: Collection[str]) -> int:
-        """Delete the retired series among `keys` and every row of theirs; returns the rows deleted."""
-        with self._tx() as db:
-            rows = lifecycle.prune(db, "?", keys)
-        self._series_ids.clear()
-        return rows
+    def _columns_of(self, db: Any) -> dict[str, tuple[str, ...]]:
+        return sqlite_schema.user_tables(db)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -350,7 +324,7 @@ class SQLiteStore:
         """Record a new run as `running` (with its data's source), after marking runs left `running`
         by a killed process."""
         now = _now_ms() if now_ms is None else now_ms
-        with self._tx() as db:
+        with self._tx(grace=True) as db:
             self._mark_abandoned(db, now)
             cur = db.execute("INSERT INTO runs (started_at, status, pid, heartbeat_at, source) "
                              "VALUES (?, 'running', ?, ?, ?)", (now, os.getpid() if pid is None else pid, now, source))
@@ -376,13 +350,13 @@ class SQLiteStore:
     def heartbeat(self, run_id: int, *, now_ms: int | None = None) -> None:
         """Say the run is alive (writes refresh it too, every HEARTBEAT_MS)."""
         now = _now_ms() if now_ms is None else now_ms
-        with self._tx() as db:
+        with self._tx(grace=True) as db:
             db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (now, run_id))
 
     def record_plan(self, run_id: int, plan: str, *, max_limit: int | None, now_ms: int | None = None) -> None:
         """Remember the key's plan (and the page size the API allowed) for the next runs."""
         now = _now_ms() if now_ms is None else now_ms
-        with self._tx() as db:
+        with self._tx(grace=True) as db:
             db.execute("UPDATE runs SET plan = ?, plan_at = ?, max_limit = ? WHERE id = ?",
                        (plan, now, max_limit, run_id))
 
@@ -410,7 +384,7 @@ class SQLiteStore:
     def finish_run(self, run_id: int, *, exit_code: int | None, totals: dict[str, Any],
                    outcomes: dict[str, Any], status: str = "finished") -> None:
         """Close a run's row: `finished`, or `interrupted` (Ctrl-C) / `crashed` (a program error)."""
-        with self._tx() as db:
+        with self._tx(grace=True) as db:
             db.execute(
                 "UPDATE runs SET ended_at = ?, exit_code = ?, requests = ?, retries = ?, rate_limited = ?, "
                 "rate_wait_seconds = ?, outcomes = ?, status = ? WHERE id = ?",
@@ -421,7 +395,7 @@ class SQLiteStore:
 
     def set_exit_code(self, run_id: int, exit_code: int) -> None:
         """The process's exit code, when it differs from the run's (a metrics file not written: 2)."""
-        with self._tx() as db:
+        with self._tx(grace=True) as db:
             db.execute("UPDATE runs SET exit_code = ? WHERE id = ?", (exit_code, run_id))
 
     def runs(self) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The SQLite file itself: schema v3's DDL, the open-time check, migration, one-line errors.
+"""The SQLite file itself: schema v3's DDL, the open-time checks, migration, one-line errors, the write lock.
 
 Shared by the run store (sqlite.py) and the stream tables (stream_tables.py), so one check knows
 the whole file: a damaged, foreign or newer file is refused the same way by every command.
@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cgpreset.errors import ConfigError
+from cgpreset.api import cancel
+from cgpreset.errors import CgPresetError, ConfigError, StoreUnavailableError
 from cgpreset.store.coverage import fill_statements
 from cgpreset.store.migrate import LEGACY_SCHEMA, LEGACY_STREAM_SCHEMA, migrate
 from cgpreset.store.schema import (
@@ -29,8 +32,16 @@ from cgpreset.store.schema import (
     render_table,
     view_sql,
 )
+from cgpreset.store.waits import Bound
 
+#: Longest wait for another process's write lock (a run's page holds it for milliseconds).
 BUSY_TIMEOUT_MS = 30_000
+#: The write lock is waited for in slices this long, so a stop signal and the deadline are seen
+#: between them (SQLite's own wait cannot be interrupted).
+LOCK_SLICE_S = 0.1
+#: Longest the open-time integrity check reads (at about 3.3 ms per MB, a file up to some 300 MB
+#: is checked whole; a larger one in part, from its first table on).
+INTACT_CHECK_S = 1.0
 
 SQLITE_TYPES: dict[ColumnType, str] = {
     "id": "INTEGER PRIMARY KEY AUTOINCREMENT", "int": "INTEGER", "real": "REAL", "text": "TEXT",
@@ -46,7 +57,7 @@ def ddl() -> list[str]:
     return out
 
 
-def _user_tables(db: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
+def user_tables(db: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
     """Every table and view of a database (SQLite's own excluded) with its column names."""
     names = [r[0] for r in db.execute(
         "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
@@ -59,7 +70,7 @@ def _columns(statements: list[str]) -> dict[str, tuple[str, ...]]:
     try:
         for s in statements:
             db.execute(s)
-        return _user_tables(db)
+        return user_tables(db)
     finally:
         db.close()
 
@@ -82,17 +93,32 @@ STREAM_TABLE_NAMES = ("stream_events", "stream_runs")
 
 # -- one way to turn what SQLite says about a file into one line -----------------------------
 
-_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_INTERRUPT, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 5, 6, 9, 11, 13, 26
 
 
-def store_error(path: Path, exc: sqlite3.Error, doing: str) -> ConfigError:
-    """One line naming the file: not a database, damaged, or `doing` failed (locked, no permission...)."""
-    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # extended codes keep the primary in the low byte
-    text = str(exc)
+def _code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code (extended codes keep it in the low byte); 0 before Python 3.11."""
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Another connection holds the lock this one waited for (SQLITE_BUSY, SQLITE_LOCKED)."""
+    return _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED) or "database is locked" in str(exc)
+
+
+def store_error(path: Path, exc: sqlite3.Error, doing: str) -> CgPresetError:
+    """One line naming the file: not a database, damaged, or `doing` failed. A full disk, or a lock
+    held past the wait allowed, passes (StoreUnavailableError, exit 75); the rest (no permission, a
+    read-only file, an I/O error) needs someone to act (ConfigError, exit 2)."""
+    code, text = _code(exc), str(exc)
     if code == _SQLITE_NOTADB or "not a database" in text:
         return ConfigError(f"{path}: not a cgpreset store ({text})")
     if code == _SQLITE_CORRUPT or "malformed" in text:
         return ConfigError(f"{path}: store is damaged ({text})")
+    if code == _SQLITE_FULL or "database or disk is full" in text:
+        return StoreUnavailableError(f"{path}: {doing}: {text} (retry when there is room)")
+    if is_busy(exc):
+        return StoreUnavailableError(f"{path}: {doing}: {text} (another process holds it: retry later)")
     return ConfigError(f"{path}: {doing}: {text}")
 
 
@@ -106,6 +132,56 @@ def converting(path: Path, doing: str) -> Iterator[None]:
         raise store_error(path, exc, doing) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: store is damaged (a stored JSON value does not parse: {exc})") from None
+
+
+def begin_immediate(db: sqlite3.Connection, path: Path, bound: Bound) -> None:
+    """BEGIN IMMEDIATE: take the write lock, waiting for another writer at most `bound.lock_s`.
+
+    The wait is cut into LOCK_SLICE_S slices of SQLite's busy timeout, so that a stop signal
+    (CANCEL, or the main thread's signal handler, which runs between slices) ends it within one.
+    Past the limit: DeadlineExceededError when the run's deadline set it, else StoreUnavailableError.
+    """
+    until = time.monotonic() + bound.lock_s
+    try:
+        while True:
+            left = until - time.monotonic()
+            db.execute(f"PRAGMA busy_timeout = {max(0, round(min(left, LOCK_SLICE_S) * 1000))}")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                cancel.check(str(path))
+                if time.monotonic() >= until:
+                    raise bound.timed_out(f"{path}: store not writable", "waiting for another process's write lock",
+                                          lock=True) from None
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # reads (rarely) wait too, not in slices
+
+
+def check_intact(db: sqlite3.Connection, path: Path, budget_s: float) -> None:
+    """PRAGMA quick_check before a writing open changes anything, so a damaged file is refused
+    before a run writes into it (and spreads the damage), not found by a later export.
+
+    It reads the whole file (about 3.3 ms per MB on a warm cache): bounded by `budget_s`, after which
+    a larger file counts as checked in part. Call it inside `converting` (damage the check itself
+    trips over is "store is damaged" too).
+    """
+    timer = threading.Timer(max(0.0, budget_s), db.interrupt)  # quick_check ignores the progress handler
+    timer.start()
+    try:
+        found = db.execute("PRAGMA quick_check(1)").fetchone()
+    except sqlite3.OperationalError as exc:
+        if _code(exc) != _SQLITE_INTERRUPT and "interrupted" not in str(exc):
+            raise
+        return  # out of time: what was read is intact
+    finally:
+        timer.cancel()
+        timer.join()
+    lines = [ln for ln in str(found[0] if found else "ok").splitlines() if not ln.startswith("*** in database")]
+    if lines != ["ok"]:
+        raise ConfigError(f"{path}: store is damaged (quick_check: {' '.join(' '.join(lines).split())[:200]})")
 
 
 def check_path(path: Path) -> None:
@@ -125,12 +201,12 @@ def check_store(db: sqlite3.Connection, path: Path) -> tuple[int, dict[str, tupl
     Refused, each as one ConfigError line: a file of a newer cgpreset (its `user_version` above
     SCHEMA_VERSION); a foreign file (a cgpreset table without the columns of its version, a
     versioned file without the run tables, or an unversioned one with tables but none of
-    cgpreset's). No integrity scan here: it would read the whole file on every open (about 1 s
-    per GB); damage is reported, as "store is damaged", by the first read or write that meets it.
+    cgpreset's). No integrity scan here (a read-only open need not pay for one): writing opens add
+    `check_intact`; other damage is reported, as "store is damaged", by the first read that meets it.
     """
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     check_version(path, version)
-    return version, check_tables(path, version, _user_tables(db))
+    return version, check_tables(path, version, user_tables(db))
 
 
 def check_version(path: Path, version: int) -> None:
@@ -170,10 +246,10 @@ def bring_to_v3(db: sqlite3.Connection, path: Path) -> None:
     already begun): a file that fails the check is left as it was."""
     version = int(db.execute("PRAGMA user_version").fetchone()[0])  # another process may have moved it
     check_version(path, version)
-    had = set(_user_tables(db))
+    had = set(user_tables(db))
     if version < SCHEMA_VERSION:
         migrate(db, version, had, ddl())
-    found = check_tables(path, SCHEMA_VERSION, _user_tables(db))
+    found = check_tables(path, SCHEMA_VERSION, user_tables(db))
     for table, column, kind in late_columns(found):
         db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {SQLITE_TYPES[kind]}")
     grow(db, had, lambda t: render_table(t, SQLITE_TYPES, without_rowid=True))

@@ -23,7 +23,15 @@ from typing import Any, Protocol
 from cgpreset.channels import StreamEvent
 from cgpreset.errors import ConfigError
 from cgpreset.store.sqlite import STALE_RUN_MS, _pid_alive
-from cgpreset.store.sqlite_schema import BUSY_TIMEOUT_MS, bring_to_v3, check_path, check_store, converting
+from cgpreset.store.sqlite_schema import (
+    BUSY_TIMEOUT_MS,
+    INTACT_CHECK_S,
+    bring_to_v3,
+    check_intact,
+    check_path,
+    check_store,
+    converting,
+)
 
 # summary keys copied into their own stream_runs columns
 _FIGURES = ("events", "events_per_minute", "reconnects", "pings_sent", "pongs_received")
@@ -44,8 +52,9 @@ def connect(db_path: Path) -> sqlite3.Connection:
     """Open the store with WAL and a busy timeout; create the stream tables if needed.
 
     ConfigError (one line, naming the file) when the path is a directory, not an SQLite database,
-    damaged, not a cgpreset store or one of a newer cgpreset (see store.check_store), or its folder
-    cannot be created. The check runs before WAL or the tables touch the file.
+    damaged (see sqlite_schema.check_intact), not a cgpreset store or one of a newer cgpreset (see
+    store.check_store), or its folder cannot be created. The checks run before WAL or the tables
+    touch the file.
     """
     check_path(db_path)
     with converting(db_path, "cannot open store"):
@@ -54,6 +63,7 @@ def connect(db_path: Path) -> sqlite3.Connection:
         with converting(db_path, "cannot open store"):
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             check_store(conn, db_path)
+            check_intact(conn, db_path, INTACT_CHECK_S)  # before the stream writes into a damaged file
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
             try:
