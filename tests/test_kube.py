@@ -227,3 +227,11 @@ def test_the_containerfile_installs_what_the_readme_installs_and_runs_as_non_roo
     assert "python3 -m venv" in run and "python3 -m venv" in block.group(1)
     user = re.findall(r"^USER (\S+)", containerfile, re.M)
     assert user and user[-1].split(":")[0] not in ("0", "root")
+
+
+def test_the_containerfile_pins_its_base_image_to_a_release() -> None:
+    """A patch release of Python on a named Debian release (or a digest), not `3.12-slim` or `latest`."""
+    containerfile = (REPO / "Containerfile").read_text(encoding="utf-8")
+    (base_image,) = re.findall(r"^FROM (\S+)", containerfile, re.M)
+    assert re.fullmatch(r"docker\.io/library/python:3\.\d+\.\d+-slim-(bookworm|trixie)(@sha256:[0-9a-f]{64})?",
+                        base_image), base_image
