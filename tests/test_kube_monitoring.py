@@ -205,6 +205,18 @@ def test_what_the_base_runs_exists_in_this_cgpreset() -> None:
     assert "CGPRESET_PUSHGATEWAY" in known_variables()
 
 
+def test_without_a_pushgateway_only_the_stream_is_watched(ws: Path) -> None:  # noqa: F811
+    assert gen("--kubernetes", "--pushgateway", "off").exit_code == 0
+    base_dir = ws / "deploy" / "kubernetes"
+    assert set(rules(base_dir)) == {a for a in ALERTS if a.startswith("CgpresetStream")}
+    cron = yaml.safe_load((base_dir / "cronjob.yaml").read_text(encoding="utf-8"))
+    (run,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert "CGPRESET_PUSHGATEWAY" not in {e["name"] for e in run["env"]}
+    policy = yaml.safe_load((base_dir / "networkpolicy.yaml").read_text(encoding="utf-8"))
+    assert sorted(p["port"] for p in policy["spec"]["egress"][1]["ports"]) == [443, 5432]
+    assert yaml.safe_load((base_dir / "cgpreset-base.yaml").read_text(encoding="utf-8"))["pushgateway"] == "off"
+
+
 def _policy(base_dir: Path) -> dict[str, Any]:
     return next(d for d in render(base_dir) if d["kind"] == "NetworkPolicy")
 

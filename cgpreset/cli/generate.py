@@ -212,8 +212,8 @@ def _report(result: GenerateResult, *, diff: bool, as_json: bool) -> None:
               help="The base's image with a version tag or digest, or `auto`: cgpreset:<this cgpreset's version> "
                    "[default: the recorded one, else auto].")
 @click.option("--pushgateway", "pushgateway", default=None, metavar="URL",
-              help="The Pushgateway the base's runs push their metrics to [default: the recorded one, else "
-                   "http://prometheus-pushgateway.monitoring:9091].")
+              help="The Pushgateway the base's runs push their metrics to, or `off` (then no alert watches the "
+                   "runs) [default: the recorded one, else http://prometheus-pushgateway.monitoring:9091].")
 @click.option("--store-port", type=click.IntRange(1, 65535), default=None, metavar="PORT",
               help="The PostgreSQL port the base's NetworkPolicy lets the pods reach [default: recorded, else 5432].")
 @click.option("--monitoring-namespace", default=None, metavar="NS",

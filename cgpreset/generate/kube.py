@@ -26,6 +26,7 @@ from cgpreset.generate.dashboard import dashboard_json
 from cgpreset.generate.kube_settings import (
     AUTO,
     KUBE_DIR,
+    OFF,
     SETTINGS_FILE,
     BaseSettings,
     image_parts,
@@ -133,6 +134,7 @@ def kube_files(rendered: Sequence[RenderedFile], plan: Plan, *, source: str, out
     starting, active, run_deadline = deadlines(requests, plan, interval)
     cron = schedule(interval) if cfg.schedule == AUTO else cfg.schedule
     name, tag, digest = image_parts(cfg, options.version)
+    gateway = None if cfg.pushgateway == OFF else cfg.pushgateway
     header = f"{GENERATED_MARK}{source} (cgpreset generate --kubernetes). Do not edit."
     context = {
         "header": header, "out": out, "namespace": NAMESPACE, "secret": SECRET, "config_mount": CONFIG_MOUNT,
@@ -141,9 +143,9 @@ def kube_files(rendered: Sequence[RenderedFile], plan: Plan, *, source: str, out
         "requests": requests, "plan": plan.value, "rate": plan.rate_per_minute, "starting_deadline": starting,
         "active_deadline": active, "run_deadline": run_deadline, "alive_max_age": ALIVE_MAX_AGE,
         "exit": {"findings": int(ExitCode.FINDINGS), "usage": int(ExitCode.USAGE), "api": int(ExitCode.API)},
-        "image": {"name": name, "tag": tag, "digest": digest}, "pushgateway": cfg.pushgateway,
-        "pushgateway_port": pushgateway_port(cfg.pushgateway), "store_port": cfg.store_port,
-        "egress_ports": sorted({443, cfg.store_port, pushgateway_port(cfg.pushgateway)}),
+        "image": {"name": name, "tag": tag, "digest": digest}, "pushgateway": gateway, "store_port": cfg.store_port,
+        "pushgateway_port": gateway and pushgateway_port(gateway),
+        "egress_ports": sorted({443, cfg.store_port, *([pushgateway_port(gateway)] if gateway else [])}),
         "monitoring_namespace": cfg.monitoring_namespace, "metrics_port": METRICS_PORT,
         "period": period_seconds(cron), "stream_silent": STREAM_SILENT, "duration": duration,
         "dashboard": DASHBOARD, "min_kubernetes": MIN_KUBERNETES,

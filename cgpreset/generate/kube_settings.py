@@ -25,6 +25,7 @@ KUBE_DIR = "kubernetes"
 SETTINGS_FILE = "cgpreset-base.yaml"
 SCHEMA = "cgpreset.kubernetes-base/1"
 AUTO = "auto"
+OFF = "off"
 #: The prometheus-community chart's Pushgateway, installed as `prometheus-pushgateway` in `monitoring`.
 DEFAULT_PUSHGATEWAY = "http://prometheus-pushgateway.monitoring:9091"
 MAX_SHARDS = 64
@@ -44,7 +45,7 @@ class BaseSettings:
     shards: int = 1
     schedule: str = AUTO  # auto: a few minutes after each bar of the configs' finest interval closes
     image: str = AUTO  # auto: cgpreset:<the version of cgpreset that writes the base>
-    pushgateway: str = DEFAULT_PUSHGATEWAY
+    pushgateway: str = DEFAULT_PUSHGATEWAY  # off: no push, and no alerts on the runs
     store_port: int = 5432  # the PostgreSQL port the NetworkPolicy lets the pods reach
     monitoring_namespace: str = "monitoring"  # where Prometheus runs: it alone may scrape the stream
 
@@ -81,6 +82,8 @@ def _image(value: object) -> str:
 
 def _pushgateway(value: object) -> str:
     text = str(value)
+    if text == OFF:
+        return OFF
     parts = urlsplit(text)
     try:
         port = parts.port
