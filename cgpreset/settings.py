@@ -285,6 +285,15 @@ def _key_variable() -> str:
     return KEY_ENV
 
 
+#: Set by Kubernetes in every container (the API server's address): cgpreset runs in a pod.
+POD_ENV = "KUBERNETES_SERVICE_HOST"
+
+
+def in_pod(environ: Mapping[str, str] | None = None) -> bool:
+    """True inside a Kubernetes pod, whose files live on the pod's own emptyDir and go with it."""
+    return bool((os.environ if environ is None else environ).get(POD_ENV, "").strip())
+
+
 #: Settings read from a variable of another tool, not CGPRESET_* (a Kubernetes Indexed Job's own).
 FOREIGN_ENV = {"job_completion_index": "JOB_COMPLETION_INDEX", "job_completions": "JOB_COMPLETIONS"}
 

@@ -18,10 +18,12 @@ REPO = Path(__file__).parents[1]
 
 @pytest.fixture(autouse=True)
 def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test sees the developer's key, URLs, PostgreSQL settings (PG*) or .env file."""
+    """No test sees the developer's key, URLs, PostgreSQL settings (PG*) or .env file, nor a pod's
+    KUBERNETES_SERVICE_HOST (a CI runner in a pod would refuse every file store)."""
     for name in list(os.environ):
         if name.startswith(("CGPRESET_", "PG")) or name in (
-                "COINGLASS_API_KEY", "CG_API_KEY", "JOB_COMPLETION_INDEX", "JOB_COMPLETIONS", "COLUMNS"):
+                "COINGLASS_API_KEY", "CG_API_KEY", "JOB_COMPLETION_INDEX", "JOB_COMPLETIONS", "COLUMNS",
+                "KUBERNETES_SERVICE_HOST"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 

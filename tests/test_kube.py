@@ -1,7 +1,9 @@
-"""`generate --kubernetes`: a deterministic kustomize base that renders and validates against Kubernetes 1.31."""
+"""`generate --kubernetes`: a deterministic kustomize base that renders and validates against Kubernetes 1.29
+and 1.31."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -12,14 +14,17 @@ from typing import Any
 import pytest
 import yaml
 
+from cgpreset import __version__
 from cgpreset.errors import ExitCode
-from cgpreset.generate.kube import deadlines, schedule
+from cgpreset.generate.kube import MIN_KUBERNETES, deadlines, schedule
 from cgpreset.plans import Plan
 from tests.conftest import REPO
 from tests.test_generate import gen, ws  # noqa: F401 - the workspace fixture
 
 KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+#: The kinds the Prometheus Operator's CRDs define: no core schema validates them.
+CRD_KINDS = ("PodMonitor", "PrometheusRule")
 
 
 @pytest.fixture
@@ -35,10 +40,14 @@ def render(base: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
 
-def containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
     spec = doc["spec"]
-    pod = spec["jobTemplate"]["spec"]["template"]["spec"] if doc["kind"] == "CronJob" else spec["template"]["spec"]
-    return list(pod["containers"])
+    template = spec["jobTemplate"]["spec"]["template"] if doc["kind"] == "CronJob" else spec["template"]
+    return dict(template["spec"])
+
+
+def containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(pod_spec(doc)["containers"])
 
 
 @pytest.mark.parametrize(("interval", "line"), [
@@ -55,8 +64,10 @@ def test_deadlines_follow_the_dry_run_estimate_at_the_plans_rate() -> None:
 
 def test_the_base_is_deterministic_and_checked_like_the_configs(base: Path) -> None:
     names = sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
-    assert [n for n in names if "/" not in n] == ["cronjob.yaml", "deployment.yaml", "kustomization.yaml",
-                                                  "namespace.yaml"]
+    assert [n for n in names if "/" not in n] == [
+        "cgpreset-base.yaml", "cronjob.yaml", "deployment.yaml", "kustomization.yaml", "namespace.yaml",
+        "networkpolicy.yaml", "podmonitor.yaml", "prometheusrule.yaml"]
+    assert "dashboards/cgpreset.json" in names
     assert len([n for n in names if n.startswith("configs/")]) == 10
     for name in names:
         if name.startswith("configs/"):  # the copies kustomize may load are the configs, byte for byte
@@ -70,6 +81,28 @@ def test_the_base_is_deterministic_and_checked_like_the_configs(base: Path) -> N
     assert gen("--kubernetes", "--shards", "2", "--check").exit_code == ExitCode.FINDINGS  # shards are in it
 
 
+GOLDEN = Path(__file__).parent / "golden" / "kubernetes"
+#: Read at import time: the autouse fixture clears CGPRESET_* variables before each test.
+UPDATE_GOLDEN = os.environ.get("CGPRESET_UPDATE_GOLDEN") == "1"
+
+
+def test_golden_base(base: Path) -> None:
+    """Byte-for-byte, but for the version (the image tag, the settings' writer), shown as VERSION.
+    After an intended change: CGPRESET_UPDATE_GOLDEN=1 pytest tests/test_kube.py"""
+    produced = {p.relative_to(base).as_posix(): p.read_text(encoding="utf-8").replace(__version__, "VERSION")
+                for p in sorted(base.rglob("*")) if p.is_file() and "configs" not in p.parts}
+    if UPDATE_GOLDEN:
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        for name, text in produced.items():
+            (GOLDEN / name).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / name).write_text(text, encoding="utf-8")
+    expected = {p.relative_to(GOLDEN).as_posix(): p.read_text(encoding="utf-8")
+                for p in sorted(GOLDEN.rglob("*")) if p.is_file()}
+    assert sorted(produced) == sorted(expected)
+    for name, text in produced.items():
+        assert text == expected[name], f"{name} differs from tests/golden/kubernetes (CGPRESET_UPDATE_GOLDEN=1)"
+
+
 def test_shards_need_kubernetes(ws: Path) -> None:  # noqa: F811
     assert gen("--shards", "2").exit_code == ExitCode.USAGE
 
@@ -78,15 +111,16 @@ def test_shards_need_kubernetes(ws: Path) -> None:  # noqa: F811
 def test_kustomize_renders_the_base(base: Path) -> None:
     docs = render(base)
     kinds = sorted(d["kind"] for d in docs)
-    assert kinds == ["ConfigMap", "CronJob", "Deployment", "Namespace"]
-    by_kind = {d["kind"]: d for d in docs}
+    assert kinds == ["ConfigMap", "ConfigMap", "CronJob", "Deployment", "Namespace", "NetworkPolicy", "PodMonitor",
+                     "PrometheusRule"]
+    by_kind = {d["kind"]: d for d in docs if d["metadata"]["name"] != "cgpreset-dashboard"}
     assert all(d["metadata"].get("namespace") == "cgpreset" for d in docs if d["kind"] != "Namespace")
+    assert all(d["metadata"]["annotations"]["cgpreset/min-kubernetes-version"] == MIN_KUBERNETES for d in docs)
     cm = by_kind["ConfigMap"]
     assert len(cm["data"]) == 10 and "sol.yaml" in cm["data"]
     cron, dep = by_kind["CronJob"], by_kind["Deployment"]
     for doc in (cron, dep):  # the generated ConfigMap's hashed name is what the pods mount
-        pod = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"] if doc is cron else doc["spec"]["template"]["spec"]
-        assert pod["volumes"][0]["configMap"]["name"] == cm["metadata"]["name"] != "cgpreset-configs"
+        assert pod_spec(doc)["volumes"][0]["configMap"]["name"] == cm["metadata"]["name"] != "cgpreset-configs"
     job = cron["spec"]["jobTemplate"]["spec"]
     assert cron["spec"]["concurrencyPolicy"] == "Forbid" and cron["spec"]["startingDeadlineSeconds"] > 0
     assert (job["completionMode"], job["completions"], job["parallelism"]) == ("Indexed", 4, 4)
@@ -117,23 +151,58 @@ def test_secrets_only_by_reference_and_pods_locked_down(base: Path) -> None:
             sc = c["securityContext"]
             assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
             assert c["resources"]["requests"] and c["resources"]["limits"]
-            assert c["image"] == "cgpreset:latest"  # the kustomize image (overlays set their registry)
-        pod = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"] if doc["kind"] == "CronJob" else \
-            doc["spec"]["template"]["spec"]
+            # the kustomize image, tagged with the version that wrote the base (overlays set their registry);
+            # never a floating tag: `latest` would be pulled from Docker Hub on every start
+            assert c["image"] == f"cgpreset:{__version__}" and c["imagePullPolicy"] == "IfNotPresent"
+        pod = pod_spec(doc)
         assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+        assert pod["automountServiceAccountToken"] is False  # cgpreset never talks to the Kubernetes API
 
 
 @needs_kubectl
-def test_rendered_objects_validate_against_kubernetes_1_31_offline(base: Path) -> None:
-    """kubernetes-validate ships the schemas in its package: no network is needed."""
+@pytest.mark.parametrize("version", [f"{MIN_KUBERNETES}.0", "1.31.0"])
+def test_rendered_objects_validate_against_kubernetes_schemas_offline(base: Path, version: str) -> None:
+    """kubernetes-validate ships the schemas in its package: no network is needed. The Prometheus
+    Operator's kinds have no core schema: tests/test_kube_monitoring.py checks their structure."""
     import kubernetes_validate
 
-    for doc in render(base):
-        kubernetes_validate.validate(doc, "1.31.0", strict=True)
-    bad = render(base)[2]
-    bad["spec"]["concurrencyPolicy"] = "Sometimes"
+    docs = render(base)
+    core = [d for d in docs if d["kind"] not in CRD_KINDS]
+    assert len(core) == len(docs) - len(CRD_KINDS)
+    for doc in core:
+        kubernetes_validate.validate(doc, version, strict=True)
+    bad = next(d for d in core if d["kind"] == "CronJob")
+    bad["spec"]["startingDeadlineSeconds"] = "soon"  # not an integer: the schema refuses it
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(bad, "1.31.0", strict=True)
+        kubernetes_validate.validate(bad, version, strict=True)
+
+
+def _readme_block(marker: str) -> str:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    found = re.search(rf"```yaml\n({re.escape(marker)}.+?)```", readme, re.S)
+    assert found, marker
+    return found.group(1)
+
+
+@needs_kubectl
+def test_the_readmes_overlay_of_plain_files_renders_with_kubectl(base: Path) -> None:
+    """README "Deploying": the overlay written by hand (no kustomize binary), with its ExternalSecret."""
+    cluster = base.parents[1] / "cluster"
+    cluster.mkdir()
+    overlay = _readme_block("# cluster/kustomization.yaml")
+    (cluster / "externalsecret.yaml").write_text(_readme_block("apiVersion: external-secrets.io/"), encoding="utf-8")
+    (cluster / "kustomization.yaml").write_text(overlay, encoding="utf-8")
+    docs = render(cluster)
+    assert {c["image"] for d in docs if d["kind"] in ("CronJob", "Deployment") for c in containers(d)} == {
+        "registry.example.com/markets/cgpreset:0.1.0"}
+    secret = next(d for d in docs if d["kind"] == "ExternalSecret")
+    assert secret["spec"]["target"]["name"] == "cgpreset"
+    assert {x["secretKey"] for x in secret["spec"]["data"]} == {"api-key", "store-dsn"}
+    assert all(d["metadata"]["labels"]["release"] == "kube-prometheus-stack" for d in docs)
+    # the commented patch drops the PrometheusRule for a cluster without the Prometheus Operator
+    (cluster / "kustomization.yaml").write_text(re.sub(r"^# (patches:|  )", r"\1", overlay, flags=re.M),
+                                                encoding="utf-8")
+    assert "PrometheusRule" not in {d["kind"] for d in render(cluster)}
 
 
 def _pip_specs(command: str) -> set[str]:
@@ -159,3 +228,11 @@ def test_the_containerfile_installs_what_the_readme_installs_and_runs_as_non_roo
     assert "python3 -m venv" in run and "python3 -m venv" in block.group(1)
     user = re.findall(r"^USER (\S+)", containerfile, re.M)
     assert user and user[-1].split(":")[0] not in ("0", "root")
+
+
+def test_the_containerfile_pins_its_base_image_to_a_release() -> None:
+    """A patch release of Python on a named Debian release (or a digest), not `3.12-slim` or `latest`."""
+    containerfile = (REPO / "Containerfile").read_text(encoding="utf-8")
+    (base_image,) = re.findall(r"^FROM (\S+)", containerfile, re.M)
+    assert re.fullmatch(r"docker\.io/library/python:3\.\d+\.\d+-slim-(bookworm|trixie)(@sha256:[0-9a-f]{64})?",
+                        base_image), base_image

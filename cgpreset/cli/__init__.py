@@ -31,7 +31,7 @@ import click
 
 from cgpreset import __version__
 from cgpreset.api import cancel
-from cgpreset.errors import CgPresetError, ExitCode, OutputError, Terminated
+from cgpreset.errors import CgPresetError, ConfigError, ExitCode, OutputError, Terminated
 from cgpreset.redact import redact
 
 if TYPE_CHECKING:
@@ -290,6 +290,18 @@ class Number(click.FloatRange):
         return number
 
 
+def refuse_file_store_in_pod(location: object) -> None:
+    """A writer's store (run-preset, stream --store) in a Kubernetes pod must be PostgreSQL: a file there
+    is on the pod's emptyDir, lost with the pod and never shared by the shards (ConfigError, exit 2)."""
+    from pathlib import Path
+
+    from cgpreset.settings import in_pod
+
+    if isinstance(location, Path) and in_pod():
+        raise ConfigError(f"--store {location.as_posix()}: a file store in a pod is lost with the pod (emptyDir): "
+                          "use a PostgreSQL store (CGPRESET_STORE=postgresql://...)")
+
+
 def discard_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush cannot fail a second time."""
     try:
@@ -413,4 +425,4 @@ def iter_commands() -> Iterator[str]:
 
 
 __all__ = ["App", "ExitCode", "Number", "Target", "cli", "discard_stdout", "echo_error", "fail", "main", "pass_app",
-           "print_tables"]
+           "print_tables", "refuse_file_store_in_pod"]

@@ -11,7 +11,7 @@ import click
 
 from cgpreset._io import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST
 from cgpreset.cli import App, cli, pass_app, print_tables
-from cgpreset.errors import ConfigError, FindingsError, UsageError
+from cgpreset.errors import ConfigError, FindingsError
 from cgpreset.generate.writer import unified_diff
 
 if TYPE_CHECKING:  # the commands import their machinery when they run (fast --help, see cli/__init__.py)
@@ -200,10 +200,25 @@ def _report(result: GenerateResult, *, diff: bool, as_json: bool) -> None:
 @click.option("--replace-preset", is_flag=True,
               help="Overwrite configs in DIR that were generated from another preset (refused otherwise).")
 @click.option("--kubernetes", is_flag=True,
-              help="Also write a kustomize base to DIR/kubernetes/ (CronJob of --shards Indexed shards, stream "
-                   "Deployment, configs as a ConfigMap); covered by --check and --diff.")
-@click.option("--shards", type=click.IntRange(1, 64), default=1, show_default=True, metavar="N",
-              help="With --kubernetes: run-preset as N shards of one Indexed Job.")
+              help="Also write a kustomize base to DIR/kubernetes/ (CronJob of Indexed shards, stream Deployment, "
+                   "NetworkPolicy, PrometheusRule, PodMonitor, Grafana dashboard). Once it exists, every generate "
+                   "(and --check, --diff) keeps it in step, with the settings it records.")
+@click.option("--shards", type=click.IntRange(1, 64), default=None, metavar="N",
+              help="The base's run-preset as N shards of one Indexed Job [default: the recorded count, else 1].")
+@click.option("--schedule", default=None, metavar="CRON",
+              help="The base's CronJob schedule (UTC), or `auto`: a few minutes after each bar of the finest "
+                   "interval closes [default: the recorded one, else auto].")
+@click.option("--image", default=None, metavar="REF",
+              help="The base's image with a version tag or digest, or `auto`: cgpreset:<this cgpreset's version> "
+                   "[default: the recorded one, else auto].")
+@click.option("--pushgateway", "pushgateway", default=None, metavar="URL",
+              help="The Pushgateway the base's runs push their metrics to, or `off` (then no alert watches the "
+                   "runs) [default: the recorded one, else http://prometheus-pushgateway.monitoring:9091].")
+@click.option("--store-port", type=click.IntRange(1, 65535), default=None, metavar="PORT",
+              help="The PostgreSQL port the base's NetworkPolicy lets the pods reach [default: recorded, else 5432].")
+@click.option("--monitoring-namespace", default=None, metavar="NS",
+              help="The namespace of Prometheus, the only one the base's NetworkPolicy lets scrape the stream "
+                   "[default: recorded, else monitoring].")
 @json_option
 @pass_app
 def generate(
@@ -221,7 +236,12 @@ def generate(
     strict: bool,
     replace_preset: bool,
     kubernetes: bool,
-    shards: int,
+    shards: int | None,
+    schedule: str | None,
+    image: str | None,
+    pushgateway: str | None,
+    store_port: int | None,
+    monitoring_namespace: str | None,
     as_json: bool,
 ) -> None:
     """Write one validated config per watchlist coin into DIR (only files whose bytes change).
@@ -229,24 +249,30 @@ def generate(
     Everything is rendered and validated first: bad input (including a watchlist coin that
     CoinGlass does not know) exits 2 and leaves DIR untouched, as do configs in DIR generated
     from another preset (unless --replace-preset). With --check nothing is written and drift
-    exits 1.
+    exits 1. Once DIR/kubernetes/ exists, the base is rebuilt (and checked) with the configs, from
+    the settings it records in cgpreset-base.yaml; --shards, --schedule, --image, --pushgateway,
+    --store-port and --monitoring-namespace change them.
 
     \b
     Examples:
         cgpreset generate --out deploy/
         cgpreset generate --out deploy/ --offline --check --diff
         cgpreset generate --out deploy/ --kubernetes --shards 4
+        cgpreset generate --out deploy/ --image registry.example.com/cgpreset:0.1.0
     """
+    from cgpreset.generate.kube_settings import settings_for
     from cgpreset.generate.pipeline import open_templates, run_generate
 
     kube = None
-    if kubernetes:
+    base = settings_for(out_dir, requested=kubernetes, changes={
+        "shards": shards, "schedule": schedule, "image": image, "pushgateway": pushgateway,
+        "store_port": store_port, "monitoring_namespace": monitoring_namespace})
+    if base is not None:  # asked for, or DIR/kubernetes/ exists: the base is rebuilt with the configs
+        from cgpreset import __version__
         from cgpreset.generate.kube import KubeOptions
         from cgpreset.run.series import first_run_requests
 
-        kube = KubeOptions(estimate=first_run_requests, shards=shards)
-    elif shards != 1:
-        raise UsageError("--shards needs --kubernetes")
+        kube = KubeOptions(estimate=first_run_requests, settings=base, version=__version__)
 
     inputs = _inputs(preset_path, watchlist_path)
     templates = open_templates(_located(templates_dir, DEFAULT_TEMPLATES))

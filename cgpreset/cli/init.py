@@ -1,4 +1,10 @@
-"""`cgpreset init DIR`: scaffold a GitOps repo (presets, templates, watchlist, .gitignore, hooks, CI)."""
+"""`cgpreset init DIR`: scaffold a GitOps repo (presets, templates, watchlist, .gitignore, hooks, CI).
+
+The hook and the workflow run `generate --check`, which covers the Kubernetes base too once
+deploy/kubernetes/ exists. The workflow installs the cgpreset pinned in requirements-cgpreset.txt
+(the version that ran `init`), from the team's own package index or git URL: cgpreset is not on
+PyPI, and an unpinned public name would install whatever someone publishes under it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from cgpreset import __version__
 from cgpreset.cli import cli
 from cgpreset.errors import OutputError
 
@@ -22,12 +29,13 @@ GITIGNORE = """\
 """
 
 PRE_COMMIT = """\
-# pre-commit: the generated configs are up to date and valid (no key needed)
+# pre-commit: the generated configs (and the Kubernetes base in deploy/kubernetes/, once generated)
+# are up to date and valid (no key needed)
 repos:
   - repo: local
     hooks:
       - id: cgpreset-generate-check
-        name: cgpreset configs are up to date
+        name: cgpreset configs and base are up to date
         entry: cgpreset generate --out deploy --offline --check --diff
         language: system
         pass_filenames: false
@@ -40,7 +48,10 @@ repos:
 """
 
 CI = """\
-# CI (no key needed): the committed configs are valid and match presets/ and templates/
+# CI (no key needed): the committed configs are valid and match presets/ and templates/, and so does
+# the Kubernetes base (deploy/kubernetes/) once generated. cgpreset is installed as pinned in
+# requirements-cgpreset.txt, from your package index (the repository variable CGPRESET_INDEX_URL) or
+# the git URL written there: never from PyPI, where the name is not this package.
 name: cgpreset
 on: [push, pull_request]
 jobs:
@@ -49,10 +60,30 @@ jobs:
     steps:
       - uses: actions/checkout@v4
       - uses: actions/setup-python@v5
-        with: {python-version: "3.11"}
-      - run: pip install cgpreset
+        with: {python-version: "3.12"}
+      - name: install the cgpreset pinned in requirements-cgpreset.txt
+        env:
+          CGPRESET_INDEX_URL: ${{ vars.CGPRESET_INDEX_URL }}
+        run: |
+          if [ -n "$CGPRESET_INDEX_URL" ]; then
+            pip install --index-url "$CGPRESET_INDEX_URL" -r requirements-cgpreset.txt
+          elif grep -q '^cgpreset @ ' requirements-cgpreset.txt; then
+            pip install -r requirements-cgpreset.txt
+          else
+            echo "::error::set CGPRESET_INDEX_URL (your package index) or a git URL in requirements-cgpreset.txt"
+            exit 1
+          fi
       - run: cgpreset validate deploy/
       - run: cgpreset generate --out deploy --offline --check --diff
+"""
+
+REQUIREMENTS = f"""\
+# The cgpreset that CI installs: the version that wrote this repo's files (cgpreset init {__version__}).
+# Keep it the version you generate with: `generate --check` compares with what this version writes.
+# cgpreset is not on PyPI. Either set the repository variable CGPRESET_INDEX_URL to the package index
+# that serves it (with its dependencies), or replace the line below with the git URL you install from:
+#   cgpreset @ git+https://git.example.com/tools/cgpreset.git@v{__version__}
+cgpreset=={__version__}
 """
 
 README = """\
@@ -60,7 +91,10 @@ README = """\
 
 - `presets/sol.yaml`: the production preset; `presets/watchlist.yaml`: which coins get a config.
 - `templates/`: how a coin config is written.
-- `deploy/`: the generated configs (commit them, with `deploy/.cgpreset/discovery.json`).
+- `deploy/`: the generated configs (commit them, with `deploy/.cgpreset/discovery.json`); with
+  `cgpreset generate --out deploy --kubernetes`, the Kubernetes base in `deploy/kubernetes/`, which
+  every `generate` then keeps in step.
+- `requirements-cgpreset.txt`: the cgpreset CI installs (pinned; set `CGPRESET_INDEX_URL` or a git URL).
 
     COINGLASS_API_KEY=... cgpreset generate --out deploy   # discover and write deploy/
     cgpreset validate deploy/                               # offline check
@@ -78,6 +112,7 @@ def scaffold_files() -> dict[str, bytes]:
     files[".gitignore"] = GITIGNORE.encode()
     files[".pre-commit-config.yaml"] = PRE_COMMIT.encode()
     files[".github/workflows/cgpreset.yml"] = CI.encode()
+    files["requirements-cgpreset.txt"] = REQUIREMENTS.encode()
     files["README.md"] = README.encode()
     return dict(sorted(files.items()))
 
@@ -88,7 +123,8 @@ def scaffold_files() -> dict[str, bytes]:
 def init_cmd(directory: Path, force: bool) -> None:
     """Scaffold a GitOps repo in DIRECTORY: presets/ (the SOL preset and the watchlist),
     templates/, a .gitignore for the store, a pre-commit config and a CI workflow that check the
-    generated configs, and a short README. Files that exist are kept unless --force.
+    generated configs and Kubernetes base, requirements-cgpreset.txt (the cgpreset CI installs,
+    pinned to this version), and a short README. Files that exist are kept unless --force.
 
     \\b
     Example:

@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING
 import click
 
 from cgpreset._io import DEFAULT_DEMO_DIR, write_atomic
-from cgpreset.cli import App, Number, check_output, cli, fail, new_store, pass_app, print_tables
+from cgpreset.cli import (
+    App,
+    Number,
+    check_output,
+    cli,
+    fail,
+    new_store,
+    pass_app,
+    print_tables,
+    refuse_file_store_in_pod,
+)
 from cgpreset.errors import ConfigError, ExitCode, OutputError
 from cgpreset.plans import Plan
 from cgpreset.store import open_store
@@ -253,6 +263,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     configs = select_configs(loaded, coins=split_names(coins), layers=split_names(layers))
     _check_sources(app, configs)
     location = _location(app, store)
+    refuse_file_store_in_pod(location)
     if metrics_path is not None:  # before the run, not after its data is fetched
         check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in loaded])
     gateway = pushgateway or app.settings.pushgateway

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cgpreset.channels import CHANNEL_HELP, StreamEvent
-from cgpreset.cli import App, Number, cli, discard_stdout, new_store, pass_app
+from cgpreset.cli import App, Number, cli, discard_stdout, new_store, pass_app, refuse_file_store_in_pod
 from cgpreset.errors import FindingsError, TransportError, UsageError
 from cgpreset.store import open_store, open_stream_store
 from cgpreset.store.dsn import display, store_location
@@ -101,6 +101,7 @@ def stream(
     db = None
     if store is not None:  # a bad store, or one of another source, is reported before the target starts
         location = store_location(store or app.settings.store)
+        refuse_file_store_in_pod(location)
         if new_store(location, store or None):
             click.echo(f"note: {location} does not exist: creating a new store", err=True)
         db = open_stream_store(location)
