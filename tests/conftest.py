@@ -29,6 +29,16 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _shipped_layers_only() -> Iterator[None]:
+    """The layer catalogue is the process's: a test that loads a repo's own layers leaves no trace."""
+    from cgpreset import layers
+
+    layers.reset()
+    yield
+    layers.reset()
+
+
+@pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     """The CLI configures the `cgpreset` logger; undo it so caplog keeps working in later tests."""
     import logging

@@ -342,14 +342,17 @@ def validate(paths: tuple[Path, ...], as_json: bool) -> None:
 @cli.command()
 @json_option
 def schema(as_json: bool) -> None:
-    """Print the JSON Schema of a coin config (every object closed: unknown keys are errors).
+    """Print the JSON Schema of a coin config (every object closed: unknown keys are errors), for
+    the shipped layers and the working directory's own (layers/*.yaml).
 
     \b
     Example:
         cgpreset schema > coin-config.schema.json
     """
+    from cgpreset import layers
     from cgpreset.models.schema import schema_text
 
+    layers.use([layers.REPO_LAYERS])  # a repo's own layers complete in editors too
     if as_json:  # the JSON Schema inside a document of cgpreset's own kind, like every --json
         _dump({"schema": "cgpreset.schema/1", "coin_config": json.loads(schema_text())})
         return

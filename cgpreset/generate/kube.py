@@ -125,8 +125,11 @@ def _env() -> jinja2.Environment:
 
 
 def kube_files(rendered: Sequence[RenderedFile], plan: Plan, *, source: str, out: str,
-               options: KubeOptions) -> list[OutputFile]:
-    """Every file of DIR/kubernetes/, rendered and parsed back (a template bug fails here, not in the cluster)."""
+               options: KubeOptions, definitions: Sequence[OutputFile] = ()) -> list[OutputFile]:
+    """Every file of DIR/kubernetes/, rendered and parsed back (a template bug fails here, not in the cluster).
+
+    `definitions`: the `<name>.layer.yaml` files beside the configs (a repo's own layers), copied into
+    the ConfigMap with the configs, so a pod's `run-preset` needs nothing else."""
     configs = [r.config for r in rendered]
     interval = finest_interval(configs)
     cfg = options.settings
@@ -138,7 +141,8 @@ def kube_files(rendered: Sequence[RenderedFile], plan: Plan, *, source: str, out
     header = f"{GENERATED_MARK}{source} (cgpreset generate --kubernetes). Do not edit."
     context = {
         "header": header, "out": out, "namespace": NAMESPACE, "secret": SECRET, "config_mount": CONFIG_MOUNT,
-        "configs": sorted(r.filename for r in rendered), "shards": cfg.shards, "interval": interval,
+        "configs": sorted([*(r.filename for r in rendered), *(d.path for d in definitions)]),
+        "shards": cfg.shards, "interval": interval,
         "schedule": cron, "custom_schedule": cfg.schedule != AUTO, "minutes_after": minutes_after(interval),
         "requests": requests, "plan": plan.value, "rate": plan.rate_per_minute, "starting_deadline": starting,
         "active_deadline": active, "run_deadline": run_deadline, "alive_max_age": ALIVE_MAX_AGE,
@@ -154,6 +158,7 @@ def kube_files(rendered: Sequence[RenderedFile], plan: Plan, *, source: str, out
     env = _env()
     files = [OutputFile(f"{KUBE_DIR}/configs/{r.filename}", r.text.encode("utf-8"))
              for r in sorted(rendered, key=lambda r: r.filename)]
+    files += [OutputFile(f"{KUBE_DIR}/configs/{d.path}", d.content) for d in sorted(definitions, key=lambda d: d.path)]
     for template in TEMPLATES_RENDERED:
         text = env.get_template(f"{template}.yaml.j2").render(context)
         safe_load(text)  # valid YAML, or a TemplateError-like failure now

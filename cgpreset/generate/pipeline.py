@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cgpreset._io import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST
+from cgpreset import layers
+from cgpreset._io import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST, read_text
 from cgpreset._yaml import read_yaml
 from cgpreset.errors import ConfigError, FindingsError, MalformedResponseError
 from cgpreset.generate.discovery import STATE_DIR, Snapshot, discover, load_snapshot, snapshot_path
 from cgpreset.generate.render import DEFAULT_TEMPLATE, RenderedFile, TemplateSet, load_templates, render_all
 from cgpreset.generate.resolver import Resolution, plan_problems, resolve
-from cgpreset.generate.writer import DRIFT, Change, OutputFile, apply_changes, plan_changes
+from cgpreset.generate.writer import DRIFT, GENERATED_MARK, Change, OutputFile, apply_changes, plan_changes
 from cgpreset.models.config import Provenance, api_source
 from cgpreset.models.preset import (
     InputFile,
@@ -64,6 +65,7 @@ def load_inputs(preset_file: Path | InputFile | None = None, watchlist_file: Pat
     """
     preset_in = locate(None, DEFAULT_PRESET) if preset_file is None else _input(preset_file)
     watchlist_in = locate(None, DEFAULT_WATCHLIST) if watchlist_file is None else _input(watchlist_file)
+    layers.use([layers.REPO_LAYERS])  # the repo's own layers join the shipped ones before the preset names them
     preset = load_preset(preset_in.path)
     watchlist = load_watchlist(watchlist_in.path)
     return Inputs(
@@ -263,10 +265,34 @@ def build_outputs(
         templates, resolved.inputs.preset, resolved.resolution.coins, provenance=provenance, schema_ref=SCHEMA_REF
     )
     files = [OutputFile(r.filename, r.text.encode("utf-8")) for r in rendered]
+    files += definition_files(rendered)
     files.append(OutputFile(SCHEMA_REF, schema_text().encode("utf-8")))
     if resolved.source.discovered:
         files.append(OutputFile(f"{STATE_DIR}/{snapshot_path(Path()).name}", _snapshot_bytes(snap, out_dir)))
     return rendered, files
+
+
+def definition_files(rendered: list[RenderedFile]) -> list[OutputFile]:
+    """`<name>.layer.yaml` beside the configs for each layer of a repo's own that they run: its
+    definition as written, under a generated header, so run-preset, validate --offline and a pod's
+    ConfigMap find it with the configs (the shipped layers come with cgpreset)."""
+    used = sorted({name for r in rendered for name in r.config.layers.enabled()})
+    out: list[OutputFile] = []
+    for name in used:
+        ls = layers.spec(name)
+        if ls.shipped:
+            continue
+        origin = Path(ls.source)
+        text = read_text(origin).removeprefix(definition_header(origin.as_posix()))  # a copy of a copy: once
+        out.append(OutputFile(f"{name}{layers.DEFINITION_SUFFIX}",
+                              (definition_header(origin.as_posix()) + text).encode("utf-8")))
+    return out
+
+
+def definition_header(origin: str) -> str:
+    """The first line of a layer definition `generate` copies beside the configs."""
+    return (f"# {GENERATED_MARK}{origin} (a layer definition) — do not edit; change it there and "
+            "run cgpreset generate.\n")
 
 
 def _snapshot_bytes(snap: Snapshot, out_dir: Path) -> bytes:
@@ -323,7 +349,7 @@ def run_generate(
         from cgpreset.generate.kube import kube_files
 
         files += kube_files(rendered, resolved.plan.plan, source=resolved.inputs.preset_source,
-                            out=out_dir.as_posix(), options=kubernetes)
+                            out=out_dir.as_posix(), options=kubernetes, definitions=definition_files(rendered))
     foreign = [] if replace_preset else foreign_configs(out_dir, files, resolved.inputs.preset_source)
     if foreign:
         name, old = foreign[0]

@@ -140,11 +140,47 @@ def render_coin(
         raise ConfigError(f"{where}: rendered invalid YAML:{line} {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: rendered YAML is not a mapping")
+    missing = [name for name in res.layers if name not in (data.get("layers") or {})]
+    if missing:  # a layer the template does not spell out: rendered from its definition's settings
+        text = add_layer_blocks(text, {name: res.layers[name] for name in missing}, where)
+        data = parse(text, f"{where}: rendered output")
     try:
         config = CoinConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{where}: rendered an invalid config: {format_validation(exc)}") from None
     return RenderedFile(coin=res.coin, filename=res.filename, text=text, config=config)
+
+
+def layer_block(name: str, settings: dict[str, Any]) -> str:
+    """One layer's block as the shipped partial writes them: its settings, one per line, inline values."""
+    return f"  {name}:\n" + "".join(f"    {key}: {to_yaml(value)}\n" for key, value in settings.items())
+
+
+def add_layer_blocks(text: str, blocks: dict[str, dict[str, Any]], where: str) -> str:
+    """`text` with these layers' blocks at the end of its top-level `layers:` mapping.
+
+    A template that renders the six layers it knows (the shipped partial, or a team's copy of an
+    older one) thus still writes every layer a preset has: the ones it does not spell out come
+    from their definitions. A `layers:` it writes in flow style (other than `{}`) is refused: the
+    block cannot be placed, so the template must render those layers itself.
+    """
+    lines = text.splitlines(keepends=True)
+    head = next((i for i, line in enumerate(lines) if line.startswith("layers:")), None)
+    new = "".join(layer_block(name, settings) for name, settings in blocks.items())
+    if head is None:
+        raise ConfigError(f"{where}: the template writes no top-level `layers:`; cannot add {', '.join(blocks)}")
+    rest = lines[head][len("layers:"):].strip()
+    if rest not in ("", "{}"):
+        raise ConfigError(f"{where}: the template writes `layers:` in flow style; render "
+                          f"{', '.join(blocks)} in it (or write layers as a block)")
+    if rest == "{}":
+        lines[head] = "layers:\n"
+    end = head + 1
+    while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+        end += 1
+    while end > head + 1 and not lines[end - 1].strip():  # blank lines stay after the added blocks
+        end -= 1
+    return "".join([*lines[:end], new, *lines[end:]])
 
 
 def _failed_at(exc: BaseException, templates: TemplateSet, coin: str) -> str | None:

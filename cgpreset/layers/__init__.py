@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -67,14 +68,18 @@ class Catalogue(Mapping[str, LayerSpec]):
         return f"Catalogue({', '.join(self._specs)})"
 
     def with_specs(self, extra: Iterable[LayerSpec]) -> Catalogue:
-        """This catalogue plus `extra`; a name taken (by a shipped or another definition) is an error."""
+        """This catalogue plus `extra`. A name cgpreset ships is refused; the same definition found twice
+        (a repo's `layers/x.yaml` and the `x.layer.yaml` generate copied beside the configs) is one layer,
+        two that differ are an error naming both (the copy is stale: generate again)."""
         specs = dict(self._specs)
         for s in extra:
-            if s.id in specs and specs[s.id] != s:
-                other = specs[s.id]
-                where = "a layer cgpreset ships" if other.shipped else f"also defined in {other.source}"
-                raise ConfigError(f"{s.source}: name: {s.id} is {where}; give yours another name")
-            specs[s.id] = s
+            other = specs.get(s.id)
+            if other is not None and other.shipped:
+                raise ConfigError(f"{s.source}: name: {s.id} is a layer cgpreset ships; give yours another name")
+            if other is not None and replace(other, source="") != replace(s, source=""):
+                raise ConfigError(f"{s.source}: name: {s.id} is also defined in {other.source}, differently "
+                                  "(a copy beside the configs is out of date: run cgpreset generate)")
+            specs.setdefault(s.id, s)
         return Catalogue(specs.values())
 
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from cgpreset._io import problem_line
 from cgpreset._yaml import read_yaml
 from cgpreset.errors import ConfigError, did_you_mean
-from cgpreset.models.config import CoinConfig, config_model, config_paths, plan_problems
+from cgpreset.models.config import CoinConfig, config_model, config_paths, plan_problems, use_layers_near
 from cgpreset.models.preset import ALL_ROW
 from cgpreset.plans import Plan
 
@@ -114,6 +114,10 @@ def validate_paths(paths: list[Path], exchanges: Callable[[Path], Collection[str
     files: list[Path] = []
     seen: set[Path] = set()
     problems: list[str] = []
+    try:  # the layer definitions beside the configs (and the repo's own) are what they are checked against
+        use_layers_near(paths)
+    except ConfigError as exc:
+        problems.append(str(exc))
     for p in paths:
         try:
             found = config_paths([p])
