@@ -118,3 +118,24 @@ def test_layers_lists_the_catalogue_and_its_json(tmp_path: Path) -> None:
     assert [f["column"] for f in by_name["liquidation"]["fields"]] == ["long_usd", "short_usd"]
     text = invoke("layers").stdout
     assert "my_oi" in text and "funding" in text
+
+
+def test_the_analyst_preset_clones_every_layer_it_names(tmp_path: Path) -> None:
+    """presets/sol-analyst.yaml: the SOL preset plus the new layers, rendered by the shipped templates
+    (which spell out the six first layers) with the others from their definitions."""
+    result = invoke("generate", "--out", "deploy", "--preset", str(REPO / "presets" / "sol-analyst.yaml"),
+                    "--watchlist", str(REPO / "presets" / "watchlist.yaml"),
+                    "--snapshot", str(FIXTURES / "discovery-snapshot.json"))
+    assert result.exit_code == 0, result.output
+    from cgpreset.models.config import load_configs
+    from cgpreset.models.preset import load_preset
+
+    preset = load_preset(REPO / "presets" / "sol-analyst.yaml")
+    new = [n for n in preset.layers.enabled() if n not in ("funding", "open_interest", "liquidation", "taker_volume",
+                                                           "liquidation_exchanges", "etf_flows")]
+    assert len(new) >= 6 and "basis" in new
+    configs = dict((p.name, cfg) for p, cfg in load_configs([tmp_path / "deploy"]))
+    assert configs["sol.yaml"].layers.enabled() == preset.layers.enabled()
+    assert configs["sol.yaml"].layers.get("basis").symbol == "SOLUSDT"
+    assert all(cfg.layers.get("funding_oi_weighted").symbol == cfg.coin for cfg in configs.values())
+    assert invoke("validate", "deploy").exit_code == 0

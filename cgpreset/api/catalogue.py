@@ -162,8 +162,8 @@ DISCOVERY: dict[str, Endpoint] = ENDPOINTS_STATIC
 def layer_endpoint(ls: LayerSpec) -> Endpoint:
     """A data layer's endpoint, from its definition: parameters by kind, fields with their types."""
     kind_params = tuple(p for p in ls.params if p not in ls.optional_params)
-    required = (*kind_params, *(("interval",) if ls.windowed else ()))
-    optional = (*(HISTORY_PARAMS if ls.windowed else ()),
+    required = (*kind_params, *(("interval",) if ls.windowed else ()), *ls.required_params)
+    optional = (*(p for p in (HISTORY_PARAMS if ls.windowed else ()) if p not in ls.required_params),
                 *(p for p in (*ls.optional_params, *ls.fixed_params) if p not in required))
     time = (Field(ls.time_field, "int"),) if ls.time_field else ()
     fields = time + tuple(Field(f.name, f.type, f.aliases, f.required) for f in ls.fields)

@@ -56,6 +56,8 @@ class FieldFile(_Strict):
     unit: Literal["USD", "percent", "ratio", "coin", "quote", "count", "index"] | None = None
     column: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,39}$",
                                description="the store column (default: the name, for numbers)")
+    store: bool = Field(default=True, description="false: decoded and checked, not stored (a value that "
+                                                  "depends on the window asked, such as a running total)")
     aliases: list[str] = Field(default_factory=list, description="other spellings the API sends")
     required: bool = True
     signed: bool = False
@@ -69,6 +71,8 @@ class EndpointFile(_Strict):
     docs: str = ""
     notes: str = ""
     params: dict[str, str] = Field(default_factory=dict, description="sent with every request")
+    required: list[str] = Field(default_factory=list, description="parameters the API requires beyond the kind's "
+                                                                  "(e.g. limit); the run sends them")
     optional: list[str] = Field(default_factory=list, description="documented parameters not sent")
     cache_seconds: int | None = Field(default=None, ge=1)
 
@@ -186,6 +190,8 @@ def _problems(d: DefinitionFile) -> list[str]:
 
 def _column(f: FieldFile) -> str | None:
     """The store column of a field: given, else its name for a number (lists and text stay out)."""
+    if not f.store:
+        return None
     if f.column is not None:
         return f.column
     if f.type in ("number", "int") and re.fullmatch(r"[a-z][a-z0-9_]{0,39}", f.name) and f.name != "exchange":
@@ -216,7 +222,8 @@ def build(d: DefinitionFile, *, source: str = "cgpreset") -> LayerSpec:
         time_field=None if d.time is None else d.time.field, time_unit="ms" if d.time is None else d.time.unit,
         interval_floor=floor, floor_by_plan=by_plan, detail=detail, range_buckets=dict(d.range or {}),
         bar=d.bar, settings=tuple(Setting(n, tuple(s.values), s.default, s.description) for n, s in d.settings.items()),
-        fixed_params=dict(e.params), optional_params=tuple(e.optional), cache_seconds=e.cache_seconds, docs=e.docs,
+        fixed_params=dict(e.params), optional_params=tuple(e.optional), required_params=tuple(e.required),
+        cache_seconds=e.cache_seconds, docs=e.docs,
         notes=(e.notes,) if e.notes else (), order=d.order, source=source)
 
 

@@ -140,6 +140,7 @@ class LayerSpec:
     settings: tuple[Setting, ...] = ()
     fixed_params: Mapping[str, str] = field(default_factory=dict)  # sent with every request
     optional_params: tuple[str, ...] = ()  # documented, not sent
+    required_params: tuple[str, ...] = ()  # required by the API beyond the kind's (the run sends `limit` always)
     cache_seconds: int | None = None
     docs: str = ""
     notes: tuple[str, ...] = ()
