@@ -5,7 +5,7 @@ Facts come from ../shared/coinglass-v4.md (§6); each entry names its spec secti
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
@@ -173,43 +173,32 @@ def layer_endpoint(ls: LayerSpec) -> Endpoint:
                     cache_seconds=ls.cache_seconds, spec=ls.docs, notes=ls.notes)
 
 
-class _Endpoints(Mapping[str, Endpoint]):
+class _Live(Mapping[str, Endpoint]):
+    """A mapping computed afresh at each read (the catalogue in effect may change: a repo's own layers)."""
+
+    def __init__(self, build: Callable[[], dict[str, Endpoint]]) -> None:
+        self._build = build
+
+    def __getitem__(self, key: str) -> Endpoint:
+        return self._build()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._build())
+
+    def __len__(self) -> int:
+        return len(self._build())
+
+
+def _by_id() -> dict[str, Endpoint]:
     """Every endpoint by id: discovery's, then each layer's of the catalogue in effect."""
-
-    def _all(self) -> dict[str, Endpoint]:
-        out = dict(DISCOVERY)
-        for ls in layers.catalogue().values():
-            out.setdefault(ls.endpoint_id, layer_endpoint(ls))
-        return out
-
-    def __getitem__(self, key: str) -> Endpoint:
-        return self._all()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._all())
+    out = dict(DISCOVERY)
+    for ls in layers.catalogue().values():
+        out.setdefault(ls.endpoint_id, layer_endpoint(ls))
+    return out
 
 
-class _ByPath(Mapping[str, Endpoint]):
-    """Every endpoint by path."""
-
-    def _all(self) -> dict[str, Endpoint]:
-        return {e.path: e for e in ENDPOINTS.values()}
-
-    def __getitem__(self, key: str) -> Endpoint:
-        return self._all()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._all())
-
-
-ENDPOINTS: Mapping[str, Endpoint] = _Endpoints()
-BY_PATH: Mapping[str, Endpoint] = _ByPath()
+ENDPOINTS: Mapping[str, Endpoint] = _Live(_by_id)
+BY_PATH: Mapping[str, Endpoint] = _Live(lambda: {e.path: e for e in _by_id().values()})
 
 
 def endpoint(key: str) -> Endpoint:

@@ -29,6 +29,18 @@ def _open(app: App, store: str | None, *, readonly: bool) -> tuple[Store, str]:
     return open_store(location, readonly=readonly), name
 
 
+def _confirm(yes: bool, question: str, refused: str) -> None:
+    """Ask `question` on stderr unless `yes`; anything but yes (an empty stdin too) is UsageError(refused)."""
+    if yes:
+        return
+    try:
+        confirmed = click.confirm(question, default=False, err=True)
+    except click.Abort:
+        confirmed = False
+    if not confirmed:
+        raise UsageError(refused)
+
+
 def _echo_json(doc: dict[str, Any]) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True))
 
@@ -156,14 +168,8 @@ def cursors_reset_cmd(ctx: click.Context, app: App, pattern: str, yes: bool, sto
             raise UsageError(f"{name}: no series with a cursor matches {pattern!r}{did_you_mean(pattern, keys)}")
         for key in matched:
             click.echo(key, err=True)
-        question = f"Reset {len(matched)} cursor{'s' if len(matched) != 1 else ''} in {name}?"
-        if not yes:
-            try:
-                confirmed = click.confirm(question, default=False, err=True)
-            except click.Abort:
-                confirmed = False
-            if not confirmed:
-                raise UsageError("cursors reset not confirmed: nothing changed (pass --yes to reset without asking)")
+        _confirm(yes, f"Reset {len(matched)} cursor{'s' if len(matched) != 1 else ''} in {name}?",
+                 "cursors reset not confirmed: nothing changed (pass --yes to reset without asking)")
         for key in matched:
             st.reset_cursor(key)
     click.echo(f"reset {len(matched)} cursor{'s' if len(matched) != 1 else ''} in {name}; "
@@ -193,13 +199,7 @@ def cursors_prune_cmd(ctx: click.Context, app: App, yes: bool, store: str | None
             return
         for key in retired:
             click.echo(key, err=True)
-        question = f"Delete {len(retired)} retired series and all their rows from {name}?"
-        if not yes:
-            try:
-                confirmed = click.confirm(question, default=False, err=True)
-            except click.Abort:
-                confirmed = False
-            if not confirmed:
-                raise UsageError("cursors prune not confirmed: nothing deleted (pass --yes to delete without asking)")
+        _confirm(yes, f"Delete {len(retired)} retired series and all their rows from {name}?",
+                 "cursors prune not confirmed: nothing deleted (pass --yes to delete without asking)")
         rows = st.prune(retired)
     click.echo(f"deleted {len(retired)} retired series ({rows} rows) from {name}")
