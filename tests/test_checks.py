@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from cgpreset.api.catalogue import endpoint
-from cgpreset.api.rows import parse_rows
+from cgpreset.api.rows import decode_rows
 from cgpreset.models.config import HealthSpec
 from cgpreset.run.checks import (
     check_all_zero,
@@ -24,8 +24,8 @@ H = 3_600_000
 
 
 def liq_rows() -> list[dict]:
-    return parse_rows(endpoint("liquidation-exchange-list"),
-                      load_fixture("futures_liquidation_exchange-list.json")["data"])
+    return decode_rows(endpoint("liquidation-exchange-list"),
+                       load_fixture("futures_liquidation_exchange-list.json")["data"]).dicts()
 
 
 def consistent_liq_rows() -> list[dict]:
@@ -88,7 +88,8 @@ def test_long_short_total() -> None:
 
 
 def test_etf_flow_equals_sum_of_tickers() -> None:
-    rows = parse_rows(endpoint("etf-bitcoin-flow-history"), load_fixture("etf_bitcoin_flow-history.json")["data"])
+    rows = decode_rows(endpoint("etf-bitcoin-flow-history"),
+                       load_fixture("etf_bitcoin_flow-history.json")["data"]).dicts()
     # the fixture is a composite of two captures and lacks some tickers (574.8M of 655.3M)
     assert not check_etf_tickers(rows, 0.01).ok  # type: ignore[union-attr]
     rows[0]["flow_usd"] = sum(t["flow_usd"] for t in rows[0]["etf_flows"])

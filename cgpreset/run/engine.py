@@ -22,7 +22,7 @@ from typing import Any, Literal
 import msgspec
 
 from cgpreset.api.protocol import Client
-from cgpreset.api.rows import decode_rows
+from cgpreset.api.rows import decode_response
 from cgpreset.api.session import Response
 from cgpreset.errors import (
     ApiError,
@@ -116,7 +116,7 @@ class Runner:
                 res.requests += 1
                 res.latencies.append(resp.latency)
                 # decoded and checked here, outside the store's lock
-                decoded = decode_rows(s.endpoint, resp.raw if resp.raw is not None else resp.data)
+                decoded = decode_response(s.endpoint, resp)
                 page = build_page(s, decoded, got, now_ms=self.now_ms, window=window,
                                   wanted_from=None if plan.wanted is None else plan.wanted[0])
                 page = self._with_raw(page, decoded.unknown, resp, got, res)
