@@ -71,19 +71,41 @@ def fake_rows(ep: Endpoint, params: dict[str, Any], now_ms: int) -> list[dict[st
                  "etf_flows": [{"etf_ticker": "IBIT", "flow_usd": 2.0e6},
                                {"etf_ticker": "FBTC", "flow_usd": 1.0e6 + d % 7}]}
                 for d in days]
-    step = interval_ms(params["interval"])
-    first = params["start_time"]
-    last = min(params["end_time"] - 1, now_ms)
-    times = range(bar_open(first, params["interval"]), bar_open(last, params["interval"]) + 1, step)
-    times = list(times)[: params.get("limit", 1000)]
+    times = _bar_times(params, now_ms)
     if ep.id in ("funding-rate-history", "open-interest-aggregated-history"):
+        step = interval_ms(params["interval"])
         return [{"time": t, "open": "1.0", "high": "2.0", "low": "0.5", "close": str(1 + (t // step) % 5 / 10)}
                 for t in times]
     if ep.id == "liquidation-aggregated-history":
         return [{"time": t, "aggregated_long_liquidation_usd": 5.0 + t % 3,
                  "aggregated_short_liquidation_usd": 1.0} for t in times]
-    return [{"time": t, "aggregated_buy_volume_usd": 7.0, "aggregated_sell_volume_usd": 6.0 + t % 2}
-            for t in times]
+    if ep.id == "aggregated-taker-buy-sell-volume-history":
+        return [{"time": t, "aggregated_buy_volume_usd": 7.0, "aggregated_sell_volume_usd": 6.0 + t % 2}
+                for t in times]
+    return typed_rows(ep, times)
+
+
+def _bar_times(params: dict[str, Any], now_ms: int) -> list[int]:
+    """The bar opens of the window asked for, up to now (at most `limit`); the last 40 days
+    without a window."""
+    if "start_time" not in params:
+        return list(range(bar_open(now_ms, "1d") - 40 * DAY_MS, bar_open(now_ms, "1d"), DAY_MS))
+    step = interval_ms(params["interval"])
+    last = min(params["end_time"] - 1, now_ms)
+    times = range(bar_open(params["start_time"], params["interval"]), bar_open(last, params["interval"]) + 1, step)
+    return list(times)[: params.get("limit", 1000)]
+
+
+def typed_rows(ep: Endpoint, times: list[int]) -> list[dict[str, Any]]:
+    """Rows of any other layer, from its field types: numbers as strings (low 0.5 <= 1.x <= high
+    2, so OHLC holds), the time in the unit its definition names."""
+    scale = 1000 if ep.time_unit == "s" else 1
+    values = {"number": lambda name, i: {"low": "0.5", "high": "2"}.get(name, f"1.{i % 5}"),
+              "int": lambda name, i: i, "str": lambda name, i: "x", "bool": lambda name, i: True,
+              "list": lambda name, i: []}
+    return [{**({ep.time_field: t // scale} if ep.time_field else {}),
+             **{f.name: values[f.type](f.name, i) for f in ep.fields if f.name != ep.time_field}}
+            for i, t in enumerate(times)]
 
 
 class FakeLimiter:

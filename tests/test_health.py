@@ -150,6 +150,25 @@ def test_an_api_serving_week_old_bars_is_not_signed_off() -> None:
     assert health_summary(report)[-1] == "0/5 shots ok — not signed off"
 
 
+def test_a_shot_is_judged_by_run_presets_decoder_and_checks() -> None:
+    """health used to decode with its own rule (" 1" passed) and to check freshness only."""
+    class Odd(LatestClient):
+        def request(self, ep: Endpoint, params: dict[str, Any] | None = None, **kw: Any) -> Response:
+            resp = super().request(ep, params, **kw)
+            if ep.id == "funding-rate-history":
+                resp.data[0]["high"] = "0.1"  # below low: OHLC broken
+            if ep.id == "open-interest-aggregated-history":
+                resp.data[0]["open"] = " 1"  # not a number by the one rule
+            return resp
+
+    shots = {s.layer: s for s in run_health(configs("SOL"), Odd(), now_ms=NOW).shots}
+    funding, oi = shots["funding"], shots["open_interest"]
+    assert (funding.outcome, funding.error) == ("failed", None)
+    assert funding.reason is not None and funding.reason.startswith("1 bars break low <= open,close <= high")
+    assert oi.outcome == "failed" and isinstance(oi.error, MalformedResponseError)
+    assert oi.error.message == "row 0 field 'open': expected a number, got str"
+
+
 def test_each_configs_own_freshness_intervals_is_applied() -> None:
     lagging = LatestClient(now_ms=NOW - 3 * 3_600_000)  # its newest bar opened 3.4 h before our now
     strict = run_health(configs("SOL"), lagging, now_ms=NOW)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from cgpreset import layers
 from cgpreset.api.catalogue import ENDPOINTS
 from cgpreset.cli import cli
 from cgpreset.diagnose.probe import inspect, probe_params
@@ -40,11 +42,12 @@ def test_real_rows_with_numbers_as_strings_and_mixed_types_are_reported_not_refu
 @pytest.mark.parametrize(("rows", "problem"), [
     ([{"time": 1764000000, "open": "1", "high": "1", "low": "1", "close": "1"}],
      "time: 1764000000 looks like seconds, not epoch milliseconds"),
-    ([{"time": 1764000000000, "open": "-", "high": "1", "low": "1", "close": "1"}], "open: '-' is not a number"),
-    ([{"time": 1764000000000, "high": "1", "low": "1", "close": "1"}], "no field 'open' in 1 of 1 rows"),
-    ({"time": 1}, "`data` is object, expected a list"),
+    ([{"time": 1764000000000, "open": "-", "high": "1", "low": "1", "close": "1"}],
+     "row 0 field 'open': expected a number, got str"),
+    ([{"time": 1764000000000, "high": "1", "low": "1", "close": "1"}], "row 0 has no field 'open'"),
+    ({"time": 1}, "`data` is dict, expected a list"),
 ])
-def test_drift_is_named(rows: Any, problem: str) -> None:
+def test_drift_is_named_in_the_decoders_words(rows: Any, problem: str) -> None:
     assert problem in inspect(ENDPOINTS["funding-rate-history"], rows).problems
 
 
@@ -113,7 +116,7 @@ def test_drift_and_respellings_against_the_emulator(emulator: Any) -> None:
                                               "expects: liquidation-aggregated-history (drift)")
     probe = {p["endpoint"]: p for p in json.loads(result.stdout)["probe"]}
     assert probe["liquidation-aggregated-history"]["problems"] == [
-        "no field 'aggregated_long_liquidation_usd' in 3 of 3 rows"]
+        "row 0 has no field 'aggregated_long_liquidation_usd'"]  # run-preset's decoder's words
     liq = {f["name"]: f for f in probe["liquidation-exchange-list"]["fields"]}
     assert probe["liquidation-exchange-list"]["outcome"] == "match"
     assert liq["long_liquidation_usd"]["spellings"] == ["long_liquidation_usd"]
@@ -139,3 +142,23 @@ def test_describe_fields_shows_respellings_types_and_unused_fields() -> None:
     assert text == ("exchange (string); liquidation_usd (number); long_liquidation_usd as longLiquidation_usd "
                     "(string); short_liquidation_usd as shortLiquidation_usd (number); "
                     "+1 field(s) cgpreset does not use")
+
+
+def test_a_repos_own_layers_are_probed_beside_the_shipped_ones(emulator: Any, tmp_path: Path) -> None:
+    """`doctor --probe` reads ./layers/*.yaml: a repo's layer gets its one small call, with the
+    parameters its definition implies (a macro series: an interval and a few bars)."""
+    (tmp_path / "layers").mkdir()
+    (tmp_path / "layers" / "premium_index.yaml").write_text(
+        "name: premium_index\ntitle: Coinbase premium index\n"
+        "endpoint: {path: /api/coinbase-premium-index, id: coinbase-premium-index}\n"
+        "kind: macro\nhistory: windows\ntime: {field: time, unit: s}\n"
+        "fields:\n  - {name: premium, type: number, unit: USD, signed: true}\n"
+        "checks: [gaps, freshness]\nchart: lines\n", encoding="utf-8")
+    try:
+        result = _doctor(emulator, "--json")
+    finally:
+        layers.reset()
+    probe = {p["endpoint"]: p for p in json.loads(result.stdout)["probe"]}
+    assert list(probe)[-1] == "coinbase-premium-index" and len(probe) == 13
+    assert probe["coinbase-premium-index"]["params"] == {"interval": "1h", "limit": 3}
+    assert [r.path for r in emulator.recorded()].count("/api/coinbase-premium-index") == 1

@@ -53,3 +53,32 @@ def test_a_malformed_answer_names_row_and_field_in_one_line(data: bytes, message
         decode_rows(ep, data)
     text = str(info.value)
     assert message in text and "\n" not in text and ep.path in text
+
+
+def test_every_shape_of_data_goes_through_the_same_rule() -> None:
+    from cgpreset.api.rows import parse_data
+    from cgpreset.api.session import Response
+
+    pairs, account = endpoint("supported-exchange-pairs"), endpoint("account-subscription")
+    good = {"OKX": [{"instrument_id": "BTC-USDT-SWAP", "base_asset": "BTC", "quote_asset": "USDT",
+                     "max_leverage": "100"}]}
+    assert parse_data(pairs, good)["OKX"][0]["max_leverage"] == 100.0
+    with pytest.raises(MalformedResponseError, match="OKX: row 0 field 'max_leverage': expected a number, got str"):
+        parse_data(pairs, {"OKX": [{**good["OKX"][0], "max_leverage": " 100"}]})
+    assert parse_data(account, {"level": "standard", "expire_time": "1.7e12"}) == {
+        "level": "standard", "expire_time": 1_700_000_000_000}
+    with pytest.raises(MalformedResponseError, match="`data` has no field 'level'"):
+        parse_data(account, {"expired": False})
+    with pytest.raises(MalformedResponseError, match="`data` field 'expire_time': expected a whole number"):
+        parse_data(account, {"level": "standard", "expire_time": "1_700"})
+    with pytest.raises(MalformedResponseError, match=r"`data`: Number out of range"):
+        _ = Response("/x", {}, None, 0.0, 1, raw=b"[1e400]").data  # parsed on use: no crash
+
+
+def test_a_time_in_seconds_becomes_milliseconds() -> None:
+    from dataclasses import replace
+
+    seconds = replace(FUNDING, time_unit="s")
+    data = b'[{"time":"1764000000","open":1,"high":1,"low":1,"close":1}]'
+    assert decode_rows(seconds, data).rows[0].time == 1_764_000_000_000
+    assert decode_rows(FUNDING, data).rows[0].time == 1_764_000_000

@@ -46,6 +46,7 @@ class Endpoint:
     min_plan: Plan = Plan.HOBBYIST
     interval_floor: bool = False  # the plan's interval floor applies to `interval`
     time_field: str | None = None  # set on time series; rows come ascending, last one forming
+    time_unit: Literal["ms", "s"] = "ms"  # the unit the API sends the time field in (the decoder makes ms)
     cache_seconds: int | None = None
     spec: str = ""
     notes: tuple[str, ...] = field(default=())
@@ -170,6 +171,7 @@ def layer_endpoint(ls: LayerSpec) -> Endpoint:
     return Endpoint(id=ls.endpoint_id, path=ls.path, scope="pair" if ls.kind == "pair" else
                     "global" if ls.macro else "coin", data="rows", required=required, optional=optional,
                     fields=fields, min_plan=ls.min_plan, interval_floor=ls.floor, time_field=ls.time_field,
+                    time_unit=ls.time_unit,
                     cache_seconds=ls.cache_seconds, spec=ls.docs, notes=ls.notes)
 
 

@@ -324,9 +324,12 @@ class CoinGlassClient:
 
     def fetch(self, key: str | Endpoint, params: Mapping[str, Any] | None = None, *,
               deadline: Deadline | None = None) -> Any:
-        """GET and parse into typed rows (see rows.parse_data)."""
+        """GET and parse by the one decoder every path uses (api/rows.py): rows as dicts of their
+        canonical fields, a list of strings, or one object."""
         ep = key if isinstance(key, Endpoint) else endpoint(key)
-        return parse_data(ep, self.request(ep, params, deadline=deadline).data)
+        response = self.request(ep, params, deadline=deadline)
+        as_text = ep.data == "rows" and response.raw is not None  # rows decode typed from the JSON text
+        return parse_data(ep, response.raw if as_text else response.data)
 
     # -- plan ------------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from typing import Any
 import msgspec
 import requests
 
+from cgpreset.errors import MalformedResponseError
+
 __all__ = ["Response", "_session_for"]
 
 
@@ -15,7 +17,8 @@ class Response:
     """One successful call: `data` as the API sent it, plus what the call cost.
 
     `raw` is the JSON text of `data` as it came (the run decodes it with the typed decoder);
-    `data` is that text parsed into Python objects, on first use.
+    `data` is that text parsed into Python objects, on first use (a number beyond a float, which
+    the envelope's check lets through, is a MalformedResponseError, not a crash).
     """
 
     def __init__(self, path: str, params: dict[str, Any], data: Any, latency: float, attempts: int,
@@ -27,7 +30,10 @@ class Response:
     @property
     def data(self) -> Any:
         if self._data is None and self.raw is not None:
-            self._data = msgspec.json.decode(self.raw)
+            try:
+                self._data = msgspec.json.decode(self.raw)
+            except msgspec.DecodeError as exc:
+                raise MalformedResponseError(f"`data`: {exc}", path=self.path) from None
         return self._data
 
     @data.setter

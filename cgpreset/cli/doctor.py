@@ -38,8 +38,9 @@ def probe_table(results: list[ProbeResult]) -> Table:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.option("--probe", is_flag=True,
-              help="Also call every catalogue endpoint once (BTC, Binance, 3 bars; ~12 requests) and compare "
-                   "field spellings and value types with what cgpreset expects.")
+              help="Also call every endpoint once: discovery's and each layer's, ./layers/*.yaml included "
+                   "(BTC, Binance, 3 bars; 12 requests for the shipped layers) and compare the answers "
+                   "with the definitions: run-preset's decoder, time unit, field spellings and types.")
 @pass_app
 def doctor(app: App, as_json: bool, probe: bool) -> None:
     """Show the settings in effect and check that the API answers.
@@ -53,9 +54,12 @@ def doctor(app: App, as_json: bool, probe: bool) -> None:
         COINGLASS_API_KEY=... cgpreset doctor
         COINGLASS_API_KEY=... cgpreset doctor --probe --json > probe.json
     """
+    from cgpreset import layers
     from cgpreset.diagnose.doctor import run_doctor
     from cgpreset.diagnose.probe import probe_exit_code, run_probe
 
+    if probe:  # a repo's own layers (./layers/*.yaml) are probed beside the shipped ones
+        layers.use([layers.REPO_LAYERS])
     target = app.target
     report = run_doctor(app.client, app.settings, ws_url=target.ws_url, embedded=target.embedded,
                         flags={name: "--" + name.replace("_", "-") for name in app.overrides})

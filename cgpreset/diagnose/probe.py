@@ -1,11 +1,14 @@
 """`cgpreset doctor --probe`: is the API still the one our catalogue describes?
 
-One small call per catalogue endpoint the key's plan allows (BTC, Binance, a few bars), and a
-comparison of what came back with `catalogue.py`: which spelling of each field the server uses
-(`longLiquidation_usd` or `long_liquidation_usd`, spec §6.7), which JSON types its values have
-(numbers as strings, or mixed, spec §4), fields we do not know, and real drift: a required field
-gone, a number that is not one, timestamps that are not milliseconds. Run it once with a real key
-to settle what the spec marks UNCERTAIN; run it against `cgpreset emulator` to compare.
+One small call per endpoint the key's plan allows (discovery's, and every layer of the active
+catalogue: the shipped definitions and a repo's own; BTC, Binance, a few bars), and a comparison
+of what came back with the definitions: real drift, in the words of run-preset's own decoder (a
+required field gone, a number that is not one: the answer run-preset would refuse) and a time
+not in the unit the definition names (seconds for milliseconds or the reverse); and what is
+served: which spelling of each field (`longLiquidation_usd` or `long_liquidation_usd`, spec
+§6.7), which JSON types its values have (numbers as strings, or mixed, spec §4), fields we do
+not know. Run it once with a real key to settle what the spec marks UNCERTAIN; run it against
+`cgpreset emulator` to compare.
 
 `inspect` is pure (data in, findings out); `run_probe` makes the calls.
 """
@@ -16,8 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
+from cgpreset import layers
 from cgpreset.api.catalogue import ENDPOINTS, Endpoint
-from cgpreset.errors import ApiError, ExitCode, outcome_exit_code
+from cgpreset.api.rows import decode_rows, parse_data
+from cgpreset.errors import ApiError, ExitCode, MalformedResponseError, outcome_exit_code
+from cgpreset.layers import LayerSpec
 from cgpreset.plans import Plan
 
 MATCH, DRIFT, EMPTY, FAILED, SKIPPED = "match", "drift", "empty", "failed", "skipped"
@@ -44,7 +52,7 @@ class Inspection:
     rows: int
     fields: list[FieldSeen]
     unknown: list[str]  # fields the catalogue does not list
-    problems: list[str]  # drift: what would make cgpreset fail or misread the data
+    problems: list[str]  # drift: what would make cgpreset fail (the decoder's words) or misread the data
 
 
 @dataclass
@@ -88,92 +96,116 @@ def _json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
-def _rows(endpoint: Endpoint, data: Any) -> tuple[list[Any], list[str]]:
-    """The rows to inspect and any problem with the shape of `data` itself."""
+def _rows(endpoint: Endpoint, data: Any) -> list[dict[str, Any]]:
+    """The row objects of `data` whose fields are compared (nothing where its shape is wrong:
+    the decoder names that)."""
     if endpoint.data == "rows":
-        return (data, []) if isinstance(data, list) else ([], [f"`data` is {_json_type(data)}, expected a list"])
-    if endpoint.data == "object":
-        return ([data], []) if isinstance(data, dict) else ([], [f"`data` is {_json_type(data)}, expected an object"])
-    if endpoint.data == "rows_by_exchange":
-        if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
-            return [], ["`data` is not an object of exchange -> list of instruments"]
-        return [row for rows in data.values() for row in rows], []
-    if not isinstance(data, list) or not all(isinstance(x, str) for x in data):  # "strings"
-        return [], ["`data` should be a list of strings"]
-    return [], []
+        rows = data if isinstance(data, list) else []
+    elif endpoint.data == "object":
+        rows = [data]
+    elif endpoint.data == "rows_by_exchange" and isinstance(data, dict):
+        rows = [row for rows in data.values() if isinstance(rows, list) for row in rows]
+    else:
+        rows = []
+    return [r for r in rows if isinstance(r, dict)]
 
 
-def _value_problem(endpoint: Endpoint, name: str, ftype: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if ftype in ("number", "int"):
-        try:
-            number = float(value) if not isinstance(value, bool) else None
-        except (TypeError, ValueError):
-            number = None
-        if number is None:
-            return f"{name}: {value!r} is not a number"
-        if ftype == "int" and name in ("time", "timestamp") and not _MS_LOW <= number < _MS_HIGH:
-            unit = "seconds" if number < _MS_LOW else "micro- or nanoseconds"
-            return f"{name}: {value!r} looks like {unit}, not epoch milliseconds"
-    elif ftype == "str" and not isinstance(value, str):
-        return f"{name}: {value!r} is not a string"
+def _unit(value: int) -> str:
+    return "seconds" if value < _MS_LOW else "milliseconds" if value < _MS_HIGH else "micro- or nanoseconds"
+
+
+def _time_problem(endpoint: Endpoint, rows: list[dict[str, Any]]) -> str | None:
+    """The first time that is not in the unit the definition names (the decoder made it ms)."""
+    tf = endpoint.time_field
+    declared = {"ms": "milliseconds", "s": "seconds"}[endpoint.time_unit]
+    for row in rows:
+        if tf is None or row.get(tf) is None:
+            continue
+        sent = row[tf] // 1000 if endpoint.time_unit == "s" else row[tf]
+        if _unit(sent) != declared:
+            return f"{tf}: {sent!r} looks like {_unit(sent)}, not epoch {declared}"
     return None
 
 
 def inspect(endpoint: Endpoint, data: Any) -> Inspection:
-    """Compare one endpoint's `data` with the catalogue (pure)."""
-    rows, problems = _rows(endpoint, data)
+    """Compare one endpoint's `data` (its JSON text as it came, or parsed) with the definition
+    (pure): run-preset's decoder takes it or says why not (the same words), the time is in the
+    unit the definition names, and each field's spellings and JSON types as served."""
+    problems: list[str] = []
+    typed: Any = None
+    try:
+        typed = decode_rows(endpoint, data).dicts() if endpoint.data == "rows" else parse_data(endpoint, _parsed(data))
+    except MalformedResponseError as exc:
+        problems.append(exc.message)
+    if endpoint.data == "rows" and typed and (problem := _time_problem(endpoint, typed)):
+        problems.append(problem)
+    try:
+        data = _parsed(data)
+    except MalformedResponseError:
+        return Inspection(0, [], [], problems)
     if endpoint.data == "strings":
         return Inspection(len(data) if isinstance(data, list) else 0, [], [], problems)
-    dict_rows = [r for r in rows if isinstance(r, dict)]
-    if len(dict_rows) < len(rows):
-        problems.append(f"{len(rows) - len(dict_rows)} of {len(rows)} rows are not objects")
+    rows = _rows(endpoint, data)
     known: set[str] = set()
     seen: list[FieldSeen] = []
     for f in endpoint.fields:
         names = (f.name, *f.aliases)
         known.update(names)
         fs = FieldSeen(f.name)
-        missing = 0
-        for row in dict_rows:
+        for row in rows:
             present = next((n for n in names if n in row), None)
             if present is None:
-                missing += 1
                 continue
             if present not in fs.spellings:
                 fs.spellings.append(present)
             kind = _json_type(row[present])
             if kind not in fs.types:
                 fs.types.append(kind)
-            problem = _value_problem(endpoint, present, f.type, row[present])
-            if problem and problem not in problems:
-                problems.append(problem)
-        if missing and f.required:
-            problems.append(f"no field {f.name!r} in {missing} of {len(dict_rows)} rows"
-                            + (f" (nor {', '.join(map(repr, f.aliases))})" if f.aliases else ""))
         fs.types.sort()
         seen.append(fs)
-    unknown = sorted({str(k) for row in dict_rows for k in row} - known)
-    return Inspection(len(rows), seen, unknown, problems)
+    unknown = sorted({str(k) for row in rows for k in row} - known)
+    count = len(data) if endpoint.data == "rows" and isinstance(data, list) else len(rows)
+    return Inspection(count, seen, unknown, problems)
+
+
+def _parsed(data: Any) -> Any:
+    """`data` as Python objects (JSON text is parsed; a number beyond a float is malformed)."""
+    if not isinstance(data, bytes):
+        return data
+    try:
+        return msgspec.json.decode(data) if data.strip() else None
+    except msgspec.DecodeError as exc:
+        raise MalformedResponseError(f"`data`: {exc}") from None
+
+
+def _layer(endpoint: Endpoint) -> LayerSpec | None:
+    """The active catalogue's layer served by `endpoint` (None for discovery's endpoints)."""
+    return next((ls for ls in layers.catalogue().values() if ls.endpoint_id == endpoint.id), None)
 
 
 def probe_params(endpoint: Endpoint, plan: Plan) -> dict[str, Any]:
-    """Small, valid parameters for one endpoint on a plan: BTC, Binance, a few bars."""
-    interval = "1h" if plan.allows_interval("1h") else plan.interval_floor
+    """Small, valid parameters for one endpoint on a plan: BTC, Binance, a few bars, at an
+    interval and a range the layer's definition allows, with the parameters it always sends."""
+    ls = _layer(endpoint)
+    if ls is None:
+        interval = "1h" if plan.allows_interval("1h") else plan.interval_floor
+    else:
+        interval = "1h" if not ls.floor or ls.allows(plan, "1h") else ls.floor_for(plan)
+    ranges = list(ls.range_buckets) if ls is not None else []
     candidates: dict[str, Any] = {
         "symbol": PROBE_PAIR if endpoint.scope == "pair" else PROBE_COIN,
         "exchange": PROBE_EXCHANGE,
         "exchange_list": PROBE_EXCHANGE,
         "interval": interval,
-        "range": "1h",
+        "range": "1h" if not ranges or "1h" in ranges else ranges[0],
         "limit": 3,
         "per_page": 10,
         "page": 1,
     }
     wanted = [*endpoint.required, *(p for p in ("exchange", "symbol", "limit", "per_page", "page")
                                     if p in endpoint.optional)]
-    return {p: candidates[p] for p in wanted if p in candidates}
+    params = {p: candidates[p] for p in wanted if p in candidates}
+    return {**params, **(ls.fixed_params if ls is not None else {})}
 
 
 def probe_one(client: Any, endpoint: Endpoint, plan: Plan) -> ProbeResult:
@@ -184,7 +216,7 @@ def probe_one(client: Any, endpoint: Endpoint, plan: Plan) -> ProbeResult:
         response = client.request(endpoint, params)
     except ApiError as exc:
         return ProbeResult(endpoint, params, FAILED, reason=str(exc), error=exc)
-    ins = inspect(endpoint, response.data)
+    ins = inspect(endpoint, response.raw if response.raw is not None else response.data)
     latency = round(response.latency * 1000, 1)
     if ins.problems:
         return ProbeResult(endpoint, params, DRIFT, "; ".join(ins.problems), latency, ins)
@@ -194,7 +226,8 @@ def probe_one(client: Any, endpoint: Endpoint, plan: Plan) -> ProbeResult:
 
 
 def run_probe(client: Any, plan: Plan, endpoints: Iterable[Endpoint] | None = None) -> list[ProbeResult]:
-    """Probe every catalogue endpoint (in catalogue order) with the key's plan."""
+    """Probe every endpoint (discovery's, then each layer's of the active catalogue, a repo's own
+    included) with the key's plan: one request each, none for what the plan lacks."""
     return [probe_one(client, ep, plan) for ep in (endpoints or ENDPOINTS.values())]
 
 
@@ -206,18 +239,19 @@ def probe_exit_code(results: list[ProbeResult]) -> ExitCode:
 
 def describe_fields(result: ProbeResult) -> str:
     """A compact summary for the table: each field served, `name as spelling` where the server
-    spells it differently, its JSON types (not for epoch-number time fields), and how many fields
-    cgpreset does not use."""
+    spells it differently, its JSON types (not for whole-number fields served as numbers, such as
+    epoch times), and how many fields cgpreset does not use."""
     ins = result.inspection
     if ins is None:
         return ""
+    whole = {f.name for f in result.endpoint.fields if f.type == "int"}
     parts = []
     for f in ins.fields:
         if not f.spellings:
             continue
         spelled = "/".join(f.spellings)
         shown = f.name if spelled == f.name else f"{f.name} as {spelled}"
-        if f.types != ["number"] or f.name not in ("time", "timestamp", "expire_time"):
+        if f.types != ["number"] or f.name not in whole:
             shown += f" ({'+'.join(f.types)})"
         parts.append(shown)
     if ins.unknown:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from cgpreset._io import format_validation, read_text
+from cgpreset.api.rows import number
 from cgpreset.errors import ApiError, ConfigError, MalformedResponseError, PlanError
 from cgpreset.models.config import SOURCE_PATTERN
 from cgpreset.plans import Plan
@@ -230,18 +230,14 @@ def _rows(client: Any, endpoint: str, params: dict[str, Any]) -> list[Any]:
 
 
 def _usd(value: Any) -> float | str:
-    """An open-interest figure as a number, or what is wrong with it (a number may come as text)."""
+    """An open-interest figure as a number, or what is wrong with it (by the rows' one number rule)."""
     if value is None:
         return "is null"
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return f"is not a number ({value!r})"
     try:
-        number = float(value)
-    except ValueError:
-        return f"is not a number ({value!r})"
-    if not math.isfinite(number):
-        return f"is not a finite number ({value!r})"
-    return f"is negative ({value!r})" if number < 0 else number
+        figure = number(value)
+    except ValueError as exc:
+        return f"{exc} ({value!r})"
+    return f"is negative ({value!r})" if figure < 0 else figure
 
 
 def _open_interest(row: Any, coin: str | None, source: str, notes: list[str]) -> tuple[str, float] | None:

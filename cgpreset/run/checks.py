@@ -1,22 +1,31 @@
 """Health checks on the rows of one series: pure functions, thresholds from `config.health`.
 
+One implementation, driven by the layer's definition (its `checks`, its columns' units, `signed`
+and `all_zero`), for every caller: run-preset, `health`'s shots (`series_checks`) and the report
+(`run_checks` over stored rows). Rows come as dicts or as the layer table's tuples; both become
+one column `Frame` first, so the verdicts cannot depend on the shape.
+
 Each check returns a `Check` (name, ok, detail). A check that cannot be evaluated (too few
 rows, a field the API did not send) is left out rather than passed or failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cgpreset.layers import spec
+from cgpreset.api.rows import number_or_none
+from cgpreset.layers import LayerSpec, spec
 from cgpreset.models.config import HealthSpec
-from cgpreset.plans import interval_ms
+from cgpreset.plans import DAY_MS, interval_ms
 from cgpreset.store.base import Coverage
 from cgpreset.store.coverage import spans_in
 from cgpreset.timeframes import bar_count
+
+if TYPE_CHECKING:
+    from cgpreset.run.series import Series
 
 #: Fewer rows than this and "all zero" says nothing (one quiet hour has no liquidations).
 ALL_ZERO_MIN_ROWS = 3
@@ -128,52 +137,92 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def check_ohlc(rows: Sequence[dict[str, Any]], time_field: str = "time") -> Check:
-    """low <= open, close <= high on every bar."""
-    bad = [r[time_field] for r in rows if not (r["low"] <= min(r["open"], r["close"])
-                                              and max(r["open"], r["close"]) <= r["high"])]
+@dataclass(frozen=True)
+class Frame:
+    """A series' rows as columns: API field -> values, row-aligned (None where a row has none).
+
+    Every check reads a Frame, whichever shape the rows came in (`frame`), so one implementation
+    of each check gives the same verdicts for the engine's tuples, an answer's dicts and the
+    report's stored rows.
+    """
+
+    times: Sequence[Any]
+    values: Mapping[str, Sequence[Any]]
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def col(self, name: str) -> Sequence[Any]:
+        return self.values.get(name) or (None,) * len(self.times)
+
+    def since(self, t: int) -> Frame:
+        """The rows dated `t` or later."""
+        keep = [i for i, x in enumerate(self.times) if x is not None and x >= t]
+        return Frame([self.times[i] for i in keep], {k: [v[i] for i in keep] for k, v in self.values.items()})
+
+
+def frame(ls: LayerSpec, rows: Sequence[Any], time_field: str = "time") -> Frame:
+    """`rows` as a Frame: dicts keyed by API field name, or the layer table's tuples as a Page
+    carries them: (time, [row key], the layer's column values in order, [closed])."""
+    if not rows:
+        return Frame((), {})
+    if isinstance(rows[0], tuple):
+        cols = list(zip(*rows, strict=True))
+        at = 2 if ls.row_key else 1
+        values: dict[str, Sequence[Any]] = {c.field: cols[at + i] for i, c in enumerate(ls.columns)}
+        if ls.row_key:
+            values[ls.row_key] = cols[1]
+        return Frame(cols[0], values)
+    names = {f.name for f in ls.fields} | ({ls.row_key} if ls.row_key else set())
+    return Frame([r.get(time_field) for r in rows], {n: [r.get(n) for r in rows] for n in names})
+
+
+def check_ohlc(f: Frame) -> Check:
+    """low <= open, close <= high on every bar (a bar missing one of them is not judged)."""
+    bad = [t for t, o, h, lo, c in zip(f.times, *(f.col(k) for k in ("open", "high", "low", "close")), strict=True)
+           if None not in (o, h, lo, c) and not (lo <= min(o, c) and max(o, c) <= h)]
     if bad:
         return Check("ohlc", False, f"{len(bad)} bars break low <= open,close <= high (first at {bad[0]})")
     return Check("ohlc", True, "low <= open,close <= high")
 
 
-def check_exchange_sum(rows: Sequence[dict[str, Any]], tolerance: float) -> Check | None:
+def check_exchange_sum(f: Frame, tolerance: float) -> Check | None:
     """The "All" row equals the sum of the exchange rows (liquidation exchange-list)."""
-    total = [r for r in rows if r.get("exchange") == "All"]
-    parts = [r for r in rows if r.get("exchange") != "All"]
+    pairs = [(e, v) for e, v in zip(f.col("exchange"), f.col("liquidation_usd"), strict=True) if v is not None]
+    total = [v for e, v in pairs if e == "All"]
+    parts = [v for e, v in pairs if e != "All"]
     if not total or not parts:
         return None
-    want = float(total[0]["liquidation_usd"])
-    got = sum(float(r["liquidation_usd"]) for r in parts)
+    want, got = float(total[0]), sum(float(v) for v in parts)
     ok = _close(want, got, tolerance)
     return Check("all_equals_sum", ok, f"All {_fmt(want)} vs sum of {len(parts)} exchanges {_fmt(got)}")
 
 
-def check_long_short_total(rows: Sequence[dict[str, Any]], tolerance: float) -> Check | None:
-    """long + short = total on every row (liquidation exchange-list)."""
-    rows = [r for r in rows if "long_liquidation_usd" in r and "short_liquidation_usd" in r]
+def check_long_short_total(f: Frame, tolerance: float) -> Check | None:
+    """long + short = total on every row that has all three (liquidation exchange-list)."""
+    rows = [r for r in zip(f.col("exchange"), f.col("long_liquidation_usd"), f.col("short_liquidation_usd"),
+                           f.col("liquidation_usd"), strict=True) if None not in r[1:]]
     if not rows:
         return None
-    bad = [r.get("exchange", "?") for r in rows
-           if not _close(float(r["long_liquidation_usd"]) + float(r["short_liquidation_usd"]),
-                         float(r["liquidation_usd"]), tolerance)]
+    bad = [ex or "?" for ex, long, short, total in rows if not _close(float(long) + float(short), float(total),
+                                                                      tolerance)]
     if bad:
         return Check("long_short_total", False, f"long + short != total for {', '.join(map(str, bad[:5]))}")
     return Check("long_short_total", True, f"long + short = total on {len(rows)} rows")
 
 
-def check_etf_tickers(rows: Sequence[dict[str, Any]], tolerance: float) -> Check | None:
-    """A day's flow_usd equals the sum of its tickers' flow_usd (null tickers skipped)."""
+def check_etf_tickers(f: Frame, tolerance: float, field: str = "etf_flows") -> Check | None:
+    """A day's flow_usd equals the sum of its tickers' flow_usd (null tickers skipped); `field`:
+    the row's list of tickers (the layer's `detail`)."""
     bad: list[int] = []
     seen = 0
-    for r in rows:
-        tickers = r.get("etf_flows")
-        if not isinstance(tickers, list) or not tickers:
+    for t, flow, tickers in zip(f.times, f.col("flow_usd"), f.col(field), strict=True):
+        if not isinstance(tickers, list) or not tickers or flow is None:
             continue
         seen += 1
-        got = sum(float(t["flow_usd"]) for t in tickers if isinstance(t, dict) and t.get("flow_usd") is not None)
-        if not _close(float(r["flow_usd"]), got, tolerance):
-            bad.append(int(r["timestamp"]))
+        got = sum(v for x in tickers if isinstance(x, dict) and (v := number_or_none(x.get("flow_usd"))) is not None)
+        if not _close(float(flow), got, tolerance):
+            bad.append(int(t))
     if not seen:
         return None
     if bad:
@@ -181,12 +230,11 @@ def check_etf_tickers(rows: Sequence[dict[str, Any]], tolerance: float) -> Check
     return Check("etf_sum", True, f"flow_usd = sum of tickers on {seen} days")
 
 
-def check_all_zero(rows: Sequence[dict[str, Any]], fields: Iterable[str]) -> Check | None:
+def check_all_zero(f: Frame, fields: Iterable[str]) -> Check | None:
     """Flag a series whose every value is zero (CoinGlass has sent such series)."""
-    if len(rows) < ALL_ZERO_MIN_ROWS:
+    if len(f) < ALL_ZERO_MIN_ROWS:
         return None
-    fields = tuple(fields)
-    values = [float(r[f]) for r in rows for f in fields if r.get(f) is not None]
+    values = [float(v) for name in fields for v in f.col(name) if v is not None]
     if not values:
         return None
     ok = any(v != 0 for v in values)
@@ -195,7 +243,7 @@ def check_all_zero(rows: Sequence[dict[str, Any]], fields: Iterable[str]) -> Che
 
 def run_checks(
     layer: str,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Any],
     *,
     interval: str,
     health: HealthSpec,
@@ -204,39 +252,60 @@ def run_checks(
     time_field: str = "time",
     previous: int | None = None,
     complete: bool = True,
+    gaps: bool = True,
+    since: int | None = None,
 ) -> list[Check]:
-    """Every check that applies to the layer, over the rows this run received (ascending).
+    """Every check the layer's definition lists, over the rows this run received (ascending),
+    as dicts or as the layer table's tuples (see `frame`): the same verdicts either way.
 
     `previous`: the series' cursor before this run (gaps at the run boundary count).
     `complete=False` (a skipped or failed series): only checks of the rows that did arrive;
-    no row count or freshness verdict on data the run never asked for.
+    no row count or freshness verdict on data the run never asked for. `gaps=False`: the caller
+    judges gaps from the store's coverage instead (check_coverage). `since`: only rows dated then
+    or later are checked (none: no verdict at all).
     """
     ls = spec(layer)
-    wants = set(ls.checks)
-    out: list[Check | None] = [check_min_rows(rows, health.min_rows) if complete else None]
+    f = frame(ls, rows, time_field)
+    if since is not None:
+        f = f.since(since)
+        if not f:
+            return []
+    wants = set(ls.checks) - (set() if gaps else {"gaps"})
+    out: list[Check | None] = [check_min_rows(f.times, health.min_rows) if complete else None]
     if "exchange_sum" in wants:
-        out.append(check_exchange_sum(rows, health.tolerance))
+        out.append(check_exchange_sum(f, health.tolerance))
     if "long_short_total" in wants:
-        out.append(check_long_short_total(rows, health.tolerance))
-    # The ETF flows exist on trading days only: weekends and holidays are neither gaps nor staleness.
+        out.append(check_long_short_total(f, health.tolerance))
+    # A daily whole history (the ETF flows) exists on trading days only: weekends and holidays
+    # are neither gaps nor staleness.
     daily = ls.interval_from == "1d"
-    bar = "1d" if daily else interval
     if "gaps" in wants:
-        times = [int(r[time_field]) for r in rows]
-        out.append(check_gaps(times, bar, max(health.max_gap_bars, ETF_MAX_GAP_DAYS) if daily
-                              else health.max_gap_bars, previous))
-    if "freshness" in wants and complete and (rows or last_closed or not daily):
+        out.append(check_gaps([int(t) for t in f.times], "1d" if daily else interval,
+                              max(health.max_gap_bars, ETF_MAX_GAP_DAYS) if daily else health.max_gap_bars, previous))
+    if "freshness" in wants and complete and (f or last_closed or not daily):
         out.append(layer_freshness(layer, last_closed, interval, now_ms, health))
-    if "etf_sum" in wants:
-        out.append(check_etf_tickers(rows, health.tolerance))
-    if "ohlc" in wants and rows:
-        out.append(check_ohlc(rows, time_field))
+    if "etf_sum" in wants and ls.detail is not None:
+        out.append(check_etf_tickers(f, health.tolerance, ls.detail.field))
+    if "ohlc" in wants and f:
+        out.append(check_ohlc(f))
     usd = usd_columns(layer)
-    if usd and rows:
-        out.append(check_negative_usd({f: [r.get(f) for r in rows] for f in usd}))
+    if usd and f:
+        out.append(check_negative_usd({name: f.col(name) for name in usd}))
     if "all_zero" in wants and health.flag_all_zero:
-        out.append(check_all_zero(rows, ls.value_fields))
+        out.append(check_all_zero(f, ls.value_fields))
     return [c for c in out if c is not None]
+
+
+def series_checks(s: Series, rows: Sequence[Any], *, now_ms: int, last_closed: int | None,
+                  interval: str | None = None, previous: int | None = None, complete: bool = True,
+                  gaps: bool = True) -> list[Check]:
+    """`run_checks` as run-preset and a `health` shot apply them to one series' answer: with the
+    series' health thresholds and time field, a whole history checked over its configs'
+    history_days (`check_days`) only; `interval`: the one asked (a shot may ask the plan's floor)."""
+    since = now_ms - s.check_days * DAY_MS if s.check_days and s.spec.whole_history else None
+    return run_checks(s.layer, rows, interval=interval or s.interval, health=s.health, now_ms=now_ms,
+                      last_closed=last_closed, time_field=s.endpoint.time_field or "time", previous=previous,
+                      complete=complete, gaps=gaps, since=since)
 
 
 def check_negative_usd(columns: dict[str, Sequence[Any]]) -> Check | None:
@@ -254,45 +323,6 @@ def check_negative_usd(columns: dict[str, Sequence[Any]]) -> Check | None:
 
 
 def usd_columns(layer: str) -> tuple[str, ...]:
-    """The layer's API fields holding USD amounts that cannot be negative (ETF net flows can)."""
-    return tuple(c.field for c in spec(layer).columns if c.unit == "USD" and c.name != "flow_usd")
-
-
-def run_table_checks(
-    layer: str,
-    rows: Sequence[tuple[Any, ...]],
-    *,
-    interval: str,
-    health: HealthSpec,
-    now_ms: int,
-    last_closed: int | None,
-    previous: int | None = None,
-    complete: bool = True,
-    gaps: bool = True,
-) -> list[Check]:
-    """`run_checks` over a time-series layer's typed rows as stored: (time, its values in the
-    layer's column order, closed) tuples, ascending. No row becomes a dict. `gaps=False`: the
-    caller judges gaps from the store's coverage instead (check_coverage)."""
-    ls = spec(layer)
-    wants = set(ls.checks) - (set() if gaps else {"gaps"})
-    cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(len(ls.columns) + 2)]
-    times = cols[0]
-    by_field = {c.field: cols[i + 1] for i, c in enumerate(ls.columns)}
-    out: list[Check | None] = [check_min_rows(rows, health.min_rows) if complete else None]
-    if "gaps" in wants:
-        out.append(check_gaps(list(times), interval, health.max_gap_bars, previous))
-    if "freshness" in wants and complete:
-        out.append(check_freshness(last_closed, interval, now_ms, health.freshness_intervals))
-    if "ohlc" in wants and rows:
-        o, h, lo, c = (by_field[k] for k in ("open", "high", "low", "close"))
-        bad = [t for t, o_, h_, l_, c_ in zip(times, o, h, lo, c, strict=True)
-               if not (l_ <= min(o_, c_) and max(o_, c_) <= h_)]
-        out.append(Check("ohlc", False, f"{len(bad)} bars break low <= open,close <= high (first at {bad[0]})")
-                   if bad else Check("ohlc", True, "low <= open,close <= high"))
-    out.append(check_negative_usd({f: by_field[f] for f in usd_columns(layer)}) if rows else None)
-    if "all_zero" in wants and health.flag_all_zero and len(rows) >= ALL_ZERO_MIN_ROWS:
-        values = [v for f in ls.value_fields for v in by_field[f] if v is not None]
-        if values:
-            ok = any(v != 0 for v in values)
-            out.append(Check("all_zero", ok, "has non-zero values" if ok else f"all {len(values)} values are zero"))
-    return [c for c in out if c is not None]
+    """The layer's API fields holding USD amounts that cannot be negative (a `signed` one, like the
+    ETF net flows, can)."""
+    return tuple(c.field for c in spec(layer).columns if c.unit == "USD" and not c.signed)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import msgspec
 
 from cgpreset.api.protocol import Client
-from cgpreset.api.rows import decode_rows
+from cgpreset.api.rows import decode_response
 from cgpreset.api.session import Response
 from cgpreset.errors import (
     ApiError,
@@ -37,7 +37,7 @@ from cgpreset.errors import (
 from cgpreset.models.config import CoinConfig
 from cgpreset.plans import DAY_MS, Plan, interval_ms
 from cgpreset.run.budget import Budget, starved_first  # noqa: F401 - part of the runner's API
-from cgpreset.run.checks import check_coverage, run_checks, run_table_checks
+from cgpreset.run.checks import check_coverage, series_checks
 from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
     EMPTY,
     EMPTY_REASON,
@@ -116,7 +116,7 @@ class Runner:
                 res.requests += 1
                 res.latencies.append(resp.latency)
                 # decoded and checked here, outside the store's lock
-                decoded = decode_rows(s.endpoint, resp.raw if resp.raw is not None else resp.data)
+                decoded = decode_response(s.endpoint, resp)
                 page = build_page(s, decoded, got, now_ms=self.now_ms, window=window,
                                   wanted_from=None if plan.wanted is None else plan.wanted[0])
                 page = self._with_raw(page, decoded.unknown, resp, got, res)
@@ -151,21 +151,10 @@ class Runner:
                                               and not plan.backfill else EMPTY_REASON)
         elif res.outcome == OK and kept == 0 and s.keep:
             res.outcome, res.reason = EMPTY, f"no rows for {', '.join(s.keep)} in the answer"
-        if s.check_days and s.spec.whole_history:
-            # ETF answers carry the whole history: check the window the configs care about
-            since = self.now_ms - s.check_days * DAY_MS
-            rows = [r for r in rows if int(r["timestamp"]) >= since]
         if rows:
-            complete = res.outcome == OK
             prev = previous if s.is_history and not plan.backfill else None
-            if isinstance(rows[0], tuple):
-                res.checks = run_table_checks(s.layer, rows, interval=s.interval, health=s.health,
-                                              now_ms=self.now_ms, last_closed=res.last_closed, previous=prev,
-                                              complete=complete, gaps=plan.wanted is None)
-            else:
-                res.checks = run_checks(s.layer, rows, interval=s.interval, health=s.health, now_ms=self.now_ms,
-                                        last_closed=res.last_closed, time_field=s.endpoint.time_field or "time",
-                                        previous=prev, complete=complete)
+            res.checks = series_checks(s, rows, now_ms=self.now_ms, last_closed=res.last_closed, previous=prev,
+                                       complete=res.outcome == OK, gaps=plan.wanted is None)
         if plan.wanted is not None:  # what the store holds of the wanted range now, whatever this run got
             held = self.store.coverage(s.id).get(s.id)
             res.checks.insert(min(1, len(res.checks)), check_coverage(

@@ -2,11 +2,11 @@
 
 Per config: funding, open interest, liquidation and taker volume with `limit=2` at an interval
 the key's plan allows; then the macro ETF layer once. A shot is OK only if the body code is
-"0", rows came back, they carry the expected fields and the last closed bar is fresh: within the
-config's `health.freshness_intervals` of now (an API serving week-old bars is not signed off; the
-ETF flows by trading days, as run-preset checks them). A config that asks for an interval
-below the key's plan's floor is a finding (run-preset would refuse it), even though its shots
-are still fired at the floor. Nothing is stored.
+"0", rows came back, run-preset's decoder takes them and run-preset's checks pass on them (but
+the row count): the last closed bar is fresh, within the config's `health.freshness_intervals`
+of now (an API serving week-old bars is not signed off; the ETF flows by trading days), OHLC
+holds. A config that asks for an interval below the key's plan's floor is a finding
+(run-preset would refuse it), even though its shots are still fired at the floor. Nothing is stored.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from rich import box
 from rich.table import Table
 
 from cgpreset.api.protocol import Client
-from cgpreset.api.rows import parse_data
+from cgpreset.api.rows import decode_response
 from cgpreset.errors import ApiError, DeadlineExceededError, ExitCode, outcome_exit_code
 from cgpreset.layers import spec
 from cgpreset.models.config import CoinConfig
 from cgpreset.plans import Plan, bar_open
-from cgpreset.run.checks import layer_freshness
+from cgpreset.run.checks import series_checks
 from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK, Outcome
 from cgpreset.run.report import droppable, format_age
 from cgpreset.run.series import Series, expand, floor_problems
@@ -126,10 +126,12 @@ def plan_shots(configs: Sequence[tuple[Path, CoinConfig]], plan: Plan) -> list[t
 
 
 def fire(client: Client, s: Series, shot: Shot, now_ms: int) -> Shot:
-    """Make the call; classify ok / empty / failed (a stale last closed bar fails too)."""
+    """Make the call; classify ok / empty / failed. The answer goes through run-preset's decoder
+    and checks (a stale last closed bar, broken OHLC, ... fail the shot; a two-bar shot has no
+    row-count verdict)."""
     try:
         resp = client.request(s.endpoint, shot.params)
-        rows = parse_data(s.endpoint, resp.data)
+        rows = decode_response(s.endpoint, resp).dicts()
     except ApiError as exc:
         shot.outcome, shot.reason, shot.error = FAILED, str(exc), exc
         return shot
@@ -142,15 +144,15 @@ def fire(client: Client, s: Series, shot: Shot, now_ms: int) -> Shot:
         shot.outcome, shot.reason = EMPTY, EMPTY_REASON
         return shot
     tf = s.endpoint.time_field or "time"
-    times = [int(r[tf]) for r in rows if tf in r]
+    times = [r[tf] for r in rows if tf in r]
     shot.last_bar = max(times) if times else None
-    if "freshness" in spec(s.layer).checks:
-        interval = shot.params.get("interval", s.interval)
-        forming = bar_open(now_ms, interval)  # limit=2: the last row is the forming bar, the one before it closed
-        closed = [t for t in times if t < forming]
-        fresh = layer_freshness(s.layer, max(closed) if closed else None, interval, now_ms, s.health)
-        if not fresh.ok:
-            shot.outcome, shot.reason = FAILED, fresh.detail
+    interval = shot.params.get("interval", s.interval)
+    forming = bar_open(now_ms, interval)  # limit=2: the last row is the forming bar, the one before it closed
+    closed = [t for t in times if t < forming]
+    failed = [c for c in series_checks(s, rows, interval=interval, now_ms=now_ms, last_closed=max(closed, default=None))
+              if not c.ok and c.name != "min_rows"]
+    if failed:
+        shot.outcome, shot.reason = FAILED, "; ".join(c.detail for c in failed)
     return shot
 
 

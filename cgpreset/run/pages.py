@@ -14,9 +14,7 @@ from datetime import datetime, timezone
 from operator import attrgetter
 from typing import Any
 
-import msgspec
-
-from cgpreset.api.rows import Decoded
+from cgpreset.api.rows import Decoded, number_or_none
 from cgpreset.errors import MalformedResponseError
 from cgpreset.plans import DAY_MS, bar_open, interval_ms
 from cgpreset.run.checks import Check
@@ -82,17 +80,14 @@ def _check_window(s: Series, window: tuple[int, int] | None, times: list[int]) -
     bad = [t for t in times if not lo <= t <= hi]
     if bad:
         tf = s.endpoint.time_field or "time"
-        hint = " (seconds, not milliseconds?)" if all(b < 10**11 for b in bad) else ""
+        hint = ""
+        if s.endpoint.time_unit == "ms" and all(b < 10**11 for b in bad):
+            hint = " (seconds, not milliseconds?)"
+        elif s.endpoint.time_unit == "s" and all(b >= 10**14 for b in bad):  # made ms from what were ms already
+            hint = " (milliseconds, not seconds as the layer's definition says?)"
         raise MalformedResponseError(
             f"{len(bad)} of {len(times)} rows have a {tf} outside the requested window "
             f"[{window[0]}, {window[1]}), e.g. {bad[0]}{hint}; nothing stored", path=s.endpoint.path)
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def build_page(s: Series, decoded: Decoded, got: SeriesRows, *, now_ms: int,
@@ -108,7 +103,7 @@ def build_page(s: Series, decoded: Decoded, got: SeriesRows, *, now_ms: int,
     if ls.snapshot:
         when = bar_open(now_ms, s.interval)
         for r in structs:
-            got.by_key[r.exchange] = msgspec.structs.asdict(r)
+            got.by_key[r.exchange] = decoded.as_dict(r)
         kept = structs if s.keep is None else [r for r in structs if str(r.exchange) in s.keep]
         take = attrgetter(*fields)
         return Page(s.ref, [(when, str(r.exchange), *take(r)) for r in kept], None)
@@ -130,11 +125,11 @@ def build_page(s: Series, decoded: Decoded, got: SeriesRows, *, now_ms: int,
     if ls.detail is not None:
         d = ls.detail
         for r in structs:
-            got.by_key[getattr(r, tf)] = msgspec.structs.asdict(r)
+            got.by_key[getattr(r, tf)] = decoded.as_dict(r)
             for item in getattr(r, d.field, None) or ():
                 if isinstance(item, dict) and item.get(d.key_field) is not None:
                     detail.append((getattr(r, tf), str(item[d.key_field]),
-                                   *(_number(item.get(c.field)) for c in d.columns)))
+                                   *(number_or_none(item.get(c.field)) for c in d.columns)))
     else:
         got.by_key.update(zip(times, rows, strict=True))
     return Page(s.ref, rows, closed_upto, detail, asked=window, forming_at=None if window is None else forming_at,
