@@ -92,9 +92,13 @@ def _series(db: sqlite3.Connection) -> None:
                    "VALUES (?, ?, ?, ?, ?, ?, ?)", (key, layer, coin, exchange, instrument, interval, json.dumps({})))
 
 
+#: The layers a v2 store can hold (v2 knew no others).
+V2_LAYERS = ("funding", "open_interest", "liquidation", "taker_volume", "liquidation_exchanges", "etf_flows")
+
+
 def _rows(db: sqlite3.Connection) -> None:
     """Every v2 row into its layer's table; `closed` from the series' cursor."""
-    for ls in REGISTRY.values():
+    for ls in (spec(name) for name in V2_LAYERS):
         table = LAYER_TABLES[ls.id]
         old_name = {c.name: ("total_usd" if c.name == "flow_usd" else c.name) for c in ls.columns}
         values = [f"b.{old_name[c.name]}" for c in ls.columns]
