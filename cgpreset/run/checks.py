@@ -14,8 +14,7 @@ from typing import Any
 from cgpreset.layers import spec
 from cgpreset.models.config import HealthSpec
 from cgpreset.plans import interval_ms
-from cgpreset.store.base import Coverage
-from cgpreset.store.coverage import spans_in
+from cgpreset.store.base import Coverage, spans_in
 from cgpreset.timeframes import bar_count
 
 #: Fewer rows than this and "all zero" says nothing (one quiet hour has no liquidations).

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cgpreset.timeframes import KNOWN_HOLE_RUNS
+from cgpreset.timeframes import KNOWN_HOLE_RUNS, Span, intersect, subtract
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,14 @@ class Coverage:
     holes: tuple[Hole, ...] = ()
 
 
+def spans_in(coverage: Coverage | None, wanted: Span) -> tuple[list[Span], list[Hole], list[Span]]:
+    """Within `wanted`: the spans held, the known holes, and the other missing spans (pending)."""
+    held = intersect(coverage.spans, wanted) if coverage else []
+    known = [h for h in (coverage.holes if coverage else ()) if h.known and h.start < wanted[1] and h.end > wanted[0]]
+    pending = subtract([wanted], [*held, *((h.start, h.end) for h in known)])
+    return held, known, pending
+
+
 @dataclass(frozen=True)
 class Cursor:
     """Where a series stands: its last closed bar, the oldest and newest bars stored, and when a
@@ -162,3 +170,4 @@ class Store(Protocol):
                    outcomes: dict[str, Any], status: str = "finished") -> None: ...
     def set_exit_code(self, run_id: int, exit_code: int) -> None: ...
     def runs(self) -> list[dict[str, Any]]: ...
+

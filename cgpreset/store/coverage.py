@@ -22,7 +22,7 @@ from cgpreset.layers import REGISTRY
 from cgpreset.plans import DAY_MS, INTERVAL_MS
 from cgpreset.store.base import Coverage, Hole, Page
 from cgpreset.store.schema import LAYER_TABLES, windowed
-from cgpreset.timeframes import Span, intersect, runs_of, subtract, union
+from cgpreset.timeframes import Span, runs_of, subtract, union
 
 SPANS = "coverage"
 HOLES = "holes"
@@ -185,10 +185,3 @@ def islands(db: Any) -> dict[int, Coverage]:
                 spans.setdefault(int(sid), []).append((int(s), int(e)))
     return {sid: Coverage(tuple(sorted(v))) for sid, v in sorted(spans.items())}
 
-
-def spans_in(coverage: Coverage | None, wanted: Span) -> tuple[list[Span], list[Hole], list[Span]]:
-    """Within `wanted`: the spans held, the known holes, and the other missing spans (pending)."""
-    held = intersect(coverage.spans, wanted) if coverage else []
-    known = [h for h in (coverage.holes if coverage else ()) if h.known and h.start < wanted[1] and h.end > wanted[0]]
-    pending = subtract([wanted], [*held, *((h.start, h.end) for h in known)])
-    return held, known, pending
