@@ -19,15 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, Store, WriteResult
+from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, Store, StreamSink, WriteResult
 from cgpreset.store.dsn import PgDsn, StoreLocation, store_location
 
-__all__ = ["Cursor", "KnownPlan", "Page", "SeriesRef", "Store", "WriteResult", "open_store", "open_stream_store"]
-
-if TYPE_CHECKING:
-    from cgpreset.store.stream_tables import StreamSink
+__all__ = ["Cursor", "KnownPlan", "Page", "SeriesRef", "Store", "StreamSink", "WriteResult", "open_store",
+           "open_stream_store"]
 
 
 def open_store(target: str | Path | StoreLocation, *, readonly: bool = False,

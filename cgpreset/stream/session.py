@@ -33,7 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from cgpreset.errors import AuthError, ConfigError, OutputError, PlanError
 from cgpreset.redact import RedactingLoggerAdapter, redact
-from cgpreset.store.stream_tables import StreamSink
+from cgpreset.store import StreamSink
 from cgpreset.stream.closing import POLICY_VIOLATION, HeartbeatTimeout, close_info, default_jitter, policy_error
 from cgpreset.stream.events import (
     LIQUIDATION_CHANNELS,
