@@ -11,7 +11,7 @@ import click
 from cgpreset.channels import CHANNEL_HELP, StreamEvent
 from cgpreset.cli import App, Number, cli, discard_stdout, new_store, pass_app, refuse_file_store_in_pod
 from cgpreset.errors import FindingsError, TransportError, UsageError
-from cgpreset.store import open_store, open_stream_store
+from cgpreset.store import open_store
 from cgpreset.store.dsn import display, store_location
 
 if TYPE_CHECKING:
@@ -104,10 +104,11 @@ def stream(
         refuse_file_store_in_pod(location)
         if new_store(location, store or None):
             click.echo(f"note: {location} does not exist: creating a new store", err=True)
-        db = open_stream_store(location)
+        opened = open_store(location)
+        app.stack.callback(opened.close)
+        check_source(opened.sources(), source, store=display(location))
+        db = opened.stream_sink()
         app.stack.callback(db.close)
-        with open_store(location, readonly=True) as held:
-            check_source(held.sources(), source, store=display(location))
         db.source = source
     settings = app.target.settings
     options.url, options.key = app.target.ws_url, settings.key
@@ -171,7 +172,6 @@ def stream_alive(app: App, store: str | None, max_age: float) -> None:
     import time
 
     from cgpreset.run.health import stream_liveness
-    from cgpreset.store.dsn import store_location
 
     live = stream_liveness(store_location(store if store is not None else app.settings.store))
     if live is None:

@@ -175,13 +175,6 @@ class SQLiteStore(SharedStore):
         with self._lock:
             self._db.close()
 
-    @staticmethod
-    def remove(path: Path | str) -> None:
-        """Delete a (closed) store file and its WAL side files, if present."""
-        base = Path(path)
-        for p in (base, base.with_name(base.name + "-wal"), base.with_name(base.name + "-shm")):
-            p.unlink(missing_ok=True)
-
     def __enter__(self) -> SQLiteStore:
         return self
 
