@@ -34,6 +34,8 @@ _HEARTBEAT = Number(min=0.05)  # below this a connection is declared dead before
 @click.option("--store", "store", is_flag=False, flag_value="", default=None, metavar="STORE",
               help="Save events (de-duplicated) and liveness to this store (SQLite file or postgresql:// URL); "
                    "a bare --store uses the run store (CGPRESET_STORE).")
+@click.option("--retention-days", type=_SECONDS, default=None, metavar="DAYS",
+              help="With --store: delete stored events older than DAYS (soon after the start, then hourly).")
 @click.option("--ping-interval", type=_HEARTBEAT, metavar="SECONDS",
               help="Seconds between text pings. [default: CGPRESET_HEARTBEAT_SECONDS or 20]")
 @click.option("--dead-after", type=_HEARTBEAT, metavar="SECONDS",
@@ -55,6 +57,7 @@ def stream(
     max_events: int | None,
     as_json: bool,
     store: str | None,
+    retention_days: float | None,
     ping_interval: float | None,
     dead_after: float | None,
     min_volume_usd: float,
@@ -79,6 +82,8 @@ def stream(
 
     if metrics_host is not None and metrics_port is None:
         raise UsageError("--metrics-host needs --metrics-port")
+    if retention_days is not None and store is None:
+        raise UsageError("--retention-days needs --store (it deletes stored events)")
     loaded = load_configs(list(configs)) if configs else []
     options = options_from_configs(  # checked before the target (maybe an embedded emulator) starts
         [cfg for _, cfg in loaded],
@@ -110,6 +115,7 @@ def stream(
         db = opened.stream_sink()
         app.stack.callback(db.close)
         db.source = source
+    options.retention_days = retention_days
     settings = app.target.settings
     options.url, options.key = app.target.ws_url, settings.key
 

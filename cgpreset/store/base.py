@@ -141,7 +141,10 @@ class RunRow:
 
 
 class StreamSink(Protocol):
-    """What a stream session writes to (`Store.stream_sink()`): its run's row and its events."""
+    """What a stream session writes to (`Store.stream_sink()`): its run's row and its events.
+
+    `forget_events` is the retention of `stream --retention-days`: the events dated more than
+    `days` before `now` go (at most `max_rows` of them), in short transactions, and nothing else."""
 
     run_id: int | None
     source: str | None  # recorded with the run: "emulator" or the API's host (run/source.py)
@@ -152,6 +155,7 @@ class StreamSink(Protocol):
     def update_run(self, summary: dict[str, Any], *, now: float, last_event_at: float | None,
                    status: str = "running", stop_reason: str | None = None) -> None: ...
     def count_events(self) -> int: ...
+    def forget_events(self, days: float, *, now: float, max_rows: int | None = None) -> int: ...
 
 
 class Store(Protocol):

@@ -22,6 +22,15 @@ from cgpreset.store.schema import STREAM_EVENTS
 
 #: summary keys copied into their own stream_runs columns
 FIGURES = ("events", "events_per_minute", "reconnects", "pings_sent", "pongs_received")
+#: Events one retention transaction deletes at most: the writer (the stream's next batch, a run
+#: on the same SQLite file) waits for one batch at most, some milliseconds.
+RETENTION_BATCH = 5000
+DAY_MS = 86_400_000
+
+#: The coins of the stored events, one index probe each (a loose scan of stream_events_coin_time).
+_COINS = ("WITH RECURSIVE coins(c) AS (SELECT min(base_asset) FROM stream_events UNION ALL "
+          "SELECT (SELECT min(base_asset) FROM stream_events WHERE base_asset > c) FROM coins WHERE c IS NOT NULL) "
+          "SELECT c FROM coins WHERE c IS NOT NULL")
 
 
 def ms(seconds: float) -> int:
@@ -108,6 +117,29 @@ class StreamWriter:
         with self._reading() as db:
             return int(db.execute("SELECT count(*) FROM stream_events").fetchone()[0])
 
+    def forget_events(self, days: float, *, now: float, max_rows: int | None = None,
+                      batch: int = RETENTION_BATCH) -> int:
+        """Retention: delete the stream events dated more than `days` before `now` (unix seconds),
+        and nothing else; at most `max_rows` of them (None: all). Returns how many went.
+
+        Coin by coin along the (base_asset, time_ms) index, `batch` events per transaction, so
+        whoever writes meanwhile (this stream's next batch, a run on the same file) waits for one
+        short transaction at most, and no table is scanned whole."""
+        before = ms(now) - round(days * DAY_MS)
+        with self._reading() as db:
+            coins = [str(r[0]) for r in db.execute(_COINS).fetchall()]
+        d, gone = self._d, 0
+        delete = d.sql(f"DELETE FROM stream_events WHERE {d.row_id} IN (SELECT {d.row_id} FROM stream_events "
+                       "WHERE base_asset = ? AND time_ms < ? LIMIT ?)")
+        for coin in coins:
+            while max_rows is None or gone < max_rows:
+                size = batch if max_rows is None else min(batch, max_rows - gone)
+                with self._tx() as db:
+                    n = max(0, int(db.execute(delete, (coin, before, size)).rowcount))
+                gone += n
+                if n < size:
+                    break
+        return gone
 
 def liveness(row: Mapping[str, Any], now: float, per_second: int, *, gone: bool = False) -> dict[str, Any]:
     """A stream_runs row as `health` shows it (see stream_tables.latest_liveness); `per_second`:
