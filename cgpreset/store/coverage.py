@@ -14,11 +14,11 @@ The SQL is written once, with `?` placeholders; `d` (store/dialect.py) spells it
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from cgpreset.layers import catalogue
+from cgpreset.layers import LayerSpec
 from cgpreset.plans import DAY_MS, INTERVAL_MS
 from cgpreset.store.base import Coverage, Hole, Page
 from cgpreset.store.dialect import Dialect
@@ -35,7 +35,6 @@ SHORT_ANSWER = "the API answered without these bars"
 
 def grid_origin(interval: str) -> int:
     return WEEK_ORIGIN if interval == "1w" else 0
-
 
 
 # -- pure: how a page changes a series' coverage ------------------------------------------------
@@ -101,7 +100,7 @@ def load(db: Any, d: Dialect, series_id: int | None = None) -> dict[int, Coverag
     args: tuple[Any, ...] = () if series_id is None else (series_id,)
     spans: dict[int, list[Span]] = {}
     for sid, s, e in db.execute(d.sql(f"SELECT series, start_time, end_time FROM {SPANS}{where} "
-                                     "ORDER BY series, start_time"), args).fetchall():
+                                      "ORDER BY series, start_time"), args).fetchall():
         spans.setdefault(int(sid), []).append((int(s), int(e)))
     holes: dict[int, list[Hole]] = {}
     for sid, s, e, n, run, why, first, last in db.execute(d.sql(
@@ -172,9 +171,9 @@ def fill_statements(tables: Iterable[str]) -> list[str]:
             f"FROM ({islands_sql(t)}) i" for t in tables]
 
 
-def windowed_tables(found: Collection[str]) -> list[str]:
-    """The tables of the active catalogue's windowed layers that a store holding `found` has."""
-    return [ls.table for ls in catalogue().values() if ls.windowed and ls.table in found]
+def windowed_tables(layers: Mapping[str, LayerSpec], found: Collection[str]) -> list[str]:
+    """The tables of these layers' windowed ones (coverage is kept for) that a store holding `found` has."""
+    return [ls.table for ls in layers.values() if ls.windowed and ls.table in found]
 
 
 def islands(db: Any, tables: Iterable[str]) -> dict[int, Coverage]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from cgpreset.store.schema import DEFAULTS, TS, ColumnType, TableDef, ViewDef
 
@@ -67,7 +68,7 @@ class Dialect:
             return f"{self.ts(expr.removeprefix(TS))} AS {name}"
         return expr if expr.rsplit(".", 1)[-1] == name else f"{expr} AS {name}"
 
-    def insert(self, t: TableDef, *, on_conflict: str = "nothing") -> str:
+    def insert(self, t: TableDef, *, on_conflict: Literal["nothing", "update"] = "nothing") -> str:
         """INSERT one row of `t` (every column), a key already stored left alone (`nothing`) or
         given the new values (`update`)."""
         cols = t.column_names

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cgpreset.layers import LayerSpec
+from cgpreset.store.coverage import windowed_tables
 from cgpreset.store.dialect import Dialect
 from cgpreset.store.schema import (
     BASE_TABLES,
@@ -71,7 +72,7 @@ def plan(found: Found, catalogue: Mapping[str, LayerSpec], dialect: Dialect) -> 
                     g.statements.append(dialect.add_column(t.name, name, kind))
                     g.columns[t.name] += (name,)
     if "coverage" not in found and "series" in found:  # a store of the release before coverage
-        g.fill_from = [ls.table for ls in catalogue.values() if ls.windowed and ls.table in found]
+        g.fill_from = windowed_tables(catalogue, found)
     g.views = views(catalogue, g.columns)
     return g
 

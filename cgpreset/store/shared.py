@@ -78,7 +78,7 @@ class SharedStore:
             if sid == -1:
                 return {}
             found = (coverage.load(db, self._d, sid) if "coverage" in self._found
-                     else coverage.islands(db, coverage.windowed_tables(self._found)))
+                     else coverage.islands(db, coverage.windowed_tables(catalogue(), self._found)))
         return {keys[i]: c for i, c in found.items() if i in keys and (sid is None or i == sid)}
 
     def cursors(self) -> dict[str, int]:
