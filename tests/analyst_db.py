@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cgpreset.analyst.views import VIEW_COLUMNS
+from cgpreset.store import open_store
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -35,10 +36,12 @@ def make_views_db(path: Path, *, coins: tuple[str, ...] = ("BTC", "SOL"), bars: 
                   gap_at: int | None = None) -> Path:
     """Every view filled with `bars` hourly bars per coin (the last one still forming).
 
-    `gap_at`: leave that bar index out of every series (a gap for the report to mark).
+    `gap_at`: leave that bar index out of every series (a gap for the report to mark). A store
+    (its base tables) whose views read these rows instead of its layer tables'.
     """
+    open_store(path).close()
     db = sqlite3.connect(path)
-    db.executescript("".join(_ddl(v) for v in VIEW_COLUMNS))
+    db.executescript("".join(f"DROP VIEW {v}; {_ddl(v)}" for v in VIEW_COLUMNS))
     for ci, coin in enumerate(coins):
         for i in range(bars):
             if i == gap_at:

@@ -123,6 +123,50 @@ def test_the_check_sees_an_upward_import() -> None:
     assert violations("cgpreset.run.engine", "from cgpreset.store import open_store\nfrom . import budget") == []
 
 
+#: What a module outside the store may import of it: the package (open_store, the Store with
+#: everything a command needs), its values (store.base) and where a store is (store.dsn).
+STORE_API = {"cgpreset.store", "cgpreset.store.base", "cgpreset.store.dsn"}
+
+
+def store_imports(module: str, source: str) -> list[str]:
+    """Every import of a store module beyond its API by a module outside the store (a backend, its
+    schema or SQL), as `module:line imports target`; `from cgpreset.store import sqlite` counts."""
+    if module == "cgpreset.store" or module.startswith("cgpreset.store.") or module in ENTRY_POINTS:
+        return []
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            targets = [node.module]
+            if node.module == "cgpreset.store":  # a module of the package named in the import list
+                targets += [f"cgpreset.store.{a.name}" for a in node.names
+                            if (PACKAGE / "store" / f"{a.name}.py").exists()]
+        found += [f"{module}:{node.lineno} imports {t}" for t in targets
+                  if (t == "cgpreset.store" or t.startswith("cgpreset.store.")) and t not in STORE_API]
+    return found
+
+
+def test_no_module_outside_the_store_imports_a_backend() -> None:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        found += store_imports(_module_name(path), path.read_text(encoding="utf-8"))
+    assert found == []
+
+
+def test_the_store_check_sees_a_backend_imported() -> None:
+    assert store_imports("cgpreset.cli.run", "def f():\n    from cgpreset.store.sqlite import SQLiteStore\n") == [
+        "cgpreset.cli.run:2 imports cgpreset.store.sqlite"]
+    assert store_imports("cgpreset.run.health", "from cgpreset.store import stream_tables") == [
+        "cgpreset.run.health:1 imports cgpreset.store.stream_tables"]
+    assert store_imports("cgpreset.analyst.source", "import cgpreset.store.pg_connect") == [
+        "cgpreset.analyst.source:1 imports cgpreset.store.pg_connect"]
+    assert store_imports("cgpreset.cli.ops", "from cgpreset.store import Store, open_store\n"
+                                             "from cgpreset.store.dsn import store_location") == []
+    assert store_imports("cgpreset.store.sqlite", "from cgpreset.store import sqlite_schema") == []
+
+
 MAX_MODULE_LINES = 450
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from cgpreset.plans import HOUR_MS
-from cgpreset.store.schema import LAYER_TABLES
+from cgpreset.store.schema import table_name
 from tests.conftest import REPO
 from tests.test_run_e2e import FAST, invoke, write_configs
 
@@ -38,7 +38,7 @@ def pg_integrity(dsn: str) -> dict[str, tuple[int, int]]:
         for series, sid, layer, cursor in found:
             if series.startswith("etf_flows"):
                 continue
-            times = [t for (t,) in db.execute(f"SELECT time FROM {LAYER_TABLES[layer].name} WHERE series = %s "
+            times = [t for (t,) in db.execute(f"SELECT time FROM {table_name(layer)} WHERE series = %s "
                                               "ORDER BY time", (sid,))]
             assert times == list(range(times[0], times[-1] + 1, HOUR_MS)), f"{series} has a hole"
             assert cursor in times, series

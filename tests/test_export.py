@@ -17,6 +17,7 @@ from cgpreset.analyst.read import read
 from cgpreset.analyst.views import VIEWS, Selection, iter_rows, make_selection, select_sql
 from cgpreset.cli import cli
 from cgpreset.errors import UsageError
+from cgpreset.store import open_store
 from tests.analyst_db import DAY, HOUR, T0, iso, make_views_db
 
 pa = pytest.importorskip("pyarrow")
@@ -159,8 +160,9 @@ def test_unreadable_stores_are_one_line_and_exit_2(tmp_path: Path) -> None:
     old = tmp_path / "old.db"
     sqlite3.connect(old).execute("CREATE TABLE bars (x)").connection.commit()
     result = _invoke("funding", "--store", str(old))
-    assert result.exit_code == 2
-    assert result.stderr.startswith(f"Error: store {old.as_posix()}: no such table: funding")
+    assert result.exit_code == 2  # refused by the store's check, before any read
+    assert result.stderr == (f"Error: {old}: not a cgpreset store"
+                             " (table bars has no column layer, coin, instrument, …)\n")
     assert not (tmp_path / "none.db").exists()  # reading never creates a store
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
@@ -199,12 +201,15 @@ def test_read_rejects_a_bad_layer(db: Path) -> None:
 
 
 def _copy_to_postgres(db: Path, dsn: str) -> None:
-    """The same views and rows in PostgreSQL (closed as a real boolean there)."""
+    """The same views and rows in PostgreSQL (closed as a real boolean there), in a store whose
+    views read them."""
     import psycopg
 
+    open_store(dsn).close()
     src = sqlite3.connect(db)
     with psycopg.connect(dsn) as pg:
         for view in VIEWS:
+            pg.execute(f"DROP VIEW {view}")
             cur = src.execute(f"SELECT * FROM t_{view}")
             cols = [d[0] for d in cur.description]
             kinds = ["TEXT" if c in ("coin", "exchange", "instrument", "interval", "ts", "ticker") else "BIGINT"

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from cgpreset.store.schema import VIEW_NAMES
+from cgpreset.layers import catalogue
+from cgpreset.store.schema import views
 from tests.test_run_e2e import invoke, write_configs
 
 GRAFANA_QUERY = """
@@ -65,7 +66,7 @@ def test_a_role_with_create_and_temporary_runs_and_a_select_only_role_reads_the_
     ran = invoke(["run-preset", str(cfgs), "--store", writer], emu_env)
     assert ran.exit_code == 0, ran.output
     with psycopg.connect(writer, autocommit=True) as db:
-        for view in VIEW_NAMES:
+        for view in (v.name for v in views(catalogue())):
             db.execute(f"GRANT SELECT ON {view} TO {urlsplit(reader).username}")
     with psycopg.connect(reader) as db:
         rows = db.execute(GRAFANA_QUERY, {"from_ms": 0, "to_ms": 2**53}).fetchall()

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from cgpreset.cli import cli
 from cgpreset.plans import HOUR_MS, bar_open
-from cgpreset.store.schema import LAYER_TABLES
+from cgpreset.store.schema import table_name
 from tests.conftest import REPO
 from tests.test_series import make_config
 from tests.test_store import stored_rows
@@ -48,7 +48,7 @@ def series_integrity(db: Path) -> dict[str, tuple[int, int]]:
             "WHERE c.last_closed IS NOT NULL").fetchall():
         if series.startswith("etf_flows"):
             continue
-        table = LAYER_TABLES[layer].name
+        table = table_name(layer)
         times = [t for (t,) in con.execute(f"SELECT time FROM {table} WHERE series = ? ORDER BY time", (sid,))]
         step = HOUR_MS
         assert times == list(range(times[0], times[-1] + 1, step)), f"{series} has a hole"

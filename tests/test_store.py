@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from cgpreset.errors import ConfigError
+from cgpreset.layers import catalogue
 from cgpreset.store.base import Cursor, Page, SeriesRef
-from cgpreset.store.schema import LAYER_TABLES, SCHEMA_VERSION
+from cgpreset.store.schema import SCHEMA_VERSION, layer_table
 from cgpreset.store.sqlite import SQLiteStore as Store
 
 H = 3_600_000
@@ -20,7 +21,8 @@ H = 3_600_000
 
 def stored_rows(con: sqlite3.Connection) -> int:
     """Rows in every layer table of an open store file."""
-    return sum(con.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0] for t in LAYER_TABLES.values())
+    tables = [layer_table(ls).name for ls in catalogue().values()]
+    return sum(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables)
 
 
 def ref(series: str = "oi/SOL/all/1h", layer: str = "open_interest", coin: str = "SOL") -> SeriesRef:

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from cgpreset.errors import ConfigError
+from cgpreset.layers import catalogue
 from cgpreset.store import open_store
 from cgpreset.store.base import Page, SeriesRef, Store
-from cgpreset.store.schema import SCHEMA_VERSION, VIEW_NAMES
+from cgpreset.store.schema import SCHEMA_VERSION, layer_views
 from tests.conftest import REPO
 from tests.store_worker import H, page_rows
 
@@ -330,7 +331,7 @@ def test_the_same_run_gives_the_same_rows_in_every_view(tmp_path: Path, pg_dsn: 
         result = run_preset(configs, client, Tee(lite, pg), concurrency=4, now_ms=now)  # type: ignore[arg-type]
         assert result.exit_code == 0, [(r.series.id, r.outcome, r.reason) for r in result.results]
         assert lite.positions() == pg.positions() and lite.count() == pg.count() > 0
-    for view in VIEW_NAMES:
+    for view in (v.name for ls in catalogue().values() for v in layer_views(ls)):
         rows = view_rows(sqlite_path, view)
         assert rows, f"view {view} is empty"
         assert view_rows(pg_dsn, view) == rows, f"view {view} differs between SQLite and PostgreSQL"

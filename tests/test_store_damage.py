@@ -19,7 +19,6 @@ from cgpreset.cli import cli
 from cgpreset.errors import ConfigError, ExitCode
 from cgpreset.store import sqlite as store_module
 from cgpreset.store import sqlite_schema
-from cgpreset.store import stream_tables as stream_store_module
 from cgpreset.store.schema import SCHEMA_VERSION
 from cgpreset.store.sqlite import SQLiteStore as Store
 from cgpreset.store.stream_tables import StreamStore, latest_liveness
@@ -133,7 +132,7 @@ def damaged_past_open_check(tmp_path: Path, module: Any, monkeypatch: pytest.Mon
     damage(path, keep_schema=True)
     monkeypatch.setattr(module, "check_store", lambda db, p: (SCHEMA_VERSION, tables))
     monkeypatch.setattr(module, "check_intact", lambda db, p, budget_s: None)  # as if it ran out of time
-    monkeypatch.setattr(module, "bring_to_v3", lambda db, p: None)  # the schema check inside the migration
+    monkeypatch.setattr(module, "bring_to_v3", lambda db, p: tables)  # the schema check inside the migration
     return path
 
 
@@ -152,7 +151,7 @@ def test_every_read_is_guarded_even_past_the_open_check(tmp_path: Path, monkeypa
 
 def test_stream_reads_and_writes_are_guarded_past_the_open_check(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    path = damaged_past_open_check(tmp_path, stream_store_module, monkeypatch)
+    path = damaged_past_open_check(tmp_path, store_module, monkeypatch)  # the stream's store is the run's
     with pytest.raises(ConfigError, match=r"c\.db: store is damaged \("):
         latest_liveness(path)
     with StreamStore(path) as stream:

@@ -56,3 +56,26 @@ def test_a_writing_open_grows_the_old_store_and_loses_nothing(tmp_path: Path) ->
         assert con.execute("SELECT count(*) FROM open_interest").fetchone()[0] == before["data_open_interest"]
     finally:
         con.close()
+
+
+def test_the_old_store_gains_the_tables_and_views_of_layers_it_never_met(tmp_path: Path) -> None:
+    """A layer added after a store was written is never a version bump: the store opens, gains the
+    layer's table and view and `liquidation_events`, and keeps every row."""
+    from cgpreset import layers
+    from tests.test_store_layers import define, tables
+
+    db = tmp_path / "old.db"
+    shutil.copy(OLD, db)
+    before = _tables(db)
+    define(tmp_path, "basis_x", ["open_basis", "close_basis"])
+    try:
+        with open_store(db, readonly=True) as store:  # a read does without them
+            assert store.count() == sum(v for k, v in before.items() if k != "data_etf_tickers")
+        assert "data_basis_x" not in tables(str(db))
+        open_store(db).close()
+    finally:
+        layers.reset()
+    grown = tables(str(db))
+    assert {"data_basis_x", "basis_x", "liquidation_events"} <= grown.keys()
+    assert _tables(db) == {**before, "data_basis_x": 0}
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 3

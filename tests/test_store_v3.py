@@ -6,8 +6,9 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from cgpreset.layers import catalogue
 from cgpreset.store import open_store
-from cgpreset.store.schema import SCHEMA_VERSION, TS_POSTGRES, TS_SQLITE, view_sql
+from cgpreset.store.schema import SCHEMA_VERSION, views
 from cgpreset.store.sqlite import SQLiteStore
 from tests.conftest import FIXTURES
 
@@ -71,7 +72,7 @@ def test_the_views_have_the_promised_columns_and_ts_is_iso_utc(tmp_path: Path) -
         "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', ? / 1000, 'unixepoch')", (row[0],)).fetchone()[0]
     assert row[1].endswith("Z") and "T" in row[1]
     con.close()
-    assert [n for n, _ in view_sql(TS_POSTGRES)] == [n for n, _ in view_sql(TS_SQLITE)] == list(VIEW_COLUMNS)
+    assert [v.name for v in views(catalogue())] == ["liquidation_events", *VIEW_COLUMNS]
 
 
 def test_a_run_left_running_by_a_killed_process_is_marked_abandoned_by_the_next(tmp_path: Path) -> None:

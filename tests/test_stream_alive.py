@@ -9,11 +9,12 @@ from click.testing import CliRunner
 
 from cgpreset.cli import cli
 from cgpreset.errors import ExitCode
-from cgpreset.store import open_stream_store
+from cgpreset.store import open_store
 
 
 def _stream_row(db: Path, *, age: float, status: str = "running") -> None:
-    sink = open_stream_store(db)
+    store = open_store(db)
+    sink = store.stream_sink()
     try:
         run = sink.start_run(url="wss://example", channels=["liquidationOrders"], coins=None, now=time.time() - age)
         assert run
@@ -21,6 +22,7 @@ def _stream_row(db: Path, *, age: float, status: str = "running") -> None:
                         stop_reason=None if status == "running" else "duration")
     finally:
         sink.close()
+        store.close()
 
 
 def alive(db: Path, *extra: str) -> tuple[int, str, str]:

@@ -2,7 +2,8 @@
 
 `store` may be a path (an SQLite file, opened read-only: reading never creates or changes it), a
 `postgresql://` URL (a read-only transaction), or an already open DB-API connection (sqlite3,
-psycopg), which is used as it is and left open.
+psycopg), which is used as it is and left open. The connection is the store's own
+(`Store.reader()`): a damaged, foreign or newer store is refused in one line before any read.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from cgpreset.errors import ConfigError
 from cgpreset.redact import redact
+from cgpreset.store import open_store
 from cgpreset.store.dsn import PgDsn, display, store_location
 
 
@@ -24,30 +25,14 @@ def is_db_error(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.Error) or type(exc).__module__.split(".")[0] in ("psycopg", "psycopg2")
 
 
-def _open_sqlite(path: Path) -> sqlite3.Connection:
-    if not path.exists():
-        raise ConfigError(f"{path}: no such store (no run has written it yet)")
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a directory, not a cgpreset store")
-    try:
-        db = sqlite3.connect(f"file:{quote(path.resolve().as_posix())}?mode=ro", uri=True, check_same_thread=False)
-        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.Error as exc:
-        raise ConfigError(f"{path}: not a cgpreset store ({exc})") from None
-    return db
-
-
 @contextmanager
 def connect(store: Any) -> Iterator[Any]:
     """A DB-API connection to `store` for the duration of the block (closed after, if opened here)."""
     if isinstance(store, (str, Path, PgDsn)):
         location = store if isinstance(store, PgDsn) else store_location(store)
-        db = _open_pg(location) if isinstance(location, PgDsn) else _open_sqlite(location)
-        try:
-            with reading(display(location), location.password if isinstance(location, PgDsn) else None):
-                yield db
-        finally:
-            db.close()
+        with open_store(location, readonly=True) as opened, opened.reader() as db, \
+                reading(display(location), location.password if isinstance(location, PgDsn) else None):
+            yield db
         return
     if hasattr(store, "cursor") and callable(store.cursor):
         with reading("the store"):
@@ -65,14 +50,6 @@ def label(store: Any) -> str:
     return "the store"
 
 
-def _open_pg(dsn: PgDsn) -> Any:
-    from cgpreset.store.pg_connect import connect as pg_connect
-
-    db = pg_connect(dsn, autocommit=False)  # a transaction: a named (streaming) cursor needs one
-    db.read_only = True
-    return db
-
-
 @contextmanager
 def reading(label: str, secret: str | None = None) -> Iterator[None]:
     """Driver errors inside the block become one ConfigError line naming the store."""
@@ -83,5 +60,5 @@ def reading(label: str, secret: str | None = None) -> Iterator[None]:
             raise
         text = redact(" ".join(str(exc).split()), secret)
         if "no such table" in text or "does not exist" in text:
-            text += " (written by an older cgpreset? `cgpreset run-preset` migrates it)"
+            text += " (no run has stored it yet: `cgpreset run-preset` adds a layer's table and view)"
         raise ConfigError(f"store {label}: {text}") from None

@@ -26,7 +26,7 @@ from cgpreset.cli import (
 )
 from cgpreset.errors import ConfigError, ExitCode, OutputError
 from cgpreset.plans import Plan
-from cgpreset.store import open_store
+from cgpreset.store import open_store, remove_store_file
 from cgpreset.store.dsn import StoreLocation, display, store_location
 
 if TYPE_CHECKING:  # the commands import their machinery when they run (fast --help, see cli/__init__.py)
@@ -255,7 +255,6 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     from cgpreset.run.select import select_configs, split_names
     from cgpreset.run.series import expand, floor_problems, plan_run
     from cgpreset.run.shard import shard_series
-    from cgpreset.store.sqlite import SQLiteStore
 
     app.override(concurrency=concurrency)
     shard = _shard(app, shard_spec)
@@ -309,7 +308,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
             coverage = st.coverage() if metrics_path is not None or gateway is not None else {}
     except PlanMismatchError:
         if created and isinstance(location, Path):  # refused before any data request: no empty file left
-            SQLiteStore.remove(location)
+            remove_store_file(location)
         raise
     def record(code: int) -> None:
         if result.run_id is not None:

@@ -11,7 +11,7 @@ import click
 from cgpreset.channels import CHANNEL_HELP, StreamEvent
 from cgpreset.cli import App, Number, cli, discard_stdout, new_store, pass_app, refuse_file_store_in_pod
 from cgpreset.errors import FindingsError, TransportError, UsageError
-from cgpreset.store import open_store, open_stream_store
+from cgpreset.store import open_store
 from cgpreset.store.dsn import display, store_location
 
 if TYPE_CHECKING:
@@ -34,6 +34,8 @@ _HEARTBEAT = Number(min=0.05)  # below this a connection is declared dead before
 @click.option("--store", "store", is_flag=False, flag_value="", default=None, metavar="STORE",
               help="Save events (de-duplicated) and liveness to this store (SQLite file or postgresql:// URL); "
                    "a bare --store uses the run store (CGPRESET_STORE).")
+@click.option("--retention-days", type=_SECONDS, default=None, metavar="DAYS",
+              help="With --store: delete stored events older than DAYS (soon after the start, then hourly).")
 @click.option("--ping-interval", type=_HEARTBEAT, metavar="SECONDS",
               help="Seconds between text pings. [default: CGPRESET_HEARTBEAT_SECONDS or 20]")
 @click.option("--dead-after", type=_HEARTBEAT, metavar="SECONDS",
@@ -55,6 +57,7 @@ def stream(
     max_events: int | None,
     as_json: bool,
     store: str | None,
+    retention_days: float | None,
     ping_interval: float | None,
     dead_after: float | None,
     min_volume_usd: float,
@@ -79,6 +82,8 @@ def stream(
 
     if metrics_host is not None and metrics_port is None:
         raise UsageError("--metrics-host needs --metrics-port")
+    if retention_days is not None and store is None:
+        raise UsageError("--retention-days needs --store (it deletes stored events)")
     loaded = load_configs(list(configs)) if configs else []
     options = options_from_configs(  # checked before the target (maybe an embedded emulator) starts
         [cfg for _, cfg in loaded],
@@ -104,11 +109,13 @@ def stream(
         refuse_file_store_in_pod(location)
         if new_store(location, store or None):
             click.echo(f"note: {location} does not exist: creating a new store", err=True)
-        db = open_stream_store(location)
+        opened = open_store(location)
+        app.stack.callback(opened.close)
+        check_source(opened.sources(), source, store=display(location))
+        db = opened.stream_sink()
         app.stack.callback(db.close)
-        with open_store(location, readonly=True) as held:
-            check_source(held.sources(), source, store=display(location))
         db.source = source
+    options.retention_days = retention_days
     settings = app.target.settings
     options.url, options.key = app.target.ws_url, settings.key
 
@@ -171,7 +178,6 @@ def stream_alive(app: App, store: str | None, max_age: float) -> None:
     import time
 
     from cgpreset.run.health import stream_liveness
-    from cgpreset.store.dsn import store_location
 
     live = stream_liveness(store_location(store if store is not None else app.settings.store))
     if live is None:

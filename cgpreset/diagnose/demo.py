@@ -21,7 +21,7 @@ from cgpreset.run.engine import run_preset
 from cgpreset.run.health import HealthReport, run_health
 from cgpreset.run.outcome import RunResult
 from cgpreset.run.source import EMULATOR
-from cgpreset.store.sqlite import SQLiteStore as Store
+from cgpreset.store import open_store
 
 DEFAULT_DIR = DEFAULT_DEMO_DIR
 #: The demo's first run backfills two weeks (not the preset's 90 days) so that it takes seconds.
@@ -50,7 +50,7 @@ def run_demo(client: Any, *, configs_dir: Path, store_path: Path, concurrency: i
     `client` talks to the embedded emulator, and the report says so."""
     inputs = load_inputs(locate(None, DEFAULT_PRESET), locate(None, DEFAULT_WATCHLIST))
     templates = open_templates(locate(None, DEFAULT_TEMPLATES))
-    with Store(store_path) as store:  # opened first: a bad store fails before any file is written
+    with open_store(store_path) as store:  # opened first: a bad store fails before any file is written
         generated = run_generate(inputs, templates, out_dir=configs_dir, client=lambda: client, plan=plan,
                                  source=EMULATOR)  # the snapshot and the configs say whose venues these are
         configs = load_configs([configs_dir])

@@ -20,8 +20,7 @@ from cgpreset.api.rows import number_or_none
 from cgpreset.layers import LayerSpec, spec
 from cgpreset.models.config import HealthSpec
 from cgpreset.plans import DAY_MS, interval_ms
-from cgpreset.store.base import Coverage
-from cgpreset.store.coverage import spans_in
+from cgpreset.store.base import Coverage, spans_in
 from cgpreset.timeframes import bar_count
 
 if TYPE_CHECKING:

@@ -32,8 +32,8 @@ from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK, Outcome
 from cgpreset.run.report import droppable, format_age
 from cgpreset.run.series import Series, expand, floor_problems
 from cgpreset.run.source import describe
-from cgpreset.store.dsn import PgDsn, StoreLocation
-from cgpreset.store.stream_tables import latest_liveness
+from cgpreset.store import stream_liveness as _stored_liveness
+from cgpreset.store.dsn import StoreLocation
 
 SCHEMA = "cgpreset.health/1"
 
@@ -178,12 +178,8 @@ def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: Client, *,
 
 def stream_liveness(store: StoreLocation) -> dict[str, Any] | None:
     """The last stream run's liveness; a damaged or foreign store is a one-line ConfigError
-    (latest_liveness converts every SQLite or PostgreSQL error)."""
-    if isinstance(store, PgDsn):
-        from cgpreset.store.pg_stream import latest_liveness as pg_latest_liveness
-
-        return pg_latest_liveness(store)
-    return latest_liveness(store)
+    (the store converts every SQLite or PostgreSQL error)."""
+    return _stored_liveness(store)
 
 
 def health_table(report: HealthReport) -> Table:

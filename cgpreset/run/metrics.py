@@ -58,8 +58,7 @@ from cgpreset.run.health import HealthReport
 from cgpreset.run.outcome import EMPTY, FAILED, OK, SKIPPED, RunResult, SeriesResult
 from cgpreset.run.report import totals
 from cgpreset.run.series import wanted_range
-from cgpreset.store.base import Coverage
-from cgpreset.store.coverage import spans_in
+from cgpreset.store.base import Coverage, spans_in
 from cgpreset.timeframes import bar_count, intersect
 
 OUTCOMES = (OK, EMPTY, FAILED, SKIPPED)

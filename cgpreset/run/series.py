@@ -20,8 +20,7 @@ from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
 from cgpreset.layers import LayerId, LayerSpec, layer_names, spec
 from cgpreset.models.config import CoinConfig, HealthSpec
 from cgpreset.plans import DAY_MS, Plan, bar_open, history_days, interval_ms
-from cgpreset.store.base import Coverage, SeriesRef
-from cgpreset.store.coverage import spans_in
+from cgpreset.store.base import Coverage, SeriesRef, spans_in
 from cgpreset.timeframes import KNOWN_HOLE_RUNS, bar_count, windows_newest_first
 
 #: The coin label of series that do not belong to one coin (macro layers).

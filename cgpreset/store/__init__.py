@@ -1,33 +1,35 @@
-"""The store: schema v3 behind one interface, SQLite the embedded backend (PostgreSQL next).
+"""The store: schema v3 behind one interface, on SQLite (a file) or PostgreSQL (a server).
 
     from cgpreset.store import open_store
     with open_store("cgpreset.db") as store:          # or "postgresql://user@host/db"
         store.cursors()                              # {series key: last closed bar (ms)}
 
-`open_store(target, *, readonly=False, time_left=None)` returns a `Store` (store/base.py):
-`write(Page)` stores one answer's rows with its series' cursor in one transaction; `cursor`/`cursors`/`positions`
-say where each series stands (last closed bar, oldest and newest bar stored); `rows`/`count`
-read back; `start_run`/`heartbeat`/`record_plan`/`finish_run`/`runs`/`known_plan` keep the
-runs table. The schema is data in store/schema.py: the `series` table, one table per layer
-(`data_<layer>`, keyed by series and time; REAL values; `closed`), cursors, runs, raw_pages,
-the stream tables, and the analyst views `funding`, `open_interest`, `liquidation`,
-`taker_volume`, `liquidation_exchanges`, `etf_flows`, `etf_flows_by_ticker`, whose SQL
-(`schema.view_sql(ts_template)`) every backend creates. Times are ms since the epoch (UTC).
+`open_store(target, *, readonly=False, time_left=None)` returns a `Store` (store/base.py), which
+is everything a command needs: `write(Page)` stores one answer's rows with its series' cursor in
+one transaction; `cursor`/`cursors`/`positions`/`coverage` say where each series stands;
+`rows`/`count` read back; `start_run`/`heartbeat`/`record_plan`/`finish_run`/`runs`/`known_plan`
+keep the runs table; `reader()` is a DB-API connection to the analyst views; `stream_sink()` is
+where `stream --store` writes, `stream_liveness()` what `health` and `stream-alive` read.
+
+The schema is data (store/schema.py): the base tables (`series`, cursors, coverage, holes, runs,
+raw_pages, the stream tables), one table per layer of the catalogue (`data_<layer>`, keyed by
+series and time), a view per layer named after it and `liquidation_events`. A writing open adds
+the tables and views of layers the store has not met (store/growth.py): no layer added later is
+a version bump. Times are ms since the epoch (UTC). Modules outside the store import only this
+package, store.base (the values) and store.dsn (where a store is): never a backend.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, Store, WriteResult
-from cgpreset.store.dsn import PgDsn, StoreLocation, store_location
+from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, Store, StreamSink, WriteResult
+from cgpreset.store.dsn import SQLITE_SIDE_FILES, PgDsn, StoreLocation, store_location
 
-__all__ = ["Cursor", "KnownPlan", "Page", "SeriesRef", "Store", "WriteResult", "open_store", "open_stream_store"]
-
-if TYPE_CHECKING:
-    from cgpreset.store.stream_tables import StreamSink
+__all__ = ["Cursor", "KnownPlan", "Page", "SeriesRef", "Store", "StreamSink", "WriteResult", "open_store",
+           "remove_store_file", "stream_liveness"]
 
 
 def open_store(target: str | Path | StoreLocation, *, readonly: bool = False,
@@ -35,7 +37,8 @@ def open_store(target: str | Path | StoreLocation, *, readonly: bool = False,
     """The store at `target`: an SQLite file path, or a `postgresql://` URL (PgDsn).
 
     `time_left`: seconds to the caller's deadline (None: none), e.g. `Budget.time_left`; every wait
-    of the store (a lock, a statement, a reconnect) ends by then (store/waits.py).
+    of the store (a lock, a statement, a reconnect) ends by then (store/waits.py). A read-only
+    open of an SQLite file that does not exist is one ConfigError line ("no such store").
     """
     location = target if isinstance(target, PgDsn) else store_location(target)
     if isinstance(location, PgDsn):
@@ -48,13 +51,19 @@ def open_store(target: str | Path | StoreLocation, *, readonly: bool = False,
     return SQLiteStore(location, readonly=readonly, time_left=time_left)
 
 
-def open_stream_store(target: str | Path | StoreLocation) -> StreamSink:
-    """The stream tables of the store at `target` (`stream --store`): SQLite file or PostgreSQL."""
+def stream_liveness(target: str | Path | StoreLocation, *, now: float | None = None) -> dict[str, Any] | None:
+    """The latest stream run's liveness in the store at `target` (read-only); None when no stream
+    has written there, or there is no SQLite file yet (a read never creates one)."""
     location = target if isinstance(target, PgDsn) else store_location(target)
-    if isinstance(location, PgDsn):
-        from cgpreset.store.pg_stream import PgStreamStore
+    if isinstance(location, Path) and not location.is_dir() and not location.exists():
+        return None
+    with open_store(location, readonly=True) as store:
+        return store.stream_liveness(now=now)
 
-        return PgStreamStore(location)
-    from cgpreset.store.stream_tables import StreamStore
 
-    return StreamStore(location)
+def remove_store_file(target: StoreLocation) -> None:
+    """Delete an SQLite store (closed, made by this process and left empty) and its side files;
+    nothing for PostgreSQL (a database is never dropped)."""
+    if isinstance(target, Path):
+        for p in (target, *(target.with_name(target.name + s) for s in SQLITE_SIDE_FILES)):
+            p.unlink(missing_ok=True)

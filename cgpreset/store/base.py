@@ -1,7 +1,10 @@
-"""What every store backend offers the run pipeline: the `Store` protocol and the values it takes.
+"""What every store backend offers a command: the `Store` protocol and the values it takes.
 
-A backend (SQLite in store/sqlite.py; PostgreSQL next) holds schema v3 (store/schema.py) and
-implements this protocol; `open_store` (store/__init__.py) picks one from the `--store` value.
+A backend (SQLite in store/sqlite.py, PostgreSQL in store/postgres.py) holds schema v3
+(store/schema.py) and implements this protocol; `open_store` (store/__init__.py) picks one from
+the `--store` value. Nothing outside the store imports a backend: a command gets everything
+from the Store it opened (the run history, cursors and coverage, the analyst's connection, the
+stream's sink and liveness).
 Series are named by their key (`Series.id`, e.g. `funding/SOL/Binance:SOLUSDT/1h`); the backend
 maps a key to its integer id in the `series` table on first write.
 """
@@ -9,10 +12,14 @@ maps a key to its integer id in the `series` table on first write.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cgpreset.timeframes import KNOWN_HOLE_RUNS
+from cgpreset.timeframes import KNOWN_HOLE_RUNS, Span, intersect, subtract
+
+if TYPE_CHECKING:
+    from cgpreset.channels import StreamEvent
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,14 @@ class Coverage:
     holes: tuple[Hole, ...] = ()
 
 
+def spans_in(coverage: Coverage | None, wanted: Span) -> tuple[list[Span], list[Hole], list[Span]]:
+    """Within `wanted`: the spans held, the known holes, and the other missing spans (pending)."""
+    held = intersect(coverage.spans, wanted) if coverage else []
+    known = [h for h in (coverage.holes if coverage else ()) if h.known and h.start < wanted[1] and h.end > wanted[0]]
+    pending = subtract([wanted], [*held, *((h.start, h.end) for h in known)])
+    return held, known, pending
+
+
 @dataclass(frozen=True)
 class Cursor:
     """Where a series stands: its last closed bar, the oldest and newest bars stored, and when a
@@ -125,13 +140,35 @@ class RunRow:
     outcomes: dict[str, Any] = field(default_factory=dict)
 
 
+class StreamSink(Protocol):
+    """What a stream session writes to (`Store.stream_sink()`): its run's row and its events.
+
+    `forget_events` is the retention of `stream --retention-days`: the events dated more than
+    `days` before `now` go (at most `max_rows` of them), in short transactions, and nothing else."""
+
+    run_id: int | None
+    source: str | None  # recorded with the run: "emulator" or the API's host (run/source.py)
+
+    def close(self) -> None: ...
+    def start_run(self, *, url: str, channels: list[str], coins: list[str] | None, now: float) -> int: ...
+    def add_events(self, events: Iterable[StreamEvent], *, now: float) -> int: ...
+    def update_run(self, summary: dict[str, Any], *, now: float, last_event_at: float | None,
+                   status: str = "running", stop_reason: str | None = None) -> None: ...
+    def count_events(self) -> int: ...
+    def forget_events(self, days: float, *, now: float, max_rows: int | None = None) -> int: ...
+
+
 class Store(Protocol):
     """A store of schema v3. Every method raises ConfigError (one line naming the store) on failure.
 
-    Readers: `cursor`, `cursors`, `positions`, `coverage`, `rows`, `count`, `runs`, `known_plan`.
-    Writers: `write` (a page and its cursor, atomically), `reset_cursor`, and the runs table:
-    `start_run` (which first marks rows of killed runs), `heartbeat`, `record_plan`, `finish_run`.
-    A read-only store (`--dry-run`) never creates, migrates or writes anything.
+    Readers: `cursor`, `cursors`, `positions`, `coverage`, `rows`, `count`, `runs`, `known_plan`,
+    `sources`, `stream_liveness`, and `reader()` (a DB-API connection to the analyst views).
+    Writers: `write` (a page and its cursor, atomically), `reset_cursor`, `retire`, `prune`, the
+    runs table (`start_run`, which first marks rows of killed runs, `heartbeat`, `record_plan`,
+    `finish_run`), and `stream_sink()` for `stream --store`. A writing open adds the tables and
+    views of layers the store has not met (and so does the first write of a layer that joined the
+    catalogue later); a read-only store (`--dry-run`) never creates, migrates or writes anything:
+    a layer it has no table for reads as empty.
     """
 
     display: str
@@ -162,3 +199,8 @@ class Store(Protocol):
                    outcomes: dict[str, Any], status: str = "finished") -> None: ...
     def set_exit_code(self, run_id: int, exit_code: int) -> None: ...
     def runs(self) -> list[dict[str, Any]]: ...
+
+    def reader(self) -> AbstractContextManager[Any]: ...
+    def stream_sink(self) -> StreamSink: ...
+    def stream_liveness(self, *, now: float | None = None) -> dict[str, Any] | None: ...
+

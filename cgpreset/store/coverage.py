@@ -9,20 +9,20 @@ did not is a hole attempted once more on this run; a hole the API answers short 
 KNOWN_HOLE_RUNS runs is known (see store.base.Hole). The run plans from this: what is missing
 inside the wanted range is fetched, known holes are not.
 
-The SQL is written with `?` placeholders; `ph` is the backend's (`?` SQLite, `%s` psycopg).
+The SQL is written once, with `?` placeholders; `d` (store/dialect.py) spells it for the backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from cgpreset.layers import REGISTRY
+from cgpreset.layers import LayerSpec
 from cgpreset.plans import DAY_MS, INTERVAL_MS
 from cgpreset.store.base import Coverage, Hole, Page
-from cgpreset.store.schema import LAYER_TABLES, windowed
-from cgpreset.timeframes import Span, intersect, runs_of, subtract, union
+from cgpreset.store.dialect import Dialect
+from cgpreset.timeframes import Span, runs_of, subtract, union
 
 SPANS = "coverage"
 HOLES = "holes"
@@ -35,11 +35,6 @@ SHORT_ANSWER = "the API answered without these bars"
 
 def grid_origin(interval: str) -> int:
     return WEEK_ORIGIN if interval == "1w" else 0
-
-
-def _sql(text: str, ph: str) -> str:
-    """`?` placeholders as the backend's (psycopg's `%s`, where a literal `%` is written `%%`)."""
-    return text if ph == "?" else text.replace("%", "%%").replace("?", ph)
 
 
 # -- pure: how a page changes a series' coverage ------------------------------------------------
@@ -99,27 +94,27 @@ def missing_in(page: Page, held: Sequence[Span]) -> list[Span]:
 
 # -- SQL: the same statements on every backend ---------------------------------------------------
 
-def load(db: Any, ph: str, series_id: int | None = None) -> dict[int, Coverage]:
+def load(db: Any, d: Dialect, series_id: int | None = None) -> dict[int, Coverage]:
     """Every series' coverage (or one series'), by series id."""
     where = "" if series_id is None else " WHERE series = ?"
     args: tuple[Any, ...] = () if series_id is None else (series_id,)
     spans: dict[int, list[Span]] = {}
-    for sid, s, e in db.execute(_sql(f"SELECT series, start_time, end_time FROM {SPANS}{where} "
-                                     "ORDER BY series, start_time", ph), args).fetchall():
+    for sid, s, e in db.execute(d.sql(f"SELECT series, start_time, end_time FROM {SPANS}{where} "
+                                      "ORDER BY series, start_time"), args).fetchall():
         spans.setdefault(int(sid), []).append((int(s), int(e)))
     holes: dict[int, list[Hole]] = {}
-    for sid, s, e, n, run, why, first, last in db.execute(_sql(
+    for sid, s, e, n, run, why, first, last in db.execute(d.sql(
             f"SELECT series, start_time, end_time, attempts, last_run, reason, first_seen, last_seen FROM {HOLES}"
-            f"{where} ORDER BY series, start_time", ph), args).fetchall():
+            f"{where} ORDER BY series, start_time"), args).fetchall():
         holes.setdefault(int(sid), []).append(Hole(int(s), int(e), int(n), None if run is None else int(run),
                                                     str(why), int(first), int(last)))
     return {sid: Coverage(tuple(spans.get(sid, ())), tuple(holes.get(sid, ())))
             for sid in sorted({*spans, *holes})}
 
 
-def record(db: Any, ph: str, series_id: int, page: Page, step: int, *, run: int | None, now: int) -> Coverage:
+def record(db: Any, d: Dialect, series_id: int, page: Page, step: int, *, run: int | None, now: int) -> Coverage:
     """Update a series' coverage with a written page (inside the page's transaction)."""
-    before = load(db, ph, series_id).get(series_id, Coverage())
+    before = load(db, d, series_id).get(series_id, Coverage())
     forming = page.forming_at
     closed = [r[0] for r in page.rows if forming is None or r[0] < forming]
     spans = union(before.spans, runs_of(closed, step))
@@ -129,19 +124,19 @@ def record(db: Any, ph: str, series_id: int, page: Page, step: int, *, run: int 
         holes = attempted(holes, gone, run=run, reason=SHORT_ANSWER if page.rows else EMPTY_ANSWER, now=now)
     holes = tidy(holes, page.wanted_from)
     if spans != list(before.spans):
-        db.execute(_sql(f"DELETE FROM {SPANS} WHERE series = ?", ph), (series_id,))
-        db.cursor().executemany(_sql(f"INSERT INTO {SPANS} (series, start_time, end_time) VALUES (?, ?, ?)", ph),
+        db.execute(d.sql(f"DELETE FROM {SPANS} WHERE series = ?"), (series_id,))
+        db.cursor().executemany(d.sql(f"INSERT INTO {SPANS} (series, start_time, end_time) VALUES (?, ?, ?)"),
                                 [(series_id, s, e) for s, e in spans])
     if holes != list(before.holes):
-        db.execute(_sql(f"DELETE FROM {HOLES} WHERE series = ?", ph), (series_id,))
-        db.cursor().executemany(_sql(
+        db.execute(d.sql(f"DELETE FROM {HOLES} WHERE series = ?"), (series_id,))
+        db.cursor().executemany(d.sql(
             f"INSERT INTO {HOLES} (series, start_time, end_time, attempts, last_run, reason, first_seen, last_seen) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ph),
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
             [(series_id, h.start, h.end, h.attempts, h.last_run, h.reason, h.first_seen, h.last_seen) for h in holes])
     return Coverage(tuple(spans), tuple(holes))
 
 
-def remove_stale(db: Any, ph: str, table: str, series_id: int, page: Page, interval: str) -> int:
+def remove_stale(db: Any, d: Dialect, table: str, series_id: int, page: Page, interval: str) -> int:
     """Delete, inside the window asked, rows no answer can hold any more: off the bar grid, dated
     after the forming bar, or a still-forming row whose bar has closed and was not sent again.
 
@@ -150,9 +145,9 @@ def remove_stale(db: Any, ph: str, table: str, series_id: int, page: Page, inter
     """
     if page.asked is None or page.forming_at is None:
         return 0
-    cur = db.execute(_sql(
+    cur = db.execute(d.sql(
         f"DELETE FROM {table} WHERE series = ? AND time >= ? AND time < ? "
-        "AND (time > ? OR (time - ?) % ? <> 0 OR (closed = 0 AND time < ?))", ph),
+        "AND (time > ? OR (time - ?) % ? <> 0 OR (closed = 0 AND time < ?))"),
         (series_id, page.asked[0], page.asked[1], page.forming_at, grid_origin(interval), INTERVAL_MS[interval],
          page.forming_at))
     return max(0, int(cur.rowcount or 0))
@@ -170,25 +165,23 @@ def islands_sql(table: str) -> str:
             f"WHERE d.closed = 1 AND (d.time - {origin}) % {step} = 0) b GROUP BY series, grp, step")
 
 
-def fill_statements() -> list[str]:
-    """Fill `coverage` from the rows of every windowed layer table (a store that kept none yet)."""
+def fill_statements(tables: Iterable[str]) -> list[str]:
+    """Fill `coverage` from the rows of these windowed layer tables (a store that kept none yet)."""
     return [f"INSERT INTO {SPANS} (series, start_time, end_time) SELECT series, start_time, end_time "
-            f"FROM ({islands_sql(LAYER_TABLES[ls.id].name)}) i" for ls in REGISTRY.values() if windowed(ls)]
+            f"FROM ({islands_sql(t)}) i" for t in tables]
 
 
-def islands(db: Any) -> dict[int, Coverage]:
-    """Every series' spans computed from its rows, for a store without a `coverage` table (read-only)."""
+def windowed_tables(layers: Mapping[str, LayerSpec], found: Collection[str]) -> list[str]:
+    """The tables of these layers' windowed ones (coverage is kept for) that a store holding `found` has."""
+    return [ls.table for ls in layers.values() if ls.windowed and ls.table in found]
+
+
+def islands(db: Any, tables: Iterable[str]) -> dict[int, Coverage]:
+    """Every series' spans computed from the rows of these windowed layer tables, for a store
+    without a `coverage` table (read-only)."""
     spans: dict[int, list[Span]] = {}
-    for ls in REGISTRY.values():
-        if windowed(ls):
-            for sid, s, e in db.execute(islands_sql(LAYER_TABLES[ls.id].name)).fetchall():
-                spans.setdefault(int(sid), []).append((int(s), int(e)))
+    for table in tables:
+        for sid, s, e in db.execute(islands_sql(table)).fetchall():
+            spans.setdefault(int(sid), []).append((int(s), int(e)))
     return {sid: Coverage(tuple(sorted(v))) for sid, v in sorted(spans.items())}
 
-
-def spans_in(coverage: Coverage | None, wanted: Span) -> tuple[list[Span], list[Hole], list[Span]]:
-    """Within `wanted`: the spans held, the known holes, and the other missing spans (pending)."""
-    held = intersect(coverage.spans, wanted) if coverage else []
-    known = [h for h in (coverage.holes if coverage else ()) if h.known and h.start < wanted[1] and h.end > wanted[0]]
-    pending = subtract([wanted], [*held, *((h.start, h.end) for h in known)])
-    return held, known, pending

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from cgpreset.layers import REGISTRY, spec
-from cgpreset.store.schema import LAYER_TABLES, SCHEMA_VERSION
+from cgpreset.layers import catalogue
+from cgpreset.store.schema import SCHEMA_VERSION, layer_table
 
 #: The v2 tables (v1: runs without status), as v2 created them: for the schema check of old files.
 LEGACY_SCHEMA = """
@@ -50,7 +50,8 @@ _RUN_COLS = ("id", "started_at", "ended_at", "exit_code", "requests", "retries",
 
 
 def migrate(db: sqlite3.Connection, version: int, tables: set[str], create: list[str]) -> None:
-    """Bring a v0-v2 file to v3 inside the caller's transaction; `create` is the v3 DDL."""
+    """Bring a v0-v2 file to v3 inside the caller's transaction; `create` makes v3's tables (the
+    views come after, as every writing open makes them)."""
     old = [t for t in _OLD if t in tables]
     for t in old:
         db.execute(f"ALTER TABLE {t} RENAME TO v2_{t}")
@@ -82,24 +83,23 @@ def _series(db: sqlite3.Connection) -> None:
     for key, layer, coin, interval in keys:
         label = key.split("/")[2] if key.count("/") >= 3 else ""
         exchange, instrument = None, None
-        if layer == spec("funding").id and ":" in label:
+        ls = catalogue().get(layer)
+        if ls is not None and ls.kind == "pair" and ":" in label:
             exchange, instrument = label.split(":", 1)
-        elif layer in REGISTRY and "exchange_list" in spec(layer).params:
+        elif ls is not None and "exchange_list" in ls.params:
             exchange = label
-        elif layer in REGISTRY and spec(layer).macro:
+        elif ls is not None and ls.macro:
             instrument = label
         db.execute("INSERT INTO series (key, layer, coin, exchange, instrument, interval, params) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?)", (key, layer, coin, exchange, instrument, interval, json.dumps({})))
 
 
-#: The layers a v2 store can hold (v2 knew no others).
-V2_LAYERS = ("funding", "open_interest", "liquidation", "taker_volume", "liquidation_exchanges", "etf_flows")
-
-
 def _rows(db: sqlite3.Connection) -> None:
-    """Every v2 row into its layer's table; `closed` from the series' cursor."""
-    for ls in (spec(name) for name in V2_LAYERS):
-        table = LAYER_TABLES[ls.id]
+    """Every v2 row into its layer's table; `closed` from the series' cursor. Only v2's layers
+    (those its rows name): a layer defined since has no v2 column to come from."""
+    held = {str(r[0]) for r in db.execute("SELECT DISTINCT layer FROM v2_bars")}
+    for ls in (ls for ls in catalogue().values() if ls.id in held):
+        table = layer_table(ls)
         old_name = {c.name: ("total_usd" if c.name == "flow_usd" else c.name) for c in ls.columns}
         values = [f"b.{old_name[c.name]}" for c in ls.columns]
         if ls.row_key:

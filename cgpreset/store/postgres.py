@@ -32,14 +32,16 @@ from cgpreset.api import cancel
 from cgpreset.errors import ConfigError, StoreUnavailableError
 from cgpreset.layers import spec
 from cgpreset.plans import interval_ms
-from cgpreset.store import coverage
+from cgpreset.store import coverage, stream_sql
 from cgpreset.store.base import KnownPlan, Page, SeriesRef, WriteResult
+from cgpreset.store.dialect import POSTGRES
 from cgpreset.store.dsn import PgDsn
 from cgpreset.store.pg_connect import connect, converting
 from cgpreset.store.pg_guard import Reconnects, Watchdog, retrying
 from cgpreset.store.pg_pool import Pool, checked
 from cgpreset.store.pg_schema import LOCK_NS, bring_to_v3, check, found_tables, stored_version
-from cgpreset.store.schema import DETAIL_TABLES, LAYER_TABLES, SCHEMA_VERSION, TableDef
+from cgpreset.store.pg_stream import PgStreamStore, lock_free
+from cgpreset.store.schema import SCHEMA_VERSION, TableDef, detail_table
 from cgpreset.store.shared import SharedStore
 from cgpreset.store.sqlite import HEARTBEAT_MS
 from cgpreset.store.waits import Bound, TimeLeft, Waits
@@ -104,12 +106,13 @@ class PostgresStore(SharedStore):
 
     `readonly=True` (for `--dry-run`) never creates, migrates or writes: its session is read-only
     and a database no run has written yet reads as empty. Opening checks the schema: a newer,
-    foreign or damaged one, or a database that holds other tables, is refused in one line.
+    foreign or damaged one, or a database that holds other tables, is refused in one line; a
+    writing open then grows it to the active catalogue (store/growth.py, pg_schema.bring_to_v3).
     `time_left` (seconds to the run's deadline, or None) bounds every call (store/waits.py);
     `sleep` is the pause before a reconnect (tests pass a recorder).
     """
 
-    _ph = "%s"
+    _d = POSTGRES
 
     def __init__(self, dsn: PgDsn, *, readonly: bool = False, time_left: TimeLeft | None = None,
                  sleep: Callable[[float], None] = cancel.sleep) -> None:
@@ -118,6 +121,7 @@ class PostgresStore(SharedStore):
         self.readonly = readonly
         self._lock = threading.RLock()
         self._series_ids: dict[str, int] = {}
+        self._met = {}
         self._run_id: int | None = None
         self._beat = 0
         self._waits = Waits(time_left)
@@ -128,16 +132,25 @@ class PostgresStore(SharedStore):
         try:
             with self._on_main("cannot open store", grace=True) as db:
                 if readonly:
-                    found = found_tables(db)
-                    self._version = stored_version(db, found)
-                    check(dsn, self._version, found)
+                    self._found = found_tables(db)
+                    self._version = stored_version(db, self._found)
+                    check(dsn, self._version, self._found)
                 else:
                     _check_can_write(db, dsn)  # before anything is created
+                    self._met_all()
                     bring_to_v3(db, dsn)
+                    self._found = found_tables(db)
                     self._version = SCHEMA_VERSION
         except BaseException:
             self.close()
             raise
+
+    def _grow(self) -> None:
+        """Add the tables and views of layers that joined the catalogue since the store opened."""
+        with self._on_main(_WRITE, grace=True) as db:
+            bring_to_v3(db, self.dsn)
+            self._found = found_tables(db)
+        self._met_all()
 
     def close(self) -> None:
         with self._lock:
@@ -210,6 +223,41 @@ class PostgresStore(SharedStore):
     def _columns_of(self, db: Any) -> dict[str, tuple[str, ...]]:
         return found_tables(db)
 
+    # -- what else a command reads and writes: the analyst's connection, the stream ----------
+
+    @contextmanager
+    def reader(self) -> Iterator[psycopg.Connection]:
+        """A DB-API connection for the analyst views: read-only, in a transaction (a named, streaming
+        cursor needs one), without the store's call limits (an export may read for minutes)."""
+        db = connect(self.dsn, autocommit=False)
+        try:
+            db.read_only = True
+            yield db
+        finally:
+            db.close()
+
+    def stream_sink(self) -> PgStreamStore:
+        """Where `stream --store` writes: a connection of its own, which holds the stream run's lock."""
+        return PgStreamStore(self.dsn, grown=True)
+
+    def stream_liveness(self, *, now: float | None = None) -> dict[str, Any] | None:
+        """Liveness of the most recent stream run (see stream_tables.latest_liveness); None when no
+        stream has run here. A `running` row whose lock is free is a killed stream's (`abandoned`)."""
+        if self._version != SCHEMA_VERSION:
+            return None
+        with self._reading() as db:
+            row = stream_sql.last_run(db)
+            gone = False
+            if row is not None and row["status"] == "running":
+                with db.transaction():
+                    gone = lock_free(db, int(row["id"]))
+        if row is None:
+            return None
+        try:
+            return stream_sql.liveness(row, time.time() if now is None else now, 1000, gone=gone)
+        except (IndexError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{self.dsn}: stream_runs row {row['id']} is not readable ({exc})") from None
+
     # -- writing ---------------------------------------------------------------------------
 
     def _series_id(self, ref: SeriesRef) -> int:
@@ -257,12 +305,13 @@ class PostgresStore(SharedStore):
         rows = [(sid, *r) for r in page.rows]
         times = [int(r[0]) for r in page.rows]
         now = _now_ms()
-        table = LAYER_TABLES[ls.id]
+        table = self._table_for(ls)
+        detail = detail_table(ls)
         with self._tx() as db:
             db.execute("SELECT pg_advisory_xact_lock(%s, %s::int)", (LOCK_NS, sid))
             new = self._upsert(db, table, rows)
-            if page.detail:
-                self._upsert(db, DETAIL_TABLES[ls.id], [(sid, *d) for d in page.detail])
+            if page.detail and detail is not None:
+                self._upsert(db, detail, [(sid, *d) for d in page.detail])
             if page.raw is not None:
                 db.execute("INSERT INTO raw_pages (series, fetched_at, reason, body) VALUES (%s, %s, %s, %s) "
                            "ON CONFLICT (series, fetched_at, reason) DO UPDATE SET body = excluded.body",
@@ -270,8 +319,8 @@ class PostgresStore(SharedStore):
             removed = 0
             if page.asked is not None:
                 interval = page.series.interval
-                removed = coverage.remove_stale(db, "%s", table.name, sid, page, interval)
-                coverage.record(db, "%s", sid, page, interval_ms(interval), run=self._run_id, now=now)
+                removed = coverage.remove_stale(db, POSTGRES, table.name, sid, page, interval)
+                coverage.record(db, POSTGRES, sid, page, interval_ms(interval), run=self._run_id, now=now)
             cursor = self._move_cursor(db, sid, page.closed_upto, times, now)
             if removed:  # stale rows went: the bounds are what is stored now
                 db.execute(f"UPDATE cursors SET (earliest, latest) = (SELECT min(time), max(time) FROM {table.name} "
@@ -292,39 +341,6 @@ class PostgresStore(SharedStore):
             "updated_at = excluded.updated_at RETURNING last_closed",
             (sid, closed_upto, min(times, default=None), max(times, default=None), now)).fetchone()
         return None if row is None or row[0] is None else int(row[0])
-
-    # -- reading rows ----------------------------------------------------------------------
-
-    def _table_rows(self, series: str, tables: dict[str, TableDef]) -> list[dict[str, Any]]:
-        if self._version != SCHEMA_VERSION:
-            return []
-        with self._reading() as db:
-            found = db.execute("SELECT id, layer FROM series WHERE key = %s", (series,)).fetchone()
-            if found is None or found[1] not in tables:
-                return []
-            t = tables[found[1]]
-            cur = db.execute(f"SELECT * FROM {t.name} WHERE series = %s ORDER BY {', '.join(t.key[1:])}",
-                             (found[0],))
-            names = [d.name for d in cur.description or ()]
-            return [dict(zip(names, r, strict=True)) for r in cur]
-
-    def rows(self, series: str) -> list[dict[str, Any]]:
-        """A series' rows as dicts of its layer table's columns, ascending by time (and row key)."""
-        return self._table_rows(series, LAYER_TABLES)
-
-    def count(self, series: str | None = None) -> int:
-        """Rows stored (layer tables, not the nested detail rows), of one series or all."""
-        if self._version != SCHEMA_VERSION:
-            return 0
-        with self._reading() as db:
-            if series is None:
-                union = " UNION ALL ".join(f"SELECT count(*) AS n FROM {t.name}" for t in LAYER_TABLES.values())
-                return int(db.execute(f"SELECT sum(n) FROM ({union}) c").fetchone()[0])  # type: ignore[index]
-            found = db.execute("SELECT id, layer FROM series WHERE key = %s", (series,)).fetchone()
-            if found is None:
-                return 0
-            return int(db.execute(f"SELECT count(*) FROM {LAYER_TABLES[found[1]].name} WHERE series = %s",
-                                  (found[0],)).fetchone()[0])  # type: ignore[index]
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -370,10 +386,9 @@ class PostgresStore(SharedStore):
         if self._version != SCHEMA_VERSION:
             return []
         with self._reading() as db:
-            tables = found_tables(db)
             found: set[str] = set()
             for table in ("runs", "stream_runs"):  # a v3 database from before they recorded it has no column
-                if "source" in tables.get(table, ()):
+                if "source" in self._found.get(table, ()):
                     found |= {str(r[0]) for r in db.execute(f"SELECT DISTINCT source FROM {table} "
                                                             "WHERE source IS NOT NULL")}
             return sorted(found)

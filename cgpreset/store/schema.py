@@ -1,25 +1,35 @@
-"""Schema v3 as data, shared by every backend: tables, keys and the analyst views (pure: no I/O).
+"""Schema v3 as data, shared by every backend: the base tables, one table per layer, the views (pure: no I/O).
 
-Each backend renders the same `TABLES` with its own column types (`render_table`) and creates
-the same `VIEWS` with its own expression for `ts` (`view_sql`), so the SQLite file and a
-PostgreSQL database hold the same rows under the same names. Built from the layer registry:
-one table per layer, keyed by (series, time) (+ the exchange of the per-exchange breakdown),
-its typed values as floating-point columns, and `closed` (1 once the bar had closed when stored,
-0 for the still-forming bar). Times are milliseconds since the epoch (UTC) everywhere, the stream
-tables included; `ts` in the views is the same instant as ISO-8601 UTC text.
+Two kinds of tables. The base tables (`series`, `cursors`, `coverage`, `holes`, `runs`,
+`raw_pages`, `stream_events`, `stream_runs`) are the schema's own, the same in every store.
+The layer tables are derived from the layer catalogue: one per layer (`data_<layer>`, keyed by
+(series, time) and the row key of a per-exchange snapshot, its typed values, and `closed`: 1
+once the bar had closed when stored, 0 for the still-forming bar), plus a detail table for a
+layer with nested rows. A store gains the tables and views of a layer the first time a writing
+open meets it (store/growth.py), so a layer added later is never a version bump.
+
+Each backend renders these with its dialect (store/dialect.py): the SQLite file and a
+PostgreSQL database hold the same rows under the same names. Times are milliseconds since the
+epoch (UTC) everywhere, the stream tables included; `ts` in the views is the same instant as
+ISO-8601 UTC text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
-from cgpreset.layers import REGISTRY, LayerSpec
+from cgpreset.layers import LayerSpec
 
+#: The schema's version; a layer added, or a column a layer gained, never changes it.
 SCHEMA_VERSION = 3
 
-ColumnType = Literal["id", "int", "real", "text"]  # id: the series table's own integer key
+ColumnType = Literal["id", "int", "real", "text"]  # id: the table's own integer key
+
+#: The stored type of a layer field's type (a list is never a column).
+FIELD_TYPES: dict[str, ColumnType] = {"number": "real", "int": "int", "str": "text", "bool": "int"}
 
 
 @dataclass(frozen=True)
@@ -76,14 +86,6 @@ RUNS = TableDef("runs", (
     ("max_limit", "int", False), ("source", "text", False),
 ), key=("id",))
 
-#: Columns added to schema v3 after stores of it were written: a store without them gets them
-#: (ALTER TABLE ... ADD COLUMN, nullable) when opened for writing; reading one does without them.
-LATE_COLUMNS: dict[str, tuple[str, ...]] = {"runs": ("source",), "stream_runs": ("pid", "source"),
-                                            "series": ("retired_at",)}
-#: Tables added to schema v3 after stores of it were written: a writing open creates them (and
-#: fills `coverage` from the rows stored, store/coverage.py islands_sql); a read does without them.
-LATE_TABLES: tuple[str, ...] = ("coverage", "holes")
-
 #: An answer's page kept as it came: on field drift (unknown fields) or with --keep-raw.
 RAW_PAGES = TableDef("raw_pages", (
     ("series", "int", True), ("fetched_at", "int", True), ("reason", "text", True), ("body", "text", True),
@@ -104,6 +106,19 @@ STREAM_RUNS = TableDef("stream_runs", (
     ("last_event_at", "int", False), ("summary", "text", True), ("pid", "int", False), ("source", "text", False),
 ), key=("id",))
 
+RUN_BASE: tuple[TableDef, ...] = (SERIES, CURSORS, COVERAGE, HOLES, RUNS, RAW_PAGES)
+STREAM_TABLES: tuple[TableDef, ...] = (STREAM_EVENTS, STREAM_RUNS)
+#: The schema's own tables, in every store whatever its layers.
+BASE_TABLES: tuple[TableDef, ...] = (*RUN_BASE, *STREAM_TABLES)
+
+#: Columns added to the base tables after stores of v3 were written: a store without them gets
+#: them (ALTER TABLE ... ADD COLUMN, nullable) when opened for writing; reading one does without.
+LATE_COLUMNS: dict[str, tuple[str, ...]] = {"runs": ("source",), "stream_runs": ("pid", "source"),
+                                            "series": ("retired_at",)}
+#: Base tables added after stores of v3 were written: a writing open creates them (and fills
+#: `coverage` from the rows stored, store/coverage.py islands_sql); a read does without them.
+LATE_TABLES: tuple[str, ...] = ("coverage", "holes")
+
 #: Column defaults (the rest have none).
 DEFAULTS = {("runs", "requests"): "0", ("runs", "retries"): "0", ("runs", "rate_limited"): "0",
             ("runs", "rate_wait_seconds"): "0", ("stream_runs", "events"): "0",
@@ -111,29 +126,39 @@ DEFAULTS = {("runs", "requests"): "0", ("runs", "retries"): "0", ("runs", "rate_
             ("stream_runs", "pings_sent"): "0", ("stream_runs", "pongs_received"): "0",
             ("stream_runs", "summary"): "'{}'"}
 
+#: Extra indexes: (name, table, columns, unique). stream_events_coin_time also serves retention
+#: (store/stream_sql.py deletes old events coin by coin along it).
+INDEXES = (
+    ("series_key", "series", ("key",), True),
+    ("stream_events_coin_time", "stream_events", ("base_asset", "time_ms"), False),
+)
 
-def late_columns(found: dict[str, tuple[str, ...]]) -> list[tuple[str, str, ColumnType]]:
+
+def table_name(layer: str) -> str:
+    """The table of a layer's rows, also for a layer the active catalogue does not hold (a
+    user's layer not loaded by this command): `data_<layer>`, as LayerSpec.table says."""
+    return f"data_{layer}"
+
+
+def late_columns(found: Mapping[str, Sequence[str]]) -> list[tuple[str, str, ColumnType]]:
     """(table, column, type) of every LATE_COLUMNS entry that the `found` tables lack."""
-    kinds = {(t.name, c): k for t in (STREAM_RUNS, RUNS, SERIES) for c, k, _ in t.columns}
-    return [(t, c, kinds[t, c]) for t, cols in LATE_COLUMNS.items() for c in cols if c not in found.get(t, ())]
+    kinds = {(t.name, c): k for t in BASE_TABLES for c, k, _ in t.columns}
+    return [(t, c, kinds[t, c]) for t, cols in LATE_COLUMNS.items() for c in cols
+            if t in found and c not in found[t]]
 
 
-def windowed(ls: LayerSpec) -> bool:
-    """A layer fetched in time windows, whose coverage the store keeps (not a snapshot, not a
-    whole-history answer such as the ETF flows)."""
-    return not ls.snapshot and not ls.whole_history
-
-
+@cache
 def layer_table(ls: LayerSpec) -> TableDef:
     """A layer's table: series, time, [its row key], its typed columns, closed (not on a snapshot)."""
     key = ("series", "time", *((ls.row_key,) if ls.row_key else ()))
     cols: list[tuple[str, ColumnType, bool]] = [("series", "int", True), ("time", "int", True)]
     cols += [(ls.row_key, "text", True)] if ls.row_key else []
-    cols += [(c.name, "real", False) for c in ls.columns]
+    cols += [(c.name, FIELD_TYPES.get(c.type, "real"), False) for c in ls.columns]
     cols += [] if ls.snapshot else [("closed", "int", True)]
     return TableDef(ls.table, tuple(cols), key, data=True)
 
 
+@cache
 def detail_table(ls: LayerSpec) -> TableDef | None:
     """The table of a layer's nested rows (the ETF flows per ticker), if it has them."""
     d = ls.detail
@@ -141,81 +166,95 @@ def detail_table(ls: LayerSpec) -> TableDef | None:
         return None
     cols: tuple[tuple[str, ColumnType, bool], ...] = (
         ("series", "int", True), ("time", "int", True), (d.key, "text", True),
-        *((c.name, "real", False) for c in d.columns))
+        *((c.name, FIELD_TYPES.get(c.type, "real"), False) for c in d.columns))
     return TableDef(d.table, cols, ("series", "time", d.key), data=True)
 
 
-LAYER_TABLES: dict[str, TableDef] = {ls.id: layer_table(ls) for ls in REGISTRY.values()}
-DETAIL_TABLES: dict[str, TableDef] = {ls.id: t for ls in REGISTRY.values() if (t := detail_table(ls))}
-
-RUN_TABLES: tuple[TableDef, ...] = (SERIES, CURSORS, COVERAGE, HOLES, RUNS, RAW_PAGES, *LAYER_TABLES.values(),
-                                    *DETAIL_TABLES.values())
-STREAM_TABLES: tuple[TableDef, ...] = (STREAM_EVENTS, STREAM_RUNS)
-TABLES: tuple[TableDef, ...] = (*RUN_TABLES, *STREAM_TABLES)
-
-#: Extra indexes: (name, table, columns, unique).
-INDEXES = (
-    ("series_key", "series", ("key",), True),
-    ("stream_events_coin_time", "stream_events", ("base_asset", "time_ms"), False),
-)
+def layer_tables(ls: LayerSpec) -> tuple[TableDef, ...]:
+    """The tables a layer's rows go to: its own, and its detail table if it has one."""
+    detail = detail_table(ls)
+    return (layer_table(ls),) if detail is None else (layer_table(ls), detail)
 
 
-def render_table(t: TableDef, types: dict[ColumnType, str], *, without_rowid: bool = False) -> str:
-    """`CREATE TABLE IF NOT EXISTS` for one table, with the backend's names of the column types."""
-    cols = []
-    for name, kind, notnull in t.columns:
-        line = f'"{name}" {types[kind]}' + (" NOT NULL" if notnull and kind != "id" else "")
-        default = DEFAULTS.get((t.name, name))
-        cols.append(line + (f" DEFAULT {default}" if default is not None else ""))
-    if t.key != ("id",):
-        cols.append(f"PRIMARY KEY ({', '.join(t.key)})")
-    tail = " WITHOUT ROWID" if without_rowid and t.data else ""
-    return f"CREATE TABLE IF NOT EXISTS {t.name} (\n    " + ",\n    ".join(cols) + f"\n){tail}"
+def key_columns(t: TableDef) -> tuple[str, ...]:
+    """What makes a layer table one: its key, and `closed` where it has one. A table found
+    without them is not cgpreset's; its value columns may be fewer (added on a writing open)."""
+    return (*t.key, *(("closed",) if "closed" in t.column_names else ()))
 
 
-# -- the analyst views ------------------------------------------------------------------------
+# -- the analyst views --------------------------------------------------------------------------
 
-#: A backend's expression for `ts`: ISO-8601 UTC text of the ms column it is given.
-TS_SQLITE = "strftime('%Y-%m-%dT%H:%M:%SZ', {col} / 1000, 'unixepoch')"
-TS_POSTGRES = "to_char(to_timestamp({col} / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+@dataclass(frozen=True)
+class ViewDef:
+    """One analyst view: its output columns as (expression, name) (`ts` marks the ISO text of an
+    ms column: each dialect renders it), and the FROM ... WHERE ... it reads."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    source: str
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(n for _, n in self.columns)
 
 
+#: The expression marking "ISO-8601 UTC text of this ms column" in a ViewDef.
+TS = "ts:"
 #: The views show the series the current configs produce: retired ones stay in the tables only.
 CURRENT = "s.retired_at IS NULL"
 
 
-def _layer_view(ls: LayerSpec, ts: Callable[[str], str]) -> str:
-    cols = [f"s.{c}" for c in ls.view_series]
-    cols += [f"d.{ls.row_key}"] if ls.row_key else []
-    cols += ["d.time", f"{ts('d.time')} AS ts", *(f"d.{c.name}" for c in ls.columns)]
-    cols += [] if ls.snapshot else ["d.closed"]
-    return f"SELECT {', '.join(cols)} FROM {ls.table} d JOIN series s ON s.id = d.series WHERE {CURRENT}"
+def _values(t: TableDef, stored: Sequence[str] | None, skip: tuple[str, ...]) -> list[str]:
+    """A table's columns after its key, in the table's order: as stored (a column a newer
+    definition added comes last, after `closed`: the view grows at its end, so PostgreSQL replaces
+    it in place and its grants stay), or as its definition has them for a table not created yet."""
+    names = t.column_names if stored is None else tuple(stored)
+    return [c for c in names if c not in skip]
 
 
-def _detail_view(ls: LayerSpec, ts: Callable[[str], str]) -> str:
-    d = ls.detail
-    assert d is not None
-    cols = ["d.time", f"{ts('d.time')} AS ts", f"d.{d.key}", *(f"d.{c.name}" for c in d.columns)]
-    return f"SELECT {', '.join(cols)} FROM {d.table} d JOIN series s ON s.id = d.series WHERE {CURRENT}"
+def layer_view(ls: LayerSpec, stored: Sequence[str] | None = None) -> ViewDef:
+    """A layer's view, named after it: the series' coin, exchange, instrument and interval where
+    its kind has them, [the row key], time (bar open, ms UTC), ts, the values, closed.
+
+    `stored`: the columns its table holds (None: as the definition makes it): the view shows
+    what the table holds, in its order, so every process makes the same view of one table."""
+    t = layer_table(ls)
+    skip = ("series", "time", *((ls.row_key,) if ls.row_key else ()))
+    cols = [(f"s.{c}", c) for c in ls.view_series]
+    cols += [(f"d.{ls.row_key}", ls.row_key)] if ls.row_key else []
+    cols += [("d.time", "time"), (TS + "d.time", "ts"), *((f"d.{c}", c) for c in _values(t, stored, skip))]
+    return ViewDef(ls.id, tuple(cols), f"{t.name} d JOIN series s ON s.id = d.series WHERE {CURRENT}")
 
 
-def view_sql(ts_template: str) -> list[tuple[str, str]]:
-    """Every analyst view as (name, SELECT), `ts` rendered with the backend's template.
-
-    One view per layer, named after it (funding, open_interest, liquidation, taker_volume,
-    liquidation_exchanges, etf_flows), plus etf_flows_by_ticker: the series' coin, exchange,
-    instrument and interval where the layer has them, time (bar open, ms UTC), ts, the typed
-    values, and closed (1 = the bar had closed when stored).
-    """
-    def ts(col: str) -> str:
-        return ts_template.format(col=col)
-
-    out: list[tuple[str, str]] = []
-    for ls in REGISTRY.values():
-        out.append((ls.id, _layer_view(ls, ts)))
-        if ls.detail is not None:
-            out.append((ls.detail.view, _detail_view(ls, ts)))
-    return out
+def detail_view(ls: LayerSpec, stored: Sequence[str] | None = None) -> ViewDef | None:
+    """The view of a layer's nested rows (etf_flows_by_ticker): time, ts, the key, the values."""
+    t, d = detail_table(ls), ls.detail
+    if t is None or d is None:
+        return None
+    cols = [("d.time", "time"), (TS + "d.time", "ts"), (f"d.{d.key}", d.key)]
+    cols += [(f"d.{c}", c) for c in _values(t, stored, ("series", "time", d.key))]
+    return ViewDef(d.view, tuple(cols), f"{t.name} d JOIN series s ON s.id = d.series WHERE {CURRENT}")
 
 
-VIEW_NAMES: tuple[str, ...] = tuple(name for name, _ in view_sql(TS_SQLITE))
+#: The stream's liquidation events for the analyst: one row per stored liquidation event.
+LIQUIDATION_EVENTS = ViewDef("liquidation_events", (
+    ("base_asset", "coin"), ("exchange", "exchange"), ("symbol", "symbol"), ("side", "side"),
+    ("volume_usd", "usd"), ("price", "price"), ("time_ms", "time"), (TS + "time_ms", "ts"),
+), "stream_events WHERE kind = 'liquidation'")
+
+#: The views of the schema's own tables (beside each layer's).
+BASE_VIEWS: tuple[ViewDef, ...] = (LIQUIDATION_EVENTS,)
+
+
+def layer_views(ls: LayerSpec, found: Mapping[str, Sequence[str]] | None = None) -> tuple[ViewDef, ...]:
+    """A layer's views (its own, and its detail rows'), over its tables as `found` holds them."""
+    found = found or {}
+    view = layer_view(ls, found.get(ls.table))
+    detail = detail_view(ls, found.get(ls.detail.table) if ls.detail else None)
+    return (view,) if detail is None else (view, detail)
+
+
+def views(catalogue: Mapping[str, LayerSpec], found: Mapping[str, Sequence[str]] | None = None
+          ) -> tuple[ViewDef, ...]:
+    """Every analyst view of a store with these layers: the base ones, then each layer's."""
+    return (*BASE_VIEWS, *(v for ls in catalogue.values() for v in layer_views(ls, found)))

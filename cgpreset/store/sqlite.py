@@ -18,14 +18,15 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cgpreset.errors import StoreUnavailableError
+from cgpreset.errors import ConfigError, StoreUnavailableError
 from cgpreset.layers import spec
 from cgpreset.plans import interval_ms
-from cgpreset.store import coverage, sqlite_schema
+from cgpreset.store import coverage, sqlite_schema, stream_sql
 from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, WriteResult
-from cgpreset.store.schema import DETAIL_TABLES, LAYER_TABLES, SCHEMA_VERSION, TableDef
+from cgpreset.store.dialect import SQLITE
+from cgpreset.store.schema import SCHEMA_VERSION, detail_table, table_name
 from cgpreset.store.shared import SharedStore
 from cgpreset.store.sqlite_schema import (  # noqa: F401 - the file checks are part of this module's API
     BUSY_TIMEOUT_MS,
@@ -40,6 +41,9 @@ from cgpreset.store.sqlite_schema import (  # noqa: F401 - the file checks are p
     store_error,
 )
 from cgpreset.store.waits import TimeLeft, Waits
+
+if TYPE_CHECKING:
+    from cgpreset.store.stream_tables import StreamStore
 
 #: A `running` run whose heartbeat is older than this is taken for killed (its pid may be reused).
 STALE_RUN_MS = 15 * 60_000
@@ -62,34 +66,25 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _insert_sql(t: TableDef, *, upsert: bool) -> str:
-    cols = t.column_names
-    verb = "INSERT" if upsert else "INSERT OR IGNORE"
-    head = f"{verb} INTO {t.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-    if not upsert:
-        return head
-    rest = [c for c in cols if c not in t.key]
-    return head + f" ON CONFLICT ({', '.join(t.key)}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in rest)
-
-
 class SQLiteStore(SharedStore):
     """One SQLite file; safe to share between threads (one connection behind a lock).
 
-    `readonly=True` (for `--dry-run`) never creates, migrates or writes the file: the caller
-    checks that it exists; a store written by nothing yet reads as empty, and a v1/v2 store is
-    read as it is (its cursors), not migrated.
+    `readonly=True` (for `--dry-run`) never creates, migrates or writes the file: a file that is
+    not there is one line ("no such store"); a store written by nothing yet reads as empty, and
+    a v1/v2 store is read as it is (its cursors), not migrated.
 
     Opening checks the file (`check_store`): a damaged, foreign or newer store is refused before
     anything is read or written, in every mode; a writing open also reads it whole first
-    (`check_intact`, bounded). Every method runs inside `_db_for`, so whatever SQLite reports later
-    (a page damaged after opening) is one line naming the file too: ConfigError, or
+    (`check_intact`, bounded), then migrates and grows it to the active catalogue
+    (store/growth.py) in one transaction. Every method runs inside `_db_for`, so whatever SQLite
+    reports later (a page damaged after opening) is one line naming the file too: ConfigError, or
     StoreUnavailableError (exit 75) for what passes (a full disk, a lock held past the wait).
 
     `time_left` (seconds to the run's deadline, or None) bounds the wait for another writer's
     lock (store/waits.py): past the deadline a write raises DeadlineExceededError.
     """
 
-    _ph = "?"
+    _d = SQLITE
 
     def __init__(self, path: Path | str, *, readonly: bool = False, time_left: TimeLeft | None = None) -> None:
         self.path = Path(path)
@@ -97,10 +92,15 @@ class SQLiteStore(SharedStore):
         self.readonly = readonly
         self._waits = Waits(time_left, lock_cap_s=sqlite_schema.BUSY_TIMEOUT_MS / 1000)
         self._lock = threading.RLock()
-        self._version = SCHEMA_VERSION
+        self._version = self._file_version = SCHEMA_VERSION
         self._series_ids: dict[str, int] = {}
+        self._met = {}
         self._run_id: int | None = None
         self._beat = 0
+        if readonly and self.path.is_dir():
+            raise ConfigError(f"{self.path}: is a directory")
+        if readonly and not self.path.exists():  # a read never creates the file
+            raise ConfigError(f"{self.path}: no such store (no run has written it yet)")
         if not readonly:
             check_path(self.path)
         with converting(self.path, "cannot open store"):
@@ -108,23 +108,31 @@ class SQLiteStore(SharedStore):
         try:
             with converting(self.path, "cannot open store"):
                 self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                version, found = check_store(self._db, self.path)  # before WAL or migration touch a foreign file
+                version, self._found = check_store(self._db, self.path)  # before WAL or migration touch it
+                self._file_version = version
                 if readonly:
-                    self._version = version if "cursors" in found else -1
+                    self._version = version if "cursors" in self._found else -1
                 else:
                     left = self._waits.bound(f"{self.path}: cannot open store", grace=True).statement_s
                     check_intact(self._db, self.path, min(sqlite_schema.INTACT_CHECK_S, left))
                     self._db.execute("PRAGMA journal_mode = WAL")
                     self._db.execute("PRAGMA synchronous = NORMAL")
+                    self._met_all()
                     with self._tx(grace=True) as db:
-                        bring_to_v3(db, self.path)
+                        self._found = bring_to_v3(db, self.path)
         except BaseException:
             self._db.close()
             raise
 
-    def _connect(self) -> sqlite3.Connection:
+    def _grow(self) -> None:
+        """Add the tables and views of layers that joined the catalogue since the store opened."""
+        with self._tx(grace=True) as db:
+            self._found = sqlite_schema.grow(db, self.path)
+        self._met_all()
+
+    def _connect(self, *, readonly: bool | None = None) -> sqlite3.Connection:
         timeout = BUSY_TIMEOUT_MS / 1000
-        if not self.readonly:
+        if not (self.readonly if readonly is None else readonly):
             return sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
         # Read-only: mode=ro never writes the file; without a -wal file no other connection has
         # it open, so read it as immutable, which creates no -shm/-wal files either.
@@ -167,13 +175,6 @@ class SQLiteStore(SharedStore):
         with self._lock:
             self._db.close()
 
-    @staticmethod
-    def remove(path: Path | str) -> None:
-        """Delete a (closed) store file and its WAL side files, if present."""
-        base = Path(path)
-        for p in (base, base.with_name(base.name + "-wal"), base.with_name(base.name + "-shm")):
-            p.unlink(missing_ok=True)
-
     def __enter__(self) -> SQLiteStore:
         return self
 
@@ -210,6 +211,44 @@ class SQLiteStore(SharedStore):
     def _columns_of(self, db: Any) -> dict[str, tuple[str, ...]]:
         return sqlite_schema.user_tables(db)
 
+    # -- what else a command reads and writes: the analyst's connection, the stream ----------
+
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """A read-only DB-API connection for the analyst views (closed after the block)."""
+        with converting(self.path, "cannot open store"):
+            db = self._connect(readonly=True)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def stream_sink(self) -> StreamStore:
+        """Where `stream --store` writes its events and liveness: this store's own connection."""
+        from cgpreset.store.stream_tables import StreamStore
+
+        return StreamStore(self)
+
+    def stream_liveness(self, *, now: float | None = None) -> dict[str, Any] | None:
+        """Liveness of the most recent stream run (see stream_tables.latest_liveness); None when no
+        stream has run here."""
+        from cgpreset.store.stream_tables import stream_gone
+
+        if "stream_runs" not in self._found:
+            return None
+        with self._reading() as db:
+            row = stream_sql.last_run(db)
+        if row is None:
+            return None
+        now = time.time() if now is None else now
+        per_second = 1000 if self._file_version >= 3 else 1  # before v3 its times were seconds
+        try:
+            gone = row["status"] == "running" and stream_gone(
+                row.get("pid"), int(row["updated_at"] * 1000 / per_second), stream_sql.ms(now))
+            return stream_sql.liveness(row, now, per_second, gone=gone)
+        except (IndexError, KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{self.path}: stream_runs row {row['id']} is not readable ({exc})") from None
+
     # -- writing ---------------------------------------------------------------------------
 
     def _series_id(self, db: sqlite3.Connection, ref: SeriesRef) -> int:
@@ -235,7 +274,7 @@ class SQLiteStore(SharedStore):
         updates the series' coverage (spans held, holes found) in the same transaction.
         """
         ls = spec(page.series.layer)
-        table = LAYER_TABLES[ls.id]
+        table = self._table_for(ls)
         times = [r[0] for r in page.rows]
         now = _now_ms()
         with self._tx() as db:
@@ -244,22 +283,23 @@ class SQLiteStore(SharedStore):
                                 (sid,)).fetchone()
             rows = [(sid, *r) for r in page.rows]
             before = db.total_changes
-            db.executemany(_insert_sql(table, upsert=False), rows)
+            db.executemany(SQLITE.insert(table), rows)
             new = db.total_changes - before
             if new < len(rows):  # some were stored already: give them this answer's values
                 lo, hi = (bounds[1], bounds[2]) if bounds and bounds[1] is not None else (None, None)
                 again = rows if lo is None else [r for r in rows if lo <= r[1] <= hi]
-                db.executemany(_insert_sql(table, upsert=True), again)
-            if page.detail:
-                db.executemany(_insert_sql(DETAIL_TABLES[ls.id], upsert=True), [(sid, *d) for d in page.detail])
+                db.executemany(SQLITE.insert(table, on_conflict="update"), again)
+            detail = detail_table(ls)
+            if page.detail and detail is not None:
+                db.executemany(SQLITE.insert(detail, on_conflict="update"), [(sid, *d) for d in page.detail])
             if page.raw is not None:
                 db.execute("INSERT OR REPLACE INTO raw_pages (series, fetched_at, reason, body) VALUES (?, ?, ?, ?)",
                            (sid, now, page.raw_reason or "kept", page.raw))
             removed = 0
             if page.asked is not None:
                 interval = page.series.interval
-                removed = coverage.remove_stale(db, "?", table.name, sid, page, interval)
-                coverage.record(db, "?", sid, page, interval_ms(interval), run=self._run_id, now=now)
+                removed = coverage.remove_stale(db, SQLITE, table.name, sid, page, interval)
+                coverage.record(db, SQLITE, sid, page, interval_ms(interval), run=self._run_id, now=now)
             cursor = self._move_cursor(db, sid, bounds, page.closed_upto, times, now, removed > 0)
             self._beat_in(db, now)
         self._series_ids[page.series.key] = sid
@@ -274,8 +314,8 @@ class SQLiteStore(SharedStore):
             lo = min(times) if lo is None else min(lo, min(times))
             hi = max(times) if hi is None else max(hi, max(times))
         if recount:  # stale rows went: the bounds are what is stored now
-            table = db.execute("SELECT layer FROM series WHERE id = ?", (sid,)).fetchone()[0]
-            lo, hi = db.execute(f"SELECT min(time), max(time) FROM {LAYER_TABLES[table].name} WHERE series = ?",
+            layer = db.execute("SELECT layer FROM series WHERE id = ?", (sid,)).fetchone()[0]
+            lo, hi = db.execute(f"SELECT min(time), max(time) FROM {table_name(layer)} WHERE series = ?",
                                 (sid,)).fetchone()
         if bounds is None and not times and closed is None:
             return None
@@ -284,39 +324,6 @@ class SQLiteStore(SharedStore):
                    "earliest = excluded.earliest, latest = excluded.latest, updated_at = excluded.updated_at",
                    (sid, closed, lo, hi, now))
         return closed
-
-    # -- reading rows ----------------------------------------------------------------------
-
-    def _series_row(self, db: sqlite3.Connection, series: str) -> tuple[int, str] | None:
-        row = db.execute("SELECT id, layer FROM series WHERE key = ?", (series,)).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]))
-
-    def rows(self, series: str) -> list[dict[str, Any]]:
-        """A series' rows as dicts of its layer table's columns, ascending by time (and row key)."""
-        if self._version != SCHEMA_VERSION:
-            return []
-        with self._reading() as db:
-            found = self._series_row(db, series)
-            if found is None:
-                return []
-            t = LAYER_TABLES[found[1]]
-            cur = db.execute(f"SELECT * FROM {t.name} WHERE series = ? ORDER BY {', '.join(t.key[1:])}", (found[0],))
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, r, strict=True)) for r in cur]
-
-    def count(self, series: str | None = None) -> int:
-        """Rows stored (layer tables, not the nested detail rows), of one series or all."""
-        if self._version != SCHEMA_VERSION:
-            return 0
-        with self._reading() as db:
-            if series is None:
-                return sum(int(db.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0])
-                           for t in LAYER_TABLES.values())
-            found = self._series_row(db, series)
-            if found is None:
-                return 0
-            return int(db.execute(f"SELECT count(*) FROM {LAYER_TABLES[found[1]].name} WHERE series = ?",
-                                  (found[0],)).fetchone()[0])
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -367,7 +374,7 @@ class SQLiteStore(SharedStore):
         with self._reading() as db:
             found: set[str] = set()
             for table in ("runs", "stream_runs"):  # a v3 file from before they recorded it has no column
-                if "source" in {r[0] for r in db.execute("SELECT name FROM pragma_table_info(?)", (table,))}:
+                if "source" in self._found.get(table, ()):
                     found |= {str(r[0]) for r in db.execute(f"SELECT DISTINCT source FROM {table} "
                                                             "WHERE source IS NOT NULL")}
             return sorted(found)

@@ -10,28 +10,18 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from cgpreset.api import cancel
 from cgpreset.errors import CgPresetError, ConfigError, StoreUnavailableError
+from cgpreset.layers import catalogue
+from cgpreset.store import growth
 from cgpreset.store.coverage import fill_statements
+from cgpreset.store.dialect import SQLITE
 from cgpreset.store.migrate import LEGACY_SCHEMA, LEGACY_STREAM_SCHEMA, migrate
-from cgpreset.store.schema import (
-    INDEXES,
-    LATE_COLUMNS,
-    LATE_TABLES,
-    SCHEMA_VERSION,
-    TABLES,
-    TS_SQLITE,
-    ColumnType,
-    TableDef,
-    late_columns,
-    render_table,
-    view_sql,
-)
+from cgpreset.store.schema import LATE_COLUMNS, RUN_BASE, SCHEMA_VERSION, STREAM_TABLES
 from cgpreset.store.waits import Bound
 
 #: Longest wait for another process's write lock (a run's page holds it for milliseconds).
@@ -43,19 +33,6 @@ LOCK_SLICE_S = 0.1
 #: is checked whole; a larger one in part, from its first table on).
 INTACT_CHECK_S = 1.0
 
-SQLITE_TYPES: dict[ColumnType, str] = {
-    "id": "INTEGER PRIMARY KEY AUTOINCREMENT", "int": "INTEGER", "real": "REAL", "text": "TEXT",
-}
-
-
-def ddl() -> list[str]:
-    """Every statement that creates schema v3 (tables, indexes, views), in order."""
-    out = [render_table(t, SQLITE_TYPES, without_rowid=True) for t in TABLES]
-    out += [f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS {name} ON {table} ({', '.join(cols)})"
-            for name, table, cols, unique in INDEXES]
-    out += [f"CREATE VIEW IF NOT EXISTS {name} AS {select}" for name, select in view_sql(TS_SQLITE)]
-    return out
-
 
 def user_tables(db: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
     """Every table and view of a database (SQLite's own excluded) with its column names."""
@@ -65,31 +42,27 @@ def user_tables(db: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
     return {n: tuple(r[0] for r in db.execute("SELECT name FROM pragma_table_info(?)", (n,))) for n in names}
 
 
-def _columns(statements: list[str]) -> dict[str, tuple[str, ...]]:
+def _columns(script: str) -> dict[str, tuple[str, ...]]:
     db = sqlite3.connect(":memory:")
     try:
-        for s in statements:
-            db.execute(s)
+        for statement in (s for s in script.split(";") if s.strip()):
+            db.execute(statement)
         return user_tables(db)
     finally:
         db.close()
 
 
-def _script(text: str) -> list[str]:
-    return [s for s in text.split(";") if s.strip()]
-
-
-V3_TABLES = _columns(ddl())
-_LEGACY = _columns(_script(LEGACY_SCHEMA))
-LEGACY_STREAM_TABLES = _columns(_script(LEGACY_STREAM_SCHEMA))
-#: What each schema version's run tables hold (columns, by name); v0 is a file no run has written.
+_LEGACY = _columns(LEGACY_SCHEMA)
+LEGACY_STREAM_TABLES = _columns(LEGACY_STREAM_SCHEMA)
+#: What the run tables of each schema version before v3 hold (columns, by name); v0 is a file no
+#: run has written. A v3 store is checked by store/growth.py (base tables, and its layer tables).
 _RUN_TABLES_AT: dict[int, dict[str, tuple[str, ...]]] = {
     0: {},
     1: {**_LEGACY, "runs": tuple(c for c in _LEGACY["runs"] if c != "status")},
     2: _LEGACY,
-    3: V3_TABLES,
+    3: {t.name: t.column_names for t in RUN_BASE},
 }
-STREAM_TABLE_NAMES = ("stream_events", "stream_runs")
+STREAM_TABLE_NAMES = tuple(t.name for t in STREAM_TABLES)
 
 # -- one way to turn what SQLite says about a file into one line -----------------------------
 
@@ -219,51 +192,59 @@ def check_version(path: Path, version: int) -> None:
 
 def check_tables(path: Path, version: int, found: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     """The schema half of `check_store`: `found` tables against what `version` promises."""
+    problems = growth.problems(found, catalogue()) if version == SCHEMA_VERSION else _legacy_problems(version, found)
+    if problems:
+        raise ConfigError(f"{path}: not a cgpreset store ({'; '.join(problems)})")
+    return found
+
+
+def _legacy_problems(version: int, found: dict[str, tuple[str, ...]]) -> list[str]:
+    """What a file of schema v0-v2 (migrated to v3 by a writing open) lacks of its version."""
     run_tables = {k: v for k, v in _RUN_TABLES_AT[version].items() if k not in STREAM_TABLE_NAMES}
-    stream = {k: v for k, v in V3_TABLES.items() if k in STREAM_TABLE_NAMES} if version >= 3 else LEGACY_STREAM_TABLES
-    expected: Mapping[str, tuple[str, ...]] = {**run_tables, **stream}
+    expected: Mapping[str, tuple[str, ...]] = {**run_tables, **LEGACY_STREAM_TABLES}
     problems = []
     if version >= 1:
-        absent = [t for t in run_tables if t not in found and not (version == 3 and t in LATE_TABLES)]
+        absent = [t for t in run_tables if t not in found]
         if absent:
             problems.append(f"schema v{version} without table {', '.join(absent)}")
-    elif found and not found.keys() & {*expected, *_LEGACY}:
-        problems.append(f"none of its tables is cgpreset's: {', '.join(sorted(found)[:5])}")
-    if version == 0:  # an unversioned file holds at most v2's stream tables, or v2's run tables half-made
+    else:  # an unversioned file holds at most v2's stream tables, or v2's run tables half-made
+        if found and not found.keys() & {*expected, *_LEGACY}:
+            problems.append(f"none of its tables is cgpreset's: {', '.join(sorted(found)[:5])}")
         expected = {**_LEGACY, **LEGACY_STREAM_TABLES}
     for table, columns in expected.items():
         missing = [c for c in columns if table in found and c not in found[table]
                    and c not in LATE_COLUMNS.get(table, ())]
         if missing:
             problems.append(f"table {table} has no column {', '.join(missing[:3])}{', …' if missing[3:] else ''}")
-    if problems:
-        raise ConfigError(f"{path}: not a cgpreset store ({'; '.join(problems)})")
-    return found
+    return problems
 
 
-def bring_to_v3(db: sqlite3.Connection, path: Path) -> None:
-    """Create or migrate the schema to v3 and check the result, in one transaction (the caller's,
-    already begun): a file that fails the check is left as it was."""
+def bring_to_v3(db: sqlite3.Connection, path: Path) -> dict[str, tuple[str, ...]]:
+    """Create or migrate the schema to v3, check it, and grow it to the active catalogue, in one
+    transaction (the caller's, already begun): a file that fails the check is left as it was.
+    Returns the tables and views it holds now."""
     version = int(db.execute("PRAGMA user_version").fetchone()[0])  # another process may have moved it
     check_version(path, version)
-    had = set(user_tables(db))
     if version < SCHEMA_VERSION:
-        migrate(db, version, had, ddl())
+        migrate(db, version, set(user_tables(db)), growth.plan({}, catalogue(), SQLITE).statements)
+    return grow(db, path)
+
+
+def grow(db: sqlite3.Connection, path: Path) -> dict[str, tuple[str, ...]]:
+    """Add what a v3 file lacks for the active catalogue (store/growth.py), inside the caller's
+    transaction, after checking what it holds. Views whose SQL differs from today's are made
+    again (an SQLite view holds no grants). Returns the tables and views it holds now."""
     found = check_tables(path, SCHEMA_VERSION, user_tables(db))
-    for table, column, kind in late_columns(found):
-        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {SQLITE_TYPES[kind]}")
-    grow(db, had, lambda t: render_table(t, SQLITE_TYPES, without_rowid=True))
-    for name, select in view_sql(TS_SQLITE):  # views of an older release: replaced by today's
-        current = db.execute("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?", (name,)).fetchone()
-        if current is None or not str(current[0]).endswith(select):
-            db.execute(f"DROP VIEW IF EXISTS {name}")
-            db.execute(f"CREATE VIEW {name} AS {select}")
-
-
-def grow(db: Any, had: set[str], render: Callable[[TableDef], str]) -> None:
-    """Add the late tables a store lacks; a `coverage` new to a store holding rows is filled from them."""
-    for table in (t for t in TABLES if t.name in LATE_TABLES and t.name not in had):
-        db.execute(render(table))
-    if "coverage" not in had:
-        for statement in fill_statements():
-            db.execute(statement)
+    plan = growth.plan(found, catalogue(), SQLITE)
+    for statement in plan.statements:
+        db.execute(statement)
+    for statement in fill_statements(plan.fill_from or ()):
+        db.execute(statement)
+    current = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall())
+    for view in plan.views:
+        select = SQLITE.select(view)
+        if not str(current.get(view.name) or "").endswith(select):
+            db.execute(f"DROP VIEW IF EXISTS {view.name}")
+            db.execute(f"CREATE VIEW {view.name} AS {select}")
+        plan.columns[view.name] = view.column_names
+    return plan.columns

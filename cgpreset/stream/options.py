@@ -44,6 +44,7 @@ class StreamOptions:
     open_timeout: float = 10.0
     connect_attempts: int | None = None  # never connected after this many failed attempts: stop (None: never)
     liveness_every: float = 10.0  # seconds between liveness rows written to the store
+    retention_days: float | None = None  # stored events older than this many days are deleted
 
     def __post_init__(self) -> None:
         if not self.channels:

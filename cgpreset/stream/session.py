@@ -33,7 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from cgpreset.errors import AuthError, ConfigError, OutputError, PlanError
 from cgpreset.redact import RedactingLoggerAdapter, redact
-from cgpreset.store.stream_tables import StreamSink
+from cgpreset.store import StreamSink
 from cgpreset.stream.closing import POLICY_VIOLATION, HeartbeatTimeout, close_info, default_jitter, policy_error
 from cgpreset.stream.events import (
     LIQUIDATION_CHANNELS,
@@ -47,6 +47,7 @@ from cgpreset.stream.events import (
 )
 from cgpreset.stream.metrics import MALFORMED, StreamMetrics
 from cgpreset.stream.options import StreamOptions, StreamStats, StreamSummary
+from cgpreset.stream.retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class _Session:
         self.ws_logger = RedactingLoggerAdapter(logging.getLogger("cgpreset.stream.ws"), options.key)
         self.logged_reasons: set[str] = set()
         self.last_liveness_write = self.stats.started
+        self.retention = Retention(options.retention_days, clock, wall)  # --retention-days
         self._stop_waiter: asyncio.Future[Any] | None = None
         self.conn_healthy = False  # the current connection delivered an event or a pong
         self.conn_events = 0  # events (before filtering) on the current connection
@@ -422,6 +424,8 @@ class _Session:
     def _write_liveness(self, *, status: str = "running") -> None:
         self.last_liveness_write = self.clock()
         if self.store is not None:
+            if status == "running":  # not on the way out: a stop ends within its 2 s
+                self.retention.run(self.store)
             self.store.update_run(
                 self.summary().as_dict(),
                 now=self.wall(),
