@@ -10,13 +10,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 from cgpreset.api.catalogue import BY_PATH, Endpoint
 from cgpreset.emulator import bars as series
 from cgpreset.emulator.bodies import (
-    DEFAULT_LIMIT,
     ENDPOINT_NOT_FOUND,
     LIMIT_HARD_MAX,
     PAIR_NOT_FOUND,
@@ -42,12 +40,12 @@ from cgpreset.emulator.market import Market, change_pct
 from cgpreset.emulator.rows import (
     CHANGE_WINDOWS,
     CHANGE_WINDOWS_OI,
-    ceil_bar,
     exchange_list,
     liq_row,
     ohlc_row,
     oi_total_row,
     venue_weight,
+    window,
 )
 from cgpreset.plans import (
     DAY_MS,
@@ -58,7 +56,6 @@ from cgpreset.plans import (
     Plan,
     bar_open,
     history_days,
-    interval_ms,
 )
 
 #: Answers of history windows whose bars have all closed, kept (newest used last out): a closed
@@ -169,31 +166,8 @@ class ApiModel:
     # -- history windows -----------------------------------------------------------------------
 
     def bar_opens(self, params: Mapping[str, str], listed: str) -> tuple[list[int], int]:
-        """The bar opens a history call returns, and the bar length.
-
-        Bars align to the interval; `end_time` is exclusive; the newest bar is the forming one.
-        Without `start_time` the newest `limit` bars of the window come back, with it the
-        oldest `limit` bars from start_time on. Depth is cut to the plan's history (spec §4).
-        """
-        interval = params["interval"]
-        step = interval_ms(interval)
-        now = self.now_ms()
-        limit = int(params.get("limit") or DEFAULT_LIMIT)
-        listed_ms = int(datetime.fromisoformat(listed).replace(tzinfo=timezone.utc).timestamp() * 1000)
-        days = history_days(self.plan, interval)
-        earliest = listed_ms if days is None else max(listed_ms, now - days * DAY_MS)
-        earliest = ceil_bar(earliest, interval)
-        last = bar_open(now, interval)
-        if params.get("end_time"):
-            last = min(last, bar_open(int(params["end_time"]) - 1, interval))
-        if params.get("start_time"):
-            first = max(earliest, ceil_bar(int(params["start_time"]), interval))
-            last = min(last, first + (limit - 1) * step)
-        else:
-            first = max(earliest, last - (limit - 1) * step)
-        if first > last:
-            return [], step
-        return list(range(first, last + 1, step)), step
+        """The bar opens a history call returns at the plan's depth, and the bar length (rows.window)."""
+        return window(params, listed=listed, now=self.now_ms(), days=history_days(self.plan, params["interval"]))
 
     # -- endpoints (one method per catalogue id) -------------------------------------------------
 
