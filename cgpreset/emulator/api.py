@@ -12,11 +12,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cgpreset.api.catalogue import BY_PATH, Endpoint
+from cgpreset.api.catalogue import Endpoint
 from cgpreset.emulator import bars as series
 from cgpreset.emulator.bodies import (
     ENDPOINT_NOT_FOUND,
-    LIMIT_HARD_MAX,
     PAIR_NOT_FOUND,
     SERVER_ERROR,
     UPGRADE_PLAN,
@@ -36,6 +35,7 @@ from cgpreset.emulator.data import (
     Coin,
 )
 from cgpreset.emulator.etf import etf_rows
+from cgpreset.emulator.layered import LayerAnswers, check_integers, routes
 from cgpreset.emulator.market import Market, change_pct
 from cgpreset.emulator.rows import (
     CHANGE_WINDOWS,
@@ -61,6 +61,14 @@ from cgpreset.plans import (
 #: Answers of history windows whose bars have all closed, kept (newest used last out): a closed
 #: bar never changes, so the emulator need not compute it again and costs little CPU per call.
 CLOSED_CACHE_SIZE = 4096
+#: The shipped layers' paths, answered by the hand-written generators below, shaped like the real
+#: samples (the demo, the golden files and the contract tests rest on them). Every other layer of
+#: the catalogue in effect is answered from its definition (layered.py).
+HANDWRITTEN = frozenset({
+    "/api/futures/funding-rate/history", "/api/futures/open-interest/aggregated-history",
+    "/api/futures/liquidation/aggregated-history", "/api/futures/aggregated-taker-buy-sell-volume/history",
+    "/api/futures/liquidation/exchange-list", "/api/etf/bitcoin/flow-history",
+})
 
 
 class ApiModel:
@@ -76,6 +84,7 @@ class ApiModel:
         self._closed: OrderedDict[tuple[Any, ...], Body] = OrderedDict()
         self._closed_lock = threading.Lock()
         self._encoded: dict[int, bytes] = {}  # the bytes of kept answers, by the id of the kept object
+        self.layers = LayerAnswers(plan, self.market, now_ms, self._keep)
 
     # -- entry point -------------------------------------------------------------------------
 
@@ -85,11 +94,14 @@ class ApiModel:
         Checks in order: path (404), plan (Upgrade plan), no params at all on a history endpoint
         (500), the first missing required parameter, interval (400, then the plan floor: 403),
         integer parameters and limit (400); then the endpoint: an unknown pair is a 400, an unknown
-        coin is success with empty data.
+        coin is success with empty data. A layer without a hand-written answer: layered.py.
         """
-        ep = BY_PATH.get(path.rstrip("/") or "/")
+        path = path.rstrip("/") or "/"
+        found = routes(HANDWRITTEN)
+        ep = found.endpoints.get(path)
         if ep is None:
-            return ENDPOINT_NOT_FOUND
+            ls = found.layers.get(path)
+            return ENDPOINT_NOT_FOUND if ls is None else self.layers.answer(ls, params)
         if not self.plan.at_least(ep.min_plan):
             return UPGRADE_PLAN
         if ep.is_history and not params:
@@ -101,15 +113,18 @@ class ApiModel:
         if error is not None:
             return error
         handler: Callable[[Mapping[str, str]], Body] = getattr(self, "_" + ep.id.replace("-", "_"))
-        key = self._closed_key(ep, params)
+        return self._keep(self._closed_key(ep, params), lambda: handler(params))
+
+    def _keep(self, key: tuple[Any, ...] | None, compute: Callable[[], Body]) -> Body:
+        """The answer kept under `key` (a closed window), else `compute()`, kept when there is a key."""
         if key is None:
-            return handler(params)
+            return compute()
         with self._closed_lock:
             body = self._closed.get(key)
             if body is not None:
                 self._closed.move_to_end(key)
                 return body
-        body = handler(params)
+        body = compute()
         with self._closed_lock:
             self._closed[key] = body
             self._encoded[id(body)] = b""  # kept: encoded on first use
@@ -152,16 +167,7 @@ class ApiModel:
                 return bad_param("interval", interval, "one of " + ", ".join(INTERVALS))
             if ep.interval_floor and not self.plan.allows_interval(interval):
                 return interval_not_in_plan(interval)
-        for name in ("limit", "start_time", "end_time", "per_page", "page"):
-            if name in params and name in ep.params:
-                value = params[name]
-                if not value.lstrip("-").isdigit():
-                    return bad_param(name, value, "an integer")
-        if "limit" in params and "limit" in ep.params:
-            limit = int(params["limit"])
-            if limit < 1 or limit > LIMIT_HARD_MAX:
-                return {"code": "400", "msg": f"Parameter 'limit' must be between 1 and {LIMIT_HARD_MAX}"}
-        return None
+        return check_integers(params, ep.params)
 
     # -- history windows -----------------------------------------------------------------------
 

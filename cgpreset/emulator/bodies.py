@@ -47,13 +47,13 @@ def bad_param(name: str, value: str, expected: str) -> Body:
     return {"code": "400", "msg": f"Invalid parameter '{name}': {value!r}. Expected {expected}."}
 
 
-def interval_not_in_plan(interval: str) -> Body:
+def interval_not_in_plan(interval: str, needed: Plan = Plan.STANDARD) -> Body:
     """Code 403 with `details.upgrade_required`, as recorded: "STANDARD", the first plan with no
     interval floor (a Hobbyist probe at 1h was told STANDARD although Startup allows 1h; spec §4)."""
     return {
         "code": "403",
         "msg": INTERVAL_NOT_IN_PLAN_MSG,
-        "details": {"upgrade_required": Plan.STANDARD.name},
+        "details": {"upgrade_required": needed.name},
     }
 
 
