@@ -390,7 +390,7 @@ def test_bad_values_are_400s() -> None:
     assert answer(layers.spec("g_liquidation_exchanges"), range="2h")["code"] == "400"
 
 
-# -- over HTTP: the catalogue in effect ------------------------------------------------------------------------
+# -- over HTTP: the catalogue in effect, faults ----------------------------------------------------------------
 
 def test_the_catalogue_is_read_per_request() -> None:
     path = layers.spec("global_long_short").path
@@ -401,6 +401,22 @@ def test_the_catalogue_is_read_per_request() -> None:
         assert body(emu, path, **params)["code"] == "404"
         assert body(emu, "/api/futures/funding-rate/history", exchange="Binance", symbol="BTCUSDT",
                     interval="1h")["code"] == "0"
+
+
+def test_faults_apply_to_an_own_layer_in_its_time_unit() -> None:
+    premium, ratio = layers.spec("coinbase_premium"), layers.spec("global_long_short")
+    faults = [{"path": "/api/futures/global-*", "kind": "hole", "bars": 2, "at": 1},
+              {"path": premium.path, "kind": "misaligned", "nth": 1},
+              {"path": premium.path, "kind": "types", "nth": 2}]
+    with serve(now_ms=lambda: NOW, faults=faults) as emu:
+        holed = body(emu, ratio.path, **params_for(ratio, limit=5))["data"]
+        shifted = body(emu, premium.path, **params_for(premium, limit=3))["data"]
+        retyped = body(emu, premium.path, **params_for(premium, limit=3))["data"]
+        clean = body(emu, premium.path, **params_for(premium, limit=3))["data"]
+    assert len(holed) == 3 and holed[1]["time"] - holed[0]["time"] == 3 * HOUR_MS
+    assert [r["time"] - c["time"] for r, c in zip(shifted, clean, strict=True)] == [1800] * 3  # 30 min, in s
+    assert [r["time"] for r in retyped] == [c["time"] for c in clean]  # the time field is left alone
+    assert all(isinstance(r["premium"], str) for r in retyped)
 
 
 # -- end to end -----------------------------------------------------------------------------------------------

@@ -115,6 +115,10 @@ class ApiModel:
         handler: Callable[[Mapping[str, str]], Body] = getattr(self, "_" + ep.id.replace("-", "_"))
         return self._keep(self._closed_key(ep, params), lambda: handler(params))
 
+    def clock(self, path: str) -> tuple[str, str] | None:
+        """The time field of the layer at `path` and its unit ("ms" or "s"), for faults that shift it."""
+        return routes(HANDWRITTEN).clocks.get(path.rstrip("/") or "/")
+
     def _keep(self, key: tuple[Any, ...] | None, compute: Callable[[], Body]) -> Body:
         """The answer kept under `key` (a closed window), else `compute()`, kept when there is a key."""
         if key is None:

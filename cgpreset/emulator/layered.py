@@ -64,6 +64,7 @@ class Routes:
 
     endpoints: Mapping[str, Endpoint]
     layers: Mapping[str, LayerSpec]
+    clocks: Mapping[str, tuple[str, str]]  # path -> the layer's time field and unit (for faults)
 
 
 _routes: tuple[layers.Catalogue, frozenset[str], Routes] | None = None
@@ -83,7 +84,8 @@ def routes(handwritten: frozenset[str]) -> Routes:
             endpoints.setdefault(ls.path, layer_endpoint(ls))
         elif ls.path not in endpoints:
             generic.setdefault(ls.path, ls)
-    built = Routes(endpoints, generic)
+    clocks = {ls.path: (ls.time_field, ls.time_unit) for ls in cat.values() if ls.time_field}
+    built = Routes(endpoints, generic, clocks)
     _routes = (cat, handwritten, built)
     return built
 

@@ -124,7 +124,7 @@ class RestCore:
                     body = bodies.SERVER_ERROR
         for rule in fired:
             if rule.kind in ROW_SHAPING:
-                body = shape_body(body, rule, key)
+                body = shape_body(body, rule, key, self.model.clock(path))
         raw = self.model.encode(body, dumps)
         reply = Reply(status, raw, code=str(body.get("code")))
         slow = next((r for r in fired if r.kind == "trickle"), None)
