@@ -16,7 +16,7 @@ from cgpreset.cli import cli
 #: A repo's own layer in ./layers: `cgpreset emulator` serves it too.
 PREMIUM = """name: coinbase_premium
 title: Coinbase premium index
-endpoint: {path: /api/coinbase-premium-index}
+endpoint: {path: /api/own/coinbase-premium-index}
 kind: macro
 history: windows
 time: {field: time, unit: s}
@@ -48,7 +48,7 @@ def test_emulator_command_serves_until_terminated(tmp_path: Path) -> None:
         assert coins.json()["code"] == "0" and coins.headers["API-KEY-MAX-LIMIT"] == "30"
         assert requests.get(base + "/api/futures/supported-exchanges", headers=headers, timeout=5).json() == {
             "code": "500", "msg": "Server Error"}
-        premium = requests.get(base + "/api/coinbase-premium-index", params={"interval": "4h", "limit": 2},
+        premium = requests.get(base + "/api/own/coinbase-premium-index", params={"interval": "4h", "limit": 2},
                                headers=headers, timeout=5).json()
         assert premium["code"] == "0" and [list(r) for r in premium["data"]] == [["time", "premium"]] * 2
     finally:

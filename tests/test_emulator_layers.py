@@ -32,12 +32,13 @@ from cgpreset.plans import DAY_MS, HOUR_MS, INTERVAL_MS, MINUTE_MS, Plan, bar_op
 from .test_emulator_support import NOW, MovableNow, body
 
 #: A repo's own definitions, shaped like endpoints the docs describe (notes/endpoints.md §1, §4,
-#: §8, §10, §11, §18); `own_floor` stands for a layer with an interval floor of its own.
+#: §8, §10, §11, §18), under paths of their own (cgpreset may ship the real ones: a path several
+#: definitions share is answered from the first); `own_floor` has an interval floor of its own.
 DEFINITIONS: dict[str, str] = {
     "global_long_short": """
 name: global_long_short
 title: Global long/short account ratio
-endpoint: {path: /api/futures/global-long-short-account-ratio/history}
+endpoint: {path: /api/own/futures/global-long-short-account-ratio/history}
 kind: pair
 history: windows
 time: {field: time, unit: ms}
@@ -49,7 +50,7 @@ fields:
     "oi_weight_funding": """
 name: oi_weight_funding
 title: OI-weighted funding rate OHLC
-endpoint: {path: /api/futures/funding-rate/oi-weight-history}
+endpoint: {path: /api/own/futures/funding-rate/oi-weight-history}
 kind: coin
 history: windows
 time: {field: time, unit: ms}
@@ -64,7 +65,7 @@ chart: candles
     "futures_price": """
 name: futures_price
 title: Futures price OHLC
-endpoint: {path: /api/futures/price/history}
+endpoint: {path: /api/own/futures/price/history}
 kind: pair
 history: windows
 time: {field: time, unit: ms}
@@ -80,7 +81,7 @@ chart: candles
     "own_floor": """
 name: own_floor
 title: Aggregated CVD
-endpoint: {path: /api/futures/aggregated-cvd/history}
+endpoint: {path: /api/own/futures/aggregated-cvd/history}
 kind: coin_exchanges
 history: windows
 min_plan: startup
@@ -94,7 +95,7 @@ fields:
     "coinbase_premium": """
 name: coinbase_premium
 title: Coinbase premium index
-endpoint: {path: /api/coinbase-premium-index}
+endpoint: {path: /api/own/coinbase-premium-index}
 kind: macro
 history: windows
 time: {field: time, unit: s}
@@ -105,7 +106,7 @@ fields:
     "sol_etf_flows": """
 name: sol_etf_flows
 title: SOL ETF net flows
-endpoint: {path: /api/etf/solana/flow-history}
+endpoint: {path: /api/own/etf/solana/flow-history}
 kind: macro
 history: whole
 bar: 1d
@@ -358,6 +359,13 @@ def test_an_interval_only_the_layers_own_floor_allows_gets_the_plans_finest_dept
     assert rows[0]["time"] == ceil_bar(NOW - 180 * DAY_MS, "1h") and len(rows) == 1000  # Hobbyist 4h: 180 days
 
 
+def test_a_path_two_definitions_share_is_answered_from_the_first_in_report_order() -> None:
+    ratio = layers.spec("global_long_short")
+    later = replace(ratio, id="later", order=ratio.order + 1, fields=ratio.fields[:1])
+    layers.use(layers.catalogue().with_specs([later]))
+    assert list(answer(later)["data"][0]) == ["time", *(f.name for f in ratio.fields)]
+
+
 def test_missing_parameters_are_named_first_missing_first() -> None:
     ls, m = layers.spec("global_long_short"), model()
     assert m.answer(ls.path, {}) == SERVER_ERROR  # a history endpoint with no parameters at all
@@ -405,7 +413,7 @@ def test_the_catalogue_is_read_per_request() -> None:
 
 def test_faults_apply_to_an_own_layer_in_its_time_unit() -> None:
     premium, ratio = layers.spec("coinbase_premium"), layers.spec("global_long_short")
-    faults = [{"path": "/api/futures/global-*", "kind": "hole", "bars": 2, "at": 1},
+    faults = [{"path": "/api/own/futures/global-*", "kind": "hole", "bars": 2, "at": 1},
               {"path": premium.path, "kind": "misaligned", "nth": 1},
               {"path": premium.path, "kind": "types", "nth": 2}]
     with serve(now_ms=lambda: NOW, faults=faults) as emu:

@@ -16,6 +16,9 @@ first missing required parameter, the interval (unknown: 400; below the layer's 
                      row, then one row per exchange, biggest first
     macro            no parameters: the market as a whole
 
+A path several definitions share (a repo's own layer over an endpoint cgpreset ships) is answered
+from the first of them in report order: the API has one answer per path.
+
 Windows are the hand-written ones' (rows.window): aligned bars from start_time (ms), end_time
 exclusive, at most `limit`, the plan's history depth, the forming bar last, times in the time
 field's unit. Rows come from synth.py. Closed windows are kept (ApiModel's cache).
