@@ -12,6 +12,7 @@ import requests
 from cgpreset.api.client import CoinGlassClient
 from cgpreset.api.envelope import CutAnswerError
 from cgpreset.emulator import FaultRule, load_faults, parse_faults, serve
+from cgpreset.emulator.faults import shape_body
 from cgpreset.errors import (
     ApiError,
     AuthError,
@@ -254,3 +255,12 @@ def test_a_faults_file_that_is_not_utf8_is_one_line_exit_2(tmp_path: Path) -> No
     result = CliRunner().invoke(cli, ["emulator", "--faults", str(path)])
     assert result.exit_code == 2, result.output
     assert result.stderr.splitlines() == [f"Error: faults file {path}: not UTF-8 text"]
+
+
+@pytest.mark.parametrize(("unit", "shift"), [("ms", 1_800_000), ("s", 1800)])
+def test_a_layers_own_time_field_is_kept_by_types_and_shifted_in_its_unit_by_misaligned(unit: str, shift: int) -> None:
+    envelope = {"code": "0", "data": [{"ts": 1_795_600_800, "premium": 1.5}]}
+    flipped = shape_body(envelope, FaultRule(path="*", kind="types"), clock=("ts", unit))
+    assert flipped["data"] == [{"ts": 1_795_600_800, "premium": "1.5"}]
+    moved = shape_body(envelope, FaultRule(path="*", kind="misaligned"), clock=("ts", unit))
+    assert moved["data"] == [{"ts": 1_795_600_800 + shift, "premium": 1.5}]

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from cgpreset import layers
 from cgpreset.channels import LIQUIDATION_CHANNELS
 from cgpreset.cli import Number, cli
 from cgpreset.errors import ExitCode, UsageError
@@ -64,6 +65,7 @@ def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file:
     from cgpreset.emulator.data import LIQ_CHANNELS
 
     faults = load_faults(faults_file, default_seed=seed) if faults_file else None
+    own = [ls.id for ls in layers.use([layers.REPO_LAYERS]).values() if not ls.shipped]  # served too
     liq_channels = LIQ_CHANNELS if ws_liquidation_channel == "both" else (ws_liquidation_channel,)
     stop = threading.Event()
 
@@ -84,7 +86,8 @@ def emulator(port: int, ws_port: int, plan: str, latency_ms: float, faults_file:
             click.echo(f"export COINGLASS_API_KEY={emu.api_key}", nl=True)
             sys.stdout.flush()  # so `cgpreset emulator > emu.env &` can be sourced at once
             rules = len(faults.rules) if faults else 0
-            click.echo(f"CoinGlass v4 emulator: plan {plan}, seed {seed}, {rules} fault rule(s). "
+            served = f", your layers {', '.join(own)} (./layers)" if own else ""
+            click.echo(f"CoinGlass v4 emulator: plan {plan}, seed {seed}, {rules} fault rule(s){served}. "
                        "Ctrl-C to stop.", err=True)
             try:
                 while not stop.wait(0.5):

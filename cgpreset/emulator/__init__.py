@@ -10,9 +10,12 @@
 
 Same paths, parameters, envelopes, error bodies, headers, field names and value types as the
 spec (../shared/coinglass-v4.md) and the real samples; data is deterministic from the seed;
-faults are scripted per path (see faults.py). Module map: data.py (universe), series.py and
-market.py (generated values), api.py (answers), rest.py (HTTP), ws.py (WebSocket), faults.py,
-ratelimit.py, recorder.py.
+faults are scripted per path (see faults.py). Every layer of the catalogue in effect is served:
+the shipped ones by hand-written answers, any other from its definition (read per request, so
+`cgpreset.layers.use(...)` adds a path at once). Module map: data.py (universe), bars.py and
+market.py (generated values), api.py (answers), layered.py and synth.py (answers and rows from a
+layer's definition), bodies.py (errors, envelope), rows.py (windows, row shapes), rest.py (HTTP),
+ws.py (WebSocket), faults.py, keybudget.py, recorder.py.
 """
 
 from __future__ import annotations

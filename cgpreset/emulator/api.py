@@ -10,11 +10,21 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from typing import Any
 
-from cgpreset.api.catalogue import BY_PATH, Endpoint
+from cgpreset.api.catalogue import Endpoint
 from cgpreset.emulator import bars as series
+from cgpreset.emulator.bodies import (
+    ENDPOINT_NOT_FOUND,
+    PAIR_NOT_FOUND,
+    SERVER_ERROR,
+    UPGRADE_PLAN,
+    Body,
+    bad_param,
+    interval_not_in_plan,
+    missing_param,
+    ok,
+)
 from cgpreset.emulator.data import (
     COIN_BY_CODE,
     COINS,
@@ -25,16 +35,17 @@ from cgpreset.emulator.data import (
     Coin,
 )
 from cgpreset.emulator.etf import etf_rows
+from cgpreset.emulator.layered import LayerAnswers, check_integers, routes
 from cgpreset.emulator.market import Market, change_pct
 from cgpreset.emulator.rows import (
     CHANGE_WINDOWS,
     CHANGE_WINDOWS_OI,
-    ceil_bar,
     exchange_list,
     liq_row,
     ohlc_row,
     oi_total_row,
     venue_weight,
+    window,
 )
 from cgpreset.plans import (
     DAY_MS,
@@ -45,61 +56,19 @@ from cgpreset.plans import (
     Plan,
     bar_open,
     history_days,
-    interval_ms,
 )
 
-Body = dict[str, Any]
-
-#: `limit` above this is refused with code 400 (a real probe saw that above 4500; spec §4). Up to it,
-#: `limit` is honoured (a real Hobbyist probe got 1080 rows for limit=2000), although the docs say
-#: "max 1000": cgpreset's client stays at 1000 (catalogue.MAX_LIMIT). Without `limit`: 1000 rows.
-LIMIT_HARD_MAX = 4500
-DEFAULT_LIMIT = 1000
 #: Answers of history windows whose bars have all closed, kept (newest used last out): a closed
 #: bar never changes, so the emulator need not compute it again and costs little CPU per call.
 CLOSED_CACHE_SIZE = 4096
-
-# Error bodies, byte-for-byte as observed where they were observed (spec §2.3).
-API_KEY_MISSING: Body = {"code": "401", "msg": "API key missing."}
-API_KEY_INVALID: Body = {"code": "400", "msg": "Invalid API key provided"}
-UPGRADE_PLAN: Body = {"code": "401", "msg": "Upgrade plan"}
-TOO_MANY_REQUESTS: Body = {"code": "400", "msg": "Too Many Requests"}
-SERVER_ERROR: Body = {"code": "500", "msg": "Server Error"}
-ENDPOINT_NOT_FOUND: Body = {
-    "code": "404",
-    "msg": "Endpoint not found. Please refer to the API documentation: https://docs.coinglass.com",
-}
-PAIR_NOT_FOUND: Body = {
-    "code": "400",
-    "msg": "The requested pair does not exist on the exchange. "
-    "Please check the documentation to view supported pairs.",
-}
-INTERVAL_NOT_IN_PLAN_MSG = "The requested interval is not available for your current API plan."
-
-
-def missing_param(name: str) -> Body:
-    """The Spring-style message CoinGlass sends for an absent required parameter."""
-    return {"code": "400", "msg": f"Required String parameter '{name}' is not present"}
-
-
-def bad_param(name: str, value: str, expected: str) -> Body:
-    """A parameter that is present but not acceptable (wording not observed; code 400 is)."""
-    return {"code": "400", "msg": f"Invalid parameter '{name}': {value!r}. Expected {expected}."}
-
-
-def interval_not_in_plan(interval: str) -> Body:
-    """Code 403 with `details.upgrade_required`, as recorded: "STANDARD", the first plan with no
-    interval floor (a Hobbyist probe at 1h was told STANDARD although Startup allows 1h; spec §4)."""
-    return {
-        "code": "403",
-        "msg": INTERVAL_NOT_IN_PLAN_MSG,
-        "details": {"upgrade_required": Plan.STANDARD.name},
-    }
-
-
-def ok(data: Any, *, with_msg: bool = False) -> Body:
-    """A success envelope; real ones mostly omit `msg` (spec §2.1)."""
-    return {"code": "0", "msg": "success", "data": data} if with_msg else {"code": "0", "data": data}
+#: The shipped layers' paths, answered by the hand-written generators below, shaped like the real
+#: samples (the demo, the golden files and the contract tests rest on them). Every other layer of
+#: the catalogue in effect is answered from its definition (layered.py).
+HANDWRITTEN = frozenset({
+    "/api/futures/funding-rate/history", "/api/futures/open-interest/aggregated-history",
+    "/api/futures/liquidation/aggregated-history", "/api/futures/aggregated-taker-buy-sell-volume/history",
+    "/api/futures/liquidation/exchange-list", "/api/etf/bitcoin/flow-history",
+})
 
 
 class ApiModel:
@@ -115,6 +84,7 @@ class ApiModel:
         self._closed: OrderedDict[tuple[Any, ...], Body] = OrderedDict()
         self._closed_lock = threading.Lock()
         self._encoded: dict[int, bytes] = {}  # the bytes of kept answers, by the id of the kept object
+        self.layers = LayerAnswers(plan, self.market, now_ms, self._keep)
 
     # -- entry point -------------------------------------------------------------------------
 
@@ -124,11 +94,14 @@ class ApiModel:
         Checks in order: path (404), plan (Upgrade plan), no params at all on a history endpoint
         (500), the first missing required parameter, interval (400, then the plan floor: 403),
         integer parameters and limit (400); then the endpoint: an unknown pair is a 400, an unknown
-        coin is success with empty data.
+        coin is success with empty data. A layer without a hand-written answer: layered.py.
         """
-        ep = BY_PATH.get(path.rstrip("/") or "/")
+        path = path.rstrip("/") or "/"
+        found = routes(HANDWRITTEN)
+        ep = found.endpoints.get(path)
         if ep is None:
-            return ENDPOINT_NOT_FOUND
+            ls = found.layers.get(path)
+            return ENDPOINT_NOT_FOUND if ls is None else self.layers.answer(ls, params)
         if not self.plan.at_least(ep.min_plan):
             return UPGRADE_PLAN
         if ep.is_history and not params:
@@ -140,15 +113,22 @@ class ApiModel:
         if error is not None:
             return error
         handler: Callable[[Mapping[str, str]], Body] = getattr(self, "_" + ep.id.replace("-", "_"))
-        key = self._closed_key(ep, params)
+        return self._keep(self._closed_key(ep, params), lambda: handler(params))
+
+    def clock(self, path: str) -> tuple[str, str] | None:
+        """The time field of the layer at `path` and its unit ("ms" or "s"), for faults that shift it."""
+        return routes(HANDWRITTEN).clocks.get(path.rstrip("/") or "/")
+
+    def _keep(self, key: tuple[Any, ...] | None, compute: Callable[[], Body]) -> Body:
+        """The answer kept under `key` (a closed window), else `compute()`, kept when there is a key."""
         if key is None:
-            return handler(params)
+            return compute()
         with self._closed_lock:
             body = self._closed.get(key)
             if body is not None:
                 self._closed.move_to_end(key)
                 return body
-        body = handler(params)
+        body = compute()
         with self._closed_lock:
             self._closed[key] = body
             self._encoded[id(body)] = b""  # kept: encoded on first use
@@ -191,45 +171,13 @@ class ApiModel:
                 return bad_param("interval", interval, "one of " + ", ".join(INTERVALS))
             if ep.interval_floor and not self.plan.allows_interval(interval):
                 return interval_not_in_plan(interval)
-        for name in ("limit", "start_time", "end_time", "per_page", "page"):
-            if name in params and name in ep.params:
-                value = params[name]
-                if not value.lstrip("-").isdigit():
-                    return bad_param(name, value, "an integer")
-        if "limit" in params and "limit" in ep.params:
-            limit = int(params["limit"])
-            if limit < 1 or limit > LIMIT_HARD_MAX:
-                return {"code": "400", "msg": f"Parameter 'limit' must be between 1 and {LIMIT_HARD_MAX}"}
-        return None
+        return check_integers(params, ep.params)
 
     # -- history windows -----------------------------------------------------------------------
 
     def bar_opens(self, params: Mapping[str, str], listed: str) -> tuple[list[int], int]:
-        """The bar opens a history call returns, and the bar length.
-
-        Bars align to the interval; `end_time` is exclusive; the newest bar is the forming one.
-        Without `start_time` the newest `limit` bars of the window come back, with it the
-        oldest `limit` bars from start_time on. Depth is cut to the plan's history (spec §4).
-        """
-        interval = params["interval"]
-        step = interval_ms(interval)
-        now = self.now_ms()
-        limit = int(params.get("limit") or DEFAULT_LIMIT)
-        listed_ms = int(datetime.fromisoformat(listed).replace(tzinfo=timezone.utc).timestamp() * 1000)
-        days = history_days(self.plan, interval)
-        earliest = listed_ms if days is None else max(listed_ms, now - days * DAY_MS)
-        earliest = ceil_bar(earliest, interval)
-        last = bar_open(now, interval)
-        if params.get("end_time"):
-            last = min(last, bar_open(int(params["end_time"]) - 1, interval))
-        if params.get("start_time"):
-            first = max(earliest, ceil_bar(int(params["start_time"]), interval))
-            last = min(last, first + (limit - 1) * step)
-        else:
-            first = max(earliest, last - (limit - 1) * step)
-        if first > last:
-            return [], step
-        return list(range(first, last + 1, step)), step
+        """The bar opens a history call returns at the plan's depth, and the bar length (rows.window)."""
+        return window(params, listed=listed, now=self.now_ms(), days=history_days(self.plan, params["interval"]))
 
     # -- endpoints (one method per catalogue id) -------------------------------------------------
 

@@ -291,13 +291,16 @@ def load_faults(path: str | Path, *, default_seed: int = 0) -> FaultPlan:
 # -- body transforms (copies; never mutate what the generator returned) ----------------------------
 
 
-def shape_body(body: dict[str, Any], rule: FaultRule, key: str | None = None) -> dict[str, Any]:
-    """Apply an empty / drift / drop / types / echo_key fault to a success envelope (`key`: the
-    request's, for echo_key)."""
+def shape_body(body: dict[str, Any], rule: FaultRule, key: str | None = None,
+               clock: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Apply an empty / drift / drop / types / echo_key / hole / late_start / misaligned fault to a
+    success envelope (`key`: the request's, for echo_key; `clock`: the layer's time field and its
+    unit, "ms" or "s", so `types` leaves it alone and `misaligned` shifts it in its own unit)."""
     if body.get("code") != "0":
         return body
     if rule.kind == "empty":
         return {"code": "0", "data": []}
+    times = _TIME_FIELDS | ({clock[0]} if clock else set())
     out = copy.deepcopy(body)
     if rule.kind == "drift":
         mapping = rule.rename or ({} if rule.add else DEFAULT_RENAME)
@@ -309,16 +312,17 @@ def shape_body(body: dict[str, Any], rule: FaultRule, key: str | None = None) ->
         gone = set(rule.fields or ())
         out["data"] = _walk_rows(out["data"], lambda row: {k: v for k, v in row.items() if k not in gone})
     elif rule.kind == "types":
-        out["data"] = _walk_rows(out["data"], lambda row: _retype(row, rule))
+        out["data"] = _walk_rows(out["data"], lambda row: _retype(row, rule, times))
     elif rule.kind in ("hole", "late_start", "misaligned") and isinstance(out["data"], list):
-        out["data"] = _gap_rows(out["data"], rule)
+        shift = rule.shift_ms // 1000 if clock and clock[1] == "s" else rule.shift_ms
+        out["data"] = _gap_rows(out["data"], rule, times - {"expire_time"}, shift)
     return out
 
 
-def _gap_rows(rows: list[Any], rule: FaultRule) -> list[Any]:
+def _gap_rows(rows: list[Any], rule: FaultRule, times: frozenset[str], shift: int) -> list[Any]:
     """A time series' answer with a hole inside, a late start, or its times off the bar grid."""
     if rule.kind == "misaligned":
-        return [{k: v + rule.shift_ms if k in ("time", "timestamp") and isinstance(v, int) else v
+        return [{k: v + shift if k in times and isinstance(v, int) else v
                  for k, v in r.items()} if isinstance(r, dict) else r for r in rows]
     if rule.kind == "late_start":
         return rows[rule.bars or 10:]
@@ -337,10 +341,10 @@ def _walk_rows(data: Any, fn: Any) -> Any:
     return data
 
 
-def _retype(row: dict[str, Any], rule: FaultRule) -> dict[str, Any]:
+def _retype(row: dict[str, Any], rule: FaultRule, times: frozenset[str]) -> dict[str, Any]:
     out = {}
     for k, v in row.items():
-        chosen = k in rule.fields if rule.fields else k not in _TIME_FIELDS
+        chosen = k in rule.fields if rule.fields else k not in times
         out[k] = _retype_value(v, rule.mode) if chosen else v
     return out
 

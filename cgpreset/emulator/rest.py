@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cgpreset.emulator import api
+from cgpreset.emulator import api, bodies
 from cgpreset.emulator.faults import ROW_SHAPING, SHAPING, FaultPlan, FaultRule, shape_body
 from cgpreset.emulator.keybudget import SlidingWindow
 from cgpreset.emulator.recorder import RecordedRequest, Recorder
@@ -108,23 +108,23 @@ class RestCore:
     def _normal(self, path: str, params: dict[str, str], key: str | None, fired: list[FaultRule]) -> Reply:
         status = 200
         if not key:
-            body = api.API_KEY_MISSING
+            body = bodies.API_KEY_MISSING
         elif key != self.api_key:
-            body = api.API_KEY_INVALID
+            body = bodies.API_KEY_INVALID
         else:
             admitted, _ = self.window.admit()
             if not admitted:
-                body, status = api.TOO_MANY_REQUESTS, self.rate_limit_status
+                body, status = bodies.TOO_MANY_REQUESTS, self.rate_limit_status
             else:
                 try:
                     body = self.model.answer(path, params)
                 except Exception:  # an emulator bug: answer like the real server, keep the trace
                     self.errors.append(traceback.format_exc())
                     log.exception("emulator failed on %s", path)
-                    body = api.SERVER_ERROR
+                    body = bodies.SERVER_ERROR
         for rule in fired:
             if rule.kind in ROW_SHAPING:
-                body = shape_body(body, rule, key)
+                body = shape_body(body, rule, key, self.model.clock(path))
         raw = self.model.encode(body, dumps)
         reply = Reply(status, raw, code=str(body.get("code")))
         slow = next((r for r in fired if r.kind == "trickle"), None)
@@ -144,10 +144,10 @@ class RestCore:
         if kind == "redirect":
             return Reply(rule.status or 302, b"", "text/html", fault=kind, location=rule.location + raw_path)
         if kind == "code_500":
-            return Reply(200, dumps(api.SERVER_ERROR), code="500", fault=kind)
+            return Reply(200, dumps(bodies.SERVER_ERROR), code="500", fault=kind)
         if kind == "rate_limit":
             status = rule.status or self.rate_limit_status
-            return Reply(status, dumps(api.TOO_MANY_REQUESTS), code="400", fault=kind)
+            return Reply(status, dumps(bodies.TOO_MANY_REQUESTS), code="400", fault=kind)
         if kind == "body":
             return Reply(rule.status or 200, dumps({"code": rule.code, "msg": rule.msg}), code=rule.code, fault=kind)
         if kind == "html":

@@ -1,13 +1,16 @@
 """Row builders of the emulated answers: windows, bar rounding, venue weights and the row shapes
-real responses use (spec §6). Pure helpers of api.py."""
+real responses use (spec §6). Pure helpers of api.py and layered.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from functools import cache
 from typing import Any
 
+from cgpreset.emulator.bodies import DEFAULT_LIMIT
 from cgpreset.emulator.data import Coin, coin_share
-from cgpreset.plans import bar_open, interval_ms
+from cgpreset.plans import DAY_MS, bar_open, interval_ms
 
 CHANGE_WINDOWS = (("5m", 5), ("15m", 15), ("30m", 30), ("1h", 60), ("4h", 240), ("12h", 720), ("24h", 1440))
 CHANGE_WINDOWS_OI = (("5m", 5), ("15m", 15), ("30m", 30), ("1h", 60), ("4h", 240), ("24h", 1440))
@@ -16,6 +19,38 @@ CHANGE_WINDOWS_OI = (("5m", 5), ("15m", 15), ("30m", 30), ("1h", 60), ("4h", 240
 def ceil_bar(ts: int, interval: str) -> int:
     start = bar_open(ts, interval)
     return start if start == ts else start + interval_ms(interval)
+
+
+@cache
+def listed_ms(listed: str) -> int:
+    """A listing day (ISO date, UTC) in ms."""
+    return int(datetime.fromisoformat(listed).replace(tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def window(params: Mapping[str, str], *, listed: str, now: int, days: int | None) -> tuple[list[int], int]:
+    """The bar opens a history call returns, and the bar length.
+
+    Bars align to the interval; `end_time` is exclusive; the newest bar is the forming one.
+    Without `start_time` the newest `limit` bars of the window come back, with it the
+    oldest `limit` bars from start_time on. Depth is cut to `days` of history (the plan's, spec
+    §4; None = since the listing).
+    """
+    interval = params["interval"]
+    step = interval_ms(interval)
+    limit = int(params.get("limit") or DEFAULT_LIMIT)
+    earliest = listed_ms(listed) if days is None else max(listed_ms(listed), now - days * DAY_MS)
+    earliest = ceil_bar(earliest, interval)
+    last = bar_open(now, interval)
+    if params.get("end_time"):
+        last = min(last, bar_open(int(params["end_time"]) - 1, interval))
+    if params.get("start_time"):
+        first = max(earliest, ceil_bar(int(params["start_time"]), interval))
+        last = min(last, first + (limit - 1) * step)
+    else:
+        first = max(earliest, last - (limit - 1) * step)
+    if first > last:
+        return [], step
+    return list(range(first, last + 1, step)), step
 
 
 def exchange_list(raw: str | None) -> list[str] | None:

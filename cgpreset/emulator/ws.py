@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from cgpreset.emulator import api
+from cgpreset.emulator import bodies
 from cgpreset.emulator.data import COINS, LIQ_CHANNELS, PAIRS, Coin, perp_symbol
 from cgpreset.emulator.market import Market
 from cgpreset.emulator.recorder import Recorder, WsConnection, WsFrame
@@ -156,11 +156,11 @@ class WsServer:
         if path.rstrip("/") != WS_PATH:
             return "bad_path", None
         if not key:
-            return "auth", api.API_KEY_MISSING
+            return "auth", bodies.API_KEY_MISSING
         if key != self.api_key:
-            return "auth", api.API_KEY_INVALID
+            return "auth", bodies.API_KEY_INVALID
         if not self.plan.at_least(Plan.STANDARD):
-            return "plan", api.UPGRADE_PLAN
+            return "plan", bodies.UPGRADE_PLAN
         return None
 
     async def _serve(self, ws: ServerConnection, conn: WsConnection) -> None:
