@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cgpreset.analyst.charts import figure_for
-from cgpreset.analyst.views import VIEW_COLUMNS, Selection, iter_rows
+from cgpreset.analyst.views import Selection, iter_rows
 from cgpreset.layers import spec
 from cgpreset.models.config import CoinConfig, HealthSpec
 from cgpreset.plans import interval_ms
@@ -117,7 +117,7 @@ def collect(conn: Any, configs: Sequence[tuple[Path, CoinConfig]], *, now_ms: in
             interval = _layer_interval(cfg, layer)
             rows = _fetch(conn, layer, cfg.coin, None if spec(layer).snapshot else interval)
             label = ""
-            if "instrument" in VIEW_COLUMNS[layer]:  # funding: the config's own pair only
+            if "instrument" in spec(layer).view_series:  # a pair layer: the config's own pair only
                 rows = [r for r in rows if r["exchange"] == sub.exchange and r["instrument"] == sub.symbol]
                 label = f"{sub.exchange} {sub.symbol}"
             out.append(check_series(SeriesReport(cfg.coin, layer, label, interval, rows), cfg.health, now_ms))
