@@ -1,11 +1,12 @@
-"""A repo's own layers are exported like the shipped ones: views and export follow the layer
-definition (one made-up layer per chart kind)."""
+"""A repo's own layers are exported and charted like the shipped ones: views, export and the
+report's charts all follow the layer definition (one made-up layer per chart kind)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +14,16 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cgpreset import layers
+from cgpreset.analyst.charts import GREEN, RED, trace_name, traces
+from cgpreset.analyst.report import write_report
 from cgpreset.analyst.views import View, layer_view, views
 from cgpreset.cli import cli
+from cgpreset.layers.definition import parse_definition
+from cgpreset.models.config import load_configs
 from tests.analyst_db import HOUR, T0, add_view, make_views_db
 
 BARS = 24
@@ -113,6 +120,22 @@ COLUMNS = {
     "my_oi_exchanges": ("coin", "exchange", "time", "ts", "oi_usd", "oi_coin"),
     "my_premium": ("interval", "time", "ts", "premium", "premium_rate", "closed"),
 }
+
+CONFIG = """version: 1
+coin: {coin}
+plan: standard
+interval: 1h
+history_days: 30
+layers:
+  my_basis: {{exchange: OKX, symbol: {coin}-USDT-SWAP}}
+  my_price: {{symbol: {coin}}}
+  my_ratio: {{exchange: OKX, symbol: {coin}-USDT-SWAP}}
+  my_taker: {{symbol: {coin}, exchange_list: [Binance, OKX]}}
+  my_oi_exchanges: {{symbol: {coin}, range: 1h, exchanges: [All, Binance, OKX]}}
+  my_premium: {{}}
+health: {{freshness_intervals: 2, min_rows: 1, max_gap_bars: 0, flag_all_zero: true, tolerance: 0.01}}
+"""
+
 
 @pytest.fixture
 def own_layers(tmp_path: Path) -> Iterator[Path]:
@@ -250,4 +273,121 @@ def test_read_gives_a_layer_the_store_lacks_as_no_rows_and_a_warning(own_layers:
     with pytest.warns(UserWarning, match="the store has no my_ratio view yet, so it has no rows"):
         ratio = read(db, "my_ratio")
     assert (ratio, ratio.columns) == ([], COLUMNS["my_ratio"])
+
+
+def _configs(tmp_path: Path, coins: tuple[str, ...] = ("BTC",)) -> Path:
+    d = tmp_path / "configs"
+    d.mkdir()
+    for coin in coins:
+        (d / f"{coin.lower()}.yaml").write_text(CONFIG.format(coin=coin))
+    return d
+
+
+def _figures(html: str) -> dict[str, Any]:
+    m = re.search(r'<script id="figures" type="application/json">(.*?)</script>', html, re.S)
+    assert m
+    return dict(json.loads(m.group(1)))
+
+
+def test_the_report_charts_each_layer_as_its_definition_says(own_layers: Path, tmp_path: Path) -> None:
+    db = _own_db(tmp_path / "s.db")
+    out = tmp_path / "report.html"
+    result = write_report(load_configs([_configs(tmp_path)]), db, out, source="api", now_ms=NOW)
+    figures = _figures(out.read_text())
+    assert [f["layout"]["title"]["text"] for f in figures.values() if "OK" not in f["layout"]["title"]["text"]] == []
+    assert (result.charts, result.failed, result.empty, result.missing) == (6, 0, 0, ())
+    figures = _figures(out.read_text())
+    # the catalogue's order (the definitions give none: by name), the macro layer last
+    assert list(figures) == [f"chart-BTC-{n}" for n in sorted(DEFINITIONS) if n != "my_premium"] + [
+        "chart-macro-my_premium"]
+
+    def chart(name: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        f = figures[f"chart-macro-{name}" if name == "my_premium" else f"chart-BTC-{name}"]
+        return f["data"], f["layout"]
+
+    data, layout = chart("my_basis")  # candles: named by the close's label and the unit
+    assert [(t["type"], t["name"]) for t in data] == [("candlestick", "basis %")]
+    assert data[0]["close"][:2] == [10.5, 11.5] and len(data[0]["open"]) == BARS
+    assert layout["title"]["text"] == "Basis OHLC (%) · OKX BTC-USDT-SWAP · OK"
+    data, layout = chart("my_price")  # line_close: the layer's name, close and unit
+    assert [(t["type"], t["name"], t["line"]["color"]) for t in data] == [("scatter", "my price (close, quote)",
+                                                                          "#1565c0")]
+    assert layout["title"]["text"] == "Futures price (quote) · OK"
+    data, layout = chart("my_ratio")  # lines: one per column; the ratio on a second axis
+    assert [(t["name"], t.get("yaxis")) for t in data] == [("long %", None), ("short %", None),
+                                                          ("long/short ratio", "y2")]
+    assert layout["yaxis"]["title"]["text"] == "%" and layout["yaxis2"]["title"]["text"] == "ratio"
+    assert layout["yaxis2"]["overlaying"] == "y"
+    data, layout = chart("my_taker")  # bars: a pair of columns reads green / red
+    assert [(t["type"], t["name"], t["marker"]["color"]) for t in data] == [("bar", "buy USD", GREEN),
+                                                                           ("bar", "sell USD", RED)]
+    assert layout["barmode"] == "group" and "yaxis2" not in layout
+    data, layout = chart("my_oi_exchanges")  # by_exchange: stacked per exchange, the total not drawn
+    assert [t["name"] for t in data] == ["Binance", "OKX"] and layout["barmode"] == "stack"
+    assert data[0]["y"][0] == pytest.approx(10.0 * 0.6)
+    data, layout = chart("my_premium")  # flows: the first signed column, green in, red out
+    assert [t["name"] for t in data] == ["premium index"]
+    assert data[0]["y"][:5] == [-2, -1, 0, 1, 2] and data[0]["marker"]["color"][:5] == [RED, RED, GREEN, GREEN, GREEN]
+    assert layout["title"]["text"] == "Coinbase premium index · OK"
+
+
+def test_a_layer_the_store_has_no_view_for_reads_as_empty_with_one_line(own_layers: Path, tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    db = _own_db(tmp_path / "s.db", ("my_price",))  # every other made-up layer: no view yet
+    configs = _configs(tmp_path)
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["report", str(configs), "--store", str(db), "--html", str(out)])
+    assert result.exit_code == 1, result.output  # empty series
+    note = ("note: the store has no my_basis view yet, so it has no rows (a run-preset of a config with the "
+            "my_basis layer adds it)\n")
+    assert note in result.stderr and result.stderr.count("note: ") == 5
+    assert "Traceback" not in result.output
+    assert re.search(r"6 charts, \d failed, 5 empty", result.stdout)  # my_price: stale by the wall clock
+    html = out.read_text()
+    assert "the store has no my_ratio view yet" in _figures(html)["chart-BTC-my_ratio"]["layout"]["annotations"][0][
+        "text"]
+
+    for fmt, expect in (("csv", ",".join(COLUMNS["my_basis"]) + "\n"), ("jsonl", "")):
+        exported = CliRunner().invoke(cli, ["export", "my_basis", "--store", str(db), "--format", fmt])
+        assert (exported.exit_code, exported.stdout) == (0, expect)
+        assert exported.stderr == note
+    parquet = tmp_path / "empty.parquet"
+    exported = CliRunner().invoke(cli, ["export", "my_basis", "--store", str(db), "--format", "parquet",
+                                        "--output", str(parquet)])
+    assert exported.exit_code == 0 and exported.stderr.endswith(f"exported 0 rows of my_basis to {parquet}\n")
+    assert pq.read_table(parquet).column_names == list(COLUMNS["my_basis"])
+
+
+_UNITS = st.sampled_from(["USD", "percent", "ratio", "coin", "quote", "count", "index"])
+_FIELD = st.fixed_dictionaries({"unit": _UNITS, "label": st.none() | st.text("abc ", min_size=1, max_size=8),
+                                "signed": st.booleans()})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["pair", "coin", "coin_exchanges", "macro"]), chart=st.sampled_from(
+    ["line_close", "lines", "bars", "flows"]), fields=st.lists(_FIELD, min_size=1, max_size=5),
+       bars=st.integers(0, 6))
+def test_any_definition_gets_a_view_and_a_chart_named_from_its_fields(kind: str, chart: str,
+                                                                      fields: list[dict[str, Any]],
+                                                                      bars: int) -> None:
+    ls = parse_definition({
+        "name": "my_layer", "title": "Mine", "endpoint": {"path": "/api/mine"}, "kind": kind, "history": "windows",
+        "time": {"field": "t", "unit": "s"}, "chart": chart,
+        "fields": [{"name": f"v{i}", "type": "number", **{k: v for k, v in f.items() if v is not None}}
+                   for i, f in enumerate(fields)]}, "test")
+    v = layer_view(ls)
+    values = tuple(f"v{i}" for i in range(len(fields)))
+    assert v.columns == (*ls.view_series, "time", "ts", *values, "closed")
+    assert set(v.order) <= set(v.columns) and set(v.text) <= set(v.columns)
+    rows = [{"time": T0 + i * HOUR, **{c: (-1) ** i * (i + 1.0) for c in values}} for i in range(bars)]
+    drawn = traces(ls, rows)
+    if chart in ("lines", "bars"):
+        assert [t["name"] for t in drawn] == [trace_name(c) for c in ls.columns]
+        first_unit = ls.columns[0].unit
+        assert [t.get("yaxis") for t in drawn] == [None if c.unit == first_unit else "y2" for c in ls.columns]
+    else:
+        assert len(drawn) == 1
+    for t in drawn:
+        assert t["name"] and t["name"].strip() == t["name"]  # never empty, never padded
+        assert len(t["y"]) == bars
 

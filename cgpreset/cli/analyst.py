@@ -74,10 +74,11 @@ def export_cmd(app: App, layer: str, store: str | None, coins: tuple[str, ...], 
 def report_cmd(app: App, paths: tuple[Path, ...], store: str | None, html_path: Path, source: str | None) -> None:
     """Write one self-contained HTML page (no network needed) of the configs in PATH... as stored.
 
-    Per coin: a chart of each core layer over the stored window, the liquidation breakdown by
-    exchange, then the ETF flows; each series' health verdict with gaps, stale data and failed
-    checks marked on its chart; a summary table on top; the data's source stated plainly.
-    Exit 0 every series ok, 1 a series failed its checks or has no rows, 2 bad input.
+    Per coin: a chart of every layer its config runs, over the stored window; each macro layer
+    once. Each series' health verdict with gaps, stale data and failed checks marked on its
+    chart; a summary table on top; the data's source stated plainly. A layer the store has no view for
+    yet is empty, with a note on stderr. Exit 0 every series ok, 1 a series failed its checks
+    or has no rows, 2 bad input.
 
     \b
     Example:
@@ -91,6 +92,8 @@ def report_cmd(app: App, paths: tuple[Path, ...], store: str | None, html_path: 
     location = store_location(store if store is not None else app.settings.store)
     check_output(html_path, "--html", store=location, inputs=[p for p, _ in configs])
     result = write_report(configs, location, html_path, source=source, now_ms=int(time.time() * 1000))
+    for note in result.missing:
+        click.echo(f"note: {note}", err=True)
     click.echo(f"report: {html_path.as_posix()} ({result.size_bytes / 1e6:.1f} MB, {result.charts} charts, "
                f"{result.failed} failed, {result.empty} empty)")
     if result.failed or result.empty:
