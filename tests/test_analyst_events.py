@@ -1,4 +1,4 @@
-"""The stream's liquidation events: `cgpreset export liquidation_events`.
+"""The stream's liquidation events: `cgpreset export liquidation_events` and the report's section.
 
 The store's `liquidation_events` view (coin, exchange, symbol, side, usd, price, time, ts) is made
 here as the store contract gives it; a test against the store's own view belongs with the store.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from cgpreset.analyst.charts import GREEN, RED
+from cgpreset.analyst.report import write_report
 from cgpreset.cli import cli
+from cgpreset.models.config import load_configs
 from tests.analyst_db import DAY, HOUR, T0, add_events, iso, make_views_db
+from tests.test_report import _config
 
 BARS = 48
 NOW = T0 + BARS * HOUR
@@ -97,3 +102,55 @@ def test_a_store_without_the_events_view_exports_none_with_one_line(tmp_path: Pa
     assert result.stderr == ("note: the store has no liquidation_events view yet, so it has no rows "
                              "(`cgpreset stream --store` adds it and fills it)\n")
 
+
+def _configs(tmp_path: Path) -> Path:
+    d = tmp_path / "configs"
+    d.mkdir()
+    for coin in ("BTC", "SOL"):
+        (d / f"{coin.lower()}.yaml").write_text(_config(coin).replace("history_days: 90", "history_days: 2"))
+    return d
+
+
+def _figures(html: str) -> dict[str, Any]:
+    m = re.search(r'<script id="figures" type="application/json">(.*?)</script>', html, re.S)
+    assert m
+    return dict(json.loads(m.group(1)))
+
+
+def test_the_report_shows_each_coins_events_by_exchange_and_side(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    result = write_report(load_configs([_configs(tmp_path)]), db, out, source="api", now_ms=NOW)
+    assert (result.charts, result.failed, result.empty) == (11 + 2, 0, 0)  # the events are shown, not checked
+    html = out.read_text()
+    figures = _figures(html)
+    btc = figures["chart-BTC-liquidation_events"]
+    assert [(t["name"], t["x"], t["y"], t["text"], t["marker"]["color"]) for t in btc["data"]] == [
+        ("long liquidations USD", ["OKX", "Binance"], [1000.0, 600.0], ["1 event", "3 events"], GREEN),
+        ("short liquidations USD", ["OKX", "Binance"], [None, 50.0], ["", "1 event"], RED)]
+    assert btc["layout"]["title"]["text"] == ("Liquidation events by exchange (USD, streamed) · 5 events since "
+                                              "2026-11-01 00:00")
+    sol = figures["chart-SOL-liquidation_events"]
+    assert sol["data"] == []
+    assert sol["layout"]["annotations"][0]["text"] == "no liquidation events of SOL streamed since 2026-11-01 00:00"
+    # each coin's section: its layers, then its events; the macro layers after every coin
+    ids = re.findall(r'<div class="chart" id="([^"]+)"', html)
+    assert ids.index("chart-BTC-liquidation_events") == ids.index("chart-BTC-liquidation_exchanges") + 1
+    assert ids[-1] == "chart-macro-etf_flows"
+    assert re.search(r"<td>BTC</td><td><a href=\"#chart-BTC-liquidation_events\">liquidation_events</a></td>"
+                     r"<td>stream, since 2026-11-01 00:00</td><td class=\"num\">5</td>", html)
+    assert "5 events, 1,650 USD" in html and "no events in the window" in html
+
+
+@pytest.mark.parametrize("events", [None, []])
+def test_no_events_no_section(tmp_path: Path, events: list[dict[str, Any]] | None) -> None:
+    db = make_views_db(tmp_path / "s.db", coins=("BTC", "SOL"), bars=BARS)
+    if events is not None:  # the view, but nothing streamed
+        con = sqlite3.connect(db)
+        add_events(con, events)
+        con.commit()
+        con.close()
+    out = tmp_path / "report.html"
+    result = write_report(load_configs([_configs(tmp_path)]), db, out, source="api", now_ms=NOW)
+    assert result.charts == 11 and result.missing == ()
+    assert "liquidation_events" not in out.read_text().split("<script>", 1)[0]
+    assert not any("liquidation_events" in k for k in _figures(out.read_text()))

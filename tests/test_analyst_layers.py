@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -391,3 +392,34 @@ def test_any_definition_gets_a_view_and_a_chart_named_from_its_fields(kind: str,
         assert t["name"] and t["name"].strip() == t["name"]  # never empty, never padded
         assert len(t["y"]) == bars
 
+
+def test_the_report_of_own_layers_and_events_draws_in_chromium(own_layers: Path, tmp_path: Path) -> None:
+    from tests.analyst_db import add_events
+    from tests.browser import find_chromium, open_page
+
+    if find_chromium() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed (.ci/run installs the Debian package)")
+        pytest.skip("chromium is not installed: apt-get install chromium")
+    db = _own_db(tmp_path / "s.db")
+    con = sqlite3.connect(db)
+    add_events(con, [{"coin": "BTC", "exchange": ex, "symbol": "BTCUSDT", "side": side, "usd": 1e3 * (i + 1),
+                      "price": 6e4, "time": NOW - (i + 1) * HOUR}
+                     for i, (ex, side) in enumerate([("Binance", "long"), ("OKX", "short"), ("OKX", "long")])])
+    con.commit()
+    con.close()
+    out = tmp_path / "report.html"
+    result = write_report(load_configs([_configs(tmp_path)]), db, out, source="api", now_ms=NOW)
+    assert result.charts == 7
+    with open_page(out.resolve().as_uri()) as page:
+        drawn = page.evaluate("new Promise(done => { const poll = () => document.body.dataset.drawn === "
+                              "document.body.dataset.charts ? done(Number(document.body.dataset.drawn)) "
+                              ": setTimeout(poll, 20); poll(); })")
+        axes = page.evaluate("document.querySelectorAll('#chart-BTC-my_ratio .yaxislayer-above').length + "
+                             "document.querySelectorAll('#chart-BTC-my_ratio g.y2tick').length")
+        bars = page.evaluate("Array.from(document.querySelectorAll('#chart-BTC-liquidation_events .bars .point'))"
+                             ".map(p => p.textContent).filter(t => t)")
+        errors = page.script_errors()
+    assert errors == [] and drawn == 7
+    assert axes > 1  # the ratio's own axis on the right
+    assert sorted(bars) == ["1 event"] * 3  # OKX long and short, Binance long: each bar with its count

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from cgpreset.analyst.report import SeriesReport
 
 GREEN, RED, BLUE, ORANGE, GREY = "#2e7d32", "#c62828", "#1565c0", "#ef6c00", "#9e9e9e"
-_PALETTE = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037", "#ad1457", "#558b2f")
+PALETTE = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037", "#ad1457", "#558b2f")
 
 
 #: Charts carry values to this many significant digits (the eye sees no more; exports stay exact):
@@ -99,7 +99,7 @@ def _line_close(ls: LayerSpec, rows: Rows, x: list[int]) -> Traces:
 
 def _colours(n: int) -> tuple[str, ...]:
     """Two series read as a pair (long / short, buy / sell): green and red; more take the palette."""
-    return (GREEN, RED) if n == 2 else _PALETTE
+    return (GREEN, RED) if n == 2 else PALETTE
 
 
 def _second_axis(ls: LayerSpec) -> set[str]:
@@ -137,7 +137,7 @@ def _by_exchange(ls: LayerSpec, rows: Rows, x: list[int]) -> Traces:
         if r[key] != TOTAL_ROW:
             by_key[r[key]].append(r)
     return [{"type": "bar", "name": k, "x": [r["time"] for r in k_rows], "y": _col(k_rows, value),
-             "marker": {"color": _PALETTE[i % len(_PALETTE)]}}
+             "marker": {"color": PALETTE[i % len(PALETTE)]}}
             for i, (k, k_rows) in enumerate(sorted(by_key.items()))]
 
 

@@ -1,8 +1,8 @@
 """`cgpreset report`: one self-contained HTML page of the stored data, its health and findings.
 
 Per coin of the configs: a Plotly chart of every layer the coin's config runs, over the stored
-window (then each macro layer once). Which layers, how each is drawn and checked, all comes from
-the layer catalogue. Each series
+window (then each macro layer once); the stream's liquidation events when the store holds any.
+Which layers, how each is drawn and checked, all comes from the layer catalogue. Each series
 gets the checks of `run/checks.py` over its stored rows; gaps and stale data are shaded on its
 chart, failed checks written on it. plotly.js is inlined once and the charts are JSON figures:
 the page needs no network.
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cgpreset.analyst.charts import figure_for
+from cgpreset.analyst.events import EventsReport, collect_events, events_figure
 from cgpreset.analyst.views import Selection, read_view
 from cgpreset.layers import LayerSpec, catalogue, spec
 from cgpreset.models.config import CoinConfig, HealthSpec
@@ -178,12 +179,15 @@ def collect(conn: Any, configs: Sequence[tuple[Path, CoinConfig]], *, now_ms: in
     return out
 
 
-def summary_rows(series: Sequence[SeriesReport]) -> list[dict[str, Any]]:
-    """The table on top: one line per chart."""
+def summary_rows(series: Sequence[SeriesReport], events: Sequence[EventsReport] = ()) -> list[dict[str, Any]]:
+    """The table on top: one line per chart (the stream's events after the series)."""
     return [{"coin": "macro" if s.coin == "*" else s.coin, "layer": s.layer, "label": s.label,
              "rows": len(s.rows), "first": _ts(min((r["time"] for r in s.rows), default=None)),
              "last": _ts(max((r["time"] for r in s.rows), default=None)), "verdict": s.verdict,
-             "findings": s.summary, "chart_id": s.chart_id} for s in series]
+             "findings": s.summary, "chart_id": s.chart_id} for s in series] + [
+            {"coin": e.coin, "layer": e.layer, "label": f"stream, since {_ts(e.start_ms)}", "rows": e.events,
+             "first": _ts(e.first), "last": _ts(e.last), "verdict": e.verdict, "findings": e.summary,
+             "chart_id": e.chart_id} for e in events]
 
 
 def source_text(source: str | None) -> str:
@@ -193,24 +197,33 @@ def source_text(source: str | None) -> str:
     return SOURCES.get(source, f"the API at {source}")
 
 
-def render_html(series: Sequence[SeriesReport], *, source: str | None, store_label: str, now_ms: int) -> str:
+def render_html(series: Sequence[SeriesReport], *, source: str | None, store_label: str, now_ms: int,
+                events: Sequence[EventsReport] = ()) -> str:
     """The whole page (pure but for reading the template and plotly.js from the installed packages)."""
     import jinja2
     from plotly.offline import get_plotlyjs
 
     figures = {s.chart_id: figure_for(s, now_ms) for s in series}
+    figures.update({e.chart_id: events_figure(e, _ts(e.start_ms)) for e in events})
     template = resources.files("cgpreset.analyst").joinpath("report.html.j2").read_text(encoding="utf-8")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    coins: dict[str, list[SeriesReport]] = {}
+    coins: dict[str, list[SeriesReport | EventsReport]] = {}
+    for s in series:  # each coin's layers, then its liquidation events; the macro layers last
+        if s.coin != "*":
+            coins.setdefault(s.coin, []).append(s)
+    for e in events:
+        coins.setdefault(e.coin, []).append(e)
     for s in series:
-        coins.setdefault("macro" if s.coin == "*" else s.coin, []).append(s)
+        if s.coin == "*":
+            coins.setdefault("macro", []).append(s)
     verdicts = [s.verdict for s in series]
     return env.from_string(template).render(
         plotly_js=jinja2_safe(get_plotlyjs()),
         figures_json=jinja2_safe(json.dumps(figures, separators=(",", ":")).replace("</", "<\\/")),
-        summary=summary_rows(series), coins=coins, source=source_text(source),
+        summary=summary_rows(series, events), coins=coins, source=source_text(source),
         from_emulator=source == "emulator", store=store_label, generated=_ts(now_ms) + " UTC",
-        counts={v: verdicts.count(v) for v in ("ok", "failed", "empty")}, chart_count=len(series))
+        counts={v: verdicts.count(v) for v in ("ok", "failed", "empty")}, chart_count=len(series),
+        events=len(events))
 
 
 def jinja2_safe(text: str) -> Any:
@@ -263,11 +276,12 @@ def write_report(configs: Sequence[tuple[Path, CoinConfig]], store: Any, html_pa
 
     with connect(store) as conn:
         series = collect(conn, configs, now_ms=now_ms)
+        events = collect_events(conn, configs, now_ms=now_ms)
         if source is None:
             source = recorded_source(conn)
-    page = render_html(series, source=source, store_label=label(store), now_ms=now_ms).encode()
+    page = render_html(series, source=source, store_label=label(store), now_ms=now_ms, events=events).encode()
     write_atomic(html_path, page)
     verdicts = [s.verdict for s in series]
     missing = tuple(dict.fromkeys(s.missing for s in series if s.missing))
-    return ReportResult(html_path, len(page), len(series), verdicts.count("failed"), verdicts.count("empty"),
-                        missing)
+    return ReportResult(html_path, len(page), len(series) + len(events), verdicts.count("failed"),
+                        verdicts.count("empty"), missing)

@@ -74,9 +74,10 @@ def export_cmd(app: App, layer: str, store: str | None, coins: tuple[str, ...], 
 def report_cmd(app: App, paths: tuple[Path, ...], store: str | None, html_path: Path, source: str | None) -> None:
     """Write one self-contained HTML page (no network needed) of the configs in PATH... as stored.
 
-    Per coin: a chart of every layer its config runs, over the stored window; each macro layer
-    once. Each series' health verdict with gaps, stale data and failed checks marked on its
-    chart; a summary table on top; the data's source stated plainly. A layer the store has no view for
+    Per coin: a chart of every layer its config runs, over the stored window, then the
+    liquidation events the stream stored (when the store holds any); each macro layer once.
+    Each series' health verdict with gaps, stale data and failed checks marked on its chart; a
+    summary table on top; the data's source stated plainly. A layer the store has no view for
     yet is empty, with a note on stderr. Exit 0 every series ok, 1 a series failed its checks
     or has no rows, 2 bad input.
 
