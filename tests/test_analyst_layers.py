@@ -57,6 +57,7 @@ fields:
   - {name: high, type: number, unit: quote}
   - {name: low, type: number, unit: quote}
   - {name: close, type: number, unit: quote}
+  - {name: volume_usd, type: number, unit: USD, label: volume}
 checks: [gaps, freshness, ohlc]
 chart: line_close
 """,
@@ -68,7 +69,7 @@ history: windows
 time: {field: time, unit: ms}
 fields:
   - {name: global_account_long_percent, column: long_percent, type: number, unit: percent, label: long}
-  - {name: global_account_short_percent, column: short_percent, type: number, unit: percent, label: short}
+  - {name: global_account_short_percent, column: short_percent, type: number, unit: percent, label: short %}
   - {name: global_account_long_short_ratio, column: long_short_ratio, type: number, unit: ratio, label: long/short}
 checks: [gaps, freshness]
 chart: lines
@@ -114,7 +115,7 @@ chart: flows
 #: Each view's columns: the series' (from the kind), [row key], time, ts, stored, [closed].
 COLUMNS = {
     "my_basis": ("coin", "exchange", "instrument", "interval", "time", "ts", "open", "high", "low", "close", "closed"),
-    "my_price": ("coin", "interval", "time", "ts", "open", "high", "low", "close", "closed"),
+    "my_price": ("coin", "interval", "time", "ts", "open", "high", "low", "close", "volume_usd", "closed"),
     "my_ratio": ("coin", "exchange", "instrument", "interval", "time", "ts", "long_percent", "short_percent",
                  "long_short_ratio", "closed"),
     "my_taker": ("coin", "interval", "time", "ts", "buy_usd", "sell_usd", "closed"),
@@ -261,7 +262,8 @@ def test_export_of_a_layer_outside_its_repo_is_unknown(tmp_path: Path) -> None:
     db = make_views_db(tmp_path / "s.db")
     result = CliRunner().invoke(cli, ["export", "my_basis", "--store", str(db)])
     assert result.exit_code == 2
-    assert result.stderr.startswith("Error: unknown layer 'my_basis': expected one of funding, ")
+    assert re.match(r"Error: unknown layer 'my_basis'( \(did you mean \w+\?\))?: expected one of funding, ",
+                    result.stderr)
     assert result.stderr.endswith(", liquidation_events (`cgpreset layers` lists the layers)\n")
 
 
@@ -310,11 +312,12 @@ def test_the_report_charts_each_layer_as_its_definition_says(own_layers: Path, t
     assert [(t["type"], t["name"]) for t in data] == [("candlestick", "basis %")]
     assert data[0]["close"][:2] == [10.5, 11.5] and len(data[0]["open"]) == BARS
     assert layout["title"]["text"] == "Basis OHLC (%) · OKX BTC-USDT-SWAP · OK"
-    data, layout = chart("my_price")  # line_close: the layer's name, close and unit
-    assert [(t["type"], t["name"], t["line"]["color"]) for t in data] == [("scatter", "my price (close, quote)",
-                                                                          "#1565c0")]
+    data, layout = chart("my_price")  # line_close: the layer's name, close and unit; its volume beside
+    assert [(t["type"], t["name"], t.get("yaxis")) for t in data] == [("scatter", "my price (close, quote)", None),
+                                                                     ("bar", "volume USD", "y2")]
+    assert (layout["yaxis"]["title"]["text"], layout["yaxis2"]["title"]["text"]) == ("quote", "USD")
     assert layout["title"]["text"] == "Futures price (quote) · OK"
-    data, layout = chart("my_ratio")  # lines: one per column; the ratio on a second axis
+    data, layout = chart("my_ratio")  # lines: one per column (a label may carry its unit); the ratio on a second axis
     assert [(t["name"], t.get("yaxis")) for t in data] == [("long %", None), ("short %", None),
                                                           ("long/short ratio", "y2")]
     assert layout["yaxis"]["title"]["text"] == "%" and layout["yaxis2"]["title"]["text"] == "ratio"

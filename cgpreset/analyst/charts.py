@@ -56,6 +56,8 @@ Traces = list[dict[str, Any]]
 Rows = list[dict[str, Any]]
 #: The row of a per-exchange snapshot that is the sum of the others (not drawn: a stacked bar sums).
 TOTAL_ROW = "All"
+#: The fields of a candle, in Plotly's names.
+OHLC = ("open", "high", "low", "close")
 
 
 def unit_text(unit: str) -> str:
@@ -64,8 +66,10 @@ def unit_text(unit: str) -> str:
 
 
 def trace_name(c: Column) -> str:
-    """A stored column's trace name: its label (else its name, spaced) and its unit."""
-    return f"{c.label or c.name.replace('_', ' ')} {unit_text(c.unit)}".strip()
+    """A stored column's trace name: its label (else its name, spaced) and its unit, unless the
+    label already ends with it (`long %`)."""
+    label, unit = c.label or c.name.replace("_", " "), unit_text(c.unit)
+    return label if label.endswith(unit) else f"{label} {unit}".strip()
 
 
 def _by_field(ls: LayerSpec) -> dict[str, Column]:
@@ -82,11 +86,23 @@ def _series_name(ls: LayerSpec, close: Column) -> str:
     return close.label or ls.id.replace("_", " ")
 
 
+def _beside_ohlc(ls: LayerSpec) -> list[Column]:
+    """An OHLC layer's other stored columns (a price's volume): drawn as bars on a second axis."""
+    by_field = _by_field(ls)
+    return [c for c in ls.columns if c.field not in OHLC] if "close" in by_field else []
+
+
+def _bars_beside(ls: LayerSpec, rows: Rows, x: list[int]) -> Traces:
+    return [{"type": "bar", "name": trace_name(c), "x": x, "y": _col(rows, c.name), "yaxis": "y2",
+             "opacity": 0.35, "marker": {"color": PALETTE[(i + 1) % len(PALETTE)]}}
+            for i, c in enumerate(_beside_ohlc(ls))]
+
+
 def _candles(ls: LayerSpec, rows: Rows, x: list[int]) -> Traces:
     col = {f: c.name for f, c in _by_field(ls).items()}
     close = _close(ls)
     return [{"type": "candlestick", "name": f"{_series_name(ls, close)} {unit_text(close.unit)}".strip(), "x": x,
-             **{f: _col(rows, col[f]) for f in ("open", "high", "low", "close")}}]
+             **{f: _col(rows, col[f]) for f in OHLC}}, *_bars_beside(ls, rows, x)]
 
 
 def _line_close(ls: LayerSpec, rows: Rows, x: list[int]) -> Traces:
@@ -94,7 +110,7 @@ def _line_close(ls: LayerSpec, rows: Rows, x: list[int]) -> Traces:
     name = (f"{_series_name(ls, close)} (close, {unit_text(close.unit)})" if close.field == "close"
             else trace_name(close))
     return [{"type": "scatter", "mode": "lines", "name": name, "x": x, "y": _col(rows, close.name),
-             "line": {"color": BLUE, "width": 1.5}}]
+             "line": {"color": BLUE, "width": 1.5}}, *_bars_beside(ls, rows, x)]
 
 
 def _colours(n: int) -> tuple[str, ...]:
@@ -161,11 +177,16 @@ def traces(ls: LayerSpec, rows: Rows) -> Traces:
 
 
 def _axes(ls: LayerSpec) -> dict[str, Any]:
-    """A layer whose columns have two units gets a second y axis, each titled with its unit."""
-    right = [c for c in ls.columns if c.name in _second_axis(ls)]
-    if ls.chart not in ("lines", "bars") or not right:
+    """A second y axis, each titled with its unit, for what is drawn on it: the columns of a second
+    unit (lines, bars), the columns beside an OHLC (candles, a close line)."""
+    left, right = ls.columns[0], []
+    if ls.chart in ("lines", "bars"):
+        right = [c for c in ls.columns if c.name in _second_axis(ls)]
+    elif ls.chart in ("candles", "line_close"):
+        left, right = _close(ls), _beside_ohlc(ls)
+    if not right:
         return {"yaxis": {"automargin": True}}
-    return {"yaxis": {"automargin": True, "title": {"text": unit_text(ls.columns[0].unit)}},
+    return {"yaxis": {"automargin": True, "title": {"text": unit_text(left.unit)}},
             "yaxis2": {"automargin": True, "overlaying": "y", "side": "right",
                        "title": {"text": ", ".join(dict.fromkeys(unit_text(c.unit) for c in right))}}}
 
