@@ -429,9 +429,6 @@ def test_faults_apply_to_an_own_layer_in_its_time_unit() -> None:
 
 # -- end to end -----------------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="the store makes tables only for the layers it knew at import (`no such table: "
-                          "main.data_global_long_short`); a store that grows per layer is another branch's work")
 def test_run_preset_on_the_emulator_stores_an_own_layers_rows(tmp_path: Path) -> None:
     configs = tmp_path / "configs"
     configs.mkdir()

@@ -14,11 +14,11 @@ from click.testing import CliRunner
 
 from cgpreset.analyst import export as export_mod
 from cgpreset.analyst.read import read
-from cgpreset.analyst.views import VIEWS, Selection, iter_rows, make_selection, select_sql
+from cgpreset.analyst.views import Selection, iter_rows, make_selection, select_sql, view_names
 from cgpreset.cli import cli
 from cgpreset.errors import UsageError
 from cgpreset.store import open_store
-from tests.analyst_db import DAY, HOUR, T0, iso, make_views_db
+from tests.analyst_db import DAY, HOUR, SHIPPED_VIEWS, T0, iso, make_views_db
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -100,7 +100,7 @@ def test_etf_views_keep_their_extra_columns(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "etf.parquet"
     assert _invoke("etf_flows", "--store", str(db), "--format", "parquet", "--output", str(out)).exit_code == 0
     cols, want = _view_rows(db, "SELECT * FROM etf_flows ORDER BY time")
-    assert pq.read_table(out).column_names == cols == ["time", "ts", "flow_usd", "price_usd"]
+    assert pq.read_table(out).column_names == cols == ["time", "ts", "flow_usd", "price_usd", "closed"]
     result = _invoke("etf_flows_by_ticker", "--store", str(db), "--format", "jsonl")
     lines = [json.loads(x) for x in result.stdout.splitlines()]
     _, by_ticker = _view_rows(db, "SELECT * FROM etf_flows_by_ticker ORDER BY ticker, time")
@@ -135,7 +135,8 @@ def test_a_failure_mid_export_leaves_the_old_file_and_no_temp(db: Path, tmp_path
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["nope"], "unknown layer 'nope': expected one of " + ", ".join(VIEWS)),
+    (["fundng"], "unknown layer 'fundng' (did you mean funding?): expected one of " + ", ".join(view_names())
+     + " (`cgpreset layers` lists the layers)"),
     (["etf_flows", "--coin", "BTC"], "--coin: etf_flows has no coin column (it is the same for every coin)"),
     (["liquidation_exchanges", "--closed-only"],
      "--closed-only: liquidation_exchanges has no closed column (every row is a final snapshot)"),
@@ -208,7 +209,7 @@ def _copy_to_postgres(db: Path, dsn: str) -> None:
     open_store(dsn).close()
     src = sqlite3.connect(db)
     with psycopg.connect(dsn) as pg:
-        for view in VIEWS:
+        for view in SHIPPED_VIEWS:
             pg.execute(f"DROP VIEW {view}")
             cur = src.execute(f"SELECT * FROM t_{view}")
             cols = [d[0] for d in cur.description]
@@ -225,7 +226,7 @@ def _copy_to_postgres(db: Path, dsn: str) -> None:
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_postgres_store_exports_the_same_bytes_as_sqlite(db: Path, pg_dsn: str, fmt: str) -> None:
     _copy_to_postgres(db, pg_dsn)
-    for view in VIEWS:
+    for view in SHIPPED_VIEWS:
         args = [view, "--format", fmt] + ([] if view.startswith("etf") else ["--coin", "SOL", "--coin", "BTC"])
         from_sqlite = _invoke(*args, "--store", str(db))
         from_pg = _invoke(*args, "--store", pg_dsn)

@@ -112,8 +112,9 @@ def test_drift_and_respellings_against_the_emulator(emulator: Any) -> None:
     ])
     result = _doctor(emulator, "--json")
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1] == ("Error: probe: 1 of 12 endpoints did not answer as the catalogue "
-                                              "expects: liquidation-aggregated-history (drift)")
+    endpoints = len(ENDPOINTS)  # discovery's and every shipped layer's
+    assert result.stderr.splitlines()[-1] == (f"Error: probe: 1 of {endpoints} endpoints did not answer as the "
+                                              "catalogue expects: liquidation-aggregated-history (drift)")
     probe = {p["endpoint"]: p for p in json.loads(result.stdout)["probe"]}
     assert probe["liquidation-aggregated-history"]["problems"] == [
         "row 0 has no field 'aggregated_long_liquidation_usd'"]  # run-preset's decoder's words
@@ -159,6 +160,6 @@ def test_a_repos_own_layers_are_probed_beside_the_shipped_ones(emulator: Any, tm
     finally:
         layers.reset()
     probe = {p["endpoint"]: p for p in json.loads(result.stdout)["probe"]}
-    assert list(probe)[-1] == "coinbase-premium-index" and len(probe) == 13
+    assert list(probe)[-1] == "coinbase-premium-index" and len(probe) == len(ENDPOINTS) + 1  # the repo's own too
     assert probe["coinbase-premium-index"]["params"] == {"interval": "1h", "limit": 3}
     assert [r.path for r in emulator.recorded()].count("/api/coinbase-premium-index") == 1

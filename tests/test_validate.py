@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from cgpreset.cli import cli
 from cgpreset.errors import ConfigError
+from cgpreset.layers import layer_names
 from cgpreset.models.config import load_config
 from cgpreset.models.schema import validate_file
 from tests.conftest import FIXTURES
@@ -71,8 +72,8 @@ def test_unknown_layer_unknown_key_and_bad_values_all_listed(tmp_path: Path) -> 
     lines = result.stdout.splitlines() + result.stderr.splitlines()
     assert "sol.yaml: interval: Input should be '1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', " \
            "'12h', '1d' or '1w'" in lines
-    assert ("sol.yaml: layers.etf_flow: unknown layer (did you mean etf_flows?); expected one of funding, "
-            "open_interest, liquidation, taker_volume, liquidation_exchanges, etf_flows") in lines
+    assert ("sol.yaml: layers.etf_flow: unknown layer (did you mean etf_flows?); expected one of "
+            + ", ".join(layer_names())) in lines
     assert "sol.yaml: health.min_rows: Input should be greater than or equal to 0" in lines
     assert "sol.yaml: health.min_row: unknown key (did you mean min_rows?)" in lines
     assert lines[-1] == "Error: 4 problem(s) in 1 file(s)"

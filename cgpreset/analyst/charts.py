@@ -1,5 +1,9 @@
 """Plotly figures (as JSON-ready dicts) for the report: one per series, findings drawn on it.
 
+Each layer's chart is drawn as its definition's `chart` says (candles, line_close, lines, bars,
+by_exchange, flows), its traces named by the stored columns' labels and units, its title the
+definition's: a repo's own layer is charted like the shipped ones.
+
 x values are bar opens in ms (a Plotly date axis reads them as UTC). Gaps are grey bands between
 the bars around them, stale data a red band from the last closed bar to now, failed checks a red
 note in the chart's corner.
@@ -11,13 +15,13 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from cgpreset.layers import spec
+from cgpreset.layers import Column, LayerSpec, spec
 
 if TYPE_CHECKING:
     from cgpreset.analyst.report import SeriesReport
 
 GREEN, RED, BLUE, ORANGE, GREY = "#2e7d32", "#c62828", "#1565c0", "#ef6c00", "#9e9e9e"
-_PALETTE = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037", "#ad1457", "#558b2f")
+PALETTE = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037", "#ad1457", "#558b2f")
 
 
 #: Charts carry values to this many significant digits (the eye sees no more; exports stay exact):
@@ -49,58 +53,142 @@ def _compact_x(traces: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 Traces = list[dict[str, Any]]
+Rows = list[dict[str, Any]]
+#: The row of a per-exchange snapshot that is the sum of the others (not drawn: a stacked bar sums).
+TOTAL_ROW = "All"
+#: The fields of a candle, in Plotly's names.
+OHLC = ("open", "high", "low", "close")
 
 
-def _funding(rows: list[dict[str, Any]], x: list[int]) -> Traces:
-    return [{"type": "candlestick", "name": "funding %", "x": x, "open": _col(rows, "open"),
-             "high": _col(rows, "high"), "low": _col(rows, "low"), "close": _col(rows, "close")}]
+def unit_text(unit: str) -> str:
+    """A unit as a chart writes it: percent as %, the others by name (USD, ratio, coin, ...)."""
+    return "%" if unit == "percent" else unit
 
 
-def _open_interest(rows: list[dict[str, Any]], x: list[int]) -> Traces:
-    return [{"type": "scatter", "mode": "lines", "name": "open interest (close, USD)", "x": x,
-             "y": _col(rows, "close"), "line": {"color": BLUE, "width": 1.5}}]
+def trace_name(c: Column) -> str:
+    """A stored column's trace name: its label (else its name, spaced) and its unit, unless the
+    label already ends with it (`long %`)."""
+    label, unit = c.label or c.name.replace("_", " "), unit_text(c.unit)
+    return label if label.endswith(unit) else f"{label} {unit}".strip()
 
 
-def _liquidation(rows: list[dict[str, Any]], x: list[int]) -> Traces:
-    return [{"type": "bar", "name": "long liquidations USD", "x": x, "y": _col(rows, "long_usd"),
-             "marker": {"color": GREEN}},
-            {"type": "bar", "name": "short liquidations USD", "x": x, "y": _col(rows, "short_usd"),
-             "marker": {"color": RED}}]
+def _by_field(ls: LayerSpec) -> dict[str, Column]:
+    return {c.field: c for c in ls.columns}
 
 
-def _taker_volume(rows: list[dict[str, Any]], x: list[int]) -> Traces:
-    return [{"type": "scatter", "mode": "lines", "name": "taker buy USD", "x": x, "y": _col(rows, "buy_usd"),
-             "line": {"color": GREEN, "width": 1}},
-            {"type": "scatter", "mode": "lines", "name": "taker sell USD", "x": x, "y": _col(rows, "sell_usd"),
-             "line": {"color": RED, "width": 1}}]
+def _close(ls: LayerSpec) -> Column:
+    """The column a one-line chart draws: the close of an OHLC layer, else the first stored."""
+    return _by_field(ls).get("close", ls.columns[0])
 
 
-def _by_exchange(rows: list[dict[str, Any]], x: list[int]) -> Traces:
-    """One stacked bar series per exchange; the "All" row is their sum, so it is not drawn."""
-    by_exchange: dict[str, list[dict[str, Any]]] = defaultdict(list)
+def _series_name(ls: LayerSpec, close: Column) -> str:
+    """What an OHLC layer's one trace is called: the close field's label, else the layer's name."""
+    return close.label or ls.id.replace("_", " ")
+
+
+def _beside_ohlc(ls: LayerSpec) -> list[Column]:
+    """An OHLC layer's other stored columns (a price's volume): drawn as bars on a second axis."""
+    by_field = _by_field(ls)
+    return [c for c in ls.columns if c.field not in OHLC] if "close" in by_field else []
+
+
+def _bars_beside(ls: LayerSpec, rows: Rows, x: list[int]) -> Traces:
+    return [{"type": "bar", "name": trace_name(c), "x": x, "y": _col(rows, c.name), "yaxis": "y2",
+             "opacity": 0.35, "marker": {"color": PALETTE[(i + 1) % len(PALETTE)]}}
+            for i, c in enumerate(_beside_ohlc(ls))]
+
+
+def _candles(ls: LayerSpec, rows: Rows, x: list[int]) -> Traces:
+    col = {f: c.name for f, c in _by_field(ls).items()}
+    close = _close(ls)
+    return [{"type": "candlestick", "name": f"{_series_name(ls, close)} {unit_text(close.unit)}".strip(), "x": x,
+             **{f: _col(rows, col[f]) for f in OHLC}}, *_bars_beside(ls, rows, x)]
+
+
+def _line_close(ls: LayerSpec, rows: Rows, x: list[int]) -> Traces:
+    close = _close(ls)
+    name = (f"{_series_name(ls, close)} (close, {unit_text(close.unit)})" if close.field == "close"
+            else trace_name(close))
+    return [{"type": "scatter", "mode": "lines", "name": name, "x": x, "y": _col(rows, close.name),
+             "line": {"color": BLUE, "width": 1.5}}, *_bars_beside(ls, rows, x)]
+
+
+def _colours(n: int) -> tuple[str, ...]:
+    """Two series read as a pair (long / short, buy / sell): green and red; more take the palette."""
+    return (GREEN, RED) if n == 2 else PALETTE
+
+
+def _second_axis(ls: LayerSpec) -> set[str]:
+    """Columns drawn on a right-hand axis: those whose unit is not the first column's."""
+    return {c.name for c in ls.columns if c.unit != ls.columns[0].unit}
+
+
+def _each_column(ls: LayerSpec, rows: Rows, x: list[int], trace: dict[str, Any], style: str) -> Traces:
+    """One trace per stored column (`trace`: the type; `style`: `line` or `marker`, coloured)."""
+    colours, right = _colours(len(ls.columns)), _second_axis(ls)
+    out = []
+    for i, c in enumerate(ls.columns):
+        colour: dict[str, Any] = {"color": colours[i % len(colours)]}
+        if style == "line":
+            colour["width"] = 1
+        t = {**trace, "name": trace_name(c), "x": x, "y": _col(rows, c.name), style: colour}
+        out.append({**t, "yaxis": "y2"} if c.name in right else t)
+    return out
+
+
+def _lines(ls: LayerSpec, rows: Rows, x: list[int]) -> Traces:
+    return _each_column(ls, rows, x, {"type": "scatter", "mode": "lines"}, "line")
+
+
+def _bars(ls: LayerSpec, rows: Rows, x: list[int]) -> Traces:
+    return _each_column(ls, rows, x, {"type": "bar"}, "marker")
+
+
+def _by_exchange(ls: LayerSpec, rows: Rows, x: list[int]) -> Traces:
+    """One stacked bar series per exchange (the row key) of the first stored column; the total row
+    is their sum, so it is not drawn."""
+    key, value = ls.row_key or "exchange", ls.columns[0].name
+    by_key: dict[str, Rows] = defaultdict(list)
     for r in rows:
-        if r["exchange"] != "All":
-            by_exchange[r["exchange"]].append(r)
-    return [{"type": "bar", "name": ex, "x": [r["time"] for r in ex_rows], "y": _col(ex_rows, "total_usd"),
-             "marker": {"color": _PALETTE[i % len(_PALETTE)]}}
-            for i, (ex, ex_rows) in enumerate(sorted(by_exchange.items()))]
+        if r[key] != TOTAL_ROW:
+            by_key[r[key]].append(r)
+    return [{"type": "bar", "name": k, "x": [r["time"] for r in k_rows], "y": _col(k_rows, value),
+             "marker": {"color": PALETTE[i % len(PALETTE)]}}
+            for i, (k, k_rows) in enumerate(sorted(by_key.items()))]
 
 
-def _etf_flows(rows: list[dict[str, Any]], x: list[int]) -> Traces:
-    flows = _col(rows, "flow_usd")
-    return [{"type": "bar", "name": "net flow USD", "x": x, "y": flows,
+def _flows(ls: LayerSpec, rows: Rows, x: list[int]) -> Traces:
+    """Net flows as bars, green in and red out: the first signed column (else the first)."""
+    c = next((c for c in ls.columns if c.signed), ls.columns[0])
+    flows = _col(rows, c.name)
+    return [{"type": "bar", "name": trace_name(c), "x": x, "y": flows,
              "marker": {"color": [GREEN if (v or 0) >= 0 else RED for v in flows]}}]
 
 
-#: The traces of each layer's chart.
-TRACES: dict[str, Callable[[list[dict[str, Any]], list[int]], Traces]] = {
-    "funding": _funding, "open_interest": _open_interest, "liquidation": _liquidation,
-    "taker_volume": _taker_volume, "liquidation_exchanges": _by_exchange, "etf_flows": _etf_flows}
+#: The traces of each kind of chart a layer definition may name (`chart:`).
+TRACES: dict[str, Callable[[LayerSpec, Rows, list[int]], Traces]] = {
+    "candles": _candles, "line_close": _line_close, "lines": _lines, "bars": _bars, "by_exchange": _by_exchange,
+    "flows": _flows}
 
 
-TITLES = {"funding": "Funding rate OHLC (%)", "open_interest": "Open interest (USD)",
-          "liquidation": "Liquidations long / short (USD)", "taker_volume": "Taker buy / sell volume (USD)",
-          "liquidation_exchanges": "Liquidations by exchange (USD, per snapshot)", "etf_flows": "ETF net flows (USD)"}
+def traces(ls: LayerSpec, rows: Rows) -> Traces:
+    """The layer's chart of `rows` (view rows, ascending), as its definition's `chart` draws it."""
+    return _compact_x(TRACES[ls.chart](ls, rows, [r["time"] for r in rows]))
+
+
+def _axes(ls: LayerSpec) -> dict[str, Any]:
+    """A second y axis, each titled with its unit, for what is drawn on it: the columns of a second
+    unit (lines, bars), the columns beside an OHLC (candles, a close line)."""
+    left, right = ls.columns[0], []
+    if ls.chart in ("lines", "bars"):
+        right = [c for c in ls.columns if c.name in _second_axis(ls)]
+    elif ls.chart in ("candles", "line_close"):
+        left, right = _close(ls), _beside_ohlc(ls)
+    if not right:
+        return {"yaxis": {"automargin": True}}
+    return {"yaxis": {"automargin": True, "title": {"text": unit_text(left.unit)}},
+            "yaxis2": {"automargin": True, "overlaying": "y", "side": "right",
+                       "title": {"text": ", ".join(dict.fromkeys(unit_text(c.unit) for c in right))}}}
 
 
 def figure_for(s: SeriesReport, now_ms: int) -> dict[str, Any]:
@@ -113,19 +201,20 @@ def figure_for(s: SeriesReport, now_ms: int) -> dict[str, Any]:
                        "y1": 1, "fillcolor": RED, "opacity": 0.15, "line": {"width": 0}, "layer": "below"})
     notes = []
     if s.findings or not s.rows:
-        text = "<br>".join(s.findings) if s.rows else "no rows stored"
+        text = "<br>".join(s.findings) if s.rows else s.missing or "no rows stored"
         notes.append({"xref": "paper", "yref": "paper", "x": 0, "y": 1, "xanchor": "left", "yanchor": "top",
                       "text": text, "showarrow": False, "align": "left", "font": {"color": RED, "size": 11},
                       "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": RED})
     if s.gaps:
         notes.append({"xref": "paper", "yref": "paper", "x": 1, "y": 1, "xanchor": "right", "yanchor": "top",
                       "text": f"{len(s.gaps)} gap(s) shaded grey", "showarrow": False, "font": {"size": 10}})
-    title = f"{TITLES[s.layer]}{' · ' + s.label if s.label else ''} · {s.verdict.upper()}"
+    ls = spec(s.layer)
+    title = f"{ls.title}{' · ' + s.label if s.label else ''} · {s.verdict.upper()}"
     font = {"size": 13, "color": RED if s.verdict != "ok" else "#222"}
     layout = {"title": {"text": title, "x": 0.01, "xanchor": "left", "font": font},
               "height": 300, "margin": {"l": 60, "r": 20, "t": 40, "b": 30},
               "xaxis": {"type": "date", "rangeslider": {"visible": False}},
-              "yaxis": {"automargin": True}, "barmode": "stack" if spec(s.layer).snapshot else "group",
+              **_axes(ls), "barmode": "stack" if ls.snapshot else "group",
               "legend": {"orientation": "h", "y": -0.15}, "shapes": shapes, "annotations": notes,
               "plot_bgcolor": "#fafafa"}
-    return {"data": _compact_x(TRACES[s.layer](s.rows, [r["time"] for r in s.rows])), "layout": layout}
+    return {"data": traces(ls, s.rows), "layout": layout}

@@ -12,13 +12,14 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from cgpreset._io import atomic_output
-from cgpreset.analyst.views import TEXT_COLUMNS, Selection, iter_rows
+from cgpreset.analyst.views import Selection, read_view, views
 from cgpreset.errors import UsageError
 
 FORMATS = ("csv", "jsonl", "parquet")
@@ -72,24 +73,26 @@ def write_jsonl(columns: Sequence[str], batches: Iterator[list[tuple[Any, ...]]]
     return n
 
 
-def arrow_type(column: str, sample: Sequence[Any] = ()) -> Any:
-    """The Parquet type of a view column: time as a UTC ms timestamp, closed as bool, text, else float64."""
+def arrow_type(column: str, sample: Sequence[Any] = (), text: Collection[str] = ()) -> Any:
+    """The Parquet type of a view column: time as a UTC ms timestamp, closed as bool, the view's
+    `text` columns (or one whose values are text) as strings, every other column float64."""
     pa = _require_pyarrow()
     if column == "time":
         return pa.timestamp("ms", tz="UTC")
     if column == "closed":
         return pa.bool_()
-    if column in TEXT_COLUMNS or any(isinstance(v, str) for v in sample):
+    if column in text or any(isinstance(v, str) for v in sample):
         return pa.string()
     return pa.float64()
 
 
-def write_parquet(columns: Sequence[str], batches: Iterator[list[tuple[Any, ...]]], out: IO[bytes]) -> int:
+def write_parquet(columns: Sequence[str], batches: Iterator[list[tuple[Any, ...]]], out: IO[bytes],
+                  text: Collection[str] = ()) -> int:
     pa = _require_pyarrow()
     import pyarrow.parquet as pq
 
     first = next(batches, [])
-    schema = pa.schema([(c, arrow_type(c, [r[i] for r in first[:100]])) for i, c in enumerate(columns)])
+    schema = pa.schema([(c, arrow_type(c, [r[i] for r in first[:100]], text)) for i, c in enumerate(columns)])
     n = 0
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:  # leaves `out` open
         for batch in _chain(first, batches):
@@ -105,25 +108,41 @@ def _chain(first: list[tuple[Any, ...]], rest: Iterator[list[tuple[Any, ...]]]) 
     yield from rest
 
 
+@dataclass(frozen=True)
+class Exported:
+    """What `export_view` wrote: the row count, and the note for a view the store does not have yet."""
+
+    rows: int
+    missing: str | None = None
+
+
 def export_view(conn: Any, view: str, sel: Selection, fmt: str, *, output: Path | None,
-                stdout: IO[bytes] | None = None) -> int:
-    """Write the view's selected rows to `output` (atomically) or `stdout`; returns the row count."""
+                stdout: IO[bytes] | None = None) -> Exported:
+    """Write the view's selected rows to `output` (atomically) or `stdout`.
+
+    A view the store does not have yet is written empty (the CSV header, a Parquet schema) and
+    says so in `missing`.
+    """
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if fmt == "parquet":
         _require_pyarrow()
         if output is None:
             raise UsageError("--format parquet needs --output FILE (Parquet is not written to stdout)")
-    columns, batches = iter_rows(conn, view, sel)
+    columns, batches, missing = read_view(conn, view, sel)
+    text = views()[view].text
     with closing(batches):  # the cursor closes here, before its connection does
         if output is None:
             assert stdout is not None
-            return write_csv(columns, batches, stdout) if fmt == "csv" else write_jsonl(columns, batches, stdout)
-        return _to_file(columns, batches, fmt, output)
+            n = write_csv(columns, batches, stdout) if fmt == "csv" else write_jsonl(columns, batches, stdout)
+        else:
+            n = _to_file(columns, batches, fmt, output, text)
+    return Exported(n, missing)
 
 
-def _to_file(columns: Sequence[str], batches: Iterator[list[tuple[Any, ...]]], fmt: str, output: Path) -> int:
+def _to_file(columns: Sequence[str], batches: Iterator[list[tuple[Any, ...]]], fmt: str, output: Path,
+             text: Collection[str]) -> int:
     with atomic_output(output) as fh:
         if fmt == "parquet":
-            return write_parquet(columns, batches, fh)
+            return write_parquet(columns, batches, fh, text)
         return write_csv(columns, batches, fh) if fmt == "csv" else write_jsonl(columns, batches, fh)

@@ -7,21 +7,28 @@ turn them into a frame when that library is installed, with `time` as a UTC time
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from cgpreset.analyst.source import connect
-from cgpreset.analyst.views import iter_rows, make_selection
+from cgpreset.analyst.views import make_selection, read_view, views
 from cgpreset.errors import UsageError
 
 
 class Rows(list[dict[str, Any]]):
-    """A view's rows (dicts in column order), convertible to a data frame."""
+    """A view's rows (dicts in column order), convertible to a data frame.
 
-    def __init__(self, columns: Sequence[str], rows: Sequence[dict[str, Any]] = ()) -> None:
+    `text`: the columns holding text; `missing`: why there are none, for a view the store lacks.
+    """
+
+    def __init__(self, columns: Sequence[str], rows: Sequence[dict[str, Any]] = (), *,
+                 text: Collection[str] = (), missing: str | None = None) -> None:
         super().__init__(rows)
         self.columns = tuple(columns)
+        self.text = frozenset(text)
+        self.missing = missing
 
     def to_arrow(self) -> Any:
         """A pyarrow Table with the Parquet export's types."""
@@ -32,7 +39,7 @@ class Rows(list[dict[str, Any]]):
         from cgpreset.analyst.export import arrow_type
 
         sample = self[:100]
-        fields = [(c, arrow_type(c, [r[c] for r in sample])) for c in self.columns]
+        fields = [(c, arrow_type(c, [r[c] for r in sample], self.text)) for c in self.columns]
         return pa.table({c: pa.array([r[c] for r in self], type=t) for c, t in fields})
 
     def to_pandas(self) -> Any:
@@ -69,7 +76,8 @@ def _when(value: str | int | datetime | None) -> str | None:
 def read(store: Any, layer: str, *, coin: str | Sequence[str] | None = None,
          since: str | timedelta | None = None, start: str | int | datetime | None = None,
          end: str | int | datetime | None = None, closed_only: bool = False) -> Rows:
-    """The rows of one analyst view (`layer`) of `store` (a path or a DB-API connection).
+    """The rows of one analyst view (`layer`, any view of the active catalogue) of `store` (a path
+    or a DB-API connection). A view the store does not have yet gives no rows and a warning.
 
     `coin`: one code or several; `since`: "30d" or a timedelta back from now; `start`/`end`: ms,
     ISO-8601 text or a datetime (end exclusive); `closed_only`: leave out still-forming bars.
@@ -80,8 +88,10 @@ def read(store: Any, layer: str, *, coin: str | Sequence[str] | None = None,
     sel = make_selection(coins=coins, since=since, start=_when(start), end=_when(end),
                          closed_only=closed_only, now_ms=int(_time.time() * 1000))
     with connect(store) as conn:
-        columns, batches = iter_rows(conn, layer, sel)
-        out = Rows(columns)
+        columns, batches, missing = read_view(conn, layer, sel)
+        out = Rows(columns, text=views()[layer].text, missing=missing)
         for batch in batches:
             out.extend(dict(zip(columns, row, strict=True)) for row in batch)
+    if missing is not None:
+        warnings.warn(missing, stacklevel=2)
     return out

@@ -29,12 +29,14 @@ _STORE_HELP = "Store: an SQLite file or a postgresql:// URL [default: CGPRESET_S
 @pass_app
 def export_cmd(app: App, layer: str, store: str | None, coins: tuple[str, ...], since: str | None,
                start: str | None, end: str | None, closed_only: bool, fmt: str, output: Path | None) -> None:
-    """Write one analyst view of the store (LAYER: funding, open_interest, liquidation, taker_volume,
-    liquidation_exchanges, etf_flows, etf_flows_by_ticker) as CSV, JSON Lines or Parquet.
+    """Write one analyst view of the store as CSV, JSON Lines or Parquet. LAYER: any layer of the
+    catalogue (`cgpreset layers` lists them; ./layers/*.yaml join the shipped ones), a layer's
+    detail view such as etf_flows_by_ticker, or liquidation_events (the stream's).
 
     Columns are the view's; rows are ordered by series, then time (`time` is the bar open in ms
-    UTC, a UTC timestamp in Parquet). Streamed in batches: any window fits in memory. Exit 0
-    written, 2 bad flags, an unreadable store or an unwritable output.
+    UTC, a UTC timestamp in Parquet). Streamed in batches: any window fits in memory. A layer the
+    store has no view for yet is written empty, with a note on stderr. Exit 0 written, 2 bad
+    flags, an unknown layer, an unreadable store or an unwritable output.
 
     \b
     Examples:
@@ -44,17 +46,21 @@ def export_cmd(app: App, layer: str, store: str | None, coins: tuple[str, ...], 
     from cgpreset.analyst.export import export_view
     from cgpreset.analyst.source import connect
     from cgpreset.analyst.views import make_selection
+    from cgpreset.layers import REPO_LAYERS, use
     from cgpreset.store.dsn import store_location
 
+    use([REPO_LAYERS])  # a repo's own layers (./layers/*.yaml) are exported like the shipped ones
     sel = make_selection(coins=coins, since=since, start=start, end=end, closed_only=closed_only,
                          now_ms=int(time.time() * 1000))
     location = store_location(store if store is not None else app.settings.store)
     if output is not None:
         check_output(output, "--output", store=location)
     with connect(location) as conn:
-        n = export_view(conn, layer, sel, fmt, output=output, stdout=sys.stdout.buffer)
+        done = export_view(conn, layer, sel, fmt, output=output, stdout=sys.stdout.buffer)
+    if done.missing is not None:
+        click.echo(f"note: {done.missing}", err=True)
     if output is not None:
-        click.echo(f"exported {n} rows of {layer} to {output.as_posix()}", err=True)
+        click.echo(f"exported {done.rows} rows of {layer} to {output.as_posix()}", err=True)
 
 
 @cli.command("report")
@@ -68,10 +74,12 @@ def export_cmd(app: App, layer: str, store: str | None, coins: tuple[str, ...], 
 def report_cmd(app: App, paths: tuple[Path, ...], store: str | None, html_path: Path, source: str | None) -> None:
     """Write one self-contained HTML page (no network needed) of the configs in PATH... as stored.
 
-    Per coin: a chart of each core layer over the stored window, the liquidation breakdown by
-    exchange, then the ETF flows; each series' health verdict with gaps, stale data and failed
-    checks marked on its chart; a summary table on top; the data's source stated plainly.
-    Exit 0 every series ok, 1 a series failed its checks or has no rows, 2 bad input.
+    Per coin: a chart of every layer its config runs, over the stored window, then the
+    liquidation events the stream stored (when the store holds any); each macro layer once.
+    Each series' health verdict with gaps, stale data and failed checks marked on its chart; a
+    summary table on top; the data's source stated plainly. A layer the store has no view for
+    yet is empty, with a note on stderr. Exit 0 every series ok, 1 a series failed its checks
+    or has no rows, 2 bad input.
 
     \b
     Example:
@@ -85,6 +93,8 @@ def report_cmd(app: App, paths: tuple[Path, ...], store: str | None, html_path: 
     location = store_location(store if store is not None else app.settings.store)
     check_output(html_path, "--html", store=location, inputs=[p for p, _ in configs])
     result = write_report(configs, location, html_path, source=source, now_ms=int(time.time() * 1000))
+    for note in result.missing:
+        click.echo(f"note: {note}", err=True)
     click.echo(f"report: {html_path.as_posix()} ({result.size_bytes / 1e6:.1f} MB, {result.charts} charts, "
                f"{result.failed} failed, {result.empty} empty)")
     if result.failed or result.empty:
