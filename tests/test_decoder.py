@@ -43,7 +43,7 @@ REFUSED = object()
 #: A layer whose API sends its time in seconds (the Coinbase premium index's shape).
 PREMIUM = {
     "name": "premium_index", "title": "Coinbase premium index", "order": 70,
-    "endpoint": {"path": "/api/coinbase-premium-index", "id": "coinbase-premium-index"},
+    "endpoint": {"path": "/api/own/premium-index"},
     "kind": "macro", "history": "windows", "min_plan": "hobbyist", "core": False,
     "time": {"field": "time", "unit": "s"},
     "fields": [{"name": "premium", "type": "number", "unit": "USD", "signed": True},

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from cgpreset.cli import cli
 
 #: A repo's own layer in ./layers: `cgpreset emulator` serves it too.
-PREMIUM = """name: coinbase_premium
+PREMIUM = """name: own_premium
 title: Coinbase premium index
 endpoint: {path: /api/own/coinbase-premium-index}
 kind: macro
@@ -57,7 +57,7 @@ def test_emulator_command_serves_until_terminated(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=5)
     assert proc.returncode == 0
     assert time.monotonic() - stopping < 2.0
-    assert "plan hobbyist" in err and "1 fault rule(s), your layers coinbase_premium (./layers)" in err
+    assert "plan hobbyist" in err and "1 fault rule(s), your layers own_premium (./layers)" in err
 
 
 def test_bad_faults_file_is_one_line_exit_2(tmp_path: Path) -> None:

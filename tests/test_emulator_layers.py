@@ -92,8 +92,8 @@ fields:
   - {name: agg_taker_sell_vol, type: number, unit: USD}
   - {name: cum_vol_delta, type: number, unit: USD, signed: true}
 """,
-    "coinbase_premium": """
-name: coinbase_premium
+    "own_premium": """
+name: own_premium
 title: Coinbase premium index
 endpoint: {path: /api/own/coinbase-premium-index}
 kind: macro
@@ -250,7 +250,7 @@ def test_scales_follow_the_unit_and_the_coin() -> None:
     assert all(r["agg_taker_buy_vol"] > 0 and r["agg_taker_sell_vol"] > 0 for r in cvd)
     deltas = [r["cum_vol_delta"] for r in cvd]
     assert min(deltas) < 0 < max(deltas)  # signed: around 0
-    premium = answer(layers.spec("coinbase_premium"), limit=300)["data"]
+    premium = answer(layers.spec("own_premium"), limit=300)["data"]
     rates = [r["premium_rate"] for r in premium]
     assert min(rates) < 0 < max(rates) and all(abs(x) < 0.2 for x in rates)
 
@@ -272,7 +272,7 @@ def test_checks_of_the_shipped_definitions_hold_when_served_from_them() -> None:
 # -- times, windows and the closed-bar cache --------------------------------------------------------------
 
 def test_seconds_layer_sends_seconds_on_the_grid_for_a_window_in_ms() -> None:
-    ls = layers.spec("coinbase_premium")
+    ls = layers.spec("own_premium")
     start = bar_open(NOW, "1h") - 10 * HOUR_MS
     rows = answer(ls, start_time=start, end_time=start + 3 * HOUR_MS)["data"]
     assert [r["time"] for r in rows] == [start // 1000, start // 1000 + 3600, start // 1000 + 7200]
@@ -292,7 +292,7 @@ def _expected(ls: LayerSpec, plan: Plan, interval: str, start: int | None, end: 
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=st.sampled_from(["global_long_short", "coinbase_premium"]),
+@given(name=st.sampled_from(["global_long_short", "own_premium"]),
        plan=st.sampled_from([Plan.STARTUP, Plan.STANDARD, Plan.PROFESSIONAL]),
        interval=st.sampled_from(["30m", "1h", "4h", "12h", "1d"]), data=st.data())
 def test_a_window_holds_exactly_its_bars_ascending_at_most_limit(name: str, plan: Plan, interval: str,
@@ -412,7 +412,7 @@ def test_the_catalogue_is_read_per_request() -> None:
 
 
 def test_faults_apply_to_an_own_layer_in_its_time_unit() -> None:
-    premium, ratio = layers.spec("coinbase_premium"), layers.spec("global_long_short")
+    premium, ratio = layers.spec("own_premium"), layers.spec("global_long_short")
     faults = [{"path": "/api/own/futures/global-*", "kind": "hole", "bars": 2, "at": 1},
               {"path": premium.path, "kind": "misaligned", "nth": 1},
               {"path": premium.path, "kind": "types", "nth": 2}]

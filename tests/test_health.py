@@ -121,9 +121,13 @@ def test_config_below_the_keys_floor_is_not_signed_off() -> None:
 def test_plan_notes_are_kept_together() -> None:
     from dataclasses import replace
 
+    from cgpreset import layers
+
+    funding = layers.spec("funding")  # the same layer, as one above the key's plan
+    layers.use(layers.shipped().with_specs([replace(funding, id="funding_std", min_plan=Plan.STANDARD,
+                                                    source="layers/funding_std.yaml")]))
     s = next(s for s, _ in plan_shots(configs("SOL"), Plan.STANDARD) if s.layer == "funding")
-    needs_standard = replace(s, endpoint_id="coins-markets")  # an endpoint above the key's plan
-    shot = _shot_for(needs_standard, Plan.HOBBYIST)
+    shot = _shot_for(replace(s, layer="funding_std"), Plan.HOBBYIST)
     assert shot.plan_note == "needs standard; 1h below the hobbyist floor; asked 4h"
 
 

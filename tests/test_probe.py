@@ -151,7 +151,7 @@ def test_a_repos_own_layers_are_probed_beside_the_shipped_ones(emulator: Any, tm
     (tmp_path / "layers").mkdir()
     (tmp_path / "layers" / "premium_index.yaml").write_text(
         "name: premium_index\ntitle: Coinbase premium index\n"
-        "endpoint: {path: /api/coinbase-premium-index, id: coinbase-premium-index}\n"
+        "endpoint: {path: /api/own/premium-index}\n"
         "kind: macro\nhistory: windows\ntime: {field: time, unit: s}\n"
         "fields:\n  - {name: premium, type: number, unit: USD, signed: true}\n"
         "checks: [gaps, freshness]\nchart: lines\n", encoding="utf-8")
@@ -160,6 +160,6 @@ def test_a_repos_own_layers_are_probed_beside_the_shipped_ones(emulator: Any, tm
     finally:
         layers.reset()
     probe = {p["endpoint"]: p for p in json.loads(result.stdout)["probe"]}
-    assert list(probe)[-1] == "coinbase-premium-index" and len(probe) == len(ENDPOINTS) + 1  # the repo's own too
-    assert probe["coinbase-premium-index"]["params"] == {"interval": "1h", "limit": 3}
-    assert [r.path for r in emulator.recorded()].count("/api/coinbase-premium-index") == 1
+    assert list(probe)[-1] == "own-premium-index" and len(probe) == len(ENDPOINTS) + 1  # the repo's own too
+    assert probe["own-premium-index"]["params"] == {"interval": "1h", "limit": 3}
+    assert [r.path for r in emulator.recorded()].count("/api/own/premium-index") == 1

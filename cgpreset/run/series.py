@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
+from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, layer_endpoint
 from cgpreset.layers import LayerId, LayerSpec, layer_names, spec
 from cgpreset.models.config import CoinConfig, HealthSpec
 from cgpreset.plans import DAY_MS, Plan, bar_open, history_days, interval_ms
@@ -64,7 +64,8 @@ class Series:
 
     @property
     def endpoint(self) -> Endpoint:
-        return endpoint(self.endpoint_id)
+        """The layer's own endpoint (two layers may share a path, e.g. a copy of a shipped one)."""
+        return layer_endpoint(self.spec)
 
     @property
     def param_dict(self) -> dict[str, Any]:
