@@ -32,7 +32,6 @@ from cgpreset.store.dsn import StoreLocation, display, store_location
 if TYPE_CHECKING:  # the commands import their machinery when they run (fast --help, see cli/__init__.py)
     from prometheus_client import CollectorRegistry
 
-    from cgpreset.api.client import CoinGlassClient
     from cgpreset.models.config import CoinConfig
     from cgpreset.run.series import RunPlan
     from cgpreset.run.shard import Shard
@@ -174,30 +173,6 @@ def _backfill(run_plan: RunPlan, cap: int | None) -> str:
     return f"{deepest:g} day{'s' if deepest != 1 else ''}"
 
 
-#: The quick sign-off's own budget: a hanging endpoint costs seconds, not 5 attempts x 30 s.
-HEALTH_ATTEMPTS = 2
-HEALTH_READ_TIMEOUT = 10.0
-HEALTH_ANSWER_TIMEOUT = 15.0
-
-
-def _quick_client(app: App, deadline: float | None) -> CoinGlassClient:
-    """A client for `health`: at most HEALTH_ATTEMPTS tries, short timeouts, and `--deadline`."""
-    from cgpreset.api.client import CoinGlassClient
-
-    t = app.target
-    s = t.settings
-    quick = s.model_copy(update={
-        "max_attempts": min(s.max_attempts, HEALTH_ATTEMPTS),
-        "read_timeout": min(s.read_timeout, HEALTH_READ_TIMEOUT),
-        "answer_timeout": min(s.answer_timeout, HEALTH_ANSWER_TIMEOUT),
-        "backoff_max": min(s.backoff_max, 1.0),
-    })
-    client = CoinGlassClient(quick, base_url=t.base_url)
-    if deadline is not None:
-        client.deadline = client.clock + deadline
-    return client
-
-
 @cli.command("run-preset")
 @click.argument("paths", nargs=-1, required=True, type=_PATH)
 @json_option
@@ -330,60 +305,6 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
                           metrics_path, gateway, job=RUN_JOB, shard=shard)
     _exit(result.exit_code, next((r.error for r in result.results if r.error is not None), None),
           metrics=metrics, record=record)
-
-
-@cli.command()
-@click.argument("paths", nargs=-1, required=True, type=_PATH)
-@json_option
-@click.option("--store", "store", default=None, metavar="STORE",
-              help="Store whose stream liveness to show: an SQLite file or a postgresql:// URL "
-                   "[default: CGPRESET_STORE or ./cgpreset.db].")
-@metrics_option
-@pushgateway_option
-@concurrency_option
-@click.option("--deadline", type=Number(min=0), default=None, metavar="SECONDS",
-              help="Stop after SECONDS: shots not answered by then are failed.")
-@pass_app
-def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
-           metrics_path: Path | None, pushgateway: str | None, concurrency: int | None,
-           deadline: float | None) -> None:
-    """The runbook's "4 shots": one minimal call per core layer of each config, plus ETF flows once.
-
-    OK only if code "0", rows came back and they have the expected fields. Shows the key's plan,
-    its rate budget and, if a stream has run, its liveness. Nothing is stored. Exit codes as run-preset.
-
-    \b
-    Example:
-        cgpreset health deploy/
-    """
-    from cgpreset.cli.progress import show_progress
-    from cgpreset.models.config import load_configs
-    from cgpreset.run.health import health_summary, health_table, run_health
-    from cgpreset.run.metrics import health_registry
-    from cgpreset.run.push import HEALTH_JOB
-
-    app.override(concurrency=concurrency)
-    configs = load_configs(list(paths))
-    _check_sources(app, configs)
-    app.check_target()
-    location = _location(app, store)
-    if metrics_path is not None:
-        check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in configs])
-    gateway = pushgateway or app.settings.pushgateway
-    client = _quick_client(app, deadline)
-    try:
-        with show_progress("health", client) as progress:
-            report = run_health(configs, client, store_path=location, concurrency=app.settings.concurrency,
-                                source=app.source, on_plan=None if progress is None else progress.expect_shots)
-    finally:
-        client.close()
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
-    else:
-        print_tables(health_table(report))
-        click.echo("\n".join(health_summary(report)))
-    _exit(report.exit_code, report.error or next((s.error for s in report.shots if s.error is not None), None),
-          metrics=_deliveries(lambda: health_registry(report), metrics_path, gateway, job=HEALTH_JOB))
 
 
 @cli.command()
