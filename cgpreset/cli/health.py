@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cgpreset.cli import App, Number, check_output, cli, pass_app, print_tables
+from cgpreset.cli.logs import quiet
 from cgpreset.cli.run import (
     _PATH,
     _check_sources,
@@ -52,8 +53,9 @@ def _quick_client(app: App, deadline: float | None) -> CoinGlassClient:
 @click.argument("paths", nargs=-1, required=True, type=_PATH)
 @json_option
 @click.option("--store", "store", default=None, metavar="STORE",
-              help="Store whose stream liveness to show: an SQLite file or a postgresql:// URL "
-                   "[default: CGPRESET_STORE or ./cgpreset.db].")
+              help="Store whose data freshness joins the sign-off (as `cgpreset freshness`; also when "
+                   "CGPRESET_STORE is set) and whose stream liveness to show: an SQLite file or a postgresql:// "
+                   "URL [default: CGPRESET_STORE or ./cgpreset.db, liveness only].")
 @metrics_option
 @pushgateway_option
 @concurrency_option
@@ -66,7 +68,9 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
     """The runbook's "4 shots": one minimal call per core layer of each config, plus ETF flows once.
 
     OK only if code "0", rows came back and they have the expected fields. Shows the key's plan,
-    its rate budget and, if a stream has run, its liveness. Nothing is stored. Exit codes as run-preset.
+    its rate budget and, if a stream has run, its liveness. With --store (or CGPRESET_STORE), the
+    store's data must be fresh too (see `cgpreset freshness`). Nothing is stored. Exit codes as
+    run-preset; -q prints only the verdict line.
 
     \b
     Example:
@@ -74,15 +78,22 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
     """
     from cgpreset.cli.progress import show_progress
     from cgpreset.models.config import load_configs
-    from cgpreset.run.health import health_summary, health_table, run_health
+    from cgpreset.run.freshness import read_freshness
+    from cgpreset.run.health import health_summary, health_table, run_health, verdict_line
     from cgpreset.run.metrics import health_registry
     from cgpreset.run.push import HEALTH_JOB
+    from cgpreset.settings import DEFAULT
 
     app.override(concurrency=concurrency)
     configs = load_configs(list(paths))
     _check_sources(app, configs)
     app.check_target()
     location = _location(app, store)
+    fresh = None
+    if store is not None or app.settings.origin("store") != DEFAULT:  # a store named: its data joins the verdict
+        fresh = read_freshness(configs, location)  # read-only, before any shot: a bad store is exit 2 now
+        if fresh.missing_store:
+            click.echo(f"note: {fresh.store} does not exist: no run has written it yet", err=True)
     if metrics_path is not None:
         check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in configs])
     gateway = pushgateway or app.settings.pushgateway
@@ -90,11 +101,14 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
     try:
         with show_progress("health", client) as progress:
             report = run_health(configs, client, store_path=location, concurrency=app.settings.concurrency,
-                                source=app.source, on_plan=None if progress is None else progress.expect_shots)
+                                source=app.source, on_plan=None if progress is None else progress.expect_shots,
+                                freshness=fresh)
     finally:
         client.close()
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+    elif quiet():  # -q: the verdict line only
+        click.echo(verdict_line(report))
     else:
         print_tables(health_table(report))
         click.echo("\n".join(health_summary(report)))
