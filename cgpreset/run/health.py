@@ -153,13 +153,12 @@ def fire(client: Client, s: Series, shot: Shot, now_ms: int) -> Shot:
         shot.outcome, shot.reason = EMPTY, EMPTY_REASON
         return shot
     tf = s.endpoint.time_field or "time"
-    times = [int(r[tf]) for r in rows if tf in r]
-    shot.last_bar = max(times) if times else None
+    interval = shot.params.get("interval", s.interval)
+    forming = bar_open(now_ms, interval)  # limit=2: the last row is the forming bar, the one before it closed
+    closed = [int(r[tf]) for r in rows if tf in r and int(r[tf]) < forming]
+    shot.last_bar = max(closed) if closed else None  # the open of the last closed bar, as run-preset's "last bar"
     if "freshness" in spec(s.layer).checks:
-        interval = shot.params.get("interval", s.interval)
-        forming = bar_open(now_ms, interval)  # limit=2: the last row is the forming bar, the one before it closed
-        closed = [t for t in times if t < forming]
-        fresh = layer_freshness(s.layer, max(closed) if closed else None, interval, now_ms, s.health)
+        fresh = layer_freshness(s.layer, shot.last_bar, interval, now_ms, s.health)
         if not fresh.ok:
             shot.outcome, shot.reason = FAILED, fresh.detail
     return shot
