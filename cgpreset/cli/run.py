@@ -24,6 +24,7 @@ from cgpreset.cli import (
     print_tables,
     refuse_file_store_in_pod,
 )
+from cgpreset.cli.logs import quiet
 from cgpreset.errors import ConfigError, ExitCode, OutputError
 from cgpreset.plans import Plan
 from cgpreset.store import open_store
@@ -295,7 +296,8 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         if as_json:
             click.echo(json.dumps(run_json(result, store=display(location)), indent=2, sort_keys=True))
         else:
-            print_tables(run_table(result))
+            if not quiet():  # -q: the summary line only (what cron mails)
+                print_tables(run_table(result))
             click.echo(run_summary(result))
     except BrokenPipeError:  # `| head`: the process exits 141, and so does the run's row
         record(ExitCode.OUTPUT_CLOSED)
