@@ -87,9 +87,13 @@ def fake_rows(ep: Endpoint, params: dict[str, Any], now_ms: int) -> list[dict[st
 
 
 class FakeLimiter:
-    """The limiter as a run's stats read it: nobody ever waits."""
+    """The limiter as a run's stats and progress read it: nobody ever waits."""
 
     wall_waited_seconds = 0.0
+    own_limit = 300
+
+    def wall_waited(self) -> float:
+        return self.wall_waited_seconds
 
 
 class FakeClient:

@@ -186,6 +186,13 @@ class RateLimiter:
                     if self._waiters == 0:
                         self.wall_waited_seconds += max(0.0, self._clock() - self._wait_since)
 
+    def wall_waited(self) -> float:
+        """`wall_waited_seconds` with the wait in progress, if any, counted up to now (for progress lines
+        written while threads still wait)."""
+        with self._lock:
+            ongoing = max(0.0, self._clock() - self._wait_since) if self._waiters else 0.0
+            return self.wall_waited_seconds + ongoing
+
     def release(self) -> None:
         """A request has ended (answered or not): the probe is over."""
         with self._lock:
