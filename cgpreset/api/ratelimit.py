@@ -176,7 +176,7 @@ class RateLimiter:
                         self._waiters += 1
                 if deadline is not None and now + delay > deadline:
                     self.waited_seconds += waited
-                    raise TimeoutError(f"the rate budget frees up in {delay:.1f}s, after the deadline")
+                    raise TimeoutError(f"the next wait for the rate budget ({delay:.0f} s) would pass the deadline")
                 self._sleep(delay)
                 waited += delay
         finally:

@@ -121,9 +121,9 @@ class Runner:
                                   wanted_from=None if plan.wanted is None else plan.wanted[0])
                 page = self._with_raw(page, decoded.unknown, resp, got, res)
                 written = self.store.write(page)
-            except DeadlineExceededError:
+            except DeadlineExceededError as exc:
                 # cut by the deadline (or by the run stopping), in the request or in the store: this page not stored
-                why = self.budget.exhaust(self.budget.deadline_reason)
+                why = self.budget.exhaust(self.budget.stop_reason(exc))
                 res.outcome, res.reason = SKIPPED, f"{why}; {made}"
                 break
             except RateLimitedError as exc:
@@ -356,7 +356,7 @@ def _detect_plan(client: Client, budget: Budget) -> tuple[Plan | None, CgPresetE
     try:
         return client.plan(deadline=budget.deadline), None
     except DeadlineExceededError as exc:
-        budget.exhaust(budget.deadline_reason)
+        budget.exhaust(budget.stop_reason(exc))
         return None, exc
     except ApiError as exc:
         return None, exc
