@@ -295,7 +295,12 @@ def test_interrupted_run_closes_its_runs_row(tmp_path: Path) -> None:
     with Store(tmp_path / "run.db") as store:
         (row,) = store.runs()
     assert row["status"] == "interrupted" and row["exit_code"] == 130 and row["ended_at"] is not None
-    assert row["outcomes"] and all(v["outcome"] == "ok" for v in row["outcomes"].values())
+    under_way = {k: v for k, v in row["outcomes"].items() if k.startswith("liquidation/")}
+    assert [v["outcome"] for v in under_way.values()] == ["skipped"]  # the series the Ctrl-C came in
+    assert next(iter(under_way.values()))["reason"] == ("interrupted after 0 of 1 requests (0 rows stored, 0 new); "
+                                                        "resumes next run")
+    others = {k: (v["outcome"], v["reason"]) for k, v in row["outcomes"].items() if k not in under_way}
+    assert all(o == "ok" or why.startswith("interrupted") for o, why in others.values()), others  # or begun as it came
 
 
 def test_skipped_series_report_no_freshness_findings(tmp_path: Path) -> None:

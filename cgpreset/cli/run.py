@@ -281,6 +281,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
             result = run_preset(configs, app.client, st, concurrency=app.settings.concurrency,
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
                                 source=app.source, shard=shard, keep_raw=keep_raw, on_plan=on_plan,
+                                job=app.settings.job,
                                 retire="all" if coins is None and layers is None else "covered")
             coverage = st.coverage() if metrics_path is not None or gateway is not None else {}
     except PlanMismatchError:

@@ -89,6 +89,8 @@ class RunResult:
     budget_reason: str | None = None
     source: str | None = None  # "emulator" or the API's host (run.source)
     retired: list[str] = field(default_factory=list)  # series keys this run found no config produces any more
+    shard: str | None = None  # `I/N` when the run is one shard of N
+    job: str | None = None  # the scheduler's job the run belongs to (CGPRESET_JOB), if told
 
     @property
     def exit_code(self) -> ExitCode:

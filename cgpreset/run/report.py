@@ -114,11 +114,13 @@ def totals(result: RunResult) -> dict[str, Any]:
 
 
 def outcomes_summary(result: RunResult) -> dict[str, Any]:
-    """Per-series outcome for the store's runs table."""
+    """Per-series outcome for the store's runs table, each with the run's shard and job when it has
+    them (the runs row has no column for them: its JSON carries them, and `cgpreset runs` shows them)."""
+    labels = {k: v for k, v in (("shard", result.shard), ("job", result.job)) if v is not None}
     return {
         r.series.id: {"outcome": r.outcome, "reason": r.reason, "rows": r.rows, "new_rows": r.new_rows,
                       "findings": [c.name for c in r.findings],
-                      "error_kind": None if r.error is None else r.error.kind.value}
+                      "error_kind": None if r.error is None else r.error.kind.value, **labels}
         for r in result.results
     }
 
