@@ -69,15 +69,18 @@ async def run_stream(
     store: StreamSink | None = None,
     stop: asyncio.Event | None = None,
     metrics: StreamMetrics | None = None,
+    on_liveness: Callable[[StreamSummary], None] | None = None,
 ) -> StreamSummary:
     """Stream until `duration`, `max_events` or `stop` is set; return the summary.
 
     `clock` must be monotonic and, with a real connection, real time (the heartbeat waits on it);
     `sleep` is only used for the backoff between connections. `metrics` are updated as frames
-    arrive (stream/metrics.py). Raises AuthError / PlanError when the server refuses the key,
-    ConfigError for an unusable URL.
+    arrive (stream/metrics.py). `on_liveness` gets the figures at each liveness point (every
+    `liveness_every` s while connected, after each connection; stream/digest.py logs from them).
+    Raises AuthError / PlanError when the server refuses the key, ConfigError for an unusable URL.
     """
-    return await _Session(options, on_event, clock, sleep, connect, jitter, wall, store, stop, metrics).run()
+    return await _Session(options, on_event, clock, sleep, connect, jitter, wall, store, stop, metrics,
+                          on_liveness).run()
 
 
 class _Session:
@@ -95,6 +98,7 @@ class _Session:
         store: StreamSink | None,
         stop: asyncio.Event | None,
         metrics: StreamMetrics | None,
+        on_liveness: Callable[[StreamSummary], None] | None = None,
     ) -> None:
         self.o = options
         self.on_event = on_event
@@ -106,6 +110,7 @@ class _Session:
         self.store = store
         self.stop = stop or asyncio.Event()
         self.metrics = metrics or StreamMetrics()  # kept even when nobody serves them: no branches
+        self.on_liveness = on_liveness
         self.stats = StreamStats(started=clock())
         self.stop_at = None if options.duration is None else self.stats.started + options.duration
         self.stop_reason: str | None = None
@@ -279,7 +284,7 @@ class _Session:
                 if self._check_stop():
                     return
                 now = self.clock()
-                if now - self.last_liveness_write >= self.o.liveness_every:
+                if now >= self.last_liveness_write + self.o.liveness_every:  # the wake-up's sum: no spin
                     self._write_liveness()
                 if now >= last_rx + deadline:  # the same sum as the wake-up below: no spin at the edge
                     raise HeartbeatTimeout(f"no pong or message for {now - last_rx:.2f} s: connection dead")
@@ -289,7 +294,8 @@ class _Session:
                     next_ping += interval
                     if next_ping <= now:  # fell behind (slow loop): do not burst
                         next_ping = now + interval
-                wake = min(next_ping, last_rx + deadline, self.stop_at if self.stop_at is not None else math.inf)
+                wake = min(next_ping, last_rx + deadline, self.last_liveness_write + self.o.liveness_every,
+                           self.stop_at if self.stop_at is not None else math.inf)
                 if recv is None:
                     recv = asyncio.ensure_future(ws.recv())
                 done, _ = await asyncio.wait(
@@ -421,6 +427,8 @@ class _Session:
 
     def _write_liveness(self, *, status: str = "running") -> None:
         self.last_liveness_write = self.clock()
+        if self.on_liveness is not None and status == "running":
+            self.on_liveness(self.summary())
         if self.store is not None:
             self.store.update_run(
                 self.summary().as_dict(),
