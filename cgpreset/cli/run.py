@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the commands import their machinery when they run (fast --h
     from cgpreset.models.config import CoinConfig
     from cgpreset.run.series import RunPlan
     from cgpreset.run.shard import Shard
+    from cgpreset.store.base import KnownPlan
 
 _PATH = click.Path(path_type=Path)
 _STORE_HELP = "Store: an SQLite file or a postgresql:// URL [default: CGPRESET_STORE or ./cgpreset.db]."
@@ -67,15 +68,23 @@ concurrency_option = click.option(
     help="Requests in flight at once, 1-64 [default: CGPRESET_CONCURRENCY or 16].")
 
 
-def _dry_plan(app: App, configs: list[tuple[Path, CoinConfig]]) -> Plan:
-    """The plan to estimate at: CGPRESET_PLAN if set (no call); else the key's plan (one
-    account/subscription call, no data; no key is exit 3); with --emulator, the lowest plan the
-    configs were written for (no call)."""
+def _dry_plan(app: App, configs: list[tuple[Path, CoinConfig]], known: KnownPlan | None) -> Plan:
+    """The plan to estimate at, with no call when it is known: CGPRESET_PLAN if set; with --emulator,
+    the lowest plan the configs were written for; the plan a run recorded in the store within a day
+    (as the run itself reuses it); else the key's plan (one account/subscription call, no data; no
+    key is exit 3)."""
+    from cgpreset.run.engine import PLAN_REUSE_MS, wall_ms
+
     if app.settings.plan != "auto":
         return Plan(app.settings.plan)
-    if not app.emulator:
-        return app.client.plan()
-    return min((cfg.plan for _, cfg in configs), key=lambda p: p.rank)
+    if app.emulator:
+        return min((cfg.plan for _, cfg in configs), key=lambda p: p.rank)
+    if known is not None and 0 <= wall_ms() - known.at_ms <= PLAN_REUSE_MS:
+        try:
+            return Plan(known.plan)
+        except ValueError:  # a plan name this version does not know: ask
+            pass
+    return app.client.plan()
 
 
 #: A way the metrics leave the process: what to say when it fails, and the call that delivers them.
@@ -178,7 +187,9 @@ def _backfill(run_plan: RunPlan, cap: int | None) -> str:
 @click.argument("paths", nargs=-1, required=True, type=_PATH)
 @json_option
 @click.option("--store", "store", default=None, metavar="STORE", help=_STORE_HELP)
-@click.option("--dry-run", is_flag=True, help="Print the request plan and its budget; call nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the request plan and its budget; no data request, nothing written. The plan: "
+                   "CGPRESET_PLAN, else the one a run recorded in the store within a day, else one lookup call.")
 @click.option("--full-refresh", is_flag=True, help="Ignore cursors: backfill every series again.")
 @click.option("--backfill-days", type=click.IntRange(min=1), default=None, metavar="N",
               help="Backfill at most N days on a series' first run (default: the config's history_days).")
@@ -244,11 +255,11 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in loaded])
     gateway = pushgateway or app.settings.pushgateway
     if dry_run:
-        coverage = {}
+        coverage, known = {}, None
         if not isinstance(location, Path) or location.exists():  # read-only: never creates or changes it
             with open_store(location, readonly=True) as st:
-                coverage = st.coverage()
-        plan = _dry_plan(app, configs)
+                coverage, known = st.coverage(), st.known_plan()
+        plan = _dry_plan(app, configs, known)
         problems = floor_problems(configs, plan)
         if problems:
             raise PlanMismatchError(problems)
