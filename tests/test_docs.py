@@ -111,3 +111,13 @@ def test_the_grafana_query_serves_a_coin_at_whatever_interval_its_config_runs(pg
     with psycopg.connect(pg_dsn) as con:
         rows = con.execute(query).fetchall()
     assert 40 <= len(rows) <= 42 and {r[1] for r in rows} == {"SOL 4h"}  # a week of closed 4h bars
+
+
+@pytest.mark.parametrize("path,command", _commands(cli), ids=lambda v: v if isinstance(v, str) else "")
+def test_no_help_shows_a_literal_backslash_b(path: str, command: click.Command) -> None:
+    """click's \\b keeps the next paragraph's lines; written as "\\\\b" in a docstring, `init --help` showed it."""
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, [*path.split()[1:], "--help"])
+    assert result.exit_code == 0 and "\\b" not in result.stdout, result.stdout
+    assert "Example" in result.stdout  # the paragraph \b keeps is there, line by line
