@@ -97,13 +97,18 @@ class FindingsError(CgPresetError):
 
 
 class DeadlineExceededError(CgPresetError):
-    """The caller's deadline came before the request could (re)start or finish; nothing was lost."""
+    """The caller's deadline came before the request could (re)start or finish; nothing was lost.
+
+    `early`: raised before the deadline, because what had to come next (a wait for the rate budget,
+    the pause before a retry) would have ended past it.
+    """
 
     exit_code = ExitCode.FINDINGS
 
-    def __init__(self, message: str, *, path: str = "") -> None:
+    def __init__(self, message: str, *, path: str = "", early: bool = False) -> None:
         super().__init__(message)
         self.path = path
+        self.early = early
 
 
 class ApiError(CgPresetError):

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=16, ge=1, le=64)  # I/O-bound: the limiter, not threads, guards the budget
     heartbeat_seconds: Seconds = 20.0
     pushgateway: str | None = None  # run-preset and health push their metrics here (or --pushgateway)
+    job: str | None = Field(default=None, max_length=253)  # the scheduler's job a run belongs to (runs shows it)
     # Set by a Kubernetes Indexed Job (JOB_COMPLETION_INDEX; JOB_COMPLETIONS by our manifests): the shard
     job_completion_index: int | None = Field(
         default=None, ge=0, validation_alias=AliasChoices("JOB_COMPLETION_INDEX", "job_completion_index"))

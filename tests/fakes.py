@@ -109,9 +109,13 @@ def typed_rows(ep: Endpoint, times: list[int]) -> list[dict[str, Any]]:
 
 
 class FakeLimiter:
-    """The limiter as a run's stats read it: nobody ever waits."""
+    """The limiter as a run's stats and progress read it: nobody ever waits."""
 
     wall_waited_seconds = 0.0
+    own_limit = 300
+
+    def wall_waited(self) -> float:
+        return self.wall_waited_seconds
 
 
 class FakeClient:

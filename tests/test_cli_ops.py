@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -125,3 +126,72 @@ def test_set_exit_code_corrects_a_finished_runs_row(store: str) -> None:
         st.set_exit_code(2, 141)
     doc = json.loads(invoke("runs", "--json", "--store", store)[1])
     assert [r["exit_code"] for r in doc["runs"]] == [1, 141]
+
+
+def _run_into(location: str, client: Any, **kw: Any) -> None:
+    from cgpreset.run.engine import run_preset
+    from tests.test_series import NOW, configs
+
+    with open_store(location) as st:
+        run_preset(configs("SOL", history_days=90), client, st, now_ms=NOW, concurrency=1, **kw)
+
+
+def test_runs_show_each_runs_shard_and_job(tmp_path: Path) -> None:
+    from cgpreset.run.shard import make_shard
+    from tests.fakes import FakeClient
+
+    db = str(tmp_path / "s.db")
+    _run_into(db, FakeClient())
+    _run_into(db, FakeClient(), shard=make_shard(1, 2), job="cgpreset-run-29413445")
+    code, out, _ = invoke("runs", "--store", db)
+    assert code == 0
+    header, _rule, first, second = out.splitlines()
+    assert header.split()[8:11] == ["shard", "job", "series"]  # after id, status, start (UTC), took, exit, req, 429s
+    assert first.split()[8:10] == ["-", "-"] and second.split()[8:10] == ["1/2", "cgpreset-run-29413445"]
+    narrow = CliRunner().invoke(cli, ["runs", "--store", db], env={"COLUMNS": "80"}).stdout
+    assert max(len(line) for line in narrow.splitlines()) <= 80 and "1/2" in narrow  # the job goes first
+    doc = json.loads(invoke("runs", "--json", "--store", db)[1])
+    assert [(r["shard"], r["job"]) for r in doc["runs"]] == [(None, None), ("1/2", "cgpreset-run-29413445")]
+    detail = invoke("runs", "show", "2", "--store", db)[1]
+    assert detail.splitlines()[0].endswith(", shard 1/2, job cgpreset-run-29413445")
+
+
+def test_the_job_comes_from_cgpreset_job(tmp_path: Path, emu_env: dict[str, str]) -> None:
+    from tests.test_run_e2e import write_configs
+
+    cfgs = write_configs(tmp_path / "c", ("SOL",))
+    db = str(tmp_path / "s.db")
+    env = {**emu_env, "CGPRESET_JOB": "cgpreset-run-29413445", "JOB_COMPLETION_INDEX": "0", "JOB_COMPLETIONS": "1"}
+    assert CliRunner().invoke(cli, ["run-preset", str(cfgs), "--store", db, "-q"], env=env).exit_code == 0
+    (run,) = json.loads(invoke("runs", "--json", "--store", db)[1])["runs"]
+    assert (run["shard"], run["job"]) == ("0/1", "cgpreset-run-29413445")
+
+
+def test_an_interrupted_runs_row_says_what_it_fetched(tmp_path: Path) -> None:
+    """`runs show` of a run stopped by Ctrl-C after 33 stored pages said `plan -` and `series -`."""
+    from cgpreset.api.catalogue import Endpoint
+    from cgpreset.api.client import Response
+    from tests.fakes import FakeClient
+
+    class CtrlC(FakeClient):
+        """Ctrl-C during funding's second page."""
+
+        def request(self, ep: Endpoint, params: dict[str, Any] | None = None, **kw: Any) -> Response:
+            if ep.id == "funding-rate-history" and sum(c[0] == ep.id for c in self.calls) == 1:
+                raise KeyboardInterrupt
+            return super().request(ep, params, **kw)
+
+    db = str(tmp_path / "s.db")
+    with pytest.raises(KeyboardInterrupt):
+        _run_into(db, CtrlC())
+    code, out, _ = invoke("runs", "show", "1", "--store", db)
+    assert code == 0
+    first, second, third = out.splitlines()[:3]
+    assert first.startswith("run 1: interrupted, exit 130")
+    assert second.endswith("plan standard")
+    assert third.startswith("series: ") and "skipped; " in third and "rows stored" in third  # not "series: -"
+    assert int(third.split("; ")[1].split()[0]) >= 1000
+    funding = next(line for line in out.splitlines() if line.startswith("SOL") and "funding" in line)
+    assert "skipped" in funding and "interrupted after 1 of 3 requests (1000 rows stored, 1000 new)" in funding
+    doc = json.loads(invoke("runs", "show", "1", "--json", "--store", db)[1])["run"]
+    assert doc["plan"] == "standard" and doc["rows"] >= 1000 and doc["new_rows"] >= 1000

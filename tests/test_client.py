@@ -292,8 +292,10 @@ def test_deadline_is_not_waited_out_in_the_limiter(clock: FakeClock) -> None:
     responses.get(COINS, json={"code": "400", "msg": "Too Many Requests"})
     with make_client(clock) as client:
         client.deadline = client.clock + 10
-        with pytest.raises(DeadlineExceededError, match="deadline reached"):
+        with pytest.raises(DeadlineExceededError, match=r"the next wait for the rate budget \(61 s\) would pass "
+                                                        "the deadline") as info:
             client.request("supported-coins")
+    assert info.value.early  # stopped before the deadline, and says why
     assert len(responses.calls) == 1 and sum(clock.sleeps) == 0  # the 61 s window is past the deadline
 
 

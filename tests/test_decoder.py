@@ -338,7 +338,7 @@ def test_health_and_probe_read_a_time_in_seconds_and_flag_one_in_the_wrong_unit(
                                                          {"time": forming // 1000, "premium": 2, "premium_rate": 0}]})
     s, _ = series_for(ls)
     shot = fire(Serving(seconds), s, _shot_for(s, Plan.STANDARD), NOW)
-    assert (shot.outcome, shot.last_bar) == ("ok", forming)
+    assert (shot.outcome, shot.last_bar) == ("ok", forming - HOUR_MS)  # the open of the last closed bar
     assert probe_one(Serving(seconds), layer_endpoint(ls), Plan.STANDARD).outcome == MATCH
     millis = seconds.replace(str(forming // 1000).encode(), str(forming).encode())
     drift = probe_one(Serving(millis), layer_endpoint(ls), Plan.STANDARD)

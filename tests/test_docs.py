@@ -90,3 +90,34 @@ def test_every_flag_of_every_command_is_in_the_readme(path: str, command: click.
 def test_every_source_path_the_readme_names_exists() -> None:
     paths = set(re.findall(r"\b(cgpreset/[\w/]+\.py|tests/[\w/]+\.py|\.ci/[\w.]+)", README))
     assert paths and not [p for p in sorted(paths) if not (REPO / p).exists()]
+
+
+def test_the_grafana_query_serves_a_coin_at_whatever_interval_its_config_runs(pg_dsn: str) -> None:
+    """The README's query hard-coded `interval = '1h'`: a coin run at 4h showed an empty panel."""
+    from cgpreset.run.engine import run_preset
+    from cgpreset.store import open_store
+    from tests.fakes import NOW, FakeClient
+    from tests.test_series import configs
+
+    match = re.search(r"<!-- docs:grafana -->\s*```sql\n(.+?)\n\s*```", README, re.S)
+    assert match, "README has no marked Grafana query"
+    with open_store(pg_dsn) as st:
+        run_preset(configs("SOL", interval="4h"), FakeClient(), st, now_ms=NOW, concurrency=2)
+    query = "\n".join(line.strip() for line in match.group(1).splitlines())
+    query = (query.replace("$coin", "SOL").replace("$__unixEpochFrom()", str(NOW // 1000 - 7 * 86400))
+             .replace("$__unixEpochTo()", str(NOW // 1000)))
+    import psycopg
+
+    with psycopg.connect(pg_dsn) as con:
+        rows = con.execute(query).fetchall()
+    assert 40 <= len(rows) <= 42 and {r[1] for r in rows} == {"SOL 4h"}  # a week of closed 4h bars
+
+
+@pytest.mark.parametrize("path,command", _commands(cli), ids=lambda v: v if isinstance(v, str) else "")
+def test_no_help_shows_a_literal_backslash_b(path: str, command: click.Command) -> None:
+    """click's \\b keeps the next paragraph's lines; written as "\\\\b" in a docstring, `init --help` showed it."""
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, [*path.split()[1:], "--help"])
+    assert result.exit_code == 0 and "\\b" not in result.stdout, result.stdout
+    assert "Example" in result.stdout  # the paragraph \b keeps is there, line by line

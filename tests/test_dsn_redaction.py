@@ -90,6 +90,7 @@ COMMANDS = {
     "run-preset": ["run-preset", "CFGS"],
     "run-preset --dry-run": ["run-preset", "CFGS", "--dry-run"],
     "health": ["health", "CFGS"],
+    "freshness": ["freshness", "CFGS"],
     "demo": ["demo", "--out", "demo"],
     "stream": ["stream", "--config", "CFGS", "--max-events", "1"],
     "stream-alive": ["stream-alive"],

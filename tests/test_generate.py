@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -151,6 +153,9 @@ def test_check_is_clean_then_fails_on_an_edit(ws: Path) -> None:
     assert drift.stdout == "changed   deploy/sol.yaml\n"
     assert "Error: 1 file(s) out of date in deploy: sol.yaml (changed)" in drift.stderr
     assert tree(ws / "deploy") == before  # --check writes nothing
+    fix = drift.stderr.rstrip("\n").split("; to write them, run: ")[1]
+    assert fix == "cgpreset generate --out deploy --snapshot snapshot.json"
+    assert run(*shlex.split(fix)[1:]).exit_code == 0 and gen("--check").exit_code == 0  # the command fixes it
 
 
 def test_check_fails_when_a_coin_changes(ws: Path) -> None:
@@ -177,7 +182,7 @@ def test_diff_prints_a_unified_diff(ws: Path) -> None:
     sol.write_text(sol.read_text(encoding="utf-8").replace("min_rows: 1", "min_rows: 5"), encoding="utf-8")
     result = gen("--check", "--diff")
     assert result.exit_code == 1
-    assert "--- a/sol.yaml\n+++ b/sol.yaml\n" in result.stdout
+    assert "--- a/deploy/sol.yaml\n+++ b/deploy/sol.yaml\n" in result.stdout  # from the working directory
     assert "-  min_rows: 5\n+  min_rows: 1\n" in result.stdout
     fixed = gen("--diff")  # without --check: show and write
     assert fixed.exit_code == 0 and "+  min_rows: 1" in fixed.stdout
@@ -694,3 +699,37 @@ def test_golden_files(ws: Path, golden: Path, watchlist: str | None) -> None:
     assert sorted(produced) == sorted(expected)
     for name, data in produced.items():
         assert data == expected[name], f"{name} differs from tests/golden (CGPRESET_UPDATE_GOLDEN=1 to refresh)"
+
+
+def test_the_check_names_the_command_that_fixes_the_drift_prune_included(ws: Path) -> None:
+    assert gen().exit_code == 0
+    (ws / "presets" / "watchlist.yaml").write_text("coins: [BTC, SOL]\n", encoding="utf-8")
+    drift = gen("--check", "--diff", "--json", "--offline")
+    assert drift.exit_code == 1
+    fix = drift.stderr.rstrip("\n").split("; to write them, run: ")[1]
+    assert fix == "cgpreset generate --out deploy --offline --snapshot snapshot.json --prune"  # stale: --prune
+    assert run(*shlex.split(fix)[1:]).exit_code == 0 and gen("--check").exit_code == 0
+
+
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def test_the_diff_applies_with_git_apply_from_the_repo_root(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _git(ws, "init", "-q").returncode == 0
+    assert gen().exit_code == 0
+    sol = ws / "deploy" / "sol.yaml"
+    sol.write_text(sol.read_text(encoding="utf-8").replace("min_rows: 1", "min_rows: 5"), encoding="utf-8")
+    (ws / "deploy" / "btc.yaml").unlink()
+    sub = ws / "notes"
+    sub.mkdir()
+    monkeypatch.chdir(sub)  # run from below the root: the paths are still the root's
+    diff = run("generate", "--out", "../deploy", "--snapshot", "../snapshot.json", "--preset", "../presets/sol.yaml",
+               "--watchlist", "../presets/watchlist.yaml", "--templates", "../templates", "--check", "--diff")
+    assert diff.exit_code == 1 and "+++ b/deploy/btc.yaml" in diff.stdout
+    (ws / "fix.patch").write_text(diff.stdout, encoding="utf-8")
+    checked = _git(ws, "apply", "--check", "fix.patch")
+    assert checked.returncode == 0, checked.stderr
+    assert _git(ws, "apply", "fix.patch").returncode == 0
+    monkeypatch.chdir(ws)
+    assert gen("--check").exit_code == 0  # applied, the configs are what generate writes

@@ -196,3 +196,22 @@ def test_the_emulators_bars_are_fresh_now_and_stale_a_week_later(emulator: Any) 
     assert [s.outcome for s in stale.shots] == ["failed"] * 5
     assert all(re.fullmatch(r"last closed bar 16[89]\.\d intervals old > 2", s.reason or "") for s in stale.shots[:4])
     assert stale.exit_code == ExitCode.FINDINGS
+
+
+def test_last_bar_means_the_same_in_health_and_run_preset(tmp_path: Path) -> None:
+    """The open of the last closed bar, and the seconds since it opened: health once showed the forming
+    bar's open (minutes old) where run-preset showed the seconds since the last closed bar closed."""
+    from cgpreset.run.engine import run_preset
+    from cgpreset.run.report import run_json, run_table
+    from cgpreset.store import open_store
+
+    health = run_health(configs("SOL"), LatestClient(), now_ms=NOW)
+    with open_store(tmp_path / "s.db") as st:
+        run = run_preset(configs("SOL"), FakeClient(), st, now_ms=NOW, concurrency=2)
+    last_closed = NOW // 3_600_000 * 3_600_000 - 3_600_000  # NOW is 25 minutes into an hour
+    shots = {s.layer: s.as_dict(NOW) for s in health.shots}
+    series = {s["layer"]: s for s in run_json(run, store="s.db")["series"]}
+    for layer in ("funding", "open_interest", "liquidation", "taker_volume"):
+        assert shots[layer]["last_bar"] == series[layer]["last_bar"] == last_closed
+        assert shots[layer]["last_bar_age_seconds"] == series[layer]["last_bar_age_seconds"] == 85 * 60
+    assert "1h 25m" in render_text(health_table(health)) and "1h 25m" in render_text(run_table(run))

@@ -57,6 +57,21 @@ def test_quiet_after_the_command_keeps_only_errors(tmp_path: Path, emu_env: dict
     assert requests_logged(result.stderr) == []
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_quiet_leaves_run_preset_and_health_only_their_summary_line(tmp_path: Path, emu_env: dict[str, str],
+                                                                    where: str) -> None:
+    """cron mailed the 51-row table every hour: under -q stdout is the one summary line."""
+    cfgs = write_configs(tmp_path / "c", coins=("SOL", "BTC"))
+    for command, last in (("run-preset", "11 series: 11 ok"), ("health", "9/9 shots ok — signed off")):
+        cmd = [command, str(cfgs), "--store", str(tmp_path / "s.db")]
+        loud = run(cmd, emu_env)
+        quiet = run(["-q", *cmd] if where == "before" else [*cmd, "-q"], emu_env)
+        assert loud.exit_code == quiet.exit_code == 0, quiet.output
+        assert len(loud.stdout.splitlines()) > 10
+        [line] = quiet.stdout.splitlines()
+        assert line.startswith(last)
+
+
 def test_every_command_takes_the_log_options() -> None:
     import click
 

@@ -33,4 +33,7 @@ def test_reading_commands_in_a_pod_keep_their_file_store(tmp_path: Path, emulato
     cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
     result = invoke(["health", str(cfgs)], {**emu_env, "KUBERNETES_SERVICE_HOST": "10.96.0.1",
                                             "CGPRESET_STORE": "cgpreset.db"})
-    assert "a file store in a pod" not in result.output and result.exit_code == 0, result.output
+    assert "a file store in a pod" not in result.output, result.output
+    # read, not refused: its data is judged (nothing fetched into it yet), and it is not created
+    assert result.exit_code == ExitCode.FINDINGS and "6 never fetched" in result.stdout
+    assert not Path("cgpreset.db").exists()

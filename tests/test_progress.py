@@ -1,5 +1,5 @@
-"""Progress counts requests (not series), with the ETA at the plan's rate and the budget-wait time;
-off a terminal one log line every 10 s (on an injected clock); -q silences it."""
+"""Progress counts requests (not series), with the ETA at the rate in force and the wall-clock
+budget-wait time; off a terminal one log line every 10 s (on an injected clock); -q silences it."""
 
 from __future__ import annotations
 
@@ -10,25 +10,68 @@ import pytest
 from click.testing import CliRunner
 
 from cgpreset.api.client import ClientStats
+from cgpreset.api.ratelimit import RateLimiter
 from cgpreset.cli import cli
 from cgpreset.cli.progress import RequestProgress, show_progress, silenced
 from tests.conftest import FakeClock
 from tests.test_run_e2e import write_configs
 
 
-def test_progress_counts_requests_with_eta_at_the_plans_rate() -> None:
-    stats, clock, lines = ClientStats(), FakeClock(), []
+class Pace:
+    """The limiter as progress reads it: the rate in force and the wall-clock time waited."""
+
+    def __init__(self, own_limit: int = 300) -> None:
+        self.own_limit = own_limit
+        self.wall_waited_seconds = 0.0
+
+    def wall_waited(self) -> float:
+        return self.wall_waited_seconds
+
+
+def test_progress_counts_requests_with_eta_at_the_rate_in_force() -> None:
+    stats, clock, lines, pace = ClientStats(), FakeClock(), [], Pace(300)
     stats.add(requests=3)  # before the command: not counted
-    progress = RequestProgress("run-preset", stats.as_dict, emit=lines.append, clock=clock)
-    progress.expect(600, rate_per_minute=300)
-    stats.add(requests=150, rate_wait_seconds=12.5)
+    pace.wall_waited_seconds = 4.0  # nor its waits
+    progress = RequestProgress("run-preset", stats.as_dict, pace, emit=lines.append, clock=clock)
+    progress.expect(600)
+    stats.add(requests=150, rate_wait_seconds=25.0)  # summed over threads: not what is shown
+    pace.wall_waited_seconds = 16.5
     assert progress.figures() == (150, 600, 90.0, 12.5)
     assert progress.line() == "run-preset: 150/600 requests, ETA 1m at 300/min, 12.5s waiting for the rate budget"
+    pace.own_limit = 60  # an answer advertised the key's own 60/min (API-KEY-MAX-LIMIT): the plan's 300 is moot
+    assert progress.figures()[2] == 450.0
+    assert progress.line() == "run-preset: 150/600 requests, ETA 7m at 60/min, 12.5s waiting for the rate budget"
+
+
+def test_the_rate_in_force_is_the_keys_advertised_one_times_the_share() -> None:
+    limiter = RateLimiter(300)  # the plan's table says 300/min
+    progress = RequestProgress("run-preset", ClientStats().as_dict, limiter)
+    progress.expect(120)
+    assert progress.rate_per_minute == 300
+    limiter.observe(max_limit=60, used=1)  # the key's answer: 60/min
+    assert progress.rate_per_minute == 60 and progress.figures()[2] == 120.0
+    limiter.configure(share=0.25)  # shard 0/4
+    assert progress.rate_per_minute == 15 and progress.figures()[2] == 480.0
+
+
+def test_the_wall_clock_wait_counts_a_wait_still_in_progress() -> None:
+    clock, seen = FakeClock(), []
+
+    def sleep(seconds: float) -> None:  # half-way through the wait, progress asks
+        clock.sleep(seconds / 2)
+        seen.append(limiter.wall_waited())
+        clock.sleep(seconds / 2)
+
+    limiter = RateLimiter(1, window=60, margin=1, clock=clock, sleep=sleep)
+    limiter.acquire()
+    limiter.acquire()  # waits one window (61 s)
+    assert seen == [pytest.approx(30.5)]
+    assert limiter.wall_waited() == limiter.wall_waited_seconds == pytest.approx(61)
 
 
 def test_off_a_terminal_a_line_every_10_seconds() -> None:
     stats, clock, lines = ClientStats(), FakeClock(), []
-    progress = RequestProgress("health", stats.as_dict, emit=lines.append, clock=clock)
+    progress = RequestProgress("health", stats.as_dict, Pace(), emit=lines.append, clock=clock)
     for _ in range(25):  # 25 ticks a second apart: lines at 10 s and 20 s
         clock.sleep(1.0)
         stats.add(requests=1)

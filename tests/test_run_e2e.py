@@ -308,6 +308,23 @@ def test_dry_run_never_writes_the_store(tmp_path: Path, emulator: Any, emu_env: 
     assert emulator.recorded() == []  # CGPRESET_PLAN set: not even the plan lookup
 
 
+def test_dry_run_calls_nothing_when_a_run_recorded_the_plan(tmp_path: Path, emulator: Any,
+                                                           emu_env: dict[str, str]) -> None:
+    """--dry-run's help said "call nothing" while it always looked the plan up: it now takes the plan the
+    store's last run recorded (within a day, as the run does), and asks only when none is known."""
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
+    db = tmp_path / "run.db"
+    assert invoke(["run-preset", str(cfgs), "--store", str(db)], emu_env).exit_code == 0
+    emulator.reset_records()
+    dry = invoke(["run-preset", str(cfgs), "--store", str(db), "--dry-run", "--json"], emu_env)
+    assert dry.exit_code == 0 and json.loads(dry.stdout)["plan"] == "standard"
+    assert emulator.recorded() == []  # no lookup: the store knew the plan
+    fresh = invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "new.db"), "--dry-run"], emu_env)
+    assert fresh.exit_code == 0
+    assert [r.path for r in emulator.recorded()] == ["/api/user/account/subscription"]  # one lookup, no data
+    assert not (tmp_path / "new.db").exists()
+
+
 def test_plan_below_the_configs_interval_exits_2_before_any_data_request(tmp_path: Path) -> None:
     from cgpreset.emulator import serve
 

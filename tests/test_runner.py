@@ -123,6 +123,19 @@ def test_deadline(tmp_path: Path, clock: Any) -> None:
     assert "deadline reached (--deadline 10s)" in result.results[0].reason
 
 
+def test_the_stop_reason_says_when_the_next_wait_would_pass_the_deadline(clock: Any) -> None:
+    from cgpreset.errors import DeadlineExceededError
+
+    budget = Budget(deadline_s=25, clock=clock)
+    clock.sleep(1.4)
+    early = DeadlineExceededError("the next wait for the rate budget (58 s) would pass the deadline", early=True)
+    assert budget.stop_reason(early) == ("stopped after 1.4s of --deadline 25s: the next wait for the rate budget "
+                                         "(58 s) would pass the deadline")
+    assert budget.stop_reason(DeadlineExceededError("deadline reached")) == "deadline reached (--deadline 25s)"
+    clock.sleep(30)  # past the deadline: it was reached
+    assert budget.stop_reason(early) == "deadline reached (--deadline 25s)"
+
+
 def test_rate_limit_after_retries_stops_the_run(tmp_path: Path) -> None:
     client = FakeClient(fail={"open-interest-aggregated-history": RateLimitedError("Too Many Requests")})
     result = run(tmp_path, client, coins=("SOL",), concurrency=1)
@@ -282,7 +295,12 @@ def test_interrupted_run_closes_its_runs_row(tmp_path: Path) -> None:
     with Store(tmp_path / "run.db") as store:
         (row,) = store.runs()
     assert row["status"] == "interrupted" and row["exit_code"] == 130 and row["ended_at"] is not None
-    assert row["outcomes"] and all(v["outcome"] == "ok" for v in row["outcomes"].values())
+    under_way = {k: v for k, v in row["outcomes"].items() if k.startswith("liquidation/")}
+    assert [v["outcome"] for v in under_way.values()] == ["skipped"]  # the series the Ctrl-C came in
+    assert next(iter(under_way.values()))["reason"] == ("interrupted after 0 of 1 requests (0 rows stored, 0 new); "
+                                                        "resumes next run")
+    others = {k: (v["outcome"], v["reason"]) for k, v in row["outcomes"].items() if k not in under_way}
+    assert all(o == "ok" or why.startswith("interrupted") for o, why in others.values()), others  # or begun as it came
 
 
 def test_skipped_series_report_no_freshness_findings(tmp_path: Path) -> None:
@@ -367,3 +385,32 @@ def test_a_standing_budget_starves_no_series(tmp_path: Path) -> None:
     assert first and second and not first & second  # what the first run skipped, the second ran
     assert len(first) + len(second) <= total
 
+
+
+def test_a_deadline_stop_before_the_deadline_says_the_next_budget_wait_would_pass_it(tmp_path: Path) -> None:
+    """--deadline 25 stopped after a second with "deadline reached": it stopped because the next wait
+    for the rate budget (about a minute, the key held to 4 a minute) would have ended past it."""
+    import json
+    import re
+    import time as wall
+
+    from click.testing import CliRunner
+
+    from cgpreset.cli import cli
+    from cgpreset.emulator import serve
+    from tests.test_run_e2e import write_configs
+
+    cfgs = write_configs(tmp_path / "c", ("SOL",))
+    with serve(plan="standard", key_budget=4) as emu:
+        env = {"CGPRESET_BASE_URL": emu.base_url, "COINGLASS_API_KEY": emu.api_key}
+        started = wall.monotonic()
+        result = CliRunner().invoke(cli, ["run-preset", str(cfgs), "--store", str(tmp_path / "s.db"),
+                                          "--deadline", "25", "--concurrency", "1", "--json"], env=env)
+        took = wall.monotonic() - started
+    assert result.exit_code == ExitCode.FINDINGS, result.output
+    assert took < 20  # it did not wait for the deadline
+    doc = json.loads(result.stdout)
+    assert re.fullmatch(r"stopped after \d+\.\ds of --deadline 25s: the next wait for the rate budget "
+                        r"\(\d+ s\) would pass the deadline", doc["budget"]), doc["budget"]
+    skipped = [s for s in doc["series"] if s["outcome"] == "skipped"]
+    assert skipped and all(s["reason"].startswith(doc["budget"] + "; ") for s in skipped)

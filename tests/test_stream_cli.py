@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from cgpreset.cli import cli
@@ -94,7 +95,9 @@ def test_bad_config_path_is_a_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no such file" in result.stderr
 
 
-def test_sigint_stops_cleanly_with_the_summary() -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_and_sigterm_stop_cleanly_with_the_summary_exit_0(sig: signal.Signals) -> None:
+    """As the README's exit codes say: the stream's normal end (a pod is stopped with SIGTERM), not 130 or 143."""
     with FakeWS(push_interval=0.02) as srv:
         env = {**os.environ, **_env(srv)}
         env.pop("CGPRESET_STORE", None)
@@ -106,7 +109,7 @@ def test_sigint_stops_cleanly_with_the_summary() -> None:
             assert proc.stdout is not None
             for _ in range(3):  # wait until events flow
                 json.loads(proc.stdout.readline())
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(sig)
             out, err = proc.communicate(timeout=10)
         finally:
             proc.kill()

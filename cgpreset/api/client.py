@@ -159,8 +159,8 @@ class CoinGlassClient:
         self._time_left(path, deadline)
         try:
             waited = self.limiter.acquire(deadline=self._until(deadline))
-        except TimeoutError as exc:
-            raise DeadlineExceededError(f"deadline reached: {exc}", path=path) from None
+        except TimeoutError as exc:  # the next wait for the rate budget would end past the deadline
+            raise DeadlineExceededError(str(exc), path=path, early=True) from None
         self.stats.add(requests=1, rate_wait_seconds=waited)
         try:
             return self._send(path, params, deadline)
@@ -280,16 +280,16 @@ class CoinGlassClient:
         unknown = sorted(set(clean) - set(ep.params))
         if unknown:
             raise ConfigError(f"{ep.path}: unknown parameter(s) {', '.join(unknown)}")
-        out_of_time = False
+        out_of_time = early = False
 
         def stop(state: RetryCallState) -> bool:
             """Out of attempts, or the next wait would end past the deadline (then say so)."""
-            nonlocal out_of_time
+            nonlocal out_of_time, early
             if state.attempt_number >= self.settings.max_attempts:
                 return True
-            until = self._until(deadline)
-            if until is not None and self._clock() + (state.upcoming_sleep or 0) >= until:
-                out_of_time = True
+            until, now = self._until(deadline), self._clock()
+            if until is not None and now + (state.upcoming_sleep or 0) >= until:
+                out_of_time, early = True, now < until
             return out_of_time
 
         attempts = 0
@@ -315,6 +315,9 @@ class CoinGlassClient:
         try:
             response = retrying(once)
         except ApiError as exc:
+            if out_of_time and early:
+                raise DeadlineExceededError(f"the wait before the next retry would pass the deadline; last attempt: "
+                                            f"{exc}", path=ep.path, early=True) from exc
             if out_of_time:
                 raise DeadlineExceededError(f"deadline reached before a retry of: {exc}", path=ep.path) from exc
             raise

@@ -17,11 +17,21 @@ from cgpreset.plans import Plan
 
 
 class Waits(Protocol):
-    """The rate limiter, as far as a run's stats need it."""
+    """The rate limiter, as far as a run's stats and its progress need it."""
 
     @property
     def wall_waited_seconds(self) -> float:
         """Wall-clock time during which at least one thread waited for the rate budget."""
+        ...
+
+    def wall_waited(self) -> float:
+        """The same, with a wait still in progress counted up to now."""
+        ...
+
+    @property
+    def own_limit(self) -> int:
+        """Requests a minute this process may start: the rate in force (the key's advertised limit,
+        else its plan's, times this process's share)."""
         ...
 
 

@@ -176,7 +176,7 @@ class RateLimiter:
                         self._waiters += 1
                 if deadline is not None and now + delay > deadline:
                     self.waited_seconds += waited
-                    raise TimeoutError(f"the rate budget frees up in {delay:.1f}s, after the deadline")
+                    raise TimeoutError(f"the next wait for the rate budget ({delay:.0f} s) would pass the deadline")
                 self._sleep(delay)
                 waited += delay
         finally:
@@ -185,6 +185,13 @@ class RateLimiter:
                     self._waiters -= 1
                     if self._waiters == 0:
                         self.wall_waited_seconds += max(0.0, self._clock() - self._wait_since)
+
+    def wall_waited(self) -> float:
+        """`wall_waited_seconds` with the wait in progress, if any, counted up to now (for progress lines
+        written while threads still wait)."""
+        with self._lock:
+            ongoing = max(0.0, self._clock() - self._wait_since) if self._waiters else 0.0
+            return self.wall_waited_seconds + ongoing
 
     def release(self) -> None:
         """A request has ended (answered or not): the probe is over."""

@@ -346,7 +346,8 @@ _group_params()
 
 #: The command modules (cgpreset/cli/<name>.py); each adds its commands to `cli` when imported.
 #: A new command family: a module beside this one, light at the top, and its name here.
-COMMAND_MODULES = ("analyst", "doctor", "emulator", "generate", "init", "layers", "ops", "run", "stream")
+COMMAND_MODULES = ("analyst", "doctor", "emulator", "freshness", "generate", "health", "init", "layers", "ops",
+                   "run", "stream")
 
 
 def _load_commands() -> None:

@@ -153,6 +153,18 @@ def resolve(
         _print_table(result)
 
 
+def diff_prefix(out_dir: Path) -> str:
+    """Where DIR is from the root of the git repository holding it (`deploy`), else from the working
+    directory: the --diff paths start there, so `git apply` takes the diff from the repo's root."""
+    import os
+
+    target = Path(os.path.abspath(out_dir))
+    for folder in (target, *target.parents):
+        if (folder / ".git").exists():
+            return target.relative_to(folder).as_posix()
+    return Path(os.path.relpath(target)).as_posix()
+
+
 def _report(result: GenerateResult, *, diff: bool, as_json: bool) -> None:
     if as_json:
         _dump({"schema": "cgpreset.generate/1", **result.as_dict()})
@@ -161,8 +173,11 @@ def _report(result: GenerateResult, *, diff: bool, as_json: bool) -> None:
             if change.status != "unchanged":
                 click.echo(f"{change.status:<9} {result.out_dir / change.path}")
     if diff:
+        from dataclasses import replace
+
+        prefix = diff_prefix(result.out_dir)
         for change in result.changes:
-            text = unified_diff(change)
+            text = unified_diff(replace(change, path=f"{prefix}/{change.path}" if prefix != "." else change.path))
             if text:
                 click.echo(text, nl=False)
     res = result.resolved.resolution
@@ -288,7 +303,28 @@ def generate(
     _report(result, diff=diff, as_json=as_json)
     if check and result.drift:
         listing = ", ".join(f"{c.path} ({c.status})" for c in result.drift)
-        raise FindingsError(f"{len(result.drift)} file(s) out of date in {out_dir}: {listing}")
+        fix = fix_command(click.get_current_context(), app, prune=any(c.status == "stale" for c in result.drift))
+        raise FindingsError(f"{len(result.drift)} file(s) out of date in {out_dir}: {listing}; to write them, "
+                            f"run: {fix}")
+
+
+def fix_command(ctx: click.Context, app: App, *, prune: bool) -> str:
+    """The `cgpreset generate` that writes what --check found out of date: the options given, without
+    --check, --diff and --json (plus --prune when generated files are stale)."""
+    import shlex
+
+    argv = ["cgpreset", *(["--emulator"] if app.emulator else []), "generate"]
+    for param in ctx.command.params:
+        name = param.name or ""
+        if not isinstance(param, click.Option) or name in ("check", "diff", "as_json") or name not in ctx.params \
+                or ctx.get_parameter_source(name) != click.core.ParameterSource.COMMANDLINE:
+            continue
+        flag = max(param.opts, key=len)
+        value = ctx.params[name]
+        argv += [flag] if param.is_flag else [flag, value.as_posix() if isinstance(value, Path) else str(value)]
+    if prune and "--prune" not in argv:
+        argv.append("--prune")
+    return shlex.join(argv)
 
 
 def _exchanges_beside() -> Callable[[Path], Collection[str]]:

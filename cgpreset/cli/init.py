@@ -126,7 +126,7 @@ def init_cmd(directory: Path, force: bool) -> None:
     generated configs and Kubernetes base, requirements-cgpreset.txt (the cgpreset CI installs,
     pinned to this version), and a short README. Files that exist are kept unless --force.
 
-    \\b
+    \b
     Example:
         cgpreset init coinglass-configs && cd coinglass-configs && cgpreset generate --out deploy
     """

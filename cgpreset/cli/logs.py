@@ -98,7 +98,8 @@ def log_params() -> list[click.Option]:
         click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_remember("verbose"),
                      help="More logging on stderr: one line per request (-vv for debug)."),
         click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_remember("quiet"),
-                     help="Only errors from the log on stderr (no progress bar, no warnings)."),
+                     help="Only errors from the log on stderr (no progress bar, no warnings); run-preset, "
+                          "health and freshness print only their summary line."),
         click.Option(["--log-format"], type=click.Choice(FORMATS), expose_value=False,
                      callback=_remember("format"), metavar="text|json",
                      help="json: one JSON object per stderr line (errors included), for container logs."),

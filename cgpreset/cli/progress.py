@@ -1,8 +1,12 @@
 """Progress where it is read: a bar on a terminal, a log line every 10 s off one (cron, CI, Kubernetes).
 
-Both count requests (the client's, retries included), not series, and show the ETA at the plan's
-rate and the time spent waiting for the rate budget. `-q` (the `cgpreset` logger above WARNING)
-silences both. `RequestProgress` itself has no thread and no clock of its own: tests drive `tick`.
+Both count requests (the client's, retries included), not series, and show the ETA at the rate in
+force (the limiter's: the key's advertised API-KEY-MAX-LIMIT once an answer told it, else the plan's,
+times this process's share; a 60/min key on a Standard plan is 60/min, not 300) and the wall-clock
+seconds spent waiting for the rate budget (as the run's report and metrics count them: time during
+which at least one thread waited, not a sum over threads). `-q` (the `cgpreset` logger above
+WARNING) silences both. `RequestProgress` itself has no thread and no clock of its own: tests drive
+`tick`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from cgpreset.run.report import format_age
 
 if TYPE_CHECKING:
-    from cgpreset.api.protocol import Client
+    from cgpreset.api.protocol import Client, Waits
 
 log = logging.getLogger("cgpreset.progress")
 log.setLevel(logging.INFO)  # shown at the default verbosity; -q is checked before anything starts
@@ -35,38 +39,45 @@ def silenced() -> bool:
 
 
 class RequestProgress:
-    """Requests done of the expected total, the ETA at the plan's rate, the budget-wait time."""
+    """Requests done of the expected total, the ETA at the rate in force, the wall-clock budget wait."""
 
-    def __init__(self, label: str, stats: Callable[[], Mapping[str, float]], *,
+    def __init__(self, label: str, stats: Callable[[], Mapping[str, float]], pace: Waits, *,
                  emit: Callable[[str], None] | None = None, clock: Callable[[], float] = time.monotonic,
                  every: float = LOG_EVERY) -> None:
         self.label = label
         self.stats = stats
+        self.pace = pace  # the client's rate limiter: the rate in force and the time waited
         self.emit = emit
         self.clock = clock
         self.every = every
         self.total: int | None = None
-        self.rate_per_minute: float | None = None
-        self._start = self._base = dict(stats())
+        self._base = dict(stats())
+        self._waited_before = pace.wall_waited()
         self._last = clock()
 
-    def expect(self, total: int, rate_per_minute: float | None = None) -> None:
-        """The plan is known: `total` requests at `rate_per_minute`."""
-        self.total, self.rate_per_minute = total, rate_per_minute
+    def expect(self, total: int) -> None:
+        """The plan is known: `total` requests."""
+        self.total = total
 
     def expect_run(self, run_plan: Any) -> None:
         """run_preset's `on_plan`: the plan's requests on top of those made so far (the plan lookup)."""
-        self.expect(self.figures()[0] + int(run_plan.requests), run_plan.plan.rate_per_minute)
+        self.expect(self.figures()[0] + int(run_plan.requests))
 
     def expect_shots(self, shots: int, plan: Any) -> None:
         """run_health's `on_plan`: one request per shot."""
-        self.expect(self.figures()[0] + shots, plan.rate_per_minute)
+        self.expect(self.figures()[0] + shots)
+
+    @property
+    def rate_per_minute(self) -> int:
+        """The rate in force now (it changes when an answer advertises the key's own limit)."""
+        return int(self.pace.own_limit)
 
     def figures(self) -> tuple[int, int | None, float | None, float]:
-        """(requests done, total, ETA seconds, seconds waited for the rate budget) of this command."""
+        """(requests done, total, ETA seconds at the rate in force, wall seconds waited for the rate
+        budget) of this command."""
         now = self.stats()
         done = int(now.get("requests", 0) - self._base.get("requests", 0))
-        waited = float(now.get("rate_wait_seconds", 0.0) - self._base.get("rate_wait_seconds", 0.0))
+        waited = max(0.0, float(self.pace.wall_waited()) - self._waited_before)
         eta = None
         if self.total is not None and self.rate_per_minute:
             eta = max(0, self.total - done) / self.rate_per_minute * 60
@@ -95,10 +106,10 @@ def show_progress(label: str, client: Client) -> Iterator[RequestProgress | None
         yield None
         return
     if sys.stderr.isatty():
-        with _bar(label, stats) as progress:
+        with _bar(label, stats, client.limiter) as progress:
             yield progress
         return
-    progress = RequestProgress(label, stats.as_dict, emit=log.info, every=LOG_EVERY)
+    progress = RequestProgress(label, stats.as_dict, client.limiter, emit=log.info, every=LOG_EVERY)
     with _ticking(progress, LOG_EVERY):
         yield progress
 
@@ -121,11 +132,11 @@ def _ticking(progress: RequestProgress, every: float, draw: Callable[[], None] |
 
 
 @contextmanager
-def _bar(label: str, stats: Any) -> Iterator[RequestProgress]:
+def _bar(label: str, stats: Any, pace: Waits) -> Iterator[RequestProgress]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    progress = RequestProgress(label, stats.as_dict)
+    progress = RequestProgress(label, stats.as_dict, pace)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("requests"),
                TextColumn("{task.fields[eta]}"), TextColumn("{task.fields[wait]}"))
     with Progress(*columns, console=Console(file=sys.stderr), transient=True) as bar:

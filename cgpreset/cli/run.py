@@ -24,6 +24,7 @@ from cgpreset.cli import (
     print_tables,
     refuse_file_store_in_pod,
 )
+from cgpreset.cli.logs import quiet
 from cgpreset.errors import ConfigError, ExitCode, OutputError
 from cgpreset.plans import Plan
 from cgpreset.store import open_store, remove_store_file
@@ -32,10 +33,10 @@ from cgpreset.store.dsn import StoreLocation, display, store_location
 if TYPE_CHECKING:  # the commands import their machinery when they run (fast --help, see cli/__init__.py)
     from prometheus_client import CollectorRegistry
 
-    from cgpreset.api.client import CoinGlassClient
     from cgpreset.models.config import CoinConfig
     from cgpreset.run.series import RunPlan
     from cgpreset.run.shard import Shard
+    from cgpreset.store.base import KnownPlan
 
 _PATH = click.Path(path_type=Path)
 _STORE_HELP = "Store: an SQLite file or a postgresql:// URL [default: CGPRESET_STORE or ./cgpreset.db]."
@@ -67,15 +68,23 @@ concurrency_option = click.option(
     help="Requests in flight at once, 1-64 [default: CGPRESET_CONCURRENCY or 16].")
 
 
-def _dry_plan(app: App, configs: list[tuple[Path, CoinConfig]]) -> Plan:
-    """The plan to estimate at: CGPRESET_PLAN if set (no call); else the key's plan (one
-    account/subscription call, no data; no key is exit 3); with --emulator, the lowest plan the
-    configs were written for (no call)."""
+def _dry_plan(app: App, configs: list[tuple[Path, CoinConfig]], known: KnownPlan | None) -> Plan:
+    """The plan to estimate at, with no call when it is known: CGPRESET_PLAN if set; with --emulator,
+    the lowest plan the configs were written for; the plan a run recorded in the store within a day
+    (as the run itself reuses it); else the key's plan (one account/subscription call, no data; no
+    key is exit 3)."""
+    from cgpreset.run.engine import PLAN_REUSE_MS, wall_ms
+
     if app.settings.plan != "auto":
         return Plan(app.settings.plan)
-    if not app.emulator:
-        return app.client.plan()
-    return min((cfg.plan for _, cfg in configs), key=lambda p: p.rank)
+    if app.emulator:
+        return min((cfg.plan for _, cfg in configs), key=lambda p: p.rank)
+    if known is not None and 0 <= wall_ms() - known.at_ms <= PLAN_REUSE_MS:
+        try:
+            return Plan(known.plan)
+        except ValueError:  # a plan name this version does not know: ask
+            pass
+    return app.client.plan()
 
 
 #: A way the metrics leave the process: what to say when it fails, and the call that delivers them.
@@ -174,35 +183,13 @@ def _backfill(run_plan: RunPlan, cap: int | None) -> str:
     return f"{deepest:g} day{'s' if deepest != 1 else ''}"
 
 
-#: The quick sign-off's own budget: a hanging endpoint costs seconds, not 5 attempts x 30 s.
-HEALTH_ATTEMPTS = 2
-HEALTH_READ_TIMEOUT = 10.0
-HEALTH_ANSWER_TIMEOUT = 15.0
-
-
-def _quick_client(app: App, deadline: float | None) -> CoinGlassClient:
-    """A client for `health`: at most HEALTH_ATTEMPTS tries, short timeouts, and `--deadline`."""
-    from cgpreset.api.client import CoinGlassClient
-
-    t = app.target
-    s = t.settings
-    quick = s.model_copy(update={
-        "max_attempts": min(s.max_attempts, HEALTH_ATTEMPTS),
-        "read_timeout": min(s.read_timeout, HEALTH_READ_TIMEOUT),
-        "answer_timeout": min(s.answer_timeout, HEALTH_ANSWER_TIMEOUT),
-        "backoff_max": min(s.backoff_max, 1.0),
-    })
-    client = CoinGlassClient(quick, base_url=t.base_url)
-    if deadline is not None:
-        client.deadline = client.clock + deadline
-    return client
-
-
 @cli.command("run-preset")
 @click.argument("paths", nargs=-1, required=True, type=_PATH)
 @json_option
 @click.option("--store", "store", default=None, metavar="STORE", help=_STORE_HELP)
-@click.option("--dry-run", is_flag=True, help="Print the request plan and its budget; call nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the request plan and its budget; no data request, nothing written. The plan: "
+                   "CGPRESET_PLAN, else the one a run recorded in the store within a day, else one lookup call.")
 @click.option("--full-refresh", is_flag=True, help="Ignore cursors: backfill every series again.")
 @click.option("--backfill-days", type=click.IntRange(min=1), default=None, metavar="N",
               help="Backfill at most N days on a series' first run (default: the config's history_days).")
@@ -267,11 +254,11 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in loaded])
     gateway = pushgateway or app.settings.pushgateway
     if dry_run:
-        coverage = {}
+        coverage, known = {}, None
         if not isinstance(location, Path) or location.exists():  # read-only: never creates or changes it
             with open_store(location, readonly=True) as st:
-                coverage = st.coverage()
-        plan = _dry_plan(app, configs)
+                coverage, known = st.coverage(), st.known_plan()
+        plan = _dry_plan(app, configs, known)
         problems = floor_problems(configs, plan)
         if problems:
             raise PlanMismatchError(problems)
@@ -304,6 +291,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
             result = run_preset(configs, app.client, st, concurrency=app.settings.concurrency,
                                 full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
                                 source=app.source, shard=shard, keep_raw=keep_raw, on_plan=on_plan,
+                                job=app.settings.job,
                                 retire="all" if coins is None and layers is None else "covered")
             coverage = st.coverage() if metrics_path is not None or gateway is not None else {}
     except PlanMismatchError:
@@ -319,7 +307,8 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         if as_json:
             click.echo(json.dumps(run_json(result, store=display(location)), indent=2, sort_keys=True))
         else:
-            print_tables(run_table(result))
+            if not quiet():  # -q: the summary line only (what cron mails)
+                print_tables(run_table(result))
             click.echo(run_summary(result))
     except BrokenPipeError:  # `| head`: the process exits 141, and so does the run's row
         record(ExitCode.OUTPUT_CLOSED)
@@ -329,60 +318,6 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
                           metrics_path, gateway, job=RUN_JOB, shard=shard)
     _exit(result.exit_code, next((r.error for r in result.results if r.error is not None), None),
           metrics=metrics, record=record)
-
-
-@cli.command()
-@click.argument("paths", nargs=-1, required=True, type=_PATH)
-@json_option
-@click.option("--store", "store", default=None, metavar="STORE",
-              help="Store whose stream liveness to show: an SQLite file or a postgresql:// URL "
-                   "[default: CGPRESET_STORE or ./cgpreset.db].")
-@metrics_option
-@pushgateway_option
-@concurrency_option
-@click.option("--deadline", type=Number(min=0), default=None, metavar="SECONDS",
-              help="Stop after SECONDS: shots not answered by then are failed.")
-@pass_app
-def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
-           metrics_path: Path | None, pushgateway: str | None, concurrency: int | None,
-           deadline: float | None) -> None:
-    """The runbook's "4 shots": one minimal call per core layer of each config, plus ETF flows once.
-
-    OK only if code "0", rows came back and they have the expected fields. Shows the key's plan,
-    its rate budget and, if a stream has run, its liveness. Nothing is stored. Exit codes as run-preset.
-
-    \b
-    Example:
-        cgpreset health deploy/
-    """
-    from cgpreset.cli.progress import show_progress
-    from cgpreset.models.config import load_configs
-    from cgpreset.run.health import health_summary, health_table, run_health
-    from cgpreset.run.metrics import health_registry
-    from cgpreset.run.push import HEALTH_JOB
-
-    app.override(concurrency=concurrency)
-    configs = load_configs(list(paths))
-    _check_sources(app, configs)
-    app.check_target()
-    location = _location(app, store)
-    if metrics_path is not None:
-        check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in configs])
-    gateway = pushgateway or app.settings.pushgateway
-    client = _quick_client(app, deadline)
-    try:
-        with show_progress("health", client) as progress:
-            report = run_health(configs, client, store_path=location, concurrency=app.settings.concurrency,
-                                source=app.source, on_plan=None if progress is None else progress.expect_shots)
-    finally:
-        client.close()
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
-    else:
-        print_tables(health_table(report))
-        click.echo("\n".join(health_summary(report)))
-    _exit(report.exit_code, report.error or next((s.error for s in report.shots if s.error is not None), None),
-          metrics=_deliveries(lambda: health_registry(report), metrics_path, gateway, job=HEALTH_JOB))
 
 
 @cli.command()

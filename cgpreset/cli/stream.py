@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,9 @@ _HEARTBEAT = Number(min=0.05)  # below this a connection is declared dead before
 @click.option("--metrics-host", default=None, metavar="HOST",
               help="Address the metrics server listens on: 0.0.0.0 every interface (a pod's), 127.0.0.1 this "
                    "machine only. [default: 0.0.0.0]")
+@click.option("--summary-every", type=_SECONDS, is_flag=False, flag_value=60.0, default=None, metavar="SECONDS",
+              help="Quiet mode: no line per event; one summary line on stderr every SECONDS instead (events by "
+                   "exchange, reconnects, last event age; a bare --summary-every is 60). For cluster logs.")
 @pass_app
 def stream(
     app: App,
@@ -63,11 +67,13 @@ def stream(
     min_volume_usd: float,
     metrics_port: int | None,
     metrics_host: str | None,
+    summary_every: float | None,
 ) -> None:
     """Stream liquidation events live; reconnect and resubscribe on drops.
 
     Prints one line per event (JSON with --json) until Ctrl-C, --duration or --max-events,
-    then a summary with the liveness figures. Exit 1 if no event arrived at all (missing data),
+    then a summary with the liveness figures; with --summary-every SECONDS, one summary line every
+    SECONDS instead of the event lines. Exit 1 if no event arrived at all (missing data),
     2 for a bad channel, config or store, 3 if the server refuses the key or plan.
 
     \b
@@ -122,6 +128,15 @@ def stream(
     def on_event(event: StreamEvent) -> None:
         click.echo(json.dumps(event.as_dict()) if as_json else format_event(event))
 
+    digest = None
+    if summary_every is not None:  # quiet: events counted, a line every N seconds (not under -q)
+        from cgpreset.cli.progress import silenced
+        from cgpreset.stream.digest import EventDigest
+
+        digest = EventDigest(summary_every, emit=logging.getLogger("cgpreset.stream.summary").info)
+        options.liveness_every = min(options.liveness_every, summary_every)  # its lines come at liveness points
+        logging.getLogger("cgpreset.stream.summary").setLevel(logging.ERROR if silenced() else logging.INFO)
+
     metrics = StreamMetrics()
     if metrics_port is not None:
         server = MetricsServer(metrics.registry, metrics_host or "0.0.0.0", metrics_port)
@@ -129,7 +144,8 @@ def stream(
         click.echo(f"serving metrics on {server.url}", err=True)
     click.echo(f"streaming {', '.join(options.channels)} from {options.display_url} (source: {describe(source)})",
                err=True)
-    summary = stream_until_stopped(options, on_event=on_event, store=db, metrics=metrics)
+    summary = stream_until_stopped(options, on_event=on_event if digest is None else digest.on_event, store=db,
+                                   metrics=metrics, on_liveness=None if digest is None else digest.on_liveness)
     if summary.stop_reason == "output_closed":  # `| head`: stdout is gone, the summary goes to stderr
         discard_stdout()
         click.echo(format_summary(summary), err=True)

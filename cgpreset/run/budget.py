@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cgpreset.api.deadline import Deadline
+from cgpreset.errors import DeadlineExceededError
 from cgpreset.run.outcome import Outcome
 
 
@@ -46,6 +47,15 @@ class Budget:
     @property
     def deadline_reason(self) -> str:
         return "deadline reached" + ("" if self._deadline_s is None else f" (--deadline {self._deadline_s:g}s)")
+
+    def stop_reason(self, exc: DeadlineExceededError) -> str:
+        """Why a call cut by the deadline stops the run: `deadline reached (--deadline 25s)`, or, when the
+        client stopped before it because the next wait would pass it, when and why: `stopped after 1.4s
+        of --deadline 25s: the next wait for the rate budget (58 s) would pass the deadline`."""
+        left = self.time_left()
+        if not exc.early or left is None or left <= 0 or self._deadline_s is None:
+            return self.deadline_reason
+        return f"stopped after {self._deadline_s - left:.1f}s of --deadline {self._deadline_s:g}s: {exc}"
 
     def time_left(self) -> float | None:
         """Seconds until the deadline (None without one; may be negative)."""

@@ -11,6 +11,7 @@ it, so the whole run stops at once). Whatever did not run is `skipped` and resum
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -90,6 +91,7 @@ class Runner:
         self.now_ms = wall_ms() if now_ms is None else now_ms
         self.on_result = on_result
         self.done: list[SeriesResult] = []  # finished series, in completion order
+        self.running: dict[str, SeriesResult] = {}  # series under way, as far as they got (by series id)
         self._done_lock = threading.Lock()
 
     def _params(self, series: Series, window: tuple[int, int] | None) -> dict[str, Any]:
@@ -101,10 +103,11 @@ class Runner:
     def run_series(self, plan: SeriesPlan) -> SeriesResult:
         s = plan.series
         res = SeriesResult(s, planned=plan.requests, notes=list(plan.notes))
+        with self._done_lock:
+            self.running[s.id] = res  # an interrupted run's row still says what this series stored
         previous = res.last_closed = self.store.cursor(s.id)
         windows: Sequence[tuple[int, int] | None] = plan.windows if s.is_history else (None,)
         got = SeriesRows(s)
-        kept = 0
         for i, window in enumerate(windows):
             made = f"{i} of {len(windows)} requests made, resumes next run"
             why = self.budget.take()
@@ -121,9 +124,9 @@ class Runner:
                                   wanted_from=None if plan.wanted is None else plan.wanted[0])
                 page = self._with_raw(page, decoded.unknown, resp, got, res)
                 written = self.store.write(page)
-            except DeadlineExceededError:
+            except DeadlineExceededError as exc:
                 # cut by the deadline (or by the run stopping), in the request or in the store: this page not stored
-                why = self.budget.exhaust(self.budget.deadline_reason)
+                why = self.budget.exhaust(self.budget.stop_reason(exc))
                 res.outcome, res.reason = SKIPPED, f"{why}; {made}"
                 break
             except RateLimitedError as exc:
@@ -141,15 +144,14 @@ class Runner:
             res.removed += written.removed
             if written.cursor is not None:
                 res.last_closed = written.cursor
-            kept += written.received
+            res.rows += written.received
         rows = got.rows()
-        res.rows = kept
         if res.outcome == OK and not rows:
             # An incremental window always holds the stored last closed bar and the forming bar:
             # nothing there is an outage, never "no new bars".
             res.outcome, res.reason = EMPTY, (INCREMENTAL_EMPTY_REASON if previous is not None and s.is_history
                                               and not plan.backfill else EMPTY_REASON)
-        elif res.outcome == OK and kept == 0 and s.keep:
+        elif res.outcome == OK and res.rows == 0 and s.keep:
             res.outcome, res.reason = EMPTY, f"no rows for {', '.join(s.keep)} in the answer"
         if rows:
             prev = previous if s.is_history and not plan.backfill else None
@@ -180,6 +182,14 @@ class Runner:
         text = (resp.raw if resp.raw is not None else msgspec.json.encode(resp.data)).decode("utf-8", "replace")
         return replace(page, raw=self.client.redact(text), raw_reason=reason)  # an echoed key is not kept
 
+    def unfinished(self, why: str) -> list[SeriesResult]:
+        """The series a stopped run left under way, as far as they got: skipped, with the rows they stored."""
+        with self._done_lock:
+            running = list(self.running.values())
+        return [replace(r, outcome=SKIPPED, reason=f"{why} after {r.requests} of {r.planned} requests ({r.rows} "
+                                                   f"rows stored, {r.new_rows} new); resumes next run")
+                for r in running]
+
     def run(self, plan: RunPlan) -> list[SeriesResult]:
         """Run every series of the plan; results in plan order."""
         def one(p: SeriesPlan) -> SeriesResult:
@@ -197,6 +207,7 @@ class Runner:
                 result = SeriesResult(p.series, outcome=FAILED, reason=what, planned=p.requests)
             with self._done_lock:
                 self.done.append(result)
+                self.running.pop(p.series.id, None)
             if self.on_result is not None:
                 self.on_result(result)
             return result
@@ -238,12 +249,14 @@ def run_preset(
     source: str | None = None,
     on_plan: Callable[[RunPlan], None] | None = None,
     retire: Literal["all", "covered", "none"] = "all",
+    job: str | None = None,
 ) -> RunResult:
     """Expand, plan and run the configs; record the run in the store's runs table.
 
     With a `shard`, only that shard's series run (see run.shard). `source` ("emulator" or the API's
     host, see run.source) is recorded with the run; a store holding another source's data is
     refused (ConfigError) before any request.
+    `job` (the scheduler's job, CGPRESET_JOB) and the shard are recorded with every series' outcome.
     `retire`: the series these configs produce are the store's current ones; "all" retires every
     other series (out of the analyst views, rows kept), "covered" only those of the (coin, layer)
     pairs the configs cover (a run of some coins or layers), "none" leaves them be.
@@ -257,6 +270,7 @@ def run_preset(
     wall_before = _wall_waited(client)
     now = wall_ms() if now_ms is None else now_ms
     series = shard_series(expand(configs), shard)
+    label = None if shard is None else str(shard)
     budget = budget or Budget()
     budget.arm(client.clock)  # no request, limiter wait or retry runs past --deadline
     refused: CgPresetError | None = None
@@ -293,11 +307,15 @@ def run_preset(
             status, exit_code = "store unavailable", ExitCode.TEMPFAIL
         elif not isinstance(exc, KeyboardInterrupt | SystemExit):
             status, exit_code = f"crashed: {type(exc).__name__}", None
-        _finish_quietly(store, run_id, exit_code, status, runner.done, plan, now, before, client,
-                        started, clock, budget, wall_before)
+        if plan is not None and not isinstance(exc, StoreUnavailableError):  # `runs show` names the plan too
+            with contextlib.suppress(Exception):
+                _remember_plan(store, run_id, plan, reused=reused, rate_max=client.rate_max, now=now)
+        partial = RunResult([*runner.done, *runner.unfinished(status)], plan, _stats(client, before, wall_before),
+                            round(clock() - started, 3), now, run_id, budget.reason, shard=label, job=job)
+        _finish_quietly(store, partial, exit_code, status)
         raise
     result = RunResult(results, plan, _stats(client, before, wall_before), round(clock() - started, 3), now,
-                       run_id, budget.reason, source=source, retired=retired)
+                       run_id, budget.reason, source=source, retired=retired, shard=label, job=job)
     from cgpreset.run.report import outcomes_summary, totals
 
     if plan is not None:
@@ -345,7 +363,7 @@ def _detect_plan(client: Client, budget: Budget) -> tuple[Plan | None, CgPresetE
     try:
         return client.plan(deadline=budget.deadline), None
     except DeadlineExceededError as exc:
-        budget.exhaust(budget.deadline_reason)
+        budget.exhaust(budget.stop_reason(exc))
         return None, exc
     except ApiError as exc:
         return None, exc
@@ -383,16 +401,14 @@ def _stats(client: Client, before: dict[str, float], wall_before: float) -> dict
     return stats
 
 
-def _finish_quietly(store: Store, run_id: int, exit_code: int | None, status: str, done: list[SeriesResult],
-                    plan: Plan | None, now: int, before: dict[str, float], client: Client, started: float,
-                    clock: Callable[[], float], budget: Budget, wall_before: float) -> None:
-    """Close the runs row of a run that did not end normally, with what did finish; never raises."""
+def _finish_quietly(store: Store, partial: RunResult, exit_code: int | None, status: str) -> None:
+    """Close the runs row of a run that did not end normally, with what did finish and what the series
+    under way stored; never raises."""
     from cgpreset.run.report import outcomes_summary, totals
 
-    partial = RunResult(list(done), plan, _stats(client, before, wall_before), round(clock() - started, 3), now,
-                        run_id, budget.reason)
+    assert partial.run_id is not None
     try:
-        store.finish_run(run_id, exit_code=exit_code, totals=totals(partial), outcomes=outcomes_summary(partial),
-                         status=status)
+        store.finish_run(partial.run_id, exit_code=exit_code, totals=totals(partial),
+                         outcomes=outcomes_summary(partial), status=status)
     except Exception:  # the store itself may be what failed; the original error is what matters
         pass

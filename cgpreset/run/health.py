@@ -6,7 +6,9 @@ the key's plan allows; then the macro ETF layer once. A shot is OK only if the b
 the row count): the last closed bar is fresh, within the config's `health.freshness_intervals`
 of now (an API serving week-old bars is not signed off; the ETF flows by trading days), OHLC
 holds. A config that asks for an interval below the key's plan's floor is a finding
-(run-preset would refuse it), even though its shots are still fired at the floor. Nothing is stored.
+(run-preset would refuse it), even though its shots are still fired at the floor. Given the
+store's freshness (run/freshness.py, `health --store`), stale or never fetched data is not signed
+off either: the API may be fine while the runs stopped. Nothing is stored.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from cgpreset.layers import spec
 from cgpreset.models.config import CoinConfig
 from cgpreset.plans import Plan, bar_open
 from cgpreset.run.checks import series_checks
+from cgpreset.run.freshness import FRESH, FreshnessReport
 from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK, Outcome
 from cgpreset.run.report import droppable, format_age
 from cgpreset.run.series import Series, expand, floor_problems
@@ -78,13 +81,20 @@ class HealthReport:
     extra: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # `file: field: problem` against the key's plan
     source: str | None = None  # "emulator" or the API's host (run.source)
+    freshness: FreshnessReport | None = None  # the store's data, when a store was named (`--store`)
+
+    @property
+    def stale(self) -> bool:
+        """The store's data is stale or was never fetched."""
+        return self.freshness is not None and self.freshness.exit_code != ExitCode.OK
 
     @property
     def exit_code(self) -> ExitCode:
         if self.error is not None:  # the plan call failed after retries: no shot was fired
             return ExitCode.API
+        shots_ok = all(s.outcome == OK for s in self.shots)
         return outcome_exit_code([s.error if s.outcome == FAILED else None for s in self.shots],
-                                 all_ok=not self.problems and all(s.outcome == OK for s in self.shots))
+                                 all_ok=shots_ok and not self.problems and not self.stale)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +108,7 @@ class HealthReport:
             "shots": [s.as_dict(self.now_ms) for s in self.shots],
             "stream": self.liveness,
             "source": self.source,
+            "freshness": None if self.freshness is None else self.freshness.as_dict(),
         }
 
 
@@ -144,12 +155,11 @@ def fire(client: Client, s: Series, shot: Shot, now_ms: int) -> Shot:
         shot.outcome, shot.reason = EMPTY, EMPTY_REASON
         return shot
     tf = s.endpoint.time_field or "time"
-    times = [r[tf] for r in rows if tf in r]
-    shot.last_bar = max(times) if times else None
     interval = shot.params.get("interval", s.interval)
     forming = bar_open(now_ms, interval)  # limit=2: the last row is the forming bar, the one before it closed
-    closed = [t for t in times if t < forming]
-    failed = [c for c in series_checks(s, rows, interval=interval, now_ms=now_ms, last_closed=max(closed, default=None))
+    closed = [int(r[tf]) for r in rows if tf in r and int(r[tf]) < forming]
+    shot.last_bar = max(closed) if closed else None  # the open of the last closed bar, as run-preset's "last bar"
+    failed = [c for c in series_checks(s, rows, interval=interval, now_ms=now_ms, last_closed=shot.last_bar)
               if not c.ok and c.name != "min_rows"]
     if failed:
         shot.outcome, shot.reason = FAILED, "; ".join(c.detail for c in failed)
@@ -159,21 +169,23 @@ def fire(client: Client, s: Series, shot: Shot, now_ms: int) -> Shot:
 def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: Client, *,
                store_path: StoreLocation | None = None, concurrency: int = 8,
                now_ms: int | None = None, source: str | None = None,
-               on_plan: Callable[[int, Plan], None] | None = None) -> HealthReport:
-    """Fire every shot (in parallel, through the shared limiter) and collect the sign-off."""
+               on_plan: Callable[[int, Plan], None] | None = None,
+               freshness: FreshnessReport | None = None) -> HealthReport:
+    """Fire every shot (in parallel, through the shared limiter) and collect the sign-off;
+    `freshness` (the store's, read before) joins the verdict."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     liveness = stream_liveness(store_path) if store_path is not None else None
     try:
         plan = client.plan()
     except ApiError as exc:
-        return HealthReport([], None, None, None, now, liveness, error=exc, source=source)
+        return HealthReport([], None, None, None, now, liveness, error=exc, source=source, freshness=freshness)
     planned = plan_shots(configs, plan)
     if on_plan is not None:  # progress: the requests to expect
         on_plan(len(planned), plan)
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="cgpreset-health") as pool:
         shots = list(pool.map(lambda p: fire(client, p[0], p[1], now), planned))
     return HealthReport(shots, plan, client.rate_max, client.rate_used, now,
-                        liveness, problems=floor_problems(configs, plan), source=source)
+                        liveness, problems=floor_problems(configs, plan), source=source, freshness=freshness)
 
 
 def stream_liveness(store: StoreLocation) -> dict[str, Any] | None:
@@ -216,12 +228,25 @@ def health_summary(report: HealthReport) -> list[str]:
             f"{float(live.get('events_per_minute') or 0):.1f} events/min, {live.get('reconnects', 0)} reconnects, "
             f"last event {'never' if age is None else format_age(age) + ' ago'}"
         )
+    if report.freshness is not None:
+        lines.append(f"data: {report.freshness.summary()}")
     lines += report.problems
+    lines.append(verdict_line(report))
+    return lines
+
+
+def verdict_line(report: HealthReport) -> str:
+    """`41/41 shots ok — signed off (source: ...)`, or why not: config problems, stale data."""
     ok = sum(1 for s in report.shots if s.outcome == OK)
-    verdict = " — signed off" if report.exit_code == ExitCode.OK else " — not signed off"
+    why = []
     if report.problems:
         n = len(report.problems)
-        verdict = f" — not signed off: {n} config problem{'s' if n > 1 else ''} against the {d['plan']} plan"
+        why.append(f"{n} config problem{'s' if n > 1 else ''} against the {report.as_dict()['plan']} plan")
+    if report.freshness is not None and report.stale:
+        bad = len(report.freshness.series) - len(report.freshness.having(FRESH))
+        why.append(f"the store's data is not fresh ({bad} series stale or never fetched)")
+    verdict = " — signed off" if report.exit_code == ExitCode.OK else " — not signed off"
+    if why:
+        verdict += ": " + "; ".join(why)
     source = f" (source: {describe(report.source)})" if report.source else ""
-    lines.append(f"{ok}/{len(report.shots)} shots ok{verdict}{source}")
-    return lines
+    return f"{ok}/{len(report.shots)} shots ok{verdict}{source}"

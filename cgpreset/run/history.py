@@ -7,7 +7,9 @@ JSON schemas (stable; fields are only ever added):
                         "outcome", "reason", "rows", "new_rows", "findings", "error_kind"}]}}
     RUN:                {"id", "status", "started_at", "ended_at" (ms, UTC), "duration_seconds",
                          "exit_code", "requests", "retries", "rate_limited", "rate_wait_seconds",
-                         "plan", "outcomes": {"ok": 8, "failed": 1, ...}}
+                         "plan", "outcomes": {"ok": 8, "failed": 1, ...},
+                         "shard" ("0/4" or null), "job" (CGPRESET_JOB or null),
+                         "rows", "new_rows" (stored by the run's series, those under way when it stopped too)}
     cgpreset.cursors/1: {"schema", "store", "cursors": [{"series", "coin", "layer", "last_closed",
                          "earliest", "latest"}]}   # times: ms since the epoch (UTC), or null
 """
@@ -55,9 +57,19 @@ def outcome_counts(outcomes: Mapping[str, Any] | None) -> dict[str, int]:
     return {o: counts[o] for o in order}
 
 
+def _series_entries(row: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [v for v in (row.get("outcomes") or {}).values() if isinstance(v, Mapping)]
+
+
+def _label(row: Mapping[str, Any], name: str) -> str | None:
+    """The run's shard or job, as its series' outcomes carry it (the runs row has no column for it)."""
+    return next((str(v[name]) for v in _series_entries(row) if v.get(name) is not None), None)
+
+
 def run_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     """One runs-table row as the JSON documents show it."""
     start, end = row.get("started_at"), row.get("ended_at")
+    entries = _series_entries(row)
     return {
         "id": int(row["id"]),
         "status": row.get("status") or "finished",
@@ -71,6 +83,10 @@ def run_dict(row: Mapping[str, Any]) -> dict[str, Any]:
         "rate_wait_seconds": float(row.get("rate_wait_seconds") or 0.0),
         "plan": row.get("plan"),
         "outcomes": outcome_counts(row.get("outcomes")),
+        "shard": _label(row, "shard"),
+        "job": _label(row, "job"),
+        "rows": sum(int(v.get("rows") or 0) for v in entries),
+        "new_rows": sum(int(v.get("new_rows") or 0) for v in entries),
     }
 
 
@@ -93,17 +109,22 @@ def _duration(d: Mapping[str, Any]) -> str:
 
 
 def runs_table(rows: Iterable[Mapping[str, Any]]) -> Table:
-    """One line per run, newest last; fits 80 columns (rate-limit answers as `429s`)."""
+    """One line per run, newest last; fits 80 columns (rate-limit answers as `429s`). Runs of a shard
+    or a scheduler's job (CGPRESET_JOB) add a `shard` and a `job` column (`-` for the others; the job
+    goes first where the table does not fit)."""
+    runs = [run_dict(row) for row in rows]
+    labels = [name for name in ("shard", "job") if any(d[name] is not None for d in runs)]
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for name, justify in (("id", "right"), ("status", "left"), ("start (UTC)", "left"), ("took", "right"),
-                          ("exit", "right"), ("req", "right"), ("429s", "right"), ("series", "left")):
+                          ("exit", "right"), ("req", "right"), ("429s", "right"),
+                          *((name, "left") for name in labels), ("series", "left")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for row in rows:
-        d = run_dict(row)
+    for d in runs:
         table.add_row(str(d["id"]), d["status"], format_time(d["started_at"]), _duration(d),
                       "-" if d["exit_code"] is None else str(d["exit_code"]), str(d["requests"]),
-                      str(d["rate_limited"]), _counts_cell(d["outcomes"], short=True))
-    return table
+                      str(d["rate_limited"]), *(d[name] or "-" for name in labels),
+                      _counts_cell(d["outcomes"], short=True))
+    return droppable(table, "job")
 
 
 def run_series(row: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -125,12 +146,13 @@ def run_detail_json(row: Mapping[str, Any], *, store: str) -> dict[str, Any]:
 def run_detail_lines(row: Mapping[str, Any]) -> list[str]:
     """The lines above `runs show`'s table."""
     d = run_dict(row)
+    where = "".join(f", {name} {d[name]}" for name in ("shard", "job") if d[name] is not None)
     return [
         f"run {d['id']}: {d['status']}, exit {'-' if d['exit_code'] is None else d['exit_code']}, "
-        f"started {format_time(d['started_at'])}, took {_duration(d)}",
+        f"started {format_time(d['started_at'])}, took {_duration(d)}{where}",
         f"{d['requests']} requests, {d['retries']} retries, {d['rate_limited']} rate-limit answers, "
         f"{d['rate_wait_seconds']:.1f}s waiting for the rate budget; plan {d['plan'] or '-'}",
-        f"series: {_counts_cell(d['outcomes'])}",
+        f"series: {_counts_cell(d['outcomes'])}; {d['rows']} rows stored ({d['new_rows']} new)",
     ]
 
 

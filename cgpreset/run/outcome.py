@@ -58,8 +58,15 @@ class SeriesResult:
     def findings(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]
 
+    def bar_age_s(self, now_ms: int) -> float | None:
+        """Seconds since the last closed bar OPENED: the age "last bar" shows in every table and report
+        (health's too), the one `health.freshness_intervals` limits (in bars)."""
+        if self.last_closed is None:
+            return None
+        return max(0.0, (now_ms - self.last_closed) / 1000)
+
     def last_bar_age_s(self, now_ms: int) -> float | None:
-        """Seconds since the last closed bar closed (how far behind the stored data is)."""
+        """Seconds since the last closed bar closed: the metric cgpreset_series_last_bar_age_seconds only."""
         if self.last_closed is None:
             return None
         return max(0.0, (now_ms - self.last_closed - interval_ms(self.series.interval)) / 1000)
@@ -82,6 +89,8 @@ class RunResult:
     budget_reason: str | None = None
     source: str | None = None  # "emulator" or the API's host (run.source)
     retired: list[str] = field(default_factory=list)  # series keys this run found no config produces any more
+    shard: str | None = None  # `I/N` when the run is one shard of N
+    job: str | None = None  # the scheduler's job the run belongs to (CGPRESET_JOB), if told
 
     @property
     def exit_code(self) -> ExitCode:

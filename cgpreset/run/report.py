@@ -26,7 +26,8 @@ JSON schema `cgpreset.run/1` (stable; fields are only ever added):
         "reason": null | "why it is not ok",
         "rows": 720, "new_rows": 718, "requests": 1, "planned_requests": 1,
         "last_bar": 1764064800000,      # open time (ms) of the last closed bar in the store
-        "last_bar_age_seconds": 610,    # seconds since that bar closed
+        "last_bar_age_seconds": 4210,   # seconds since that bar opened (as health's; the freshness
+                                        # check limits it to health.freshness_intervals bars)
         "latency_ms": 101.3,            # mean over the series' requests
         "checks": [{"name": "gaps", "ok": true, "detail": "..."}],
         "error": null | {"kind": "server_error", "message": "..."},
@@ -85,7 +86,7 @@ def series_dict(r: SeriesResult, now_ms: int) -> dict[str, Any]:
         "requests": r.requests,
         "planned_requests": r.planned,
         "last_bar": r.last_closed,
-        "last_bar_age_seconds": None if r.last_closed is None else round(r.last_bar_age_s(now_ms) or 0),
+        "last_bar_age_seconds": None if r.last_closed is None else round(r.bar_age_s(now_ms) or 0),
         "latency_ms": r.latency_ms,
         "checks": [c.as_dict() for c in r.checks],
         "error": None if r.error is None else {"kind": r.error.kind.value, "message": str(r.error)},
@@ -113,11 +114,13 @@ def totals(result: RunResult) -> dict[str, Any]:
 
 
 def outcomes_summary(result: RunResult) -> dict[str, Any]:
-    """Per-series outcome for the store's runs table."""
+    """Per-series outcome for the store's runs table, each with the run's shard and job when it has
+    them (the runs row has no column for them: its JSON carries them, and `cgpreset runs` shows them)."""
+    labels = {k: v for k, v in (("shard", result.shard), ("job", result.job)) if v is not None}
     return {
         r.series.id: {"outcome": r.outcome, "reason": r.reason, "rows": r.rows, "new_rows": r.new_rows,
                       "findings": [c.name for c in r.findings],
-                      "error_kind": None if r.error is None else r.error.kind.value}
+                      "error_kind": None if r.error is None else r.error.kind.value, **labels}
         for r in result.results
     }
 
@@ -163,7 +166,7 @@ def run_table(result: RunResult) -> Table:
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     styles = {OK: "green", EMPTY: "yellow", FAILED: "red", SKIPPED: "yellow"}
     for r in result.results:
-        age = r.last_bar_age_s(result.now_ms)
+        age = r.bar_age_s(result.now_ms)
         style = "yellow" if r.findings and r.outcome == OK else styles[r.outcome]
         table.add_row(
             r.series.coin, r.series.layer, f"[{style}]{_outcome_cell(r)}[/]", str(r.rows), str(r.new_rows),

@@ -37,3 +37,11 @@ def close_info(exc: ConnectionClosed) -> tuple[int | None, str]:
     if frame is None:
         return None, ""
     return frame.code, frame.reason
+
+
+def raise_for_status(status: int) -> None:
+    """A handshake refused for the key or the plan (401, 403): an AuthError, not a reason to reconnect."""
+    if status == 401:
+        raise AuthError("WebSocket handshake refused: API key missing or invalid", http_status=401)
+    if status == 403:
+        raise AuthError("WebSocket handshake refused: key invalid or plan too low", http_status=403)

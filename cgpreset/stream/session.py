@@ -12,8 +12,7 @@ and `cgpreset stream` is a thin wrapper around that.
 * Auth: HTTP 401/403 on the handshake, an error frame about the key or plan, or a close with
   1008 (policy violation) before any event on that connection raise AuthError / PlanError at
   once; there is no reconnect loop on a bad key.
-* The key only ever travels in the URL handed to `connect`; everything logged or returned uses
-  the redacted URL, and exception texts go through `redact`.
+* The key only ever travels in the URL handed to `connect`; all else uses the redacted URL.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 from cgpreset.errors import AuthError, ConfigError, OutputError, PlanError
 from cgpreset.redact import RedactingLoggerAdapter, redact
 from cgpreset.store import StreamSink
+from cgpreset.stream import closing
 from cgpreset.stream.closing import POLICY_VIOLATION, HeartbeatTimeout, close_info, default_jitter, policy_error
 from cgpreset.stream.events import (
     LIQUIDATION_CHANNELS,
@@ -70,15 +70,18 @@ async def run_stream(
     store: StreamSink | None = None,
     stop: asyncio.Event | None = None,
     metrics: StreamMetrics | None = None,
+    on_liveness: Callable[[StreamSummary], None] | None = None,
 ) -> StreamSummary:
     """Stream until `duration`, `max_events` or `stop` is set; return the summary.
 
     `clock` must be monotonic and, with a real connection, real time (the heartbeat waits on it);
     `sleep` is only used for the backoff between connections. `metrics` are updated as frames
-    arrive (stream/metrics.py). Raises AuthError / PlanError when the server refuses the key,
-    ConfigError for an unusable URL.
+    arrive (stream/metrics.py). `on_liveness` gets the figures at each liveness point (every
+    `liveness_every` s while connected, after each connection; stream/digest.py logs from them).
+    Raises AuthError / PlanError when the server refuses the key, ConfigError for an unusable URL.
     """
-    return await _Session(options, on_event, clock, sleep, connect, jitter, wall, store, stop, metrics).run()
+    return await _Session(options, on_event, clock, sleep, connect, jitter, wall, store, stop, metrics,
+                          on_liveness).run()
 
 
 class _Session:
@@ -96,6 +99,7 @@ class _Session:
         store: StreamSink | None,
         stop: asyncio.Event | None,
         metrics: StreamMetrics | None,
+        on_liveness: Callable[[StreamSummary], None] | None = None,
     ) -> None:
         self.o = options
         self.on_event = on_event
@@ -107,6 +111,7 @@ class _Session:
         self.store = store
         self.stop = stop or asyncio.Event()
         self.metrics = metrics or StreamMetrics()  # kept even when nobody serves them: no branches
+        self.on_liveness = on_liveness
         self.stats = StreamStats(started=clock())
         self.stop_at = None if options.duration is None else self.stats.started + options.duration
         self.stop_reason: str | None = None
@@ -220,7 +225,7 @@ class _Session:
         try:
             ws = opening.result()
         except InvalidStatus as exc:
-            self._raise_for_status(exc.response.status_code)
+            closing.raise_for_status(exc.response.status_code)
             self.stats.connect_failures += 1
             log.warning("connect to %s refused: HTTP %s", url, exc.response.status_code)
             return False
@@ -281,7 +286,7 @@ class _Session:
                 if self._check_stop():
                     return
                 now = self.clock()
-                if now - self.last_liveness_write >= self.o.liveness_every:
+                if now >= self.last_liveness_write + self.o.liveness_every:  # the wake-up's sum: no spin
                     self._write_liveness()
                 if now >= last_rx + deadline:  # the same sum as the wake-up below: no spin at the edge
                     raise HeartbeatTimeout(f"no pong or message for {now - last_rx:.2f} s: connection dead")
@@ -291,7 +296,8 @@ class _Session:
                     next_ping += interval
                     if next_ping <= now:  # fell behind (slow loop): do not burst
                         next_ping = now + interval
-                wake = min(next_ping, last_rx + deadline, self.stop_at if self.stop_at is not None else math.inf)
+                wake = min(next_ping, last_rx + deadline, self.last_liveness_write + self.o.liveness_every,
+                           self.stop_at if self.stop_at is not None else math.inf)
                 if recv is None:
                     recv = asyncio.ensure_future(ws.recv())
                 done, _ = await asyncio.wait(
@@ -409,12 +415,6 @@ class _Session:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _raise_for_status(self, status: int) -> None:
-        if status == 401:
-            raise AuthError("WebSocket handshake refused: API key missing or invalid", http_status=401)
-        if status == 403:
-            raise AuthError("WebSocket handshake refused: key invalid or plan too low", http_status=403)
-
     async def _close(self, ws: Any) -> None:
         try:
             await asyncio.wait_for(ws.close(), timeout=min(2.0, self.o.heartbeat_deadline) + 0.5)
@@ -423,6 +423,8 @@ class _Session:
 
     def _write_liveness(self, *, status: str = "running") -> None:
         self.last_liveness_write = self.clock()
+        if self.on_liveness is not None and status == "running":
+            self.on_liveness(self.summary())
         if self.store is not None:
             if status == "running":  # not on the way out: a stop ends within its 2 s
                 self.retention.run(self.store)
