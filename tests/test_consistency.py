@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from cgpreset.cli import cli
+from cgpreset.cli.present.health import health_summary
 from cgpreset.errors import ServerError
-from cgpreset.run.health import health_summary, run_health
+from cgpreset.run.health import run_health
 from tests.conftest import FIXTURES, REPO
 from tests.test_health import LatestClient
 from tests.test_run_e2e import write_configs

@@ -10,10 +10,11 @@ import pytest
 
 from cgpreset.api.catalogue import Endpoint
 from cgpreset.api.client import Response
+from cgpreset.cli.present.health import health_summary, health_table
+from cgpreset.cli.present.text import render_text
 from cgpreset.errors import AuthError, ConfigError, ExitCode, MalformedResponseError, PlanError
 from cgpreset.plans import Plan
-from cgpreset.run.health import _shot_for, health_summary, health_table, plan_shots, run_health
-from cgpreset.run.report import render_text
+from cgpreset.run.health import _shot_for, plan_shots, run_health
 from tests.fakes import FakeClient
 from tests.test_series import NOW, configs, make_config
 
@@ -201,8 +202,8 @@ def test_the_emulators_bars_are_fresh_now_and_stale_a_week_later(emulator: Any) 
 def test_last_bar_means_the_same_in_health_and_run_preset(tmp_path: Path) -> None:
     """The open of the last closed bar, and the seconds since it opened: health once showed the forming
     bar's open (minutes old) where run-preset showed the seconds since the last closed bar closed."""
+    from cgpreset.cli.present.run import run_json, run_table
     from cgpreset.run.engine import run_preset
-    from cgpreset.run.report import run_json, run_table
     from cgpreset.store import open_store
 
     health = run_health(configs("SOL"), LatestClient(), now_ms=NOW)

@@ -8,11 +8,13 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cgpreset.cli import cli
+from cgpreset.cli.present.health import health_table
+from cgpreset.cli.present.run import plan_table, run_table
+from cgpreset.cli.present.text import render_text
 from cgpreset.errors import MalformedResponseError, PlanError
 from cgpreset.plans import Plan
 from cgpreset.run.engine import run_preset
-from cgpreset.run.health import health_table, run_health
-from cgpreset.run.report import plan_table, render_text, run_table
+from cgpreset.run.health import run_health
 from cgpreset.run.series import expand, plan_run
 from cgpreset.store.sqlite import Store
 from tests.fakes import FakeClient

@@ -230,7 +230,7 @@ def print_tables(*renderables: RenderableType | str, width: int = 200) -> None:
     """Tables on stdout: coloured on a terminal, plain deterministic text otherwise. Off a terminal
     the text goes through click.echo, so a closed pipe is the group's quiet exit 141 (rich's own
     console would turn it into SystemExit(1), a "finding")."""
-    from cgpreset.run.report import fit, render_text
+    from cgpreset.cli.present.text import fit, render_text
 
     if sys.stdout.isatty():
         from rich.console import Console

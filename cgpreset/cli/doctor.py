@@ -21,8 +21,8 @@ def probe_table(results: list[ProbeResult]) -> Table:
     from rich import box
     from rich.table import Table
 
+    from cgpreset.cli.present.text import droppable
     from cgpreset.diagnose.probe import describe_fields
-    from cgpreset.run.report import droppable
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for name in ("endpoint", "outcome", "rows", "latency", "fields as served (JSON types)"):

@@ -22,9 +22,8 @@ def freshness_table(report: FreshnessReport) -> Table:
     from rich import box
     from rich.table import Table
 
+    from cgpreset.cli.present.text import droppable, format_time
     from cgpreset.run.freshness import FRESH, NEVER
-    from cgpreset.run.history import format_time
-    from cgpreset.run.report import droppable
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for name, justify in (("coin", "left"), ("layer", "left"), ("interval", "left"), ("last bar (UTC)", "left"),

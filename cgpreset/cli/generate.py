@@ -96,7 +96,7 @@ def _print_table(result: ResolveResult) -> None:
         )
     for d in result.resolution.dropped:
         table.add_row("-", d.requested, "-", "-", "-", f"dropped: {d.reason}")
-    from cgpreset.run.report import droppable
+    from cgpreset.cli.present.text import droppable
 
     print_tables(droppable(table, "file", "#", "liq/taker exchanges"), width=160)
     click.echo(

@@ -76,10 +76,11 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
     Example:
         cgpreset health deploy/
     """
+    from cgpreset.cli.present.health import health_summary, health_table, verdict_line
     from cgpreset.cli.progress import show_progress
     from cgpreset.models.config import load_configs
     from cgpreset.run.freshness import read_freshness
-    from cgpreset.run.health import health_summary, health_table, run_health, verdict_line
+    from cgpreset.run.health import run_health
     from cgpreset.run.metrics import health_registry
     from cgpreset.run.push import HEALTH_JOB
     from cgpreset.settings import DEFAULT

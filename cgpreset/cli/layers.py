@@ -48,7 +48,7 @@ def layers_cmd(ctx: click.Context, as_json: bool) -> None:
     from rich import box
     from rich.table import Table
 
-    from cgpreset.run.report import droppable
+    from cgpreset.cli.present.text import droppable
 
     cat = _catalogue()
     if as_json:

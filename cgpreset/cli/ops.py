@@ -74,7 +74,7 @@ def runs_cmd(ctx: click.Context, app: App, as_json: bool, store: str | None) -> 
         cgpreset runs --json --store postgresql://cg@db/cgpreset
         cgpreset runs show 12
     """
-    from cgpreset.run.history import runs_json, runs_table
+    from cgpreset.cli.present.history import runs_json, runs_table
 
     if ctx.invoked_subcommand is not None:
         ctx.meta["ops.store"], ctx.meta["ops.json"] = store, as_json
@@ -95,7 +95,7 @@ def runs_show_cmd(ctx: click.Context, app: App, run_id: int, as_json: bool, stor
     Example:
         cgpreset runs show 12 --json
     """
-    from cgpreset.run.history import run_detail_json, run_detail_lines, run_detail_table
+    from cgpreset.cli.present.history import run_detail_json, run_detail_lines, run_detail_table
 
     store = store if store is not None else ctx.meta.get("ops.store")
     as_json = as_json or bool(ctx.meta.get("ops.json"))
@@ -130,7 +130,7 @@ def cursors_cmd(ctx: click.Context, app: App, as_json: bool, store: str | None) 
         cgpreset cursors reset 'funding/SOL/*' --yes
         cgpreset cursors prune --yes
     """
-    from cgpreset.run.history import cursors_json, cursors_table
+    from cgpreset.cli.present.history import cursors_json, cursors_table
 
     if ctx.invoked_subcommand is not None:
         ctx.meta["ops.store"] = store
@@ -157,7 +157,7 @@ def cursors_reset_cmd(ctx: click.Context, app: App, pattern: str, yes: bool, sto
     Example:
         cgpreset cursors reset 'open_interest/BTC/*' --yes
     """
-    from cgpreset.run.history import match_series
+    from cgpreset.cli.present.history import match_series
 
     store = store if store is not None else ctx.meta.get("ops.store")
     st, name = _open(app, store, readonly=False)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
-from cgpreset.run.report import format_age
+from cgpreset.cli.present.text import format_age
 
 if TYPE_CHECKING:
     from cgpreset.api.protocol import Client, Waits

@@ -232,13 +232,13 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         cgpreset run-preset deploy/ --shard 0/4 --dry-run
         cgpreset run-preset deploy/ --budget-share 0.5
     """
+    from cgpreset.cli.present.run import plan_json, plan_summary, plan_table, run_json, run_summary, run_table
     from cgpreset.cli.progress import show_progress
     from cgpreset.models.config import load_configs
     from cgpreset.run.budget import Budget
     from cgpreset.run.engine import PlanMismatchError, run_preset, wall_ms
     from cgpreset.run.metrics import run_registry
     from cgpreset.run.push import RUN_JOB
-    from cgpreset.run.report import plan_json, plan_summary, plan_table, run_json, run_summary, run_table
     from cgpreset.run.select import select_configs, split_names
     from cgpreset.run.series import expand, floor_problems, plan_run
     from cgpreset.run.shard import shard_series
@@ -338,9 +338,9 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store: str | None, concurr
     Example:
         cgpreset demo && sqlite3 cgpreset-demo/cgpreset.db 'select coin, count(*) from funding group by 1'
     """
+    from cgpreset.cli.present.health import health_summary, health_table
+    from cgpreset.cli.present.run import run_summary, run_table
     from cgpreset.diagnose.demo import repeat_commands, run_demo
-    from cgpreset.run.health import health_summary, health_table
-    from cgpreset.run.report import run_summary, run_table
 
     app.override(concurrency=concurrency)
     demo_app = App(app.settings.model_copy(update={"api_key": None, "base_url": None, "ws_url": None,

@@ -50,6 +50,8 @@ from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
     SKIPPED,
     RunResult,
     SeriesResult,
+    outcomes_summary,
+    totals,
 )
 from cgpreset.run.pages import SeriesRows, build_page
 from cgpreset.run.series import RunPlan, Series, SeriesPlan, expand, floor_problems, plan_run
@@ -316,8 +318,6 @@ def run_preset(
         raise
     result = RunResult(results, plan, _stats(client, before, wall_before), round(clock() - started, 3), now,
                        run_id, budget.reason, source=source, retired=retired, shard=label, job=job)
-    from cgpreset.run.report import outcomes_summary, totals
-
     if plan is not None:
         _remember_plan(store, run_id, plan, reused=reused, rate_max=client.rate_max, now=now)
     store.finish_run(run_id, exit_code=result.exit_code, totals=totals(result),
@@ -404,8 +404,6 @@ def _stats(client: Client, before: dict[str, float], wall_before: float) -> dict
 def _finish_quietly(store: Store, partial: RunResult, exit_code: int | None, status: str) -> None:
     """Close the runs row of a run that did not end normally, with what did finish and what the series
     under way stored; never raises."""
-    from cgpreset.run.report import outcomes_summary, totals
-
     assert partial.run_id is not None
     try:
         store.finish_run(partial.run_id, exit_code=exit_code, totals=totals(partial),

@@ -55,8 +55,7 @@ from cgpreset.errors import ExitCode
 from cgpreset.plans import interval_ms
 from cgpreset.run.checks import freshness_limit
 from cgpreset.run.health import HealthReport
-from cgpreset.run.outcome import EMPTY, FAILED, OK, SKIPPED, RunResult, SeriesResult
-from cgpreset.run.report import totals
+from cgpreset.run.outcome import EMPTY, FAILED, OK, SKIPPED, RunResult, SeriesResult, totals
 from cgpreset.run.series import wanted_range
 from cgpreset.store.base import Coverage, spans_in
 from cgpreset.timeframes import bar_count, intersect

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from cgpreset.errors import REFUSED_KINDS, ApiError, ExitCode, outcome_exit_code
 from cgpreset.plans import Plan, interval_ms
@@ -33,7 +34,7 @@ RATE_LIMIT_REASON = ("rate limited after retries (the rate budget is per key, so
 #: Exit code of a run stopped by Ctrl-C (as the CLI exits), kept in the store's runs row.
 INTERRUPTED = ExitCode.INTERRUPTED
 __all__ = ["EMPTY", "EMPTY_REASON", "FAILED", "INTERRUPTED", "OK", "RATE_LIMIT_REASON", "REFUSED_KINDS", "SKIPPED",
-           "Outcome", "RunResult", "SeriesResult"]
+           "Outcome", "RunResult", "SeriesResult", "outcomes_summary", "totals"]
 
 
 @dataclass
@@ -96,3 +97,34 @@ class RunResult:
     def exit_code(self) -> ExitCode:
         return outcome_exit_code([r.error if r.outcome == FAILED else None for r in self.results],
                                  all_ok=all(r.outcome == OK and not r.findings for r in self.results))
+
+
+def totals(result: RunResult) -> dict[str, Any]:
+    """Run totals: outcomes, rows and the client's counters."""
+    counts = {k.value: sum(1 for r in result.results if r.outcome == k) for k in (OK, EMPTY, FAILED, SKIPPED)}
+    return {
+        "series": len(result.results),
+        **counts,
+        "findings": sum(len(r.findings) for r in result.results),
+        "rows": sum(r.rows for r in result.results),
+        "new_rows": sum(r.new_rows for r in result.results),
+        "requests": int(result.stats.get("requests", sum(r.requests for r in result.results))),
+        "retries": int(result.stats.get("retries", 0)),
+        "rate_limited": int(result.stats.get("rate_limited", 0)),
+        "rate_wait_seconds": float(result.stats.get("rate_wait_seconds", 0.0)),
+        "rate_wait_thread_seconds": float(result.stats.get("rate_wait_thread_seconds",
+                                                           result.stats.get("rate_wait_seconds", 0.0))),
+        "seconds": result.seconds,
+    }
+
+
+def outcomes_summary(result: RunResult) -> dict[str, Any]:
+    """Per-series outcome for the store's runs table, each with the run's shard and job when it has
+    them (the runs row has no column for them: its JSON carries them, and `cgpreset runs` shows them)."""
+    labels = {k: v for k, v in (("shard", result.shard), ("job", result.job)) if v is not None}
+    return {
+        r.series.id: {"outcome": r.outcome, "reason": r.reason, "rows": r.rows, "new_rows": r.new_rows,
+                      "findings": [c.name for c in r.findings],
+                      "error_kind": None if r.error is None else r.error.kind.value, **labels}
+        for r in result.results
+    }

@@ -38,34 +38,17 @@ JSON schema `cgpreset.run/1` (stable; fields are only ever added):
 
 from __future__ import annotations
 
-import io
-import weakref
 from typing import Any
 
 from rich import box
-from rich.console import Console, RenderableType
 from rich.table import Table
-from rich.text import Text
 
-from cgpreset.run.outcome import EMPTY, FAILED, OK, SKIPPED, RunResult, SeriesResult
+from cgpreset.cli.present.text import droppable, format_age
+from cgpreset.run.outcome import EMPTY, FAILED, OK, SKIPPED, RunResult, SeriesResult, totals
 from cgpreset.run.series import MACRO, RunPlan
 from cgpreset.run.source import describe
 
 SCHEMA = "cgpreset.run/1"
-
-
-def format_age(seconds: float | None) -> str:
-    """A short human age: 45s, 12m, 3h 05m, 2d 04h."""
-    if seconds is None:
-        return "-"
-    s = int(max(0, seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86400}d {s % 86400 // 3600:02d}h"
 
 
 def series_dict(r: SeriesResult, now_ms: int) -> dict[str, Any]:
@@ -91,37 +74,6 @@ def series_dict(r: SeriesResult, now_ms: int) -> dict[str, Any]:
         "checks": [c.as_dict() for c in r.checks],
         "error": None if r.error is None else {"kind": r.error.kind.value, "message": str(r.error)},
         "notes": list(r.notes),
-    }
-
-
-def totals(result: RunResult) -> dict[str, Any]:
-    """Run totals: outcomes, rows and the client's counters."""
-    counts = {k.value: sum(1 for r in result.results if r.outcome == k) for k in (OK, EMPTY, FAILED, SKIPPED)}
-    return {
-        "series": len(result.results),
-        **counts,
-        "findings": sum(len(r.findings) for r in result.results),
-        "rows": sum(r.rows for r in result.results),
-        "new_rows": sum(r.new_rows for r in result.results),
-        "requests": int(result.stats.get("requests", sum(r.requests for r in result.results))),
-        "retries": int(result.stats.get("retries", 0)),
-        "rate_limited": int(result.stats.get("rate_limited", 0)),
-        "rate_wait_seconds": float(result.stats.get("rate_wait_seconds", 0.0)),
-        "rate_wait_thread_seconds": float(result.stats.get("rate_wait_thread_seconds",
-                                                           result.stats.get("rate_wait_seconds", 0.0))),
-        "seconds": result.seconds,
-    }
-
-
-def outcomes_summary(result: RunResult) -> dict[str, Any]:
-    """Per-series outcome for the store's runs table, each with the run's shard and job when it has
-    them (the runs row has no column for them: its JSON carries them, and `cgpreset runs` shows them)."""
-    labels = {k: v for k, v in (("shard", result.shard), ("job", result.job)) if v is not None}
-    return {
-        r.series.id: {"outcome": r.outcome, "reason": r.reason, "rows": r.rows, "new_rows": r.new_rows,
-                      "findings": [c.name for c in r.findings],
-                      "error_kind": None if r.error is None else r.error.kind.value, **labels}
-        for r in result.results
     }
 
 
@@ -229,52 +181,3 @@ def plan_json(plan: RunPlan) -> dict[str, Any]:
         ],
     }
 
-
-def render_text(*renderables: RenderableType | str, width: int = 200) -> str:
-    """Plain text (no colours, no terminal codes, no trailing blanks): what non-TTY stdout and tests see."""
-    buf = io.StringIO()
-    console = Console(file=buf, width=width, color_system=None, force_terminal=False, no_color=True,
-                      highlight=False, emoji=False, soft_wrap=False)
-    for r in renderables:
-        fit(r, console)
-        console.print(r)
-    return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
-
-
-#: Columns each table may lose, first to last, when it does not fit the width without splitting words.
-_DROPPABLE: weakref.WeakKeyDictionary[Table, tuple[str, ...]] = weakref.WeakKeyDictionary()
-
-
-def droppable(table: Table, *headers: str) -> Table:
-    """Mark columns (by header) that may go, first to last, so the table fits a narrow terminal."""
-    _DROPPABLE[table] = headers
-    return table
-
-
-def fit(table: RenderableType | str, console: Console) -> None:
-    """Drop the table's droppable columns, one at a time, until it renders at the console's width
-    with no word split across lines (checked on the rendered text: rich's own collapse may fold
-    any column once the unwrappable ones are wide)."""
-    if not isinstance(table, Table):
-        return
-    for header in _DROPPABLE.get(table, ()):
-        if not _splits_words(table, console.width):
-            return
-        table.columns[:] = [c for c in table.columns if c.header != header]
-        for i, column in enumerate(table.columns):
-            column._index = i  # rich pads the first and last column by their index
-
-
-def _splits_words(table: Table, width: int) -> bool:
-    words = {w for column in table.columns for cell in (column.header, *column.cells) for w in _plain(cell).split()}
-    buf = io.StringIO()
-    Console(file=buf, width=width, color_system=None, no_color=True, highlight=False, emoji=False).print(table)
-    shown = {w for w in buf.getvalue().split() if w.strip("─━═-")}
-    headers = {w for column in table.columns for w in _plain(column.header).split()}
-    return bool(shown - words) or not headers <= shown  # a word cut, or a column squeezed out of sight
-
-
-def _plain(cell: object) -> str:
-    if isinstance(cell, Text):
-        return cell.plain
-    return Text.from_markup(cell).plain if isinstance(cell, str) else ""

@@ -19,15 +19,14 @@ from __future__ import annotations
 import fnmatch
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 from rich import box
 from rich.table import Table
 
+from cgpreset.cli.present.text import droppable, format_age, format_time
 from cgpreset.plans import INTERVAL_MS
 from cgpreset.run.outcome import Outcome
-from cgpreset.run.report import droppable, format_age
 from cgpreset.store.base import Coverage, Cursor
 
 RUNS_SCHEMA = "cgpreset.runs/1"
@@ -35,13 +34,6 @@ RUN_DETAIL_SCHEMA = "cgpreset.run-detail/1"
 CURSORS_SCHEMA = "cgpreset.cursors/1"
 #: The order outcomes are counted in (any other outcome a store holds follows, by name).
 OUTCOME_ORDER = tuple(o.value for o in Outcome)  # ok, empty, failed, skipped
-
-
-def format_time(ms: int | None) -> str:
-    """An instant as `2026-12-02 15:04Z` (UTC, minutes), or `-`."""
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%MZ")
 
 
 def series_parts(key: str) -> tuple[str, str]:
