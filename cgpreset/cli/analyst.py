@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from cgpreset.cli import App, check_output, cli, pass_app
+from cgpreset.cli.app import App, check_output, pass_app
+from cgpreset.cli.root import cli
 from cgpreset.errors import ExitCode
 
 _STORE_HELP = "Store: an SQLite file or a postgresql:// URL [default: CGPRESET_STORE or ./cgpreset.db]."

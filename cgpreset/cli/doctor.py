@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cgpreset.cli import App, cli, pass_app, print_tables
+from cgpreset.cli.app import App, pass_app, print_tables
+from cgpreset.cli.root import cli
 from cgpreset.errors import ExitCode, FindingsError
 
 if TYPE_CHECKING:  # the command imports its machinery when it runs (fast --help, see cli/__init__.py)

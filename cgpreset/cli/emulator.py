@@ -12,7 +12,8 @@ import click
 
 from cgpreset import layers
 from cgpreset.channels import LIQUIDATION_CHANNELS
-from cgpreset.cli import Number, cli
+from cgpreset.cli.app import Number
+from cgpreset.cli.root import cli
 from cgpreset.errors import ExitCode, UsageError
 from cgpreset.plans import Plan
 

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cgpreset.cli import App, cli, fail, pass_app, print_tables
+from cgpreset.cli.app import App, fail, pass_app, print_tables
 from cgpreset.cli.logs import quiet
+from cgpreset.cli.root import cli
 
 if TYPE_CHECKING:
     from rich.table import Table

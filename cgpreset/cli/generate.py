@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cgpreset._io import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST
-from cgpreset.cli import App, cli, pass_app, print_tables
+from cgpreset.cli.app import App, pass_app, print_tables
+from cgpreset.cli.root import cli
 from cgpreset.errors import ConfigError, FindingsError
 from cgpreset.generate.writer import unified_diff
 

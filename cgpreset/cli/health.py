@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cgpreset.cli import App, Number, check_output, cli, pass_app, print_tables
+from cgpreset.cli.app import App, Number, check_output, pass_app, print_tables
 from cgpreset.cli.logs import quiet
+from cgpreset.cli.root import cli
 from cgpreset.cli.run import (
     _PATH,
     _check_sources,

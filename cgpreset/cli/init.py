@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from cgpreset import __version__
-from cgpreset.cli import cli
+from cgpreset.cli.root import cli
 from cgpreset.errors import OutputError
 
 #: The package's own copies of the committed inputs.

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from cgpreset.cli import cli, print_tables
+from cgpreset.cli.app import print_tables
+from cgpreset.cli.root import cli
 from cgpreset.errors import UsageError, did_you_mean
 
 LAYERS_SCHEMA = "cgpreset.layers/1"

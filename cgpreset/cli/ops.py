@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from cgpreset.cli import App, cli, pass_app, print_tables
+from cgpreset.cli.app import App, pass_app, print_tables
+from cgpreset.cli.root import cli
 from cgpreset.errors import ConfigError, UsageError, did_you_mean
 from cgpreset.store import Store, open_store
 from cgpreset.store.dsn import display, store_location

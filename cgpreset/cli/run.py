@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING
 import click
 
 from cgpreset._io import DEFAULT_DEMO_DIR, write_atomic
-from cgpreset.cli import (
+from cgpreset.cli.app import (
     App,
     Number,
     check_output,
-    cli,
     fail,
     new_store,
     pass_app,
@@ -25,6 +24,7 @@ from cgpreset.cli import (
     refuse_file_store_in_pod,
 )
 from cgpreset.cli.logs import quiet
+from cgpreset.cli.root import cli
 from cgpreset.errors import ConfigError, ExitCode, OutputError
 from cgpreset.plans import Plan
 from cgpreset.store import open_store, remove_store_file

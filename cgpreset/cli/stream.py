@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import click
 
 from cgpreset.channels import CHANNEL_HELP, StreamEvent
-from cgpreset.cli import App, Number, cli, discard_stdout, new_store, pass_app, refuse_file_store_in_pod
+from cgpreset.cli.app import App, Number, discard_stdout, new_store, pass_app, refuse_file_store_in_pod
+from cgpreset.cli.root import cli
 from cgpreset.errors import FindingsError, TransportError, UsageError
 from cgpreset.store import open_store
 from cgpreset.store.dsn import display, store_location
