@@ -148,6 +148,52 @@ def store_imports(module: str, source: str) -> list[str]:
     return found
 
 
+def cli_cycles(module: str, source: str) -> list[str]:
+    """Imports by which a module under cli/ would import the package or the group that import it."""
+    if module in ("cgpreset.cli", "cgpreset.cli.root") or not module.startswith("cgpreset.cli."):
+        return []
+    return [f"{module}:{line} imports {target}" for line, target in imports_of(source, module)
+            if target in ("cgpreset.cli", "cgpreset.cli.root")]
+
+
+def test_no_command_module_imports_the_package_or_the_group_that_import_it() -> None:
+    found = []
+    for path in sorted((PACKAGE / "cli").rglob("*.py")):
+        found += cli_cycles(_module_name(path), path.read_text(encoding="utf-8"))
+    assert found == []
+
+
+def test_the_cycle_check_sees_one() -> None:
+    assert cli_cycles("cgpreset.cli.ops", "from cgpreset.cli import App\n") == [
+        "cgpreset.cli.ops:1 imports cgpreset.cli"]
+    assert cli_cycles("cgpreset.cli.ops", "from cgpreset.cli.root import cli\n") == [
+        "cgpreset.cli.ops:1 imports cgpreset.cli.root"]
+    assert cli_cycles("cgpreset.cli.ops", "from cgpreset.cli.app import App\n") == []
+
+
+def test_every_command_a_module_defines_is_added_to_the_group() -> None:
+    """Commands are added by name in cli/root.py; one a module defines but nobody adds would be lost."""
+    import importlib
+
+    import click
+
+    from cgpreset.cli import cli
+
+    reachable = set()
+    todo: list[click.Command] = [cli]
+    while todo:
+        command = todo.pop()
+        reachable.add(id(command))
+        if isinstance(command, click.Group):
+            todo += command.commands.values()
+    lost = []
+    for path in sorted((PACKAGE / "cli").glob("*.py")):
+        module = importlib.import_module(_module_name(path))
+        lost += [f"{module.__name__}.{name}" for name, value in vars(module).items()
+                 if isinstance(value, click.Command) and id(value) not in reachable]
+    assert lost == []
+
+
 def test_no_module_outside_the_store_imports_a_backend() -> None:
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):

@@ -1,8 +1,8 @@
 """The `cgpreset` command line: a thin layer over the Python API.
 
 Errors become one line on stderr and an exit code in exactly one place (`CgPresetGroup`).
-Commands live in small modules beside this one (listed in COMMAND_MODULES) and register
-themselves on `cli`.
+Commands live in small modules beside this one; cli/root.py adds each to the `cli` group by name
+(COMMANDS), and cli/app.py holds what they share.
 
 Fast start: `cgpreset --version` and `--help` import only click and the foundation modules.
 This module and every command module import at the top only what building the commands

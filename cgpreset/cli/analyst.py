@@ -9,13 +9,12 @@ from pathlib import Path
 import click
 
 from cgpreset.cli.app import App, check_output, pass_app
-from cgpreset.cli.root import cli
 from cgpreset.errors import ExitCode
 
 _STORE_HELP = "Store: an SQLite file or a postgresql:// URL [default: CGPRESET_STORE or ./cgpreset.db]."
 
 
-@cli.command("export")
+@click.command("export")
 @click.argument("layer", metavar="LAYER")
 @click.option("--store", "store", default=None, metavar="STORE", help=_STORE_HELP)
 @click.option("--coin", "coins", multiple=True, metavar="C", help="Only this coin (repeatable).")
@@ -64,7 +63,7 @@ def export_cmd(app: App, layer: str, store: str | None, coins: tuple[str, ...], 
         click.echo(f"exported {done.rows} rows of {layer} to {output.as_posix()}", err=True)
 
 
-@cli.command("report")
+@click.command("report")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--store", "store", default=None, metavar="STORE", help=_STORE_HELP)
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), required=True, metavar="FILE",

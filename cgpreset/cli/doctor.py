@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import click
 
 from cgpreset.cli.app import App, pass_app, print_tables
-from cgpreset.cli.root import cli
 from cgpreset.errors import ExitCode, FindingsError
 
 if TYPE_CHECKING:  # the command imports its machinery when it runs (fast --help, see cli/__init__.py)
@@ -36,7 +35,7 @@ def probe_table(results: list[ProbeResult]) -> Table:
     return droppable(table, "latency", "rows")
 
 
-@cli.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.option("--probe", is_flag=True,
               help="Also call every endpoint once: discovery's and each layer's, ./layers/*.yaml included "

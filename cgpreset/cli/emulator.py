@@ -13,12 +13,11 @@ import click
 from cgpreset import layers
 from cgpreset.channels import LIQUIDATION_CHANNELS
 from cgpreset.cli.app import Number
-from cgpreset.cli.root import cli
 from cgpreset.errors import ExitCode, UsageError
 from cgpreset.plans import Plan
 
 
-@cli.command("emulator")
+@click.command("emulator")
 @click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535),
               help="REST port (0 = any free port).")
 @click.option("--ws-port", default=8788, show_default=True, type=click.IntRange(0, 65535),

@@ -10,7 +10,6 @@ import click
 
 from cgpreset.cli.app import App, fail, pass_app, print_tables
 from cgpreset.cli.logs import quiet
-from cgpreset.cli.root import cli
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -44,7 +43,7 @@ def _count(bars: int | None) -> str:
     return "-" if bars is None else str(bars)
 
 
-@cli.command("freshness")
+@click.command("freshness")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--store", "store", default=None, metavar="STORE",
               help="SQLite file or postgresql:// URL to judge [default: CGPRESET_STORE or ./cgpreset.db].")

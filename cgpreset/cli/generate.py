@@ -11,7 +11,6 @@ import click
 
 from cgpreset._io import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST
 from cgpreset.cli.app import App, pass_app, print_tables
-from cgpreset.cli.root import cli
 from cgpreset.errors import ConfigError, FindingsError
 from cgpreset.generate.writer import unified_diff
 
@@ -111,7 +110,7 @@ def _print_table(result: ResolveResult) -> None:
         click.echo(f"note: {note}", err=True)
 
 
-@cli.command()
+@click.command()
 @preset_option
 @watchlist_option
 @offline_option
@@ -198,7 +197,7 @@ def _report(result: GenerateResult, *, diff: bool, as_json: bool) -> None:
     click.echo(f"{len(result.rendered)} config(s) for {result.out_dir}; {count} file(s) {verb}", err=True)
 
 
-@cli.command()
+@click.command()
 @preset_option
 @watchlist_option
 @click.option("--out", "out_dir", type=_PATH, required=True, metavar="DIR", help="Directory for <coin>.yaml files.")
@@ -345,7 +344,7 @@ def _exchanges_beside() -> Callable[[Path], Collection[str]]:
     return exchanges
 
 
-@cli.command()
+@click.command()
 @click.argument("paths", nargs=-1, required=True, type=_PATH)
 @json_option
 def validate(paths: tuple[Path, ...], as_json: bool) -> None:
@@ -376,7 +375,7 @@ def validate(paths: tuple[Path, ...], as_json: bool) -> None:
         raise ConfigError(f"{len(problems)} problem(s) in {len(bad)} file(s)")
 
 
-@cli.command()
+@click.command()
 @json_option
 def schema(as_json: bool) -> None:
     """Print the JSON Schema of a coin config (every object closed: unknown keys are errors), for

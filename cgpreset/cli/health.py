@@ -10,7 +10,6 @@ import click
 
 from cgpreset.cli.app import App, Number, check_output, pass_app, print_tables
 from cgpreset.cli.logs import quiet
-from cgpreset.cli.root import cli
 from cgpreset.cli.run import (
     _PATH,
     _check_sources,
@@ -50,7 +49,7 @@ def _quick_client(app: App, deadline: float | None) -> CoinGlassClient:
     return client
 
 
-@cli.command()
+@click.command()
 @click.argument("paths", nargs=-1, required=True, type=_PATH)
 @json_option
 @click.option("--store", "store", default=None, metavar="STORE",

@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 
 from cgpreset import __version__
-from cgpreset.cli.root import cli
 from cgpreset.errors import OutputError
 
 #: The package's own copies of the committed inputs.
@@ -117,7 +116,7 @@ def scaffold_files() -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
-@cli.command("init")
+@click.command("init")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite files that exist (default: keep them and say so).")
 def init_cmd(directory: Path, force: bool) -> None:

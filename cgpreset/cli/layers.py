@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from cgpreset.cli.app import print_tables
-from cgpreset.cli.root import cli
+from cgpreset.cli.app import CgPresetGroup, print_tables
 from cgpreset.errors import UsageError, did_you_mean
 
 LAYERS_SCHEMA = "cgpreset.layers/1"
@@ -31,7 +30,7 @@ def _describe(ls: Any) -> dict[str, Any]:
     }
 
 
-@cli.group("layers", invoke_without_command=True)
+@click.group("layers", cls=CgPresetGroup, invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable document on stdout.")
 @click.pass_context
 def layers_cmd(ctx: click.Context, as_json: bool) -> None:

@@ -9,8 +9,7 @@ from typing import Any
 
 import click
 
-from cgpreset.cli.app import App, pass_app, print_tables
-from cgpreset.cli.root import cli
+from cgpreset.cli.app import App, CgPresetGroup, pass_app, print_tables
 from cgpreset.errors import ConfigError, UsageError, did_you_mean
 from cgpreset.store import Store, open_store
 from cgpreset.store.dsn import display, store_location
@@ -60,7 +59,7 @@ def _listing(app: App, store: str | None, as_json: bool, read: Callable[[Store],
         print_tables(to_table(rows))
 
 
-@cli.group("runs", invoke_without_command=True)
+@click.group("runs", cls=CgPresetGroup, invoke_without_command=True)
 @json_option
 @store_option
 @pass_app
@@ -115,7 +114,7 @@ def runs_show_cmd(ctx: click.Context, app: App, run_id: int, as_json: bool, stor
         print_tables(run_detail_table(row))
 
 
-@cli.group("cursors", invoke_without_command=True)
+@click.group("cursors", cls=CgPresetGroup, invoke_without_command=True)
 @json_option
 @store_option
 @pass_app

@@ -7,19 +7,18 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from cgpreset import __version__
 from cgpreset.api import cancel
+
+# The command modules import cli.app, never this module: no import cycle, and no registration by side effect.
+from cgpreset.cli import analyst, doctor, emulator, freshness, generate, health, init, layers, ops, run, stream
 from cgpreset.cli.app import _EMULATOR_META, CONTEXT_SETTINGS, App, CgPresetGroup, _RedactingFilter, add_emulator_param
 from cgpreset.errors import ExitCode, Terminated
 
-if TYPE_CHECKING:
-
-    pass
 
 @click.group(cls=CgPresetGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="cgpreset")
@@ -53,20 +52,23 @@ def _group_params() -> None:
 _group_params()
 
 
-#: The command modules (cgpreset/cli/<name>.py); each adds its commands to `cli` when imported.
-#: A new command family: a module beside this one, light at the top, and its name here.
-COMMAND_MODULES = ("analyst", "doctor", "emulator", "freshness", "generate", "health", "init", "layers", "ops",
-                   "run", "stream")
-
-
-def _load_commands() -> None:
-    import importlib
-
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"cgpreset.cli.{name}")
-
-
-_load_commands()
+#: Every command, by module (cgpreset/cli/<name>.py). A new command: a function in a module beside
+#: this one (light at the top), and its name here.
+COMMANDS: tuple[click.Command, ...] = (
+    analyst.export_cmd, analyst.report_cmd,
+    doctor.doctor,
+    emulator.emulator,
+    freshness.freshness_cmd,
+    generate.resolve, generate.generate, generate.validate, generate.schema,
+    health.health,
+    init.init_cmd,
+    layers.layers_cmd,
+    ops.runs_cmd, ops.cursors_cmd,
+    run.run_preset_cmd, run.demo,
+    stream.stream, stream.stream_alive,
+)
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def _on_signal(signum: int, frame: Any) -> None:
@@ -107,9 +109,9 @@ def _exit_after_signal(code: int, grace: float | None = None) -> None:
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join(max(0.0, until - time.monotonic()))
-    for stream in (sys.stdout, sys.stderr):
+    for out in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            out.flush()
         except (OSError, ValueError):
             pass
     os._exit(code)
@@ -128,7 +130,3 @@ def main(argv: list[str] | None = None) -> None:
             _exit_after_signal(exc.code if isinstance(exc.code, int) else 1)
         raise
 
-
-def iter_commands() -> Iterator[str]:
-    """Names of every command, for the docs test."""
-    yield from sorted(cli.commands)

@@ -24,7 +24,6 @@ from cgpreset.cli.app import (
     refuse_file_store_in_pod,
 )
 from cgpreset.cli.logs import quiet
-from cgpreset.cli.root import cli
 from cgpreset.errors import ConfigError, ExitCode, OutputError
 from cgpreset.plans import Plan
 from cgpreset.store import open_store, remove_store_file
@@ -183,7 +182,7 @@ def _backfill(run_plan: RunPlan, cap: int | None) -> str:
     return f"{deepest:g} day{'s' if deepest != 1 else ''}"
 
 
-@cli.command("run-preset")
+@click.command("run-preset")
 @click.argument("paths", nargs=-1, required=True, type=_PATH)
 @json_option
 @click.option("--store", "store", default=None, metavar="STORE", help=_STORE_HELP)
@@ -320,7 +319,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
           metrics=metrics, record=record)
 
 
-@cli.command()
+@click.command()
 @click.option("--out", "out_dir", type=_PATH, default=DEFAULT_DEMO_DIR, show_default=True,
               help="Folder for configs/ (and the store, unless --store).")
 @click.option("--store", "store", default=None, metavar="FILE", help="SQLite file [default: OUT/cgpreset.db].")

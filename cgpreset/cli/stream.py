@@ -11,7 +11,6 @@ import click
 
 from cgpreset.channels import CHANNEL_HELP, StreamEvent
 from cgpreset.cli.app import App, Number, discard_stdout, new_store, pass_app, refuse_file_store_in_pod
-from cgpreset.cli.root import cli
 from cgpreset.errors import FindingsError, TransportError, UsageError
 from cgpreset.store import open_store
 from cgpreset.store.dsn import display, store_location
@@ -23,7 +22,7 @@ _SECONDS = Number(min=0, min_open=True)
 _HEARTBEAT = Number(min=0.05)  # below this a connection is declared dead before any pong can arrive
 
 
-@cli.command()
+@click.command()
 @click.option("--config", "configs", multiple=True, type=click.Path(path_type=Path),
               help="Coin config file or directory (repeatable): keep only its coins, use its channels.")
 @click.option("--channel", "channels", multiple=True, metavar="NAME",
@@ -177,7 +176,7 @@ def no_events_line(summary: StreamSummary) -> str:
     )
 
 
-@cli.command("stream-alive")
+@click.command("stream-alive")
 @click.option("--store", "store", default=None, metavar="STORE",
               help="The store `stream --store` writes (SQLite file or postgresql:// URL) [default: CGPRESET_STORE].")
 @click.option("--max-age", type=_SECONDS, default=120.0, show_default=True, metavar="SECONDS",
