@@ -71,6 +71,17 @@ class ConfigError(CgPresetError):
     """A preset, watchlist, coin config, template or setting is wrong."""
 
 
+class PlanMismatchError(ConfigError):
+    """Configs ask for what the key's plan cannot serve; `problems` are `file: field: problem` lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+    def lines(self) -> list[str]:
+        return [" ".join(p.split()) for p in self.problems]
+
+
 class OutputError(CgPresetError):
     """An output (stdout, a report) cannot be written: disk full, device error."""
 
@@ -109,6 +120,18 @@ class DeadlineExceededError(CgPresetError):
         super().__init__(message)
         self.path = path
         self.early = early
+
+
+class StopRequestedError(CgPresetError):
+    """The process is stopping (SIGINT/SIGTERM, api/cancel.py): no request starts, waits or reads any
+    more. Raised where the signal itself does not reach (worker threads, waits); never a deadline, so a
+    run it cuts is recorded as interrupted, not as "deadline reached"."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str = "the process is stopping", *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class ApiError(CgPresetError):
@@ -198,10 +221,20 @@ class TransportError(ApiError):
     retryable = True
 
 
+class RedirectError(TransportError):
+    """A 3xx answer: a setup problem (a proxy, a moved host), not a glitch; never retried."""
+
+    retryable = False
+
+
 class MalformedResponseError(ApiError):
     """The answer is not the JSON envelope we expect (bad JSON, HTML, wrong shape)."""
 
     kind = ErrorKind.MALFORMED
+
+
+class CutAnswerError(MalformedResponseError):
+    """A 200 whose JSON stops short: most likely cut on the way, so the client tries once more."""
 
 
 ERRORS_BY_KIND: dict[ErrorKind, type[ApiError]] = {

@@ -10,13 +10,13 @@ import pytest
 import requests
 
 from cgpreset.api.client import CoinGlassClient
-from cgpreset.api.envelope import CutAnswerError
 from cgpreset.emulator import FaultRule, load_faults, parse_faults, serve
 from cgpreset.emulator.faults import shape_body
 from cgpreset.errors import (
     ApiError,
     AuthError,
     ConfigError,
+    CutAnswerError,
     ExitCode,
     InvalidParameterError,
     MalformedResponseError,

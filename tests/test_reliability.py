@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from cgpreset.api.client import CoinGlassClient, RedirectError
+from cgpreset.api.client import CoinGlassClient
 from cgpreset.cli import cli
 from cgpreset.emulator import serve
-from cgpreset.errors import ApiError, DeadlineExceededError, MalformedResponseError, TransportError
+from cgpreset.errors import ApiError, DeadlineExceededError, MalformedResponseError, RedirectError, TransportError
 from cgpreset.settings import Settings
 
 from .conftest import REPO, FakeClock

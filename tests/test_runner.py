@@ -10,9 +10,9 @@ import pytest
 
 from cgpreset.api.catalogue import Endpoint
 from cgpreset.api.client import Response
-from cgpreset.errors import AuthError, ExitCode, RateLimitedError, ServerError
+from cgpreset.errors import AuthError, ExitCode, PlanMismatchError, RateLimitedError, ServerError
 from cgpreset.plans import DAY_MS, HOUR_MS, Plan, bar_open
-from cgpreset.run.engine import Budget, PlanMismatchError, run_preset
+from cgpreset.run.engine import Budget, run_preset
 from cgpreset.store.sqlite import Store
 from tests.fakes import FakeClient
 from tests.test_series import NOW, configs

@@ -129,12 +129,13 @@ def test_budget_share_out_of_range_is_a_usage_error(bad: str) -> None:
 def test_sigterm_ends_the_start_jitter_at_once() -> None:
     """The limiter waits with the injected sleep: the process-wide stop flag ends a jitter wait."""
     from cgpreset.api import cancel
+    from cgpreset.errors import StopRequestedError
 
     limiter = RateLimiter(300, sleep=cancel.sleep, jitter=3600.0, rng=random.Random(1))
     cancel.CANCEL.set()
     try:
         started = time.monotonic()
-        with pytest.raises(cancel.CancelledError):
+        with pytest.raises(StopRequestedError):
             limiter.acquire()
         assert time.monotonic() - started < 1.0
     finally:

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cgpreset.api.cancel import CancelledError
-from cgpreset.errors import DeadlineExceededError, ExitCode, StoreUnavailableError
+from cgpreset.errors import DeadlineExceededError, ExitCode, StopRequestedError, StoreUnavailableError
 from cgpreset.store import waits
 from cgpreset.store.pg_guard import Reconnects, Watchdog, retrying
 from cgpreset.store.waits import Bound, Waits
@@ -55,11 +54,11 @@ def test_running_out_is_the_deadline_when_the_deadline_set_the_limit_else_a_bloc
 
 def test_once_stopping_a_page_stops_at_once_and_the_runs_row_gets_a_moment() -> None:
     w = Waits(lambda: 100.0, stopping=lambda: True)
-    with pytest.raises(CancelledError):
+    with pytest.raises(StopRequestedError):
         w.bound(WHERE)
     b = w.bound(WHERE, grace=True)
     assert (b.lock_s, b.statement_s, b.stopping) == (waits.STOPPING_S, waits.STOPPING_S, True)
-    assert isinstance(b.timed_out(WHERE, "waiting for a lock", lock=True), CancelledError)
+    assert isinstance(b.timed_out(WHERE, "waiting for a lock", lock=True), StopRequestedError)
 
 
 def test_once_a_page_found_the_store_down_the_next_pages_fail_at_once_for_a_lock_caps_time() -> None:

@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import threading
 
-from cgpreset.errors import DeadlineExceededError
+from cgpreset.errors import StopRequestedError
 
 CANCEL = threading.Event()
 
 
-class CancelledError(DeadlineExceededError):
-    """The process is stopping (SIGINT/SIGTERM): no request starts, waits or reads any more."""
-
-
 def sleep(seconds: float) -> None:
-    """time.sleep that ends at once, raising CancelledError, when the process is stopping."""
+    """time.sleep that ends at once, raising StopRequestedError, when the process is stopping."""
     if CANCEL.wait(max(0.0, seconds)):
-        raise CancelledError("the process is stopping")
+        raise StopRequestedError()
 
 
 def check(path: str = "") -> None:
-    """Raise CancelledError if the process is stopping."""
+    """Raise StopRequestedError if the process is stopping."""
     if CANCEL.is_set():
-        raise CancelledError("the process is stopping", path=path)
+        raise StopRequestedError(path=path)

@@ -20,7 +20,7 @@ from cgpreset.api import cancel
 from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
 from cgpreset.api.cause import transport_cause
 from cgpreset.api.deadline import Deadline, earliest
-from cgpreset.api.envelope import CutAnswerError, unwrap_raw
+from cgpreset.api.envelope import unwrap_raw
 from cgpreset.api.ratelimit import Clock, RateLimiter, Sleep
 from cgpreset.api.rows import parse_data
 from cgpreset.api.session import Response as Response
@@ -29,9 +29,11 @@ from cgpreset.api.stats import ClientStats as ClientStats  # re-exported: the cl
 from cgpreset.errors import (
     ApiError,
     ConfigError,
+    CutAnswerError,
     DeadlineExceededError,
     MalformedResponseError,
     RateLimitedError,
+    RedirectError,
     TransportError,
 )
 from cgpreset.plans import Plan
@@ -53,12 +55,6 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
         return int(float(value)) if value is not None else None
     except ValueError:
         return None
-
-
-class RedirectError(TransportError):
-    """A 3xx answer: a setup problem (a proxy, a moved host), not a glitch; never retried."""
-
-    retryable = False
 
 
 def _refuse_redirect(resp: requests.Response, path: str) -> None:

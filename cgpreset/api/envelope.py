@@ -9,6 +9,7 @@ import msgspec
 from cgpreset.errors import (
     ApiError,
     AuthError,
+    CutAnswerError,
     InvalidParameterError,
     MalformedResponseError,
     NotFoundError,
@@ -19,10 +20,6 @@ from cgpreset.errors import (
 )
 
 _MAX_MSG = 200
-
-
-class CutAnswerError(MalformedResponseError):
-    """A 200 whose JSON stops short: most likely cut on the way, so the client tries once more."""
 
 
 def _short(text: str) -> str:

@@ -6,7 +6,6 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +25,7 @@ from cgpreset.cli.app import (
 from cgpreset.cli.logs import quiet
 from cgpreset.errors import ConfigError, ExitCode, OutputError
 from cgpreset.plans import Plan
-from cgpreset.store import open_store, remove_store_file
+from cgpreset.store import open_store
 from cgpreset.store.dsn import StoreLocation, display, store_location
 
 if TYPE_CHECKING:  # the commands import their machinery when they run (fast --help, see cli/__init__.py)
@@ -35,7 +34,7 @@ if TYPE_CHECKING:  # the commands import their machinery when they run (fast --h
     from cgpreset.models.config import CoinConfig
     from cgpreset.run.series import RunPlan
     from cgpreset.run.shard import Shard
-    from cgpreset.store.base import KnownPlan
+    from cgpreset.store.base import Coverage, KnownPlan
 
 _PATH = click.Path(path_type=Path)
 _STORE_HELP = "Store: an SQLite file or a postgresql:// URL [default: CGPRESET_STORE or ./cgpreset.db]."
@@ -67,23 +66,34 @@ concurrency_option = click.option(
     help="Requests in flight at once, 1-64 [default: CGPRESET_CONCURRENCY or 16].")
 
 
+def _peek(location: StoreLocation, *, source: str | None = None, time_left: Callable[[], float | None] | None = None
+          ) -> tuple[dict[str, Coverage], KnownPlan | None]:
+    """What the store holds and the plan its last run recorded, read-only: a store that does not exist
+    yet is neither created nor changed. With `source`, a store holding another source's data is
+    refused (ConfigError) here, before any request."""
+    from cgpreset.run.source import check_source
+
+    if isinstance(location, Path) and not location.exists():
+        return {}, None
+    with open_store(location, readonly=True, time_left=time_left) as st:
+        if source is not None:
+            check_source(st.sources(), source, store=display(location))
+        return st.coverage(), st.known_plan()
+
+
 def _dry_plan(app: App, configs: list[tuple[Path, CoinConfig]], known: KnownPlan | None) -> Plan:
     """The plan to estimate at, with no call when it is known: CGPRESET_PLAN if set; with --emulator,
     the lowest plan the configs were written for; the plan a run recorded in the store within a day
     (as the run itself reuses it); else the key's plan (one account/subscription call, no data; no
     key is exit 3)."""
-    from cgpreset.run.engine import PLAN_REUSE_MS, wall_ms
+    from cgpreset.run.engine import wall_ms
+    from cgpreset.run.planning import recent_plan
 
     if app.settings.plan != "auto":
         return Plan(app.settings.plan)
     if app.emulator:
         return min((cfg.plan for _, cfg in configs), key=lambda p: p.rank)
-    if known is not None and 0 <= wall_ms() - known.at_ms <= PLAN_REUSE_MS:
-        try:
-            return Plan(known.plan)
-        except ValueError:  # a plan name this version does not know: ask
-            pass
-    return app.client.plan()
+    return recent_plan(known, wall_ms()) or app.client.plan()
 
 
 #: A way the metrics leave the process: what to say when it fails, and the call that delivers them.
@@ -235,12 +245,11 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     from cgpreset.cli.progress import show_progress
     from cgpreset.models.config import load_configs
     from cgpreset.run.budget import Budget
-    from cgpreset.run.engine import PlanMismatchError, run_preset, wall_ms
+    from cgpreset.run.engine import run_preset, wall_ms
     from cgpreset.run.metrics import run_registry
+    from cgpreset.run.planning import check_plan, key_plan, plan_preset
     from cgpreset.run.push import RUN_JOB
     from cgpreset.run.select import select_configs, split_names
-    from cgpreset.run.series import expand, floor_problems, plan_run
-    from cgpreset.run.shard import shard_series
 
     app.override(concurrency=concurrency)
     shard = _shard(app, shard_spec)
@@ -253,18 +262,9 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
         check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in loaded])
     gateway = pushgateway or app.settings.pushgateway
     if dry_run:
-        coverage, known = {}, None
-        if not isinstance(location, Path) or location.exists():  # read-only: never creates or changes it
-            with open_store(location, readonly=True) as st:
-                coverage, known = st.coverage(), st.known_plan()
-        plan = _dry_plan(app, configs, known)
-        problems = floor_problems(configs, plan)
-        if problems:
-            raise PlanMismatchError(problems)
-        rp = plan_run(shard_series(expand(configs), shard), coverage=coverage, now_ms=wall_ms(), plan=plan,
-                      full_refresh=full_refresh, backfill_cap=backfill_days)
-        if shard is not None:
-            rp = replace(rp, shard=str(shard))
+        coverage, known = _peek(location)
+        rp = plan_preset(configs, plan=_dry_plan(app, configs, known), now_ms=wall_ms(), coverage=coverage,
+                         shard=shard, full_refresh=full_refresh, backfill_days=backfill_days)
         if as_json:
             click.echo(json.dumps(plan_json(rp), indent=2, sort_keys=True))
         else:
@@ -272,31 +272,34 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
             click.echo(plan_summary(rp))
         return
     app.check_target()  # no key: exit 3 before the store is created
-    created = new_store(location, store)  # before anything is opened: a missing folder is refused
+    created = new_store(location, store)  # a missing folder is refused before any call
     budget = Budget(max_requests=max_requests, deadline_s=deadline)
     share = budget_share if budget_share is not None else 1 / shard.count if shard is not None else 1.0
     # shards started at the same second: a random delay first, so they do not all probe at once
     app.client.limiter.configure(share=share, jitter=START_JITTER if shard is not None and shard.count > 1 else 0)
-    try:
-        with open_store(location, time_left=budget.time_left) as st, \
-                show_progress("run-preset", app.client) as progress:
-            def on_plan(run_plan: RunPlan) -> None:  # the plan checks passed: the run starts
-                if created:
-                    click.echo(f"note: {location} does not exist: creating a new store "
-                               f"({_backfill(run_plan, backfill_days)} of history to backfill)", err=True)
-                if progress is not None:
-                    progress.expect_run(run_plan)
+    budget.arm(app.client.clock)  # the plan lookup below is held to --deadline too
+    # The key's plan, and the configs checked against it, before the store is opened: configs the
+    # plan cannot serve are refused (exit 2) before a store file exists.
+    known = _peek(location, source=app.source, time_left=budget.time_left)[1]
+    key = key_plan(app.client, known=known, budget=budget, now_ms=wall_ms())
+    if key.plan is not None:
+        check_plan(configs, key.plan)
+    with open_store(location, time_left=budget.time_left) as st, \
+            show_progress("run-preset", app.client) as progress:
+        def on_plan(run_plan: RunPlan) -> None:  # the plan checks passed: the run starts
+            if created:
+                click.echo(f"note: {location} does not exist: creating a new store "
+                           f"({_backfill(run_plan, backfill_days)} of history to backfill)", err=True)
+            if progress is not None:
+                progress.expect_run(run_plan)
 
-            result = run_preset(configs, app.client, st, concurrency=app.settings.concurrency,
-                                full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
-                                source=app.source, shard=shard, keep_raw=keep_raw, on_plan=on_plan,
-                                job=app.settings.job,
-                                retire="all" if coins is None and layers is None else "covered")
-            coverage = st.coverage() if metrics_path is not None or gateway is not None else {}
-    except PlanMismatchError:
-        if created and isinstance(location, Path):  # refused before any data request: no empty file left
-            remove_store_file(location)
-        raise
+        result = run_preset(configs, app.client, st, key=key, concurrency=app.settings.concurrency,
+                            full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
+                            source=app.source, shard=shard, keep_raw=keep_raw, on_plan=on_plan,
+                            job=app.settings.job,
+                            retire="all" if coins is None and layers is None else "covered")
+        coverage = st.coverage() if metrics_path is not None or gateway is not None else {}
+
     def record(code: int) -> None:
         if result.run_id is not None:
             with open_store(location, time_left=budget.time_left) as st:

@@ -28,15 +28,15 @@ from cgpreset.api.session import Response
 from cgpreset.errors import (
     ApiError,
     CgPresetError,
-    ConfigError,
     DeadlineExceededError,
     ExitCode,
     RateLimitedError,
+    StopRequestedError,
     StoreUnavailableError,
     Terminated,
 )
 from cgpreset.models.config import CoinConfig
-from cgpreset.plans import DAY_MS, Plan, interval_ms
+from cgpreset.plans import Plan, interval_ms
 from cgpreset.run.budget import Budget, starved_first  # noqa: F401 - part of the runner's API
 from cgpreset.run.checks import check_coverage, series_checks
 from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
@@ -54,7 +54,8 @@ from cgpreset.run.outcome import (  # noqa: F401 - part of the runner's API
     totals,
 )
 from cgpreset.run.pages import SeriesRows, build_page
-from cgpreset.run.series import RunPlan, Series, SeriesPlan, expand, floor_problems, plan_run
+from cgpreset.run.planning import KeyPlan, check_plan, key_plan, plan_preset
+from cgpreset.run.series import RunPlan, Series, SeriesPlan, expand
 from cgpreset.run.shard import Shard, shard_series
 from cgpreset.run.source import check_source
 from cgpreset.store.base import Page, Store
@@ -63,15 +64,8 @@ INCREMENTAL_EMPTY_REASON = ("API returned no rows (code 0) for a window that hol
                             "and the forming bar: an outage, not 'no new bars'")
 
 
-class PlanMismatchError(ConfigError):
-    """Configs ask for what the key's plan cannot serve; `problems` are `file: field: problem` lines."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
-    def lines(self) -> list[str]:
-        return [" ".join(p.split()) for p in self.problems]
+#: Why a series stopped when the process was told to (SIGINT/SIGTERM): never "deadline reached".
+STOPPED_REASON = "interrupted"
 
 
 def wall_ms() -> int:
@@ -126,9 +120,12 @@ class Runner:
                                   wanted_from=None if plan.wanted is None else plan.wanted[0])
                 page = self._with_raw(page, decoded.unknown, resp, got, res)
                 written = self.store.write(page)
-            except DeadlineExceededError as exc:
-                # cut by the deadline (or by the run stopping), in the request or in the store: this page not stored
+            except DeadlineExceededError as exc:  # cut by the deadline, in the request or in the store: page not stored
                 why = self.budget.exhaust(self.budget.stop_reason(exc))
+                res.outcome, res.reason = SKIPPED, f"{why}; {made}"
+                break
+            except StopRequestedError:  # Ctrl-C or SIGTERM reached this thread: the page is not stored
+                why = self.budget.exhaust(STOPPED_REASON)
                 res.outcome, res.reason = SKIPPED, f"{why}; {made}"
                 break
             except RateLimitedError as exc:
@@ -201,8 +198,9 @@ class Runner:
                 self.budget.exhaust("store unavailable")
                 self.budget.cut(self.client.clock)
                 raise
-            except DeadlineExceededError:  # the store's wait (a cursor read) met the deadline
-                why = self.budget.exhaust(self.budget.deadline_reason)
+            except (DeadlineExceededError, StopRequestedError) as exc:  # in the store's wait (a cursor read)
+                why = self.budget.exhaust(STOPPED_REASON if isinstance(exc, StopRequestedError)
+                                          else self.budget.deadline_reason)
                 result = SeriesResult(p.series, outcome=SKIPPED, reason=f"{why}; resumes next run", planned=p.requests)
             except Exception as exc:  # a store or program error in one series must not abort the others
                 what = str(exc) if isinstance(exc, CgPresetError) else f"internal error: {type(exc).__name__}: {exc}"
@@ -225,7 +223,7 @@ class Runner:
             futures = {i: pool.submit(one, plan.plans[i]) for i in order}
             results = [futures[i].result() for i in range(len(plan.plans))]
         except BaseException:  # Ctrl-C: start nothing more; running requests end on their own
-            self.budget.exhaust("interrupted")
+            self.budget.exhaust(STOPPED_REASON)
             self.budget.cut(self.client.clock)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -243,6 +241,7 @@ def run_preset(
     backfill_days: int | None = None,
     budget: Budget | None = None,
     plan: Plan | None = None,
+    key: KeyPlan | None = None,
     now_ms: int | None = None,
     clock: Callable[[], float] = time.monotonic,
     on_result: Callable[[SeriesResult], None] | None = None,
@@ -262,27 +261,29 @@ def run_preset(
     `retire`: the series these configs produce are the store's current ones; "all" retires every
     other series (out of the analyst views, rows kept), "covered" only those of the (coin, layer)
     pairs the configs cover (a run of some coins or layers), "none" leaves them be.
+    The key's plan: `plan` if given, else `key` (run/planning.py's key_plan, when the caller looked
+    it up before opening the store), else reused from the store's record or looked up here.
     Raises PlanMismatchError (before any data request, nothing recorded) when a config asks for
     an interval below the key's plan's floor.
     """
     if source is not None:
         check_source(store.sources(), source, store=str(getattr(store, "display", "the store")))
     started = clock()
-    before = dict(client.stats.as_dict())
-    wall_before = _wall_waited(client)
+    before, wall_before = dict(client.stats.as_dict()), _wall_waited(client)
+    if plan is None and key is not None and key.counters is not None:
+        before, wall_before = key.counters  # the lookup, made before the store opened, is one of the run's requests
     now = wall_ms() if now_ms is None else now_ms
     series = shard_series(expand(configs), shard)
     label = None if shard is None else str(shard)
     budget = budget or Budget()
     budget.arm(client.clock)  # no request, limiter wait or retry runs past --deadline
-    refused: CgPresetError | None = None
-    reused = plan is None and (plan := _reuse_plan(store, client, now)) is not None
-    if plan is None:
-        plan, refused = _detect_plan(client, budget)
     if plan is not None:
-        problems = floor_problems(configs, plan)
-        if problems:
-            raise PlanMismatchError(problems)
+        key = KeyPlan(plan)
+    elif key is None:
+        key = key_plan(client, known=store.known_plan(), budget=budget, now_ms=now)
+    plan, reused, refused = key.plan, key.reused, key.refused
+    if plan is not None:
+        check_plan(configs, plan)
     run_id = store.start_run(source=source)
     everything = expand(configs)  # every shard's: the same current set on each
     retired = [] if retire == "none" else store.retire(
@@ -295,8 +296,8 @@ def run_preset(
         if plan is None:
             results = [_refused(s, refused, budget) for s in series]
         else:
-            run_plan = plan_run(series, coverage=store.coverage(), now_ms=now, plan=plan,
-                                full_refresh=full_refresh, backfill_cap=backfill_days)
+            run_plan = plan_preset(configs, plan=plan, now_ms=now, coverage=store.coverage(), shard=shard,
+                                   full_refresh=full_refresh, backfill_days=backfill_days)
             if on_plan is not None:  # progress: the requests to expect
                 on_plan(run_plan)
             results = runner.run(run_plan)
@@ -325,24 +326,6 @@ def run_preset(
     return result
 
 
-#: How long the plan a run recorded is reused without asking the API (each answer's
-#: API-KEY-MAX-LIMIT header confirms it, and so keeps it fresh).
-PLAN_REUSE_MS = DAY_MS
-
-
-def _reuse_plan(store: Store, client: Client, now: int) -> Plan | None:
-    """The plan the store's last run recorded (if recent), taken by the client: no lookup call."""
-    known = store.known_plan()
-    if known is None or not 0 <= now - known.at_ms <= PLAN_REUSE_MS:
-        return None
-    try:
-        plan = Plan(known.plan)
-    except ValueError:  # a plan name this version does not know: ask again
-        return None
-    taken: Plan = client.assume_plan(plan)
-    return taken
-
-
 def _remember_plan(store: Store, run_id: int, plan: Plan, *, reused: bool, rate_max: int | None,
                    now: int) -> None:
     """Record the key's plan for the next runs: the one looked up, or the reused one while the
@@ -352,30 +335,6 @@ def _remember_plan(store: Store, run_id: int, plan: Plan, *, reused: bool, rate_
     if reused and rate_max is not None and Plan.from_rate_limit(rate_max) != plan:
         plan = Plan.from_rate_limit(rate_max)
     store.record_plan(run_id, plan.value, max_limit=rate_max, now_ms=now)
-
-
-def _detect_plan(client: Client, budget: Budget) -> tuple[Plan | None, CgPresetError | None]:
-    """The key's plan; the calls it makes count against `--max-requests`."""
-    why = budget.take()  # the subscription call is a request like any other
-    if why is not None:
-        return None, None
-    requests_before = _logical_requests(client)
-    try:
-        return client.plan(deadline=budget.deadline), None
-    except DeadlineExceededError as exc:
-        budget.exhaust(budget.stop_reason(exc))
-        return None, exc
-    except ApiError as exc:
-        return None, exc
-    finally:
-        # extra calls beyond the one taken: 0 when the plan was known already, 2 on the header fallback
-        requests_after = _logical_requests(client)
-        budget.book(requests_after - requests_before - 1)
-
-
-def _logical_requests(client: Client) -> int:
-    d = client.stats.as_dict()
-    return int(d.get("requests", 0) - d.get("retries", 0))
 
 
 def _refused(s: Series, error: CgPresetError | None, budget: Budget) -> SeriesResult:

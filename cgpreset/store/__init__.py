@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, Store, StreamSink, WriteResult
-from cgpreset.store.dsn import SQLITE_SIDE_FILES, PgDsn, StoreLocation, store_location
+from cgpreset.store.dsn import PgDsn, StoreLocation, store_location
 
 __all__ = ["Cursor", "KnownPlan", "Page", "SeriesRef", "Store", "StreamSink", "WriteResult", "open_store",
-           "remove_store_file", "stream_liveness"]
+           "stream_liveness"]
 
 
 def open_store(target: str | Path | StoreLocation, *, readonly: bool = False,
@@ -60,10 +60,3 @@ def stream_liveness(target: str | Path | StoreLocation, *, now: float | None = N
     with open_store(location, readonly=True) as store:
         return store.stream_liveness(now=now)
 
-
-def remove_store_file(target: StoreLocation) -> None:
-    """Delete an SQLite store (closed, made by this process and left empty) and its side files;
-    nothing for PostgreSQL (a database is never dropped)."""
-    if isinstance(target, Path):
-        for p in (target, *(target.with_name(target.name + s) for s in SQLITE_SIDE_FILES)):
-            p.unlink(missing_ok=True)

@@ -24,8 +24,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
-from cgpreset.api.cancel import CancelledError
-from cgpreset.errors import CgPresetError, ConfigError, StoreUnavailableError
+from cgpreset.errors import CgPresetError, ConfigError, StopRequestedError, StoreUnavailableError
 from cgpreset.store.dsn import PgDsn
 from cgpreset.store.waits import Bound
 
@@ -99,7 +98,7 @@ def store_error(dsn: PgDsn, exc: psycopg.Error, doing: str, bound: Bound | None 
     if isinstance(exc, pg_errors.InsufficientPrivilege):
         return ConfigError(f"{dsn}: no permission: {detail} (see the README: privileges a PostgreSQL store needs)")
     if cut == "stopping":
-        return CancelledError(f"{where}: the process is stopping", path=where)
+        return StopRequestedError(f"{where}: the process is stopping", path=where)
     if bound is not None and (cut is not None or state in (_STATEMENT_TIMEOUT, _LOCK_TIMEOUT)):
         waited = "waiting for a lock" if state == _LOCK_TIMEOUT else "waiting for the server's answer"
         return bound.timed_out(where, waited, lock=state == _LOCK_TIMEOUT)

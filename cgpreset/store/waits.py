@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cgpreset.api import cancel
-from cgpreset.errors import CgPresetError, DeadlineExceededError, StoreUnavailableError
+from cgpreset.errors import CgPresetError, DeadlineExceededError, StopRequestedError, StoreUnavailableError
 
 #: Longest wait for a lock held by another session (another runner's page takes milliseconds).
 LOCK_CAP_S = 60.0
@@ -48,7 +48,7 @@ class Bound:
         deadline, or the store blocked past the cap (transient: exit 75)."""
         limit = self.lock_s if lock else self.statement_s
         if self.stopping:
-            return cancel.CancelledError(f"{where}: the process is stopping", path=where)
+            return StopRequestedError(f"{where}: the process is stopping", path=where)
         if self.left_s is not None and limit >= self.left_s:  # lock and statement limits are equal: either fires
             return DeadlineExceededError(f"{where}: deadline reached waiting for the store", path=where)
         return StoreUnavailableError(f"{where}: {waited} for {limit:g} s: the store is blocked (retry later)")
@@ -79,10 +79,10 @@ class Waits:
     def bound(self, where: str, *, grace: bool = False) -> Bound:
         """The limits of one call; `grace`: not a page (opening, reading, the runs row), which gets
         GRACE_S past the deadline. A page past the deadline, or while stopping, is refused here
-        (DeadlineExceededError, CancelledError) without touching the store."""
+        (DeadlineExceededError, StopRequestedError) without touching the store."""
         if self._stopping():
             if not grace:
-                raise cancel.CancelledError(f"{where}: the process is stopping", path=where)
+                raise StopRequestedError(f"{where}: the process is stopping", path=where)
             return Bound(STOPPING_S, STOPPING_S, stopping=True)
         down = self._down
         if not grace and down is not None and self._clock() - down[0] < self.lock_cap_s:
