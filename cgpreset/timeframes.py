@@ -6,33 +6,12 @@ MAX_LIMIT bars; the answer's last bar may still be forming (it opened before "no
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable
 
-from cgpreset.plans import bar_open, interval_ms
+from cgpreset.plans import bar_open
 
 #: The documented contract: at most 1000 rows per history call (spec §4).
 MAX_LIMIT = 1000
-
-
-def iter_windows(start_ms: int, end_ms: int, interval: str, limit: int = MAX_LIMIT) -> Iterator[tuple[int, int]]:
-    """[start, end) windows of at most `limit` bars, aligned to bar opens, oldest first."""
-    if limit < 1 or limit > MAX_LIMIT:
-        raise ValueError(f"limit must be 1..{MAX_LIMIT}")
-    step = interval_ms(interval) * limit
-    cursor = bar_open(start_ms, interval)
-    while cursor < end_ms:
-        yield cursor, min(cursor + step, end_ms)
-        cursor += step
-
-
-def split_forming(rows: list[dict[str, Any]], interval: str, now_ms: int, time_field: str = "time") -> tuple[
-    list[dict[str, Any]], dict[str, Any] | None
-]:
-    """Split ascending rows into closed bars and the still-forming bar (if the last row is it)."""
-    if rows and rows[-1][time_field] >= bar_open(now_ms, interval):
-        return rows[:-1], rows[-1]
-    return rows, None
 
 
 # -- spans: what a series holds and lacks, as [start, end) intervals of bar opens ----------------

@@ -25,9 +25,8 @@ from cgpreset.errors import (
     TransportError,
     UnsupportedPairError,
 )
-from cgpreset.plans import HOUR_MS, Plan
+from cgpreset.plans import Plan
 from cgpreset.settings import Settings
-from cgpreset.timeframes import iter_windows, split_forming
 from tests.conftest import FakeClock, load_fixture
 
 BASE = "https://api.test"
@@ -249,30 +248,6 @@ def test_rate_headers_resize_the_limiter(clock: FakeClock) -> None:
         assert client.limiter.limit == 30
         # Another process used 28 of the 30: our next two requests must wait for the window.
         assert client.limiter.in_window() == 29
-
-
-def test_windows_cover_the_range_in_1000_bar_steps() -> None:
-    start, end = 0, 2500 * HOUR_MS
-    windows = list(iter_windows(start, end, "1h"))
-    assert windows == [(0, 1000 * HOUR_MS), (1000 * HOUR_MS, 2000 * HOUR_MS), (2000 * HOUR_MS, end)]
-
-
-@responses.activate
-def test_history_walks_windows_and_dedupes_the_forming_bar(clock: FakeClock) -> None:
-    def bar(t: int, close: str) -> dict:
-        return {"time": t, "open": "1", "high": "2", "low": "0.5", "close": close}
-
-    responses.get(FUNDING, **ok([bar(0, "1"), bar(HOUR_MS, "1")]))
-    responses.get(FUNDING, **ok([bar(HOUR_MS, "1.5"), bar(2 * HOUR_MS, "1.7")]))
-    with make_client(clock) as client:
-        rows = client.history("funding-rate-history", {"exchange": "OKX", "symbol": "X", "interval": "1h"},
-                              start_ms=0, end_ms=3 * HOUR_MS, limit=2)
-    assert [r["time"] for r in rows] == [0, HOUR_MS, 2 * HOUR_MS]
-    assert rows[1]["close"] == 1.5  # the later answer wins
-    sent = [c.request.url for c in responses.calls]
-    assert "start_time=0" in sent[0] and "end_time=7200000" in sent[0] and "limit=2" in sent[0]
-    closed, forming = split_forming(rows, "1h", now_ms=2 * HOUR_MS + 5)
-    assert [r["time"] for r in closed] == [0, HOUR_MS] and forming is not None
 
 
 @responses.activate

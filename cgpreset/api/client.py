@@ -17,7 +17,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from cgpreset import __version__
 from cgpreset.api import cancel
-from cgpreset.api.catalogue import MAX_LIMIT, Endpoint, endpoint
+from cgpreset.api.catalogue import Endpoint, endpoint
 from cgpreset.api.cause import transport_cause
 from cgpreset.api.deadline import Deadline, earliest
 from cgpreset.api.envelope import unwrap_raw
@@ -39,7 +39,6 @@ from cgpreset.errors import (
 from cgpreset.plans import Plan
 from cgpreset.redact import redact, redact_key
 from cgpreset.settings import Settings
-from cgpreset.timeframes import iter_windows
 
 log = logging.getLogger("cgpreset.client")
 
@@ -365,29 +364,6 @@ class CoinGlassClient:
             return Plan.from_rate_limit(self.rate_max)
         return Plan.HOBBYIST
 
-    # -- history ---------------------------------------------------------------------------
-
-    def history(
-        self,
-        key: str | Endpoint,
-        params: Mapping[str, Any],
-        *,
-        start_ms: int,
-        end_ms: int,
-        limit: int = MAX_LIMIT,
-    ) -> list[dict[str, Any]]:
-        """Walk [start_ms, end_ms) in windows of `limit` bars; typed rows, ascending, de-duplicated.
-
-        `end_time` is exclusive on the API; when windows overlap or a forming bar comes back
-        twice, the later answer wins.
-        """
-        ep = key if isinstance(key, Endpoint) else endpoint(key)
-        by_time: dict[int, dict[str, Any]] = {}
-        for window_start, window_end in iter_windows(start_ms, end_ms, str(params["interval"]), limit):
-            rows = self.fetch(ep, {**params, "start_time": window_start, "end_time": window_end, "limit": limit})
-            for row in rows:
-                by_time[row[ep.time_field or "time"]] = row
-        return [by_time[t] for t in sorted(by_time)]
 
 
 @contextmanager
