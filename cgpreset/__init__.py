@@ -48,6 +48,8 @@ _HOMES = {
     "load_configs": "cgpreset.models.config",
     "Budget": "cgpreset.run.budget",
     "run_preset": "cgpreset.run.engine",
+    "key_plan": "cgpreset.run.planning",
+    "plan_preset": "cgpreset.run.planning",
     "run_health": "cgpreset.run.health",
     "Outcome": "cgpreset.run.outcome",
     # streaming
@@ -83,6 +85,8 @@ __all__ = [
     "load_configs",
     "Budget",
     "run_preset",
+    "key_plan",
+    "plan_preset",
     "run_health",
     "Outcome",
     "StreamOptions",
@@ -115,6 +119,7 @@ if TYPE_CHECKING:
     from cgpreset.run.engine import run_preset
     from cgpreset.run.health import run_health
     from cgpreset.run.outcome import Outcome
+    from cgpreset.run.planning import key_plan, plan_preset
     from cgpreset.settings import Settings, load_settings
     from cgpreset.store import open_store
     from cgpreset.stream.options import StreamOptions, StreamSummary, options_from_configs

@@ -133,7 +133,7 @@ def test_the_dry_run_counts_the_older_windows_a_deeper_history_needs(tmp_path: P
     from click.testing import CliRunner
 
     from cgpreset.cli import cli
-    from cgpreset.run.engine import wall_ms
+    from cgpreset.clock import wall_ms
 
     db = tmp_path / "run.db"
     _run(db, FakeClient(wall_ms()), days=30)  # the dry run plans at the wall clock

@@ -6,7 +6,6 @@ turn them into a frame when that library is installed, with `time` as a UTC time
 
 from __future__ import annotations
 
-import time as _time
 import warnings
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ from typing import Any
 
 from cgpreset.analyst.source import connect
 from cgpreset.analyst.views import make_selection, read_view, views
+from cgpreset.clock import WallClock, wall_ms
 from cgpreset.errors import UsageError
 
 
@@ -75,18 +75,19 @@ def _when(value: str | int | datetime | None) -> str | None:
 
 def read(store: Any, layer: str, *, coin: str | Sequence[str] | None = None,
          since: str | timedelta | None = None, start: str | int | datetime | None = None,
-         end: str | int | datetime | None = None, closed_only: bool = False) -> Rows:
+         end: str | int | datetime | None = None, closed_only: bool = False, clock: WallClock = wall_ms) -> Rows:
     """The rows of one analyst view (`layer`, any view of the active catalogue) of `store` (a path
     or a DB-API connection). A view the store does not have yet gives no rows and a warning.
 
     `coin`: one code or several; `since`: "30d" or a timedelta back from now; `start`/`end`: ms,
-    ISO-8601 text or a datetime (end exclusive); `closed_only`: leave out still-forming bars.
+    ISO-8601 text or a datetime (end exclusive); `closed_only`: leave out still-forming bars;
+    `clock`: now in ms (cgpreset/clock.py), what `since` and `closed_only` count from.
     """
     coins = [coin] if isinstance(coin, str) else list(coin or ())
     if isinstance(since, timedelta):
         since = f"{max(1, int(since.total_seconds() // 60))}m"
     sel = make_selection(coins=coins, since=since, start=_when(start), end=_when(end),
-                         closed_only=closed_only, now_ms=int(_time.time() * 1000))
+                         closed_only=closed_only, now_ms=clock())
     with connect(store) as conn:
         columns, batches, missing = read_view(conn, layer, sel)
         out = Rows(columns, text=views()[layer].text, missing=missing)

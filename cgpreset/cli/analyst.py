@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import click
 
 from cgpreset.cli.app import App, check_output, pass_app
+from cgpreset.clock import wall_ms
 from cgpreset.errors import ExitCode
 
 _STORE_HELP = "Store: an SQLite file or a postgresql:// URL [default: CGPRESET_STORE or ./cgpreset.db]."
@@ -51,7 +51,7 @@ def export_cmd(app: App, layer: str, store: str | None, coins: tuple[str, ...], 
 
     use([REPO_LAYERS])  # a repo's own layers (./layers/*.yaml) are exported like the shipped ones
     sel = make_selection(coins=coins, since=since, start=start, end=end, closed_only=closed_only,
-                         now_ms=int(time.time() * 1000))
+                         now_ms=wall_ms())
     location = store_location(store if store is not None else app.settings.store)
     if output is not None:
         check_output(output, "--output", store=location)
@@ -92,7 +92,7 @@ def report_cmd(app: App, paths: tuple[Path, ...], store: str | None, html_path: 
     configs = load_configs(list(paths))
     location = store_location(store if store is not None else app.settings.store)
     check_output(html_path, "--html", store=location, inputs=[p for p, _ in configs])
-    result = write_report(configs, location, html_path, source=source, now_ms=int(time.time() * 1000))
+    result = write_report(configs, location, html_path, source=source, now_ms=wall_ms())
     for note in result.missing:
         click.echo(f"note: {note}", err=True)
     click.echo(f"report: {html_path.as_posix()} ({result.size_bytes / 1e6:.1f} MB, {result.charts} charts, "

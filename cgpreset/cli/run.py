@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ from cgpreset.cli.app import (
     refuse_file_store_in_pod,
 )
 from cgpreset.cli.logs import quiet
+from cgpreset.clock import wall_ms
 from cgpreset.errors import ConfigError, ExitCode, OutputError
 from cgpreset.plans import Plan
 from cgpreset.store import open_store
@@ -86,7 +86,6 @@ def _dry_plan(app: App, configs: list[tuple[Path, CoinConfig]], known: KnownPlan
     the lowest plan the configs were written for; the plan a run recorded in the store within a day
     (as the run itself reuses it); else the key's plan (one account/subscription call, no data; no
     key is exit 3)."""
-    from cgpreset.run.engine import wall_ms
     from cgpreset.run.planning import recent_plan
 
     if app.settings.plan != "auto":
@@ -245,7 +244,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     from cgpreset.cli.progress import show_progress
     from cgpreset.models.config import load_configs
     from cgpreset.run.budget import Budget
-    from cgpreset.run.engine import run_preset, wall_ms
+    from cgpreset.run.engine import run_preset
     from cgpreset.run.metrics import run_registry
     from cgpreset.run.planning import check_plan, key_plan, plan_preset
     from cgpreset.run.push import RUN_JOB
@@ -315,7 +314,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     except BrokenPipeError:  # `| head`: the process exits 141, and so does the run's row
         record(ExitCode.OUTPUT_CLOSED)
         raise
-    metrics = _deliveries(lambda: run_registry(result, coverage=coverage, end_s=time.time(),
+    metrics = _deliveries(lambda: run_registry(result, coverage=coverage, end_s=wall_ms() / 1000,
                                                shards=1 if shard is None else shard.count),
                           metrics_path, gateway, job=RUN_JOB, shard=shard)
     _exit(result.exit_code, next((r.error for r in result.results if r.error is not None), None),

@@ -11,6 +11,7 @@ import click
 
 from cgpreset.channels import CHANNEL_HELP, StreamEvent
 from cgpreset.cli.app import App, Number, discard_stdout, new_store, pass_app, refuse_file_store_in_pod
+from cgpreset.clock import wall_ms
 from cgpreset.errors import FindingsError, TransportError, UsageError
 from cgpreset.store import open_store
 from cgpreset.store.dsn import display, store_location
@@ -191,14 +192,13 @@ def stream_alive(app: App, store: str | None, max_age: float) -> None:
     Example:
         cgpreset stream-alive --store cgpreset.db --max-age 120
     """
-    import time
 
     from cgpreset.run.health import stream_liveness
 
     live = stream_liveness(store_location(store if store is not None else app.settings.store))
     if live is None:
         raise FindingsError("no stream has written to this store")
-    age = time.time() - float(live["updated_at"] or 0)
+    age = wall_ms() / 1000 - float(live["updated_at"] or 0)
     if live["status"] != "running":
         raise FindingsError(f"stream run {live['run_id']} is {live['status']} ({live['stop_reason'] or 'no reason'})")
     if age > max_age:

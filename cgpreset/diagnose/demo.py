@@ -7,13 +7,13 @@ Always the emulator, even with a key set.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cgpreset._io import DEFAULT_DEMO_DIR
 from cgpreset.analyst.report import ReportResult, write_report
+from cgpreset.clock import wall_ms
 from cgpreset.generate.pipeline import GenerateResult, load_inputs, open_templates, run_generate
 from cgpreset.models.config import load_configs
 from cgpreset.models.preset import DEFAULT_PRESET, DEFAULT_TEMPLATES, DEFAULT_WATCHLIST, locate
@@ -59,7 +59,7 @@ def run_demo(client: Any, *, configs_dir: Path, store_path: Path, concurrency: i
                          source=EMULATOR)
     report = None
     if report_path is not None:
-        report = write_report(configs, store_path, report_path, source=EMULATOR, now_ms=int(time.time() * 1000))
+        report = write_report(configs, store_path, report_path, source=EMULATOR, now_ms=wall_ms())
     return DemoResult(configs_dir, store_path, generated, health, run, report)
 
 

@@ -21,11 +21,11 @@ ws.py (WebSocket), faults.py, keybudget.py, recorder.py.
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from cgpreset.clock import wall_ms
 from cgpreset.emulator.api import ApiModel
 from cgpreset.emulator.data import LIQ_CHANNELS
 from cgpreset.emulator.faults import FaultPlan, FaultRule, load_faults, parse_faults
@@ -45,10 +45,6 @@ __all__ = [
     "parse_faults",
     "serve",
 ]
-
-
-def _wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Emulator:
@@ -79,7 +75,7 @@ class Emulator:
         self._plan = Plan(plan.lower())
         self.seed = seed
         self.api_key = api_key or "cg-emu-" + secrets.token_hex(16)
-        self._now_ms = now_ms or _wall_ms
+        self._now_ms = now_ms or wall_ms
         self._recorder = Recorder()
         self._core = RestCore(
             api_key=self.api_key,

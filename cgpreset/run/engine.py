@@ -25,6 +25,7 @@ import msgspec
 from cgpreset.api.protocol import Client
 from cgpreset.api.rows import decode_response
 from cgpreset.api.session import Response
+from cgpreset.clock import wall_ms
 from cgpreset.errors import (
     ApiError,
     CgPresetError,
@@ -66,10 +67,6 @@ INCREMENTAL_EMPTY_REASON = ("API returned no rows (code 0) for a window that hol
 
 #: Why a series stopped when the process was told to (SIGINT/SIGTERM): never "deadline reached".
 STOPPED_REASON = "interrupted"
-
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Runner:

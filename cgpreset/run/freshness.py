@@ -24,13 +24,13 @@ JSON schema `cgpreset.freshness/1` (stable; fields are only ever added):
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from cgpreset.clock import wall_ms
 from cgpreset.errors import ExitCode
 from cgpreset.models.config import CoinConfig
 from cgpreset.plans import Plan, interval_ms
@@ -175,7 +175,7 @@ def read_freshness(configs: Sequence[tuple[Path, CoinConfig]], location: StoreLo
                    now_ms: int | None = None) -> FreshnessReport:
     """The configs' series judged from the store at `location`, opened read-only (never created or
     changed). A missing SQLite file holds nothing: every series is "never fetched" (`missing_store`)."""
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    now = wall_ms() if now_ms is None else now_ms
     name, series = display(location), expand(configs)
     if isinstance(location, Path) and not location.exists():
         return FreshnessReport([series_freshness(s, None, None, now_ms=now, plan=judge_plan(None, configs))

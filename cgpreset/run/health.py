@@ -13,7 +13,6 @@ off either: the API may be fine while the runs stopped. Nothing is stored.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 
 from cgpreset.api.protocol import Client
 from cgpreset.api.rows import decode_response
+from cgpreset.clock import wall_ms
 from cgpreset.errors import ApiError, DeadlineExceededError, ExitCode, outcome_exit_code
 from cgpreset.layers import spec
 from cgpreset.models.config import CoinConfig
@@ -168,7 +168,7 @@ def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: Client, *,
                freshness: FreshnessReport | None = None) -> HealthReport:
     """Fire every shot (in parallel, through the shared limiter) and collect the sign-off;
     `freshness` (the store's, read before) joins the verdict."""
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    now = wall_ms() if now_ms is None else now_ms
     liveness = stream_liveness(store_path) if store_path is not None else None
     try:
         plan = client.plan()

@@ -4,10 +4,10 @@
 does the CLI before it opens (or creates) the store, so configs the key's plan cannot serve are
 refused before a store file exists. A Python caller does the same::
 
-    key = key_plan(client, known=None, budget=budget)       # one lookup call (or none: a plan known)
-    plan_preset(configs, plan=key.plan)                     # PlanMismatchError: nothing created yet
+    key = key_plan(client)                      # one lookup call (none when `known`, a recorded plan, is recent)
+    planned = plan_preset(configs, plan=key.plan)   # PlanMismatchError here: no store created yet
     with open_store("cgpreset.db") as store:
-        run_preset(configs, client, store, key=key, budget=budget)
+        run_preset(configs, client, store, key=key)
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cgpreset.api.protocol import Client
+from cgpreset.clock import wall_ms
 from cgpreset.errors import ApiError, CgPresetError, DeadlineExceededError, PlanMismatchError
 from cgpreset.models.config import CoinConfig
 from cgpreset.plans import DAY_MS, Plan
@@ -54,11 +55,13 @@ def recent_plan(known: KnownPlan | None, now_ms: int) -> Plan | None:
         return None
 
 
-def key_plan(client: Client, *, known: KnownPlan | None, budget: Budget, now_ms: int) -> KeyPlan:
+def key_plan(client: Client, *, known: KnownPlan | None = None, budget: Budget | None = None,
+             now_ms: int | None = None) -> KeyPlan:
     """The plan the store's last run recorded (if recent), taken by the client without a call;
     else one lookup, which counts against the budget's `--max-requests`."""
+    budget = budget or Budget()
     counters = (dict(client.stats.as_dict()), float(client.limiter.wall_waited_seconds))
-    recent = recent_plan(known, now_ms)
+    recent = recent_plan(known, wall_ms() if now_ms is None else now_ms)
     if recent is not None:
         taken: Plan = client.assume_plan(recent)
         return KeyPlan(taken, reused=True, counters=counters)
@@ -91,12 +94,13 @@ def check_plan(configs: Sequence[tuple[Path, CoinConfig]], plan: Plan) -> None:
         raise PlanMismatchError(problems)
 
 
-def plan_preset(configs: Sequence[tuple[Path, CoinConfig]], *, plan: Plan, now_ms: int,
+def plan_preset(configs: Sequence[tuple[Path, CoinConfig]], *, plan: Plan, now_ms: int | None = None,
                 coverage: Mapping[str, Coverage] | None = None, shard: Shard | None = None,
                 full_refresh: bool = False, backfill_days: int | None = None) -> RunPlan:
     """What a run of `configs` would request at the key's `plan`, given what the store holds
     (`coverage`, by series key; none: a new store). Pure: no I/O. Raises PlanMismatchError first."""
     check_plan(configs, plan)
-    run_plan = plan_run(shard_series(expand(configs), shard), coverage=coverage or {}, now_ms=now_ms, plan=plan,
+    now = wall_ms() if now_ms is None else now_ms
+    run_plan = plan_run(shard_series(expand(configs), shard), coverage=coverage or {}, now_ms=now, plan=plan,
                         full_refresh=full_refresh, backfill_cap=backfill_days)
     return run_plan if shard is None else replace(run_plan, shard=str(shard))

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cgpreset.clock import WallClock, wall_ms
 from cgpreset.store.base import Cursor, KnownPlan, Page, SeriesRef, Store, StreamSink, WriteResult
 from cgpreset.store.dsn import PgDsn, StoreLocation, store_location
 
@@ -33,22 +34,23 @@ __all__ = ["Cursor", "KnownPlan", "Page", "SeriesRef", "Store", "StreamSink", "W
 
 
 def open_store(target: str | Path | StoreLocation, *, readonly: bool = False,
-               time_left: Callable[[], float | None] | None = None) -> Store:
+               time_left: Callable[[], float | None] | None = None, clock: WallClock = wall_ms) -> Store:
     """The store at `target`: an SQLite file path, or a `postgresql://` URL (PgDsn).
 
     `time_left`: seconds to the caller's deadline (None: none), e.g. `Budget.time_left`; every wait
     of the store (a lock, a statement, a reconnect) ends by then (store/waits.py). A read-only
     open of an SQLite file that does not exist is one ConfigError line ("no such store").
+    `clock`: now in ms (cgpreset/clock.py), for what the store stamps (run rows, coverage, liveness).
     """
     location = target if isinstance(target, PgDsn) else store_location(target)
     if isinstance(location, PgDsn):
         from cgpreset.store.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
 
-        store: Store = PostgresStore(location, readonly=readonly, time_left=time_left)
+        store: Store = PostgresStore(location, readonly=readonly, time_left=time_left, clock=clock)
         return store
     from cgpreset.store.sqlite import SQLiteStore
 
-    return SQLiteStore(location, readonly=readonly, time_left=time_left)
+    return SQLiteStore(location, readonly=readonly, time_left=time_left, clock=clock)
 
 
 def stream_liveness(target: str | Path | StoreLocation, *, now: float | None = None) -> dict[str, Any] | None:

@@ -21,7 +21,6 @@ import functools
 import json
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -29,6 +28,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import psycopg
 
 from cgpreset.api import cancel
+from cgpreset.clock import WallClock, wall_ms
 from cgpreset.errors import ConfigError, StoreUnavailableError
 from cgpreset.layers import spec
 from cgpreset.plans import interval_ms
@@ -53,10 +53,6 @@ _WRITE = "store write failed"
 _READ = "store read failed"
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def upsert_sql(t: TableDef, source: str) -> str:
@@ -115,8 +111,9 @@ class PostgresStore(SharedStore):
     _d = POSTGRES
 
     def __init__(self, dsn: PgDsn, *, readonly: bool = False, time_left: TimeLeft | None = None,
-                 sleep: Callable[[float], None] = cancel.sleep) -> None:
+                 sleep: Callable[[float], None] = cancel.sleep, clock: WallClock = wall_ms) -> None:
         self.dsn = dsn
+        self._clock = clock  # now, in ms: run rows, coverage, stream liveness
         self.display = dsn.display
         self.readonly = readonly
         self._lock = threading.RLock()
@@ -254,7 +251,7 @@ class PostgresStore(SharedStore):
         if row is None:
             return None
         try:
-            return stream_sql.liveness(row, time.time() if now is None else now, 1000, gone=gone)
+            return stream_sql.liveness(row, self._clock() / 1000 if now is None else now, 1000, gone=gone)
         except (IndexError, KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{self.dsn}: stream_runs row {row['id']} is not readable ({exc})") from None
 
@@ -304,7 +301,7 @@ class PostgresStore(SharedStore):
         sid = self._series_id(page.series)
         rows = [(sid, *r) for r in page.rows]
         times = [int(r[0]) for r in page.rows]
-        now = _now_ms()
+        now = self._clock()
         table = self._table_for(ls)
         detail = detail_table(ls)
         with self._tx() as db:
@@ -347,7 +344,7 @@ class PostgresStore(SharedStore):
     def start_run(self, *, pid: int | None = None, now_ms: int | None = None, source: str | None = None) -> int:
         """Record a new run as `running` and hold its lock for as long as this store is open,
         after marking `running` rows whose lock is free (their process is gone) as `abandoned`."""
-        now = _now_ms() if now_ms is None else now_ms
+        now = self._clock() if now_ms is None else now_ms
         with self._on_main(_WRITE, grace=True) as db, db.transaction():
             running = [r[0] for r in db.execute("SELECT id FROM runs WHERE status = 'running' ORDER BY id")]
             for rid in running:
@@ -371,7 +368,7 @@ class PostgresStore(SharedStore):
     def heartbeat(self, run_id: int, *, now_ms: int | None = None) -> None:
         """Say the run is alive (writes refresh it too, every HEARTBEAT_MS)."""
         with self._tx(grace=True) as db:
-            db.execute("UPDATE runs SET heartbeat_at = %s WHERE id = %s", (_now_ms() if now_ms is None else now_ms,
+            db.execute("UPDATE runs SET heartbeat_at = %s WHERE id = %s", (self._clock() if now_ms is None else now_ms,
                                                                           run_id))
 
     @_reconnecting
@@ -379,7 +376,7 @@ class PostgresStore(SharedStore):
         """Remember the key's plan (and the page size the API allowed) for the next runs."""
         with self._tx(grace=True) as db:
             db.execute("UPDATE runs SET plan = %s, plan_at = %s, max_limit = %s WHERE id = %s",
-                       (plan, _now_ms() if now_ms is None else now_ms, max_limit, run_id))
+                       (plan, self._clock() if now_ms is None else now_ms, max_limit, run_id))
 
     def sources(self) -> list[str]:
         """Every source whose data the runs and stream runs recorded ("emulator" or an API host), sorted."""
@@ -411,7 +408,7 @@ class PostgresStore(SharedStore):
                 db.execute(
                     "UPDATE runs SET ended_at = %s, exit_code = %s, requests = %s, retries = %s, rate_limited = %s, "
                     "rate_wait_seconds = %s, outcomes = %s, status = %s WHERE id = %s",
-                    (_now_ms(), exit_code, int(totals.get("requests", 0)), int(totals.get("retries", 0)),
+                    (self._clock(), exit_code, int(totals.get("requests", 0)), int(totals.get("retries", 0)),
                      int(totals.get("rate_limited", 0)), float(totals.get("rate_wait_seconds", 0.0)),
                      json.dumps(outcomes, sort_keys=True), status, run_id))
             if run_id == self._run_id:

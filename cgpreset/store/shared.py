@@ -5,20 +5,16 @@ its own tables (`_columns_of(db)`), and `_grow()` (store/growth.py's plan, under
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from cgpreset.clock import WallClock
 from cgpreset.layers import LayerSpec, catalogue
 from cgpreset.store import coverage, lifecycle
 from cgpreset.store.base import Coverage, Cursor
 from cgpreset.store.dialect import Dialect
 from cgpreset.store.schema import SCHEMA_VERSION, TableDef, layer_table, table_name
-
-
-def _wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class SharedStore:
@@ -28,6 +24,7 @@ class SharedStore:
     _version: int
     _series_ids: dict[str, int]
     readonly: bool
+    _clock: WallClock  # now, in ms (cgpreset/clock.py)
     #: The store's tables and views with their columns, as of opening (or its last growth).
     _found: dict[str, tuple[str, ...]]
     #: The layers this store has grown for since it opened (their tables and views are there).
@@ -143,7 +140,7 @@ class SharedStore:
         """Mark series no config produces any more as retired (out of the analyst views), and the
         ones produced again as current; see store/lifecycle.py. Returns the keys retired now."""
         with self._tx(grace=True) as db:
-            return lifecycle.mark_current(db, self._d, current, scope, _wall_ms() if now_ms is None else now_ms)
+            return lifecycle.mark_current(db, self._d, current, scope, self._clock() if now_ms is None else now_ms)
 
     def prune(self, keys: Collection[str]) -> int:
         """Delete the retired series among `keys` and every row of theirs; returns the rows deleted."""

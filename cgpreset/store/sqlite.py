@@ -14,12 +14,12 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cgpreset.clock import WallClock, wall_ms
 from cgpreset.errors import ConfigError, StoreUnavailableError
 from cgpreset.layers import spec
 from cgpreset.plans import interval_ms
@@ -52,10 +52,6 @@ HEARTBEAT_MS = 30_000
 RUN_TABLES = ("series", "cursors", "runs")
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -86,8 +82,10 @@ class SQLiteStore(SharedStore):
 
     _d = SQLITE
 
-    def __init__(self, path: Path | str, *, readonly: bool = False, time_left: TimeLeft | None = None) -> None:
+    def __init__(self, path: Path | str, *, readonly: bool = False, time_left: TimeLeft | None = None,
+                 clock: WallClock = wall_ms) -> None:
         self.path = Path(path)
+        self._clock = clock  # now, in ms: run rows, coverage, stream liveness
         self.display = str(self.path)
         self.readonly = readonly
         self._waits = Waits(time_left, lock_cap_s=sqlite_schema.BUSY_TIMEOUT_MS / 1000)
@@ -240,7 +238,7 @@ class SQLiteStore(SharedStore):
             row = stream_sql.last_run(db)
         if row is None:
             return None
-        now = time.time() if now is None else now
+        now = self._clock() / 1000 if now is None else now
         per_second = 1000 if self._file_version >= 3 else 1  # before v3 its times were seconds
         try:
             gone = row["status"] == "running" and stream_gone(
@@ -276,7 +274,7 @@ class SQLiteStore(SharedStore):
         ls = spec(page.series.layer)
         table = self._table_for(ls)
         times = [r[0] for r in page.rows]
-        now = _now_ms()
+        now = self._clock()
         with self._tx() as db:
             sid = self._series_id(db, page.series)
             bounds = db.execute("SELECT last_closed, earliest, latest FROM cursors WHERE series = ?",
@@ -330,7 +328,7 @@ class SQLiteStore(SharedStore):
     def start_run(self, *, pid: int | None = None, now_ms: int | None = None, source: str | None = None) -> int:
         """Record a new run as `running` (with its data's source), after marking runs left `running`
         by a killed process."""
-        now = _now_ms() if now_ms is None else now_ms
+        now = self._clock() if now_ms is None else now_ms
         with self._tx(grace=True) as db:
             self._mark_abandoned(db, now)
             cur = db.execute("INSERT INTO runs (started_at, status, pid, heartbeat_at, source) "
@@ -356,13 +354,13 @@ class SQLiteStore(SharedStore):
 
     def heartbeat(self, run_id: int, *, now_ms: int | None = None) -> None:
         """Say the run is alive (writes refresh it too, every HEARTBEAT_MS)."""
-        now = _now_ms() if now_ms is None else now_ms
+        now = self._clock() if now_ms is None else now_ms
         with self._tx(grace=True) as db:
             db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (now, run_id))
 
     def record_plan(self, run_id: int, plan: str, *, max_limit: int | None, now_ms: int | None = None) -> None:
         """Remember the key's plan (and the page size the API allowed) for the next runs."""
-        now = _now_ms() if now_ms is None else now_ms
+        now = self._clock() if now_ms is None else now_ms
         with self._tx(grace=True) as db:
             db.execute("UPDATE runs SET plan = ?, plan_at = ?, max_limit = ? WHERE id = ?",
                        (plan, now, max_limit, run_id))
@@ -395,7 +393,7 @@ class SQLiteStore(SharedStore):
             db.execute(
                 "UPDATE runs SET ended_at = ?, exit_code = ?, requests = ?, retries = ?, rate_limited = ?, "
                 "rate_wait_seconds = ?, outcomes = ?, status = ? WHERE id = ?",
-                (_now_ms(), exit_code, int(totals.get("requests", 0)), int(totals.get("retries", 0)),
+                (self._clock(), exit_code, int(totals.get("requests", 0)), int(totals.get("retries", 0)),
                  int(totals.get("rate_limited", 0)), float(totals.get("rate_wait_seconds", 0.0)),
                  json.dumps(outcomes, sort_keys=True), status, run_id),
             )
