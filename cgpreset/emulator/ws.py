@@ -222,7 +222,6 @@ class WsServer:
             frames = self._frames(rng, subs)
             for frame in frames:
                 await ws.send(json.dumps(frame, separators=(",", ":")))
-                conn.sent_frames += 1
 
     def _frames(self, rng: random.Random, subs: set[str]) -> list[dict[str, Any]]:
         frames: list[dict[str, Any]] = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cgpreset.timeframes import KNOWN_HOLE_RUNS, Span, intersect, subtract
@@ -129,15 +129,6 @@ class KnownPlan:
     plan: str
     at_ms: int
     max_limit: int | None = None
-
-
-@dataclass
-class RunRow:
-    """A `runs` row: what `finish_run` writes besides the status."""
-
-    exit_code: int | None
-    totals: dict[str, Any] = field(default_factory=dict)
-    outcomes: dict[str, Any] = field(default_factory=dict)
 
 
 class StreamSink(Protocol):

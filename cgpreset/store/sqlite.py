@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 STALE_RUN_MS = 15 * 60_000
 #: How often a writing run refreshes its heartbeat.
 HEARTBEAT_MS = 30_000
-RUN_TABLES = ("series", "cursors", "runs")
 
 
 def _now_ms() -> int:
