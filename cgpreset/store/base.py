@@ -124,7 +124,8 @@ class Cursor:
 
 @dataclass(frozen=True)
 class KnownPlan:
-    """The key's plan as the last run recorded it: when, and the page size its first answer allowed."""
+    """The key's plan as the last run recorded it: when, and `max_limit`, the key's requests per minute
+    its answers' API-KEY-MAX-LIMIT header gave (not a page size: that is the `limit` parameter)."""
 
     plan: str
     at_ms: int

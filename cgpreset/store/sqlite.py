@@ -360,7 +360,7 @@ class SQLiteStore(SharedStore):
             db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (now, run_id))
 
     def record_plan(self, run_id: int, plan: str, *, max_limit: int | None, now_ms: int | None = None) -> None:
-        """Remember the key's plan (and the page size the API allowed) for the next runs."""
+        """Remember the key's plan (and its requests per minute, API-KEY-MAX-LIMIT) for the next runs."""
         now = _now_ms() if now_ms is None else now_ms
         with self._tx(grace=True) as db:
             db.execute("UPDATE runs SET plan = ?, plan_at = ?, max_limit = ? WHERE id = ?",
