@@ -415,6 +415,3 @@ class SQLiteStore(SharedStore):
                 r["outcomes"] = json.loads(r["outcomes"]) if r["outcomes"] else None
         return out
 
-
-#: The SQLite backend under the name callers of schema v2 knew.
-Store = SQLiteStore
