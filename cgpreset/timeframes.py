@@ -11,7 +11,7 @@ from typing import Any
 
 from cgpreset.plans import bar_open, interval_ms
 
-#: The documented contract: at most 1000 rows per history call (spec §4).
+#: The documented contract: at most 1000 rows per history call (the CoinGlass docs: `limit` "Maximum 1000").
 MAX_LIMIT = 1000
 
 
