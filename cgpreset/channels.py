@@ -1,4 +1,4 @@
-"""The WebSocket vocabulary (spec §9): channel names and their checks, and the typed events.
+"""The WebSocket vocabulary: channel names and their checks, and the typed events.
 
 Pure (no I/O). Foundation: the config model checks a coin's channels here and the store saves
 these events, neither importing the stream (stream/events.py parses frames into them).
@@ -17,7 +17,7 @@ TRADE_PREFIXES = ("futures_trades@", "spot_trades@")
 #: Trade channels a coin config may name bare: the stream fills in its funding pair and minimum.
 BARE_TRADE_CHANNELS = ("futures_trades", "spot_trades")
 
-# The documented channel names (spec §9): {exchange}_{symbol}, the symbol may itself contain "_".
+# The documented channel names: {exchange}_{symbol}, the symbol may itself contain "_".
 _PAIR = r"[^_@\s]+_[^@\s]+"
 _TRADE_CHANNEL = re.compile(rf"^(?:futures|spot)_trades@{_PAIR}@\d+(?:\.\d+)?$")
 _PATTERNS = {  # channel head -> (documented pattern, an example)
@@ -96,7 +96,7 @@ def channel_problem(name: str, *, bare_ok: bool = False) -> str | None:
 
 def subscriptions(channels: Iterable[str]) -> list[str]:
     """The channel names to send in `subscribe`: each asked channel, and a liquidation channel
-    under both documented names (spec §9 cannot say which one the server speaks; the events of
+    under both documented names (the docs cannot say which one the server speaks; the events of
     both parse alike and de-duplicate on their natural key, so a server that speaks both costs
     nothing but the duplicates counted)."""
     out: list[str] = []

@@ -237,21 +237,6 @@ class CutAnswerError(MalformedResponseError):
     """A 200 whose JSON stops short: most likely cut on the way, so the client tries once more."""
 
 
-ERRORS_BY_KIND: dict[ErrorKind, type[ApiError]] = {
-    cls.kind: cls
-    for cls in (
-        AuthError,
-        PlanError,
-        InvalidParameterError,
-        UnsupportedPairError,
-        NotFoundError,
-        RateLimitedError,
-        ServerError,
-        TransportError,
-        MalformedResponseError,
-    )
-}
-
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (a CI timeout, `kill`, systemd): unwinds like Ctrl-C, so runs rows and stores close.

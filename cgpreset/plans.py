@@ -1,4 +1,4 @@
-"""CoinGlass v4 plans as data: rate budgets, interval floors and history depth (spec §3, §4)."""
+"""CoinGlass v4 plans as data: rate budgets, interval floors and history depth (the docs' 2026 plan tables)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 
-#: Every interval the history endpoints accept, finest first (spec §4; `2h` appears in the 2026 plan table).
+#: Every interval the history endpoints accept, finest first (`2h` appears in the 2026 plan table only).
 INTERVAL_MS: dict[str, int] = {
     "1m": MINUTE_MS,
     "3m": 3 * MINUTE_MS,
@@ -75,7 +75,7 @@ class Plan(str, Enum):
         return best
 
 
-#: Requests per minute per key (spec §3, official 2026 figures).
+#: Requests per minute per key (official 2026 figures).
 RATE_PER_MINUTE: dict[Plan, int] = {
     Plan.HOBBYIST: 30,
     Plan.STARTUP: 80,
@@ -83,7 +83,7 @@ RATE_PER_MINUTE: dict[Plan, int] = {
     Plan.PROFESSIONAL: 1200,
 }
 
-#: Finest interval per plan on every history endpoint we use (spec §4).
+#: Finest interval per plan on every history endpoint we use.
 INTERVAL_FLOOR: dict[Plan, str] = {
     Plan.HOBBYIST: "4h",
     Plan.STARTUP: "30m",
@@ -91,7 +91,7 @@ INTERVAL_FLOOR: dict[Plan, str] = {
     Plan.PROFESSIONAL: "1m",
 }
 
-#: History depth in days per plan and interval (spec §4 table); None = everything since listing.
+#: History depth in days per plan and interval (the docs' table); None = everything since listing.
 HISTORY_DAYS: dict[Plan, dict[str, int | None]] = {
     Plan.HOBBYIST: {"4h": 180, "6h": 360, "8h": 360, "12h": 360, "1d": None, "1w": None},
     Plan.STARTUP: {

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from cgpreset.plans import bar_open
 
-#: The documented contract: at most 1000 rows per history call (spec §4).
+#: The documented contract: at most 1000 rows per history call (the CoinGlass docs: `limit` "Maximum 1000").
 MAX_LIMIT = 1000
 
 

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 from cgpreset.api.catalogue import Endpoint, endpoint
 from cgpreset.api.deadline import Deadline
-from cgpreset.api.protocol import Client
 from cgpreset.api.session import Response
 from cgpreset.api.stats import ClientStats
 from cgpreset.errors import ApiError, DeadlineExceededError
@@ -178,10 +177,6 @@ class FakeClient:
         data = [] if ep.id in self.empty else fake_rows(ep, params, self.now_ms)
         self.stats.add(calls=1)
         return Response(ep.path, params, data, 0.05, 1)
-
-
-def _satisfies(client: FakeClient) -> Client:  # the fake is a Client, as the real one is (mypy)
-    return client
 
 
 class _IdleJumpSelector(selectors.BaseSelector):

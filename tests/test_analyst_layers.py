@@ -194,7 +194,8 @@ def _db_rows(path: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     return cols, rows
 
 
-def test_a_layers_view_has_the_columns_its_definition_gives(own_layers: Path) -> None:
+@pytest.mark.usefixtures("own_layers")
+def test_a_layers_view_has_the_columns_its_definition_gives() -> None:
     for name, columns in COLUMNS.items():
         v = views()[name]
         assert v.columns == columns, name
@@ -220,7 +221,8 @@ def test_the_store_creates_the_views_the_analyst_reads(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", list(DEFINITIONS))
-def test_export_writes_a_layer_of_the_repo_in_every_format(own_layers: Path, tmp_path: Path, name: str) -> None:
+@pytest.mark.usefixtures("own_layers")
+def test_export_writes_a_layer_of_the_repo_in_every_format(tmp_path: Path, name: str) -> None:
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
     db = _own_db(tmp_path / "s.db", (name,))
@@ -267,7 +269,8 @@ def test_export_of_a_layer_outside_its_repo_is_unknown(tmp_path: Path) -> None:
     assert result.stderr.endswith(", liquidation_events (`cgpreset layers` lists the layers)\n")
 
 
-def test_read_gives_a_layer_the_store_lacks_as_no_rows_and_a_warning(own_layers: Path, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("own_layers")
+def test_read_gives_a_layer_the_store_lacks_as_no_rows_and_a_warning(tmp_path: Path) -> None:
     from cgpreset.analyst.read import read
 
     db = _own_db(tmp_path / "s.db", ("my_taker",))
@@ -292,7 +295,8 @@ def _figures(html: str) -> dict[str, Any]:
     return dict(json.loads(m.group(1)))
 
 
-def test_the_report_charts_each_layer_as_its_definition_says(own_layers: Path, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("own_layers")
+def test_the_report_charts_each_layer_as_its_definition_says(tmp_path: Path) -> None:
     db = _own_db(tmp_path / "s.db")
     out = tmp_path / "report.html"
     result = write_report(load_configs([_configs(tmp_path)]), db, out, source="api", now_ms=NOW)
@@ -335,7 +339,8 @@ def test_the_report_charts_each_layer_as_its_definition_says(own_layers: Path, t
     assert layout["title"]["text"] == "Coinbase premium index · OK"
 
 
-def test_a_layer_the_store_has_no_view_for_reads_as_empty_with_one_line(own_layers: Path, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("own_layers")
+def test_a_layer_the_store_has_no_view_for_reads_as_empty_with_one_line(tmp_path: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
     db = _own_db(tmp_path / "s.db", ("my_price",))  # every other made-up layer: no view yet
     configs = _configs(tmp_path)
@@ -396,7 +401,8 @@ def test_any_definition_gets_a_view_and_a_chart_named_from_its_fields(kind: str,
         assert len(t["y"]) == bars
 
 
-def test_the_report_of_own_layers_and_events_draws_in_chromium(own_layers: Path, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("own_layers")
+def test_the_report_of_own_layers_and_events_draws_in_chromium(tmp_path: Path) -> None:
     from tests.analyst_db import add_events
     from tests.browser import find_chromium, open_page
 

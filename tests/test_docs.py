@@ -92,6 +92,38 @@ def test_every_source_path_the_readme_names_exists() -> None:
     assert paths and not [p for p in sorted(paths) if not (REPO / p).exists()]
 
 
+#: What a user of cgpreset gets: the package (its help, docstrings, shipped layers, Kubernetes
+#: templates), the preset and templates `init` copies, the container recipe, the README and docs,
+#: and what `generate` writes (tests/golden holds it byte for byte).
+SHIPPED = ("cgpreset", "presets", "templates", "Containerfile", "README.md", "docs", "tests/golden")
+#: Citations of the notes cgpreset was built from (../shared/: the API spec coinglass-v4.md and its
+#: numbered sections, the seed runbook, the anchors and field notes), which no user has.
+UNSHIPPED_CITATION = re.compile(r"\.\./shared\b|\bshared/|coinglass-v4\.md|seed-runbook|ANCHORS\.md|FIELD-NOTES\.md"
+                                r"|\bspec §|§ ?\d")
+
+
+def _shipped_text() -> dict[Path, str]:
+    files = [REPO / top for top in SHIPPED if (REPO / top).is_file()]
+    files += [p for top in SHIPPED if (REPO / top).is_dir() for p in (REPO / top).rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts]
+    out = {}
+    for path in sorted(files):
+        try:
+            out[path] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:  # an image (docs/report.png): nothing to cite in
+            continue
+    return out
+
+
+def test_what_ships_cites_only_what_ships() -> None:
+    """A shipped file says the fact itself or points at the README, never at notes a user cannot open."""
+    shipped = _shipped_text()
+    assert {REPO / "presets" / "sol.yaml", REPO / "cgpreset" / "api" / "catalogue.py"} <= set(shipped)
+    found = [f"{path.relative_to(REPO)}:{n}: {line.strip()}" for path, text in shipped.items()
+             for n, line in enumerate(text.splitlines(), 1) if UNSHIPPED_CITATION.search(line)]
+    assert not found, "\n".join(found)
+
+
 def test_the_grafana_query_serves_a_coin_at_whatever_interval_its_config_runs(pg_dsn: str) -> None:
     """The README's query hard-coded `interval = '1h'`: a coin run at 4h showed an empty panel."""
     from cgpreset.run.engine import run_preset

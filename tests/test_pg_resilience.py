@@ -82,8 +82,9 @@ def locked(written: str) -> Iterator[Any]:
 
 # -- blocked: the deadline and the stop signal still end the run ------------------------------------
 
+@pytest.mark.usefixtures("locked")
 def test_a_locked_table_holds_run_preset_no_longer_than_its_deadline(tmp_path: Path, emu_env: dict[str, str],
-                                                                      written: str, locked: Any) -> None:
+                                                                      written: str) -> None:
     started = time.monotonic()
     proc = _start(tmp_path, emu_env, written, "--deadline", str(DEADLINE_S), "--json", "--full-refresh")
     took, out, err = _finish(proc, started)  # before: still waiting when the 60 s bound ran out

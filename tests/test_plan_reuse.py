@@ -7,7 +7,7 @@ from typing import Any
 
 from cgpreset.plans import DAY_MS, HOUR_MS, Plan
 from cgpreset.run.engine import run_preset
-from cgpreset.store.sqlite import Store
+from cgpreset.store.sqlite import SQLiteStore
 from tests.fakes import FakeClient
 from tests.test_series import NOW, configs
 
@@ -34,7 +34,7 @@ class Key(FakeClient):
 
 
 def _run(db: Path, client: Key) -> Any:
-    with Store(db) as store:
+    with SQLiteStore(db) as store:
         return run_preset(configs("SOL", "BTC"), client, store, now_ms=client.now_ms)
 
 
@@ -61,5 +61,5 @@ def test_the_plan_is_asked_again_when_stale_or_when_the_header_disagrees(tmp_pat
     assert late.lookups == 1
     moved = Key(NOW + 2 * DAY_MS + HOUR_MS, rate_max=1200)  # the header says the key is Professional now
     _run(db, moved)
-    with Store(db) as store:
+    with SQLiteStore(db) as store:
         assert store.known_plan().plan == "professional"  # type: ignore[union-attr]

@@ -15,7 +15,7 @@ from cgpreset.emulator import serve
 from cgpreset.plans import HOUR_MS
 from cgpreset.redact import redact_key
 from cgpreset.run.engine import run_preset
-from cgpreset.store.sqlite import Store
+from cgpreset.store.sqlite import SQLiteStore
 from tests.fakes import FakeClient
 from tests.test_run_e2e import invoke, write_configs
 from tests.test_series import NOW, configs
@@ -37,7 +37,7 @@ def _raw(db: Path) -> list[tuple[str, str]]:
 
 
 def _run(db: Path, client: FakeClient, days: int = 30, **kw: Any) -> Any:
-    with Store(db) as store:
+    with SQLiteStore(db) as store:
         return run_preset(configs("SOL", history_days=days), client, store, now_ms=client.now_ms, **kw)
 
 
@@ -57,7 +57,7 @@ def test_field_drift_keeps_the_page_and_names_the_fields_once_per_series(tmp_pat
     assert funding.requests == 2
     assert funding.notes.count("unknown fields in the answer (raw page kept): volume") == 1
     assert _raw(db) == [(funding.series.id, "unknown fields: volume")]
-    with Store(db) as store:
+    with SQLiteStore(db) as store:
         assert len(store.rows(funding.series.id)) == 60 * 24 + 1  # the typed rows are all there
     _run(db, Drifting(NOW + HOUR_MS), days=60)
     assert len(_raw(db)) == 2  # a later run notes it again, once

@@ -13,13 +13,13 @@ from cgpreset.api.client import Response
 from cgpreset.errors import AuthError, ExitCode, PlanMismatchError, RateLimitedError, ServerError
 from cgpreset.plans import DAY_MS, HOUR_MS, Plan, bar_open
 from cgpreset.run.engine import Budget, run_preset
-from cgpreset.store.sqlite import Store
+from cgpreset.store.sqlite import SQLiteStore
 from tests.fakes import FakeClient
 from tests.test_series import NOW, configs
 
 
 def run(tmp_path: Path, client: FakeClient, coins: tuple[str, ...] = ("SOL", "BTC"), **kw: Any) -> Any:
-    with Store(tmp_path / "run.db") as store:
+    with SQLiteStore(tmp_path / "run.db") as store:
         return run_preset(configs(*coins), client, store, now_ms=client.now_ms, **kw)
 
 
@@ -47,7 +47,7 @@ def test_first_run_stores_everything_and_rerun_adds_nothing_twice(tmp_path: Path
     funding = by_layer(third)["funding"]
     # the last closed bar (again), the previously forming bar, and the new forming bar
     assert funding.rows == 3 and funding.new_rows == 1
-    with Store(tmp_path / "run.db") as store:
+    with SQLiteStore(tmp_path / "run.db") as store:
         times = [r["time"] for r in store.rows(funding.series.id)]
         assert len(times) == len(set(times)) == 30 * 24 + 2
         assert store.cursor(funding.series.id) == bar_open(NOW, "1h")
@@ -151,7 +151,7 @@ def test_rate_limit_after_retries_stops_the_run(tmp_path: Path) -> None:
 def test_paging_and_resume_mid_series(tmp_path: Path) -> None:
     cfgs = configs("SOL", history_days=90)
     client = FakeClient()
-    with Store(tmp_path / "run.db") as store:
+    with SQLiteStore(tmp_path / "run.db") as store:
         first = run_preset(cfgs, client, store, now_ms=NOW, concurrency=1, budget=Budget(max_requests=2))
         funding = first.results[0]
         assert funding.series.layer == "funding" and funding.outcome == "skipped"
@@ -204,7 +204,7 @@ def test_hung_endpoint_is_cut_at_the_deadline(tmp_path: Path, clock: Any) -> Non
     client = CoinGlassClient(Settings(api_key="k", base_url="http://x"), session=HungSession(), clock=clock,
                              sleep=clock.sleep, plan=Plan.STANDARD)
     started = clock()
-    with Store(tmp_path / "run.db") as store:
+    with SQLiteStore(tmp_path / "run.db") as store:
         result = run_preset(configs("SOL"), client, store, now_ms=NOW, concurrency=1,
                             budget=Budget(deadline_s=45, clock=clock), clock=clock)
     assert clock() - started <= 45.001  # not 6 series x 5 attempts x 30 s
@@ -239,7 +239,7 @@ def test_rate_limit_stops_waiting_threads_and_says_why(tmp_path: Path, clock: An
             return super().request(ep, params, **kw)
 
     client = Waiting(clock=clock)
-    with Store(tmp_path / "run.db") as store:
+    with SQLiteStore(tmp_path / "run.db") as store:
         result = run_preset(configs("SOL"), client, store, now_ms=NOW, concurrency=6)
     assert client.cut_at == clock()  # the run's deadline, cut during the run (on the client's clock)
     layers = by_layer(result)
@@ -267,19 +267,19 @@ def test_max_requests_counts_the_plan_call(tmp_path: Path) -> None:
     assert nothing.results[0].reason == ("budget exhausted (--max-requests 0) before the key's plan was known; "
                                          "resumes next run")
     fixed = FakeClient()  # plan known without a request: nothing booked for it
-    with Store(tmp_path / "fixed.db") as store:
+    with SQLiteStore(tmp_path / "fixed.db") as store:
         run_preset(configs("SOL"), fixed, store, now_ms=NOW, concurrency=1, budget=Budget(max_requests=3))
     assert len(fixed.calls) == 3
 
 
 def test_interval_below_the_keys_floor_stops_before_any_data_request(tmp_path: Path) -> None:
     client = FakeClient(plan=Plan.HOBBYIST)
-    with Store(tmp_path / "run.db") as store, pytest.raises(PlanMismatchError) as err:
+    with SQLiteStore(tmp_path / "run.db") as store, pytest.raises(PlanMismatchError) as err:
         run_preset(configs("SOL", "BTC"), client, store, now_ms=NOW)
     assert err.value.problems == ["sol.yaml: interval: 1h is below the hobbyist plan's floor (4h)",
                                   "btc.yaml: interval: 1h is below the hobbyist plan's floor (4h)"]
     assert err.value.exit_code == ExitCode.USAGE and client.calls == []
-    with Store(tmp_path / "run.db") as store:
+    with SQLiteStore(tmp_path / "run.db") as store:
         assert store.runs() == []
 
 
@@ -290,9 +290,9 @@ def test_interrupted_run_closes_its_runs_row(tmp_path: Path) -> None:
                 raise KeyboardInterrupt
             return super().request(ep, params, **kw)
 
-    with Store(tmp_path / "run.db") as store, pytest.raises(KeyboardInterrupt):
+    with SQLiteStore(tmp_path / "run.db") as store, pytest.raises(KeyboardInterrupt):
         run_preset(configs("SOL"), CtrlC(), store, now_ms=NOW, concurrency=1)
-    with Store(tmp_path / "run.db") as store:
+    with SQLiteStore(tmp_path / "run.db") as store:
         (row,) = store.runs()
     assert row["status"] == "interrupted" and row["exit_code"] == 130 and row["ended_at"] is not None
     under_way = {k: v for k, v in row["outcomes"].items() if k.startswith("liquidation/")}
@@ -304,7 +304,7 @@ def test_interrupted_run_closes_its_runs_row(tmp_path: Path) -> None:
 
 
 def test_skipped_series_report_no_freshness_findings(tmp_path: Path) -> None:
-    with Store(tmp_path / "run.db") as store:
+    with SQLiteStore(tmp_path / "run.db") as store:
         result = run_preset(configs("SOL", history_days=90), FakeClient(), store, now_ms=NOW, concurrency=1,
                             budget=Budget(max_requests=2))
     funding = by_layer(result)["funding"]
@@ -345,7 +345,7 @@ def test_times_outside_the_window_fail_the_series_and_store_nothing(tmp_path: Pa
     assert "rows have a time outside the requested window" in funding.reason
     assert "(seconds, not milliseconds?); nothing stored" in funding.reason
     assert all(r.outcome == "ok" for r in result.results if r.series.layer != "funding")
-    with Store(tmp_path / "run.db") as store:
+    with SQLiteStore(tmp_path / "run.db") as store:
         assert store.count(funding.series.id) == 0 and store.cursor(funding.series.id) is None
 
 
@@ -376,7 +376,7 @@ def test_a_standing_budget_starves_no_series(tmp_path: Path) -> None:
     first, so every series gets its turn instead of the same ones being skipped every run."""
     cfgs = configs("SOL", "BTC")
     skipped_each_run: list[set[str]] = []
-    with Store(tmp_path / "run.db") as store:
+    with SQLiteStore(tmp_path / "run.db") as store:
         for _ in range(3):
             result = run_preset(cfgs, FakeClient(), store, now_ms=NOW, concurrency=1, budget=Budget(max_requests=6))
             skipped_each_run.append({r.series.id for r in result.results if r.outcome == "skipped"})

@@ -14,7 +14,7 @@ from cgpreset.errors import ConfigError
 from cgpreset.layers import catalogue
 from cgpreset.store.base import Cursor, Page, SeriesRef
 from cgpreset.store.schema import SCHEMA_VERSION, layer_table
-from cgpreset.store.sqlite import SQLiteStore as Store
+from cgpreset.store.sqlite import SQLiteStore
 
 H = 3_600_000
 
@@ -36,14 +36,14 @@ def page(times: list[int], closed_upto: int | None, series: str = "oi/SOL/all/1h
     return Page(ref(series, layer, coin), rows, closed_upto)
 
 
-def write(store: Store, times: list[int], closed_upto: int | None, series: str = "oi/SOL/all/1h",
+def write(store: SQLiteStore, times: list[int], closed_upto: int | None, series: str = "oi/SOL/all/1h",
           close: float = 1.0) -> Any:
     return store.write(page(times, closed_upto, series, close))
 
 
 def test_schema_versioned_and_wal(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    Store(path).close()
+    SQLiteStore(path).close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -52,7 +52,7 @@ def test_schema_versioned_and_wal(tmp_path: Path) -> None:
     db.close()
     for readonly in (False, True):  # refused in every mode, and left as it was
         with pytest.raises(ConfigError) as err:
-            Store(path, readonly=readonly)
+            SQLiteStore(path, readonly=readonly)
         assert str(err.value) == f"{path}: written by a newer cgpreset (schema v99; this one reads up to v3)"
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 99
@@ -60,7 +60,7 @@ def test_schema_versioned_and_wal(tmp_path: Path) -> None:
 
 
 def test_upsert_never_duplicates_and_updates_forming_bar(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.db") as store:
+    with SQLiteStore(tmp_path / "s.db") as store:
         r1 = write(store, [0, H, 2 * H], closed_upto=H)
         assert (r1.received, r1.new_rows, r1.cursor) == (3, 3, H)
         r2 = write(store, [2 * H, 3 * H], closed_upto=2 * H, close=5.0)  # forming bar 2H closed now
@@ -75,7 +75,7 @@ def test_upsert_never_duplicates_and_updates_forming_bar(tmp_path: Path) -> None
 
 
 def test_failed_write_leaves_neither_rows_nor_cursor(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.db") as store:
+    with SQLiteStore(tmp_path / "s.db") as store:
         good = page([0, H], closed_upto=H, series="x")
         broken = Page(good.series, [*good.rows, (2 * H, 1.0, 2.0, 0.5, object(), 1)], H)  # not a number
         with pytest.raises(ConfigError, match="store write failed"):
@@ -84,7 +84,7 @@ def test_failed_write_leaves_neither_rows_nor_cursor(tmp_path: Path) -> None:
 
 
 def test_runs_table(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.db") as store:
+    with SQLiteStore(tmp_path / "s.db") as store:
         run = store.start_run()
         store.finish_run(run, exit_code=1, totals={"requests": 5, "retries": 1, "rate_limited": 0,
                                                    "rate_wait_seconds": 0.5},
@@ -96,12 +96,12 @@ def test_runs_table(tmp_path: Path) -> None:
 
 def test_threads_with_separate_connections(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    Store(path).close()
+    SQLiteStore(path).close()
     errors: list[BaseException] = []
 
     def worker(n: int) -> None:
         try:
-            with Store(path) as store:
+            with SQLiteStore(path) as store:
                 for n_page in range(20):
                     times = [(n_page * 10 + i) * H for i in range(10)]
                     write(store, times, closed_upto=times[-1], series=f"s{n % 3}")
@@ -114,14 +114,14 @@ def test_threads_with_separate_connections(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert not errors
-    with Store(path) as store:
+    with SQLiteStore(path) as store:
         # three series, each written by two threads: 200 distinct bars each
         assert store.count() == 3 * 200
         assert store.cursor("s0") == 199 * H
 
 
 def _proc_writer(path: str, n: int) -> None:
-    with Store(path) as store:
+    with SQLiteStore(path) as store:
         for n_page in range(15):
             times = [(n_page * 10 + i) * H for i in range(10)]
             store.write(page(times, times[-1], series=f"p{n}", layer="funding", coin=f"C{n}"))
@@ -136,7 +136,7 @@ def test_processes_write_at_once(tmp_path: Path) -> None:
     for p in procs:
         p.join(60)
     assert all(p.exitcode == 0 for p in procs)
-    with Store(path) as store:
+    with SQLiteStore(path) as store:
         assert store.count() == 4 * 150
         assert all(store.cursor(f"p{n}") == 149 * H for n in range(4))
 
@@ -153,7 +153,7 @@ def test_not_a_database_is_one_line_and_leaks_nothing(tmp_path: Path, readonly: 
     path.write_text("garbage\n")
     fds = _open_fds()
     with pytest.raises(ConfigError) as err:
-        Store(path, readonly=readonly)
+        SQLiteStore(path, readonly=readonly)
     assert str(err.value) == f"{path}: not a cgpreset store (file is not a database)"
     assert _open_fds() == fds  # the connection was closed
     assert path.read_text() == "garbage\n" and sorted(p.name for p in tmp_path.iterdir()) == ["c.db"]
@@ -162,20 +162,20 @@ def test_not_a_database_is_one_line_and_leaks_nothing(tmp_path: Path, readonly: 
 def test_folder_that_cannot_be_created(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("x")
     with pytest.raises(ConfigError, match=r"afile/x\.db: cannot create the store's folder: "):
-        Store(tmp_path / "afile" / "x.db")
+        SQLiteStore(tmp_path / "afile" / "x.db")
 
 
 def test_readonly_never_creates_or_changes_anything(tmp_path: Path) -> None:
     empty = tmp_path / "empty.db"
     empty.touch()
-    with Store(empty, readonly=True) as store:
+    with SQLiteStore(empty, readonly=True) as store:
         assert store.cursors() == {}
     assert empty.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
     path = tmp_path / "s.db"
-    with Store(path) as store:
+    with SQLiteStore(path) as store:
         write(store, [0, H], closed_upto=0)
     before = (path.read_bytes(), sorted(p.name for p in tmp_path.iterdir()))
-    with Store(path, readonly=True) as store:
+    with SQLiteStore(path, readonly=True) as store:
         assert store.cursors() == {"oi/SOL/all/1h": 0}
         with pytest.raises(ConfigError):  # writes are refused, not silently done
             write(store, [2 * H], closed_upto=H)
@@ -204,7 +204,7 @@ def test_v1_store_is_migrated(tmp_path: Path) -> None:
         PRAGMA user_version = 1;
     """)
     db.close()
-    with Store(path) as store:
+    with SQLiteStore(path) as store:
         run = store.start_run()
         store.finish_run(run, exit_code=130, totals={}, outcomes={}, status="interrupted")
         old, new = store.runs()

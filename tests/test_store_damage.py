@@ -20,7 +20,7 @@ from cgpreset.errors import ConfigError, ExitCode
 from cgpreset.store import sqlite as store_module
 from cgpreset.store import sqlite_schema
 from cgpreset.store.schema import SCHEMA_VERSION
-from cgpreset.store.sqlite import SQLiteStore as Store
+from cgpreset.store.sqlite import SQLiteStore
 from cgpreset.store.stream_tables import StreamStore, latest_liveness
 from cgpreset.stream.events import LiquidationEvent
 from tests.test_run_e2e import write_configs
@@ -32,8 +32,8 @@ DAMAGE = 40 * PAGE  # bytes of random garbage from the second page on: every tab
 
 #: Every way the code opens a store file: run-preset, --dry-run, stream --store, health.
 OPENERS: dict[str, Callable[[Path], Any]] = {
-    "store": Store,
-    "store-readonly": lambda p: Store(p, readonly=True),
+    "store": SQLiteStore,
+    "store-readonly": lambda p: SQLiteStore(p, readonly=True),
     "stream-store": StreamStore,
     "liveness": latest_liveness,
 }
@@ -47,7 +47,7 @@ def _event(time: int) -> LiquidationEvent:
 def real_store(path: Path) -> Path:
     """A store as run-preset and stream leave it: bars, cursors, runs, stream events and runs."""
     StreamStore(path).close()  # every table first: all their root pages fall in the damaged range
-    with Store(path) as store:
+    with SQLiteStore(path) as store:
         for n_page in range(30):
             times = [(n_page * 100 + i) * H for i in range(100)]
             write(store, times, closed_upto=times[-1])
@@ -106,8 +106,8 @@ def one_line(err: pytest.ExceptionInfo[ConfigError]) -> str:
 
 #: Open, then first use: damage is found by the first access that meets it (no whole-file scan on open).
 FIRST_USE: dict[str, Callable[[Path], Any]] = {
-    "store": lambda p: Store(p).cursors(),
-    "store-readonly": lambda p: Store(p, readonly=True).cursors(),
+    "store": lambda p: SQLiteStore(p).cursors(),
+    "store-readonly": lambda p: SQLiteStore(p, readonly=True).cursors(),
     "stream-store": lambda p: StreamStore(p).start_run(url="ws://x/ws-api", channels=["x"], coins=None, now=4.0),
     "liveness": latest_liveness,
 }
@@ -141,7 +141,7 @@ def test_every_read_is_guarded_even_past_the_open_check(tmp_path: Path, monkeypa
                                                         readonly: bool) -> None:
     """Damage the open check cannot see (it happened later, or it is subtle) still comes out as one line."""
     path = damaged_past_open_check(tmp_path, store_module, monkeypatch)
-    with Store(path, readonly=readonly) as store:
+    with SQLiteStore(path, readonly=readonly) as store:
         for read in (store.cursors, lambda: store.cursor("oi/SOL/all/1h"), lambda: store.rows("oi/SOL/all/1h"),
                      store.count, store.runs):
             with pytest.raises(ConfigError) as err:
@@ -164,9 +164,9 @@ def test_stream_reads_and_writes_are_guarded_past_the_open_check(tmp_path: Path,
 
 def test_a_table_dropped_under_an_open_store_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    with Store(path) as writer:  # keeps the -wal: the read-only store sees other writers
+    with SQLiteStore(path) as writer:  # keeps the -wal: the read-only store sees other writers
         write(writer, [0, H], closed_upto=0)
-        with Store(path, readonly=True) as store:
+        with SQLiteStore(path, readonly=True) as store:
             assert store.cursors() == {"oi/SOL/all/1h": 0}
             sqlite_file(path, "DROP TABLE cursors;")
             with pytest.raises(ConfigError) as err:
@@ -176,11 +176,11 @@ def test_a_table_dropped_under_an_open_store_is_one_line(tmp_path: Path) -> None
 
 def test_stored_json_that_does_not_parse_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    with Store(path) as store:
+    with SQLiteStore(path) as store:
         write(store, [0], closed_upto=None)
         store.finish_run(store.start_run(), exit_code=0, totals={}, outcomes={})
     sqlite_file(path, "UPDATE runs SET outcomes = 'nope';")
-    with Store(path, readonly=True) as store:
+    with SQLiteStore(path, readonly=True) as store:
         for read in (store.runs,):
             with pytest.raises(ConfigError) as err:
                 read()
@@ -247,10 +247,10 @@ def test_what_cgpreset_itself_writes_is_accepted_by_every_opener(tmp_path: Path,
 
 def test_a_stream_only_file_is_migrated_next_to_the_stream_tables(tmp_path: Path) -> None:
     path = _stream_first(tmp_path / "s.db")
-    with Store(path, readonly=True) as store:  # read-only: reads as empty, not an error
+    with SQLiteStore(path, readonly=True) as store:  # read-only: reads as empty, not an error
         assert (store.cursors(), store.cursor("x"), store.rows("x"), store.count(), store.runs()) == ({}, None, [],
                                                                                                      0, [])
-    with Store(path) as store:
+    with SQLiteStore(path) as store:
         assert store.runs() == [] and store.cursors() == {}
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -269,7 +269,7 @@ def test_a_failed_post_migration_check_leaves_the_file_as_it_was(tmp_path: Path,
 
     monkeypatch.setattr(sqlite_schema, "check_tables", after_migration_fails)
     with pytest.raises(ConfigError, match=r"v1\.db: not a cgpreset store \(test\)$"):
-        Store(path)
+        SQLiteStore(path)
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA user_version").fetchone()[0] == 1
     assert "status" not in [r[1] for r in con.execute("PRAGMA table_info(runs)")]

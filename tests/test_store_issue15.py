@@ -11,14 +11,14 @@ from cgpreset.api.client import Response
 from cgpreset.errors import ExitCode
 from cgpreset.plans import DAY_MS, HOUR_MS, bar_open
 from cgpreset.run.engine import run_preset
-from cgpreset.store.sqlite import Store
+from cgpreset.store.sqlite import SQLiteStore
 from cgpreset.timeframes import KNOWN_HOLE_RUNS
 from tests.fakes import FakeClient
 from tests.test_series import NOW, configs
 
 
 def _run(db: Path, client: FakeClient, days: int = 30, **kw: Any) -> Any:
-    with Store(db) as store:
+    with SQLiteStore(db) as store:
         return run_preset(configs("SOL", history_days=days), client, store, now_ms=client.now_ms, **kw)
 
 
@@ -82,7 +82,7 @@ def test_a_deeper_history_days_backfills_the_older_part(tmp_path: Path) -> None:
     deeper = _run(db, client, days=90)
     funding = _layer(deeper, "funding")
     assert funding.outcome == "ok", funding.reason
-    with Store(db) as store:
+    with SQLiteStore(db) as store:
         times = [r["time"] for r in store.rows(funding.series.id)]
     start = bar_open(NOW + HOUR_MS - 90 * DAY_MS, "1h")
     assert times[0] == start and len(times) == len(set(times)) == (bar_open(NOW + HOUR_MS, "1h") - start) // HOUR_MS + 1
@@ -121,7 +121,7 @@ def test_a_deeper_history_the_api_does_not_have_is_asked_on_three_runs_then_a_kn
     funding = _layer(result, "funding")
     assert funding.outcome == "ok" and not funding.findings
     assert any("known hole" in c.detail and f"on {KNOWN_HOLE_RUNS} runs" in c.detail for c in funding.checks)
-    with Store(db) as st:
+    with SQLiteStore(db) as st:
         (hole,) = st.coverage(funding.series.id)[funding.series.id].holes  # one, and none older than wanted
     assert hole.known and hole.end == listed and hole.attempts == KNOWN_HOLE_RUNS
 

@@ -16,7 +16,7 @@ from cgpreset.plans import Plan
 from cgpreset.run.engine import run_preset
 from cgpreset.run.health import run_health
 from cgpreset.run.series import expand, plan_run
-from cgpreset.store.sqlite import Store
+from cgpreset.store.sqlite import SQLiteStore
 from tests.fakes import FakeClient
 from tests.test_health import LatestClient
 from tests.test_run_e2e import write_configs
@@ -49,7 +49,7 @@ def test_the_health_table_keeps_coin_layer_outcome_and_note_at_80_columns() -> N
 
 
 def test_run_and_plan_tables_fit_80_columns_without_splitting_words(tmp_path: Path) -> None:
-    with Store(tmp_path / "run.db") as store:
+    with SQLiteStore(tmp_path / "run.db") as store:
         result = run_preset(configs("SOL", "BTC"), FakeClient(), store, now_ms=NOW, concurrency=2)
     plan = plan_run(expand(configs("SOL", "BTC")), coverage={}, now_ms=NOW, plan=Plan.STANDARD)
     for table, wide, kept in ((run_table(result), run_table(result), "outcome"),

@@ -20,7 +20,7 @@ from cgpreset.layers import Column, LayerSpec, spec
 if TYPE_CHECKING:
     from cgpreset.analyst.report import SeriesReport
 
-GREEN, RED, BLUE, ORANGE, GREY = "#2e7d32", "#c62828", "#1565c0", "#ef6c00", "#9e9e9e"
+GREEN, RED, BLUE, GREY = "#2e7d32", "#c62828", "#1565c0", "#9e9e9e"
 PALETTE = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037", "#ad1457", "#558b2f")
 
 

@@ -1,6 +1,6 @@
 """The CoinGlass v4 endpoints cgpreset uses, as data: one place to change when CoinGlass changes.
 
-Facts come from ../shared/coinglass-v4.md (§6); each entry names its spec section.
+Facts come from the CoinGlass v4 docs and real answers; each entry's `spec` names where in the docs it is.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Endpoint:
         return tuple(f.name for f in self.fields)
 
 
-#: The CoinGlass exchange names (case-sensitive, spec §5): what /api/futures/supported-exchanges
+#: The CoinGlass exchange names (case-sensitive): what /api/futures/supported-exchanges
 #: lists in the 2026 docs (29; the 20 keys of a real supported-exchange-pairs answer of 2025 among
 #: them). `validate` checks configs against it when no discovery snapshot sits beside them.
 KNOWN_EXCHANGES: tuple[str, ...] = (
@@ -83,7 +83,7 @@ ENDPOINTS_STATIC: dict[str, Endpoint] = {
             scope="global",
             data="strings",
             cache_seconds=60,
-            spec="§6.1",
+            spec="CoinGlass v4 docs, Futures - Trading Market - Supported Coins",
         ),
         Endpoint(
             id="supported-exchange-pairs",
@@ -101,14 +101,14 @@ ENDPOINTS_STATIC: dict[str, Endpoint] = {
                 Field("price_tick_size", "number", required=False),
             ),
             cache_seconds=60,
-            spec="§6.2",
+            spec="CoinGlass v4 docs, Futures - Trading Market - Supported Exchange and Pairs",
         ),
         Endpoint(
             id="supported-exchanges",
             path="/api/futures/supported-exchanges",
             scope="global",
             data="strings",
-            spec="§6.2",
+            spec="CoinGlass v4 docs, Futures - Trading Market",
         ),
         Endpoint(
             id="account-subscription",
@@ -120,7 +120,7 @@ ENDPOINTS_STATIC: dict[str, Endpoint] = {
                 Field("expire_time", "int", required=False),
                 Field("expired", "bool", required=False),
             ),
-            spec="§1",
+            spec="CoinGlass v4 docs, Account",
         ),
         Endpoint(
             id="coins-markets",
@@ -135,7 +135,7 @@ ENDPOINTS_STATIC: dict[str, Endpoint] = {
                 Field("current_price", "number", required=False),
             ),
             min_plan=Plan.STANDARD,
-            spec="§6.9",
+            spec="CoinGlass v4 docs, Futures - Trading Market - Coins Markets",
         ),
         Endpoint(
             id="open-interest-exchange-list",
@@ -150,7 +150,7 @@ ENDPOINTS_STATIC: dict[str, Endpoint] = {
                 Field("open_interest_quantity", "number", required=False),
             ),
             cache_seconds=10,
-            spec="§6.9",
+            spec="CoinGlass v4 docs, Futures - Open Interest",
         ),
     )
 }

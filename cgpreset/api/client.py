@@ -6,8 +6,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -365,12 +364,3 @@ class CoinGlassClient:
         return Plan.HOBBYIST
 
 
-
-@contextmanager
-def open_client(settings: Settings, **kwargs: Any) -> Iterator[CoinGlassClient]:
-    """A client that is closed on exit."""
-    client = CoinGlassClient(settings, **kwargs)
-    try:
-        yield client
-    finally:
-        client.close()

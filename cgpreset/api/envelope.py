@@ -1,4 +1,7 @@
-"""Turn one HTTP answer into `data` or a classified ApiError (spec §2.1–2.3)."""
+"""Turn one HTTP answer into `data` or a classified ApiError.
+
+CoinGlass puts an error in the body's `code` (a string; "0" is success), mostly over HTTP 200.
+"""
 
 from __future__ import annotations
 

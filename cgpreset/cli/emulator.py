@@ -41,7 +41,7 @@ from cgpreset.plans import Plan
               metavar="PER_SECOND", help="Liquidation events pushed per second.")
 @click.option("--ws-liquidation-channel", default="both", show_default=True,
               type=click.Choice(["both", *sorted(LIQUIDATION_CHANNELS)]),
-              help="Which documented liquidation channel name the server speaks (spec §9 is unsure).")
+              help="Which documented liquidation channel name the server speaks (the docs give both).")
 @click.option("--key-budget", type=click.IntRange(min=1), default=None, metavar="N",
               help="Requests a minute the key may make (sliding 60 s window) [default: the plan's].")
 @click.option("--markets-page-cap", type=click.IntRange(min=1), default=None, metavar="N",

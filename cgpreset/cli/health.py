@@ -1,4 +1,4 @@
-"""`cgpreset health`: the runbook's "4 shots" sign-off, with its own short budget."""
+"""`cgpreset health`: the "4 shots" sign-off, with its own short budget."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def _quick_client(app: App, deadline: float | None) -> CoinGlassClient:
 def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
            metrics_path: Path | None, pushgateway: str | None, concurrency: int | None,
            deadline: float | None) -> None:
-    """The runbook's "4 shots": one minimal call per core layer of each config, plus ETF flows once.
+    """The "4 shots": one minimal call per core layer of each config, plus ETF flows once.
 
     OK only if code "0", rows came back and they have the expected fields. Shows the key's plan,
     its rate budget and, if a stream has run, its liveness. With --store (or CGPRESET_STORE), the

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cgpreset._io import DEFAULT_DEMO_DIR
 from cgpreset.analyst.report import ReportResult, write_report
 from cgpreset.clock import wall_ms
 from cgpreset.generate.pipeline import GenerateResult, load_inputs, open_templates, run_generate
@@ -23,7 +22,6 @@ from cgpreset.run.outcome import RunResult
 from cgpreset.run.source import EMULATOR
 from cgpreset.store import open_store
 
-DEFAULT_DIR = DEFAULT_DEMO_DIR
 #: The demo's first run backfills two weeks (not the preset's 90 days) so that it takes seconds.
 DEMO_BACKFILL_DAYS = 14
 

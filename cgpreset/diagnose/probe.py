@@ -5,10 +5,10 @@ catalogue: the shipped definitions and a repo's own; BTC, Binance, a few bars), 
 of what came back with the definitions: real drift, in the words of run-preset's own decoder (a
 required field gone, a number that is not one: the answer run-preset would refuse) and a time
 not in the unit the definition names (seconds for milliseconds or the reverse); and what is
-served: which spelling of each field (`longLiquidation_usd` or `long_liquidation_usd`, spec
-§6.7), which JSON types its values have (numbers as strings, or mixed, spec §4), fields we do
-not know. Run it once with a real key to settle what the spec marks UNCERTAIN; run it against
-`cgpreset emulator` to compare.
+served: which spelling of each field (`longLiquidation_usd` as real answers have it, or
+`long_liquidation_usd` as the docs do), which JSON types its values have (numbers as strings, or
+mixed), fields we do not know. Run it once with a real key to settle what the docs leave open;
+run it against `cgpreset emulator` to compare.
 
 `inspect` is pure (data in, findings out); `run_probe` makes the calls.
 """

@@ -9,7 +9,7 @@
         emu.recorded() # every REST request (never the key)
 
 Same paths, parameters, envelopes, error bodies, headers, field names and value types as the
-spec (../shared/coinglass-v4.md) and the real samples; data is deterministic from the seed;
+CoinGlass v4 docs and the real answers (tests/fixtures/); data is deterministic from the seed;
 faults are scripted per path (see faults.py). Every layer of the catalogue in effect is served:
 the shipped ones by hand-written answers, any other from its definition (read per request, so
 `cgpreset.layers.use(...)` adds a path at once). Module map: data.py (universe), bars.py and

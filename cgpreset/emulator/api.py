@@ -1,4 +1,4 @@
-"""What the emulated API answers: validation and data for each endpoint, as envelopes (spec §2–§6).
+"""What the emulated API answers: validation and data for each endpoint, as envelopes.
 
 Pure: no sockets, no key handling (rest.py checks the key first). Every answer is an envelope
 dict in the key order CoinGlass uses; errors are the bodies seen in the wild
@@ -202,7 +202,7 @@ class ApiModel:
         venues = exchange_list(params.get("exchange_list"))
         rows = [r for r in (self._market_row(c, now, venues) for c in COINS) if r is not None]
         rows.sort(key=lambda r: -r["market_cap_usd"])  # market-cap order: NOT the OI ranking
-        # Page size, its cap and the order are undocumented upstream (spec §6.9): 100 per page by
+        # Page size, its cap and the order are undocumented upstream: 100 per page by
         # default, so one page holds the whole universe unless `markets_page_cap` is set; callers
         # must rank by OI themselves.
         per_page = int(params.get("per_page") or 100)

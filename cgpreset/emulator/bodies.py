@@ -1,4 +1,4 @@
-"""What the emulated API answers when something is wrong, and its success envelope (spec §2).
+"""What the emulated API answers when something is wrong, and its success envelope.
 
 Error bodies byte for byte as observed where they were observed (tests/fixtures/_errors_observed.json),
 all over HTTP 200; shared by the hand-written answers (api.py), the answers built from a layer's
@@ -13,13 +13,13 @@ from cgpreset.plans import Plan
 
 Body = dict[str, Any]
 
-#: `limit` above this is refused with code 400 (a real probe saw that above 4500; spec §4). Up to it,
+#: `limit` above this is refused with code 400 (a real probe saw that above 4500). Up to it,
 #: `limit` is honoured (a real Hobbyist probe got 1080 rows for limit=2000), although the docs say
 #: "max 1000": cgpreset's client stays at 1000 (catalogue.MAX_LIMIT). Without `limit`: 1000 rows.
 LIMIT_HARD_MAX = 4500
 DEFAULT_LIMIT = 1000
 
-# Error bodies, byte-for-byte as observed where they were observed (spec §2.3).
+# Error bodies, byte-for-byte as observed where they were observed (tests/fixtures/_errors_observed.json).
 API_KEY_MISSING: Body = {"code": "401", "msg": "API key missing."}
 API_KEY_INVALID: Body = {"code": "400", "msg": "Invalid API key provided"}
 UPGRADE_PLAN: Body = {"code": "401", "msg": "Upgrade plan"}
@@ -49,7 +49,7 @@ def bad_param(name: str, value: str, expected: str) -> Body:
 
 def interval_not_in_plan(interval: str, needed: Plan = Plan.STANDARD) -> Body:
     """Code 403 with `details.upgrade_required`, as recorded: "STANDARD", the first plan with no
-    interval floor (a Hobbyist probe at 1h was told STANDARD although Startup allows 1h; spec §4)."""
+    interval floor (a Hobbyist probe at 1h was told STANDARD although Startup allows 1h)."""
     return {
         "code": "403",
         "msg": INTERVAL_NOT_IN_PLAN_MSG,
@@ -58,5 +58,5 @@ def interval_not_in_plan(interval: str, needed: Plan = Plan.STANDARD) -> Body:
 
 
 def ok(data: Any, *, with_msg: bool = False) -> Body:
-    """A success envelope; real ones mostly omit `msg` (spec §2.1)."""
+    """A success envelope; real ones mostly omit `msg`."""
     return {"code": "0", "msg": "success", "data": data} if with_msg else {"code": "0", "data": data}

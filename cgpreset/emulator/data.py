@@ -198,6 +198,6 @@ def perp_symbol(coin: Coin, exchange: str) -> str:
     """The venue's main (USDT or USD) perpetual id for the coin, e.g. SOLUSDT, SOL-USDT-SWAP."""
     return _ids(exchange, coin)[0][0]
 
-#: The two documented names of the WebSocket liquidation channel (spec §9: which one the server
-#: speaks is uncertain); the emulator serves both unless told to serve one.
+#: The two documented names of the WebSocket liquidation channel (the docs give both over time;
+#: which one the server speaks is unknown); the emulator serves both unless told to serve one.
 LIQ_CHANNELS: tuple[str, ...] = ("liquidationOrders", "liquidation_orders")

@@ -1,4 +1,4 @@
-"""US spot Bitcoin ETF daily flows since launch (2024-01-11), one row per US trading day (spec §6.8)."""
+"""US spot Bitcoin ETF daily flows since launch (2024-01-11), one row per US trading day."""
 
 from __future__ import annotations
 

@@ -43,8 +43,9 @@ Kinds and their parameters:
     drop        fields: remove these fields from rows (e.g. the docs-only supported-exchange-pairs
                 fields settlement_currency, max_leverage, funding_interval, price_tick_size)
     body        any error envelope {"code": code, "msg": msg} (defaults "400" / "Please upgrade
-                to standard"), at HTTP status (default 200): the other observed wordings (spec
-                §2.3), or the documented non-200 form (e.g. status 401 with a JSON body)
+                to standard"), at HTTP status (default 200): the other observed wordings
+                (tests/fixtures/_errors_observed.json), or the documented non-200 form (e.g.
+                status 401 with a JSON body)
     types       mode: flip (default: numbers <-> numeric strings) | to_str | to_num | bad
                 (non-numeric "-"); fields: only these fields (default: all but time fields)
     hole        bars (default 3) rows missing from the answer from row `at` (default: its middle):

@@ -1,4 +1,4 @@
-"""The emulated per-key budget: a sliding 60-second window (spec §3)."""
+"""The emulated per-key budget: a sliding 60-second window (the docs: requests per minute, per key)."""
 
 from __future__ import annotations
 

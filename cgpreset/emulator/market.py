@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from cgpreset.emulator import bars as series
-from cgpreset.emulator.data import COINS, Coin, Instrument, coin_share
+from cgpreset.emulator.data import Coin, Instrument, coin_share
 from cgpreset.plans import HOUR_MS
 
 #: How far a coin's own OI drifts around its base level (kept small so the top-10 is stable).
@@ -113,9 +113,4 @@ def change_pct(new: float, old: float) -> float:
     if old == 0:
         return 0.0
     return round((new / old - 1.0) * 100.0, 2)
-
-
-def ranked_by_oi(market: Market, now: int) -> list[Coin]:
-    """Coins by current OI, biggest first."""
-    return sorted(COINS, key=lambda c: -market.oi(c, now))
 

@@ -55,7 +55,6 @@ class WsConnection:
     frames: list[WsFrame] = field(default_factory=list)
     last_client_message: float | None = None
     subscriptions: list[str] = field(default_factory=list)
-    sent_frames: int = 0
 
     def texts(self) -> list[str]:
         return [f.text for f in self.frames]

@@ -1,5 +1,5 @@
 """Row builders of the emulated answers: windows, bar rounding, venue weights and the row shapes
-real responses use (spec §6). Pure helpers of api.py and layered.py."""
+real responses use (they differ from the docs' in places). Pure helpers of api.py and layered.py."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def window(params: Mapping[str, str], *, listed: str, now: int, days: int | None
 
     Bars align to the interval; `end_time` is exclusive; the newest bar is the forming one.
     Without `start_time` the newest `limit` bars of the window come back, with it the
-    oldest `limit` bars from start_time on. Depth is cut to `days` of history (the plan's, spec
-    §4; None = since the listing).
+    oldest `limit` bars from start_time on. Depth is cut to `days` of history (the plan's,
+    plans.HISTORY_DAYS; None = since the listing).
     """
     interval = params["interval"]
     step = interval_ms(interval)
@@ -86,7 +86,8 @@ def oi_total_row(coin: Coin, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def liq_row(exchange: str, long_usd: float, short_usd: float) -> dict[str, Any]:
-    """A liquidation exchange-list row, with the field names real responses use (spec §6.7)."""
+    """A liquidation exchange-list row, with the field names real responses use (`longLiquidation_usd`,
+    where the docs say `long_liquidation_usd`)."""
     lo, sh = round(long_usd, 5), round(short_usd, 5)
     return {"exchange": exchange, "liquidation_usd": round(lo + sh, 5),
             "longLiquidation_usd": lo, "shortLiquidation_usd": sh}

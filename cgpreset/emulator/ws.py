@@ -1,4 +1,4 @@
-"""The emulator's WebSocket side (spec §9), on the `websockets` asyncio server in a background thread.
+"""The emulator's WebSocket side, on the `websockets` asyncio server in a background thread.
 
 Protocol as emulated:
 
@@ -13,7 +13,7 @@ Protocol as emulated:
   listed instrument id) and `spot_trades@{exchange}_{symbol}@{minVolUsd}` (a coin's USDT/USDC spot
   pair in any spelling: BTCUSDT, BTC-USDT, BTC_USDT). Liquidations come at `event_rate` per second
   across the universe (weighted by OI). `liquidation_channels` narrows which of the two
-  liquidation names the server speaks (spec §9 does not settle it); the other is silently ignored,
+  liquidation names the server speaks (the docs do not settle it); the other is silently ignored,
   as an unknown channel is.
 * `drop_after` seconds: the server aborts each connection (no close frame: the client sees 1006).
   `idle_timeout` seconds without any client frame: close 1001 "idle timeout".
@@ -222,7 +222,6 @@ class WsServer:
             frames = self._frames(rng, subs)
             for frame in frames:
                 await ws.send(json.dumps(frame, separators=(",", ":")))
-                conn.sent_frames += 1
 
     def _frames(self, rng: random.Random, subs: set[str]) -> list[dict[str, Any]]:
         frames: list[dict[str, Any]] = []
@@ -272,7 +271,7 @@ class WsServer:
             "symbol": symbol,
             "base_asset": coin.code,
             "price": float(f"{price:.6g}"),
-            "side": rng.choice((1, 2)),  # 1 = sell, 2 = buy (spec §9)
+            "side": rng.choice((1, 2)),  # 1 = a long liquidated, 2 = a short (the WebSocket docs)
             "volume_usd": round(rng.lognormvariate(math.log(20000), 1.2), 4),
             "time": now,
         }

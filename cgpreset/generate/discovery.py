@@ -183,7 +183,7 @@ def discover(
 
     The ranking comes from coins-markets on Standard and up; below that (or if the API refuses
     it) from the "All" row of open-interest/exchange-list for the first `candidates` supported
-    coins, one request each (spec §6.9). `source` (`emulator` or `api:<host>`) is recorded in meta.
+    coins, one request each. `source` (`emulator` or `api:<host>`) is recorded in meta.
     """
     key_plan = plan or client.plan()
     coins = list(client.fetch("supported-coins"))
@@ -258,7 +258,7 @@ def _open_interest(row: Any, coin: str | None, source: str, notes: list[str]) ->
 
 def _coins_markets(client: Any) -> list[Any]:
     """Every coins-markets row, as it came. The default page size, its cap and the sort order are
-    undocumented (spec §6.9), so the first page's length is taken as the page size the server
+    undocumented, so the first page's length is taken as the page size the server
     grants (a server that caps `per_page` below what we ask must not end the walk after page
     one), and the walk goes on until a shorter page, an empty one or one with nothing new."""
     rows: list[Any] = []

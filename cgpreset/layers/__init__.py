@@ -169,7 +169,7 @@ def layer_names() -> tuple[str, ...]:
 
 
 def core_layers() -> tuple[str, ...]:
-    """The runbook's "4 shots": one minimal call per core layer (plus the macro ETF layer in `health`)."""
+    """The "4 shots" of `health`: one minimal call per core layer (plus the macro ETF layer in `health`)."""
     return tuple(s.id for s in catalogue().values() if s.core)
 
 

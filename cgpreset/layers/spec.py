@@ -246,11 +246,6 @@ class LayerSpec:
         """Store column -> canonical API field."""
         return {c.name: c.field for c in self.columns}
 
-    @property
-    def has_interval_setting(self) -> bool:
-        """A config may give the layer its own interval (windowed layers)."""
-        return self.windowed
-
     def floor_for(self, plan: Plan) -> str:
         """The finest interval this layer may request on `plan`."""
         return self.floor_by_plan.get(plan.value, plan.interval_floor)

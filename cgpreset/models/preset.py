@@ -26,7 +26,7 @@ from cgpreset.models.config import HealthSpec, Interval, StreamSpec
 from cgpreset.models.layers import PresetLayersBase, preset_layers_model, subclass_for
 from cgpreset.plans import Plan
 
-#: The name of the "total" row of liquidation/exchange-list (spec §6.7); not an exchange.
+#: The name of the "total" row of liquidation/exchange-list (its first row); not an exchange.
 ALL_ROW = "All"
 
 

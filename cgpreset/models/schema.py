@@ -2,7 +2,7 @@
 
 Editors validate generated files through the `# yaml-language-server: $schema=...` header, so
 every object node gets `additionalProperties: false`: a typo'd key anywhere is flagged, not
-ignored (the Helm lesson, ANCHORS.md §3 lesson 5).
+ignored (Helm's lesson: values files that take any key let typos pass unseen).
 """
 
 from __future__ import annotations

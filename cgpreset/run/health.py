@@ -1,4 +1,4 @@
-"""`health`: the runbook's "4 shots" sign-off — one minimal call per core layer, plus ETF once.
+"""`health`: the "4 shots" sign-off — one minimal call per core layer, plus ETF once.
 
 Per config: funding, open interest, liquidation and taker volume with `limit=2` at an interval
 the key's plan allows; then the macro ETF layer once. A shot is OK only if the body code is

@@ -23,11 +23,6 @@ from cgpreset.store.base import Page
 from cgpreset.timeframes import on_grid
 
 
-def _on_dicts(series: Series) -> bool:
-    """Layers whose checks read whole rows (snapshot sums, ETF tickers): small answers, kept as dicts."""
-    return series.spec.snapshot or series.spec.detail is not None
-
-
 @dataclass
 class SeriesRows:
     """What a series received this run, for its checks: tuples by time (or dicts for small layers)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cgpreset.timeframes import KNOWN_HOLE_RUNS, Span, intersect, subtract
@@ -124,20 +124,12 @@ class Cursor:
 
 @dataclass(frozen=True)
 class KnownPlan:
-    """The key's plan as the last run recorded it: when, and the page size its first answer allowed."""
+    """The key's plan as the last run recorded it: when, and `max_limit`, the key's requests per minute
+    its answers' API-KEY-MAX-LIMIT header gave (not a page size: that is the `limit` parameter)."""
 
     plan: str
     at_ms: int
     max_limit: int | None = None
-
-
-@dataclass
-class RunRow:
-    """A `runs` row: what `finish_run` writes besides the status."""
-
-    exit_code: int | None
-    totals: dict[str, Any] = field(default_factory=dict)
-    outcomes: dict[str, Any] = field(default_factory=dict)
 
 
 class StreamSink(Protocol):

@@ -373,7 +373,7 @@ class PostgresStore(SharedStore):
 
     @_reconnecting
     def record_plan(self, run_id: int, plan: str, *, max_limit: int | None, now_ms: int | None = None) -> None:
-        """Remember the key's plan (and the page size the API allowed) for the next runs."""
+        """Remember the key's plan (and its requests per minute, API-KEY-MAX-LIMIT) for the next runs."""
         with self._tx(grace=True) as db:
             db.execute("UPDATE runs SET plan = %s, plan_at = %s, max_limit = %s WHERE id = %s",
                        (plan, self._clock() if now_ms is None else now_ms, max_limit, run_id))

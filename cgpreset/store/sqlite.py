@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 STALE_RUN_MS = 15 * 60_000
 #: How often a writing run refreshes its heartbeat.
 HEARTBEAT_MS = 30_000
-RUN_TABLES = ("series", "cursors", "runs")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -359,7 +358,7 @@ class SQLiteStore(SharedStore):
             db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (now, run_id))
 
     def record_plan(self, run_id: int, plan: str, *, max_limit: int | None, now_ms: int | None = None) -> None:
-        """Remember the key's plan (and the page size the API allowed) for the next runs."""
+        """Remember the key's plan (and its requests per minute, API-KEY-MAX-LIMIT) for the next runs."""
         now = self._clock() if now_ms is None else now_ms
         with self._tx(grace=True) as db:
             db.execute("UPDATE runs SET plan = ?, plan_at = ?, max_limit = ? WHERE id = ?",
@@ -414,6 +413,3 @@ class SQLiteStore(SharedStore):
                 r["outcomes"] = json.loads(r["outcomes"]) if r["outcomes"] else None
         return out
 
-
-#: The SQLite backend under the name callers of schema v2 knew.
-Store = SQLiteStore

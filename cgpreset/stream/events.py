@@ -1,4 +1,4 @@
-"""Parse CoinGlass WebSocket text frames into events (spec §9).
+"""Parse CoinGlass WebSocket text frames into events.
 
 Both documented liquidation variants parse into one `LiquidationEvent`:
 
