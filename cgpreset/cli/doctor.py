@@ -4,35 +4,11 @@ with `--probe`, one small call per catalogue endpoint compared with what we expe
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 import click
 
 from cgpreset.cli.app import App, pass_app, print_tables
 from cgpreset.errors import ExitCode, FindingsError
-
-if TYPE_CHECKING:  # the command imports its machinery when it runs (fast --help, see cli/__init__.py)
-    from rich.table import Table
-
-    from cgpreset.diagnose.probe import ProbeResult
-
-
-def probe_table(results: list[ProbeResult]) -> Table:
-    from rich import box
-    from rich.table import Table
-
-    from cgpreset.cli.present.text import droppable
-    from cgpreset.diagnose.probe import describe_fields
-
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name in ("endpoint", "outcome", "rows", "latency", "fields as served (JSON types)"):
-        table.add_column(name, justify="right" if name in ("rows", "latency") else "left", overflow="fold")
-    for r in results:
-        rows = r.inspection.rows if r.inspection is not None else None
-        detail = r.reason if r.outcome not in ("match",) and r.reason else describe_fields(r)
-        table.add_row(r.endpoint.path, r.outcome, "-" if rows is None else str(rows),
-                      "-" if r.latency_ms is None else f"{r.latency_ms:.0f} ms", detail)
-    return droppable(table, "latency", "rows")
 
 
 @click.command()
@@ -77,6 +53,8 @@ def doctor(app: App, as_json: bool, probe: bool) -> None:
             click.echo(f"  {line}")
         if results:
             click.echo()
+            from cgpreset.cli.present.probe import probe_table
+
             print_tables(probe_table(results), width=160)
     if report.error is not None:
         raise report.error
