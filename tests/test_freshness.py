@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,8 @@ def test_freshness_names_the_stale_series_from_the_store_alone(tmp_path: Path, b
     assert result.exit_code == 1, result.output
     summary = result.stdout.splitlines()[-1]
     assert summary.startswith("6/11 series fresh in ")  # SOL's 5 and the ETF flows; BTC's 5 are stale
-    assert "not fresh: 5 stale (funding/BTC/Binance:BTCUSDT/1h 6." in summary
+    # 6 bars and the part of an hour past the wall clock's last bar open: 6.0 to 7.0 by the minute
+    assert re.search(r"not fresh: 5 stale \(funding/BTC/Binance:BTCUSDT/1h (6\.\d|7\.0) bars > 2", summary), summary
     doc = json.loads(invoke("freshness", str(folder), "--store", db, "--json").stdout)
     assert doc["schema"] == "cgpreset.freshness/1" and doc["exit_code"] == 1
     assert (doc["fresh"], doc["stale"], doc["never_fetched"]) == (6, 5, 0)
@@ -165,7 +167,7 @@ def test_health_with_a_store_of_stale_data_is_not_signed_off(tmp_path: Path, emu
     assert named.exit_code == 1
     lines = named.stdout.splitlines()
     data = next(line for line in lines if line.startswith("data: "))
-    assert "not fresh: 5 stale (funding/SOL/Binance:SOLUSDT/1h 6." in data
+    assert re.search(r"not fresh: 5 stale \(funding/SOL/Binance:SOLUSDT/1h (6\.\d|7\.0) bars > 2", data), data
     assert lines[-1].startswith("9/9 shots ok — not signed off: the store's data is not fresh "
                                 "(5 series stale or never fetched)")
     by_env = invoke("health", str(folder), env={**emu_env, "CGPRESET_STORE": db})
