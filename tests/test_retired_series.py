@@ -38,8 +38,15 @@ def test_an_interval_change_retires_the_old_series_out_of_the_views(tmp_path: Pa
     assert result.exit_code == 0 and json.loads(result.stdout)["retired"] == ["liquidation/SOL/Binance,OKX,Bybit/4h"]
     assert json.loads(result.stdout)["series"][0]["interval"] == "1h"
     hourly = _daily(db)
-    assert len(hourly) == len(four_hourly)  # one row per coin and day: the 4h series counts no more
+    # the same days (and, in the first hours of a UTC day, today's, which has closed 1h bars but no
+    # closed 4h bar yet), each summed over the 1h series alone: the 4h series counts no more
+    assert {d for _, d, _ in hourly} >= {d for _, d, _ in four_hourly}
     con = sqlite3.connect(db)
+    hourly_sums = dict(con.execute(
+        "SELECT substr(strftime('%Y-%m-%dT%H:%M:%SZ', d.time / 1000, 'unixepoch'), 1, 10) AS day, sum(d.long_usd) "
+        "FROM data_liquidation d JOIN series s ON s.id = d.series WHERE s.interval = '1h' AND d.closed = 1 "
+        "GROUP BY day").fetchall())
+    assert {d: round(v, 2) for _, d, v in hourly} == {d: round(v, 2) for d, v in hourly_sums.items()}
     assert {r[0] for r in con.execute("SELECT interval FROM liquidation")} == {"1h"}
     assert con.execute("SELECT count(*) FROM data_liquidation d JOIN series s ON s.id = d.series "
                        "WHERE s.interval = '4h'").fetchone()[0] > 0  # kept in the table
