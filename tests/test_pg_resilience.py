@@ -1,4 +1,4 @@
-"""A PostgreSQL store that blocks or goes away (a real server; issue "Data you can trust" items 8, 9).
+"""A PostgreSQL store that blocks or goes away (a real server).
 
 Blocked: another session holds a lock on a table the run needs, or the server stops answering
 (a frozen relay, tests/pg_proxy.py): `--deadline` still ends the run on time, and SIGTERM within

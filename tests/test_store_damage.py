@@ -66,7 +66,7 @@ def real_store(path: Path) -> Path:
 
 
 def damage(path: Path, *, keep_schema: bool = False) -> bytes:
-    """The reviewer's recipe: random bytes from offset 4096 on (the header page stays intact).
+    """Random bytes from offset 4096 on (the header page stays intact).
 
     keep_schema: spare the schema's own pages (v3's schema spans several), so that statements
     still compile and only the tables' pages are damaged.
