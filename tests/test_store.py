@@ -6,39 +6,14 @@ import multiprocessing
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from cgpreset.errors import ConfigError
-from cgpreset.layers import catalogue
-from cgpreset.store.base import Cursor, Page, SeriesRef
-from cgpreset.store.schema import SCHEMA_VERSION, layer_table
+from cgpreset.store.base import Cursor, Page
+from cgpreset.store.schema import SCHEMA_VERSION
 from cgpreset.store.sqlite import SQLiteStore
-
-H = 3_600_000
-
-
-def stored_rows(con: sqlite3.Connection) -> int:
-    """Rows in every layer table of an open store file."""
-    tables = [layer_table(ls).name for ls in catalogue().values()]
-    return sum(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables)
-
-
-def ref(series: str = "oi/SOL/all/1h", layer: str = "open_interest", coin: str = "SOL") -> SeriesRef:
-    return SeriesRef(series, layer, coin, None, None, "1h", "{}")
-
-
-def page(times: list[int], closed_upto: int | None, series: str = "oi/SOL/all/1h", close: float = 1.0,
-         layer: str = "open_interest", coin: str = "SOL") -> Page:
-    """OHLC rows (time, open, high, low, close, closed) of an open-interest (or funding) series."""
-    rows = [(t, 1.0, 2.0, 0.5, close, int(closed_upto is not None and t <= closed_upto)) for t in times]
-    return Page(ref(series, layer, coin), rows, closed_upto)
-
-
-def write(store: SQLiteStore, times: list[int], closed_upto: int | None, series: str = "oi/SOL/all/1h",
-          close: float = 1.0) -> Any:
-    return store.write(page(times, closed_upto, series, close))
+from tests.store_pages import H, page, write
 
 
 def test_schema_versioned_and_wal(tmp_path: Path) -> None:

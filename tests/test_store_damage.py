@@ -23,8 +23,9 @@ from cgpreset.store.schema import SCHEMA_VERSION
 from cgpreset.store.sqlite import SQLiteStore
 from cgpreset.store.stream_tables import StreamStore, latest_liveness
 from cgpreset.stream.events import LiquidationEvent
+from tests.store_pages import write
 from tests.test_run_e2e import write_configs
-from tests.test_store import V1_SCHEMA, write
+from tests.test_store import V1_SCHEMA
 
 H = 3_600_000
 PAGE = 4096
