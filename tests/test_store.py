@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -11,27 +10,8 @@ import pytest
 
 from cgpreset.errors import ConfigError
 from cgpreset.store.base import Cursor, Page
-from cgpreset.store.schema import SCHEMA_VERSION
 from cgpreset.store.sqlite import SQLiteStore
 from tests.store_pages import H, page, write
-
-
-def test_schema_versioned_and_wal(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    SQLiteStore(path).close()
-    db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    db.execute("PRAGMA user_version = 99")
-    db.commit()
-    db.close()
-    for readonly in (False, True):  # refused in every mode, and left as it was
-        with pytest.raises(ConfigError) as err:
-            SQLiteStore(path, readonly=readonly)
-        assert str(err.value) == f"{path}: written by a newer cgpreset (schema v99; this one reads up to v3)"
-    db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 99
-    db.close()
 
 
 def test_upsert_never_duplicates_and_updates_forming_bar(tmp_path: Path) -> None:
@@ -114,73 +94,3 @@ def test_processes_write_at_once(tmp_path: Path) -> None:
     with SQLiteStore(path) as store:
         assert store.count() == 4 * 150
         assert all(store.cursor(f"p{n}") == 149 * H for n in range(4))
-
-
-def _open_fds() -> int:
-    import os
-
-    return len(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").exists() else 0
-
-
-@pytest.mark.parametrize("readonly", [False, True])
-def test_not_a_database_is_one_line_and_leaks_nothing(tmp_path: Path, readonly: bool) -> None:
-    path = tmp_path / "c.db"
-    path.write_text("garbage\n")
-    fds = _open_fds()
-    with pytest.raises(ConfigError) as err:
-        SQLiteStore(path, readonly=readonly)
-    assert str(err.value) == f"{path}: not a cgpreset store (file is not a database)"
-    assert _open_fds() == fds  # the connection was closed
-    assert path.read_text() == "garbage\n" and sorted(p.name for p in tmp_path.iterdir()) == ["c.db"]
-
-
-def test_folder_that_cannot_be_created(tmp_path: Path) -> None:
-    (tmp_path / "afile").write_text("x")
-    with pytest.raises(ConfigError, match=r"afile/x\.db: cannot create the store's folder: "):
-        SQLiteStore(tmp_path / "afile" / "x.db")
-
-
-def test_readonly_never_creates_or_changes_anything(tmp_path: Path) -> None:
-    empty = tmp_path / "empty.db"
-    empty.touch()
-    with SQLiteStore(empty, readonly=True) as store:
-        assert store.cursors() == {}
-    assert empty.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
-    path = tmp_path / "s.db"
-    with SQLiteStore(path) as store:
-        write(store, [0, H], closed_upto=0)
-    before = (path.read_bytes(), sorted(p.name for p in tmp_path.iterdir()))
-    with SQLiteStore(path, readonly=True) as store:
-        assert store.cursors() == {"oi/SOL/all/1h": 0}
-        with pytest.raises(ConfigError):  # writes are refused, not silently done
-            write(store, [2 * H], closed_upto=H)
-    assert (path.read_bytes(), sorted(p.name for p in tmp_path.iterdir())) == before
-
-
-#: The schema cgpreset wrote as v1 (before runs.status), as it shipped.
-V1_SCHEMA = """
-    CREATE TABLE bars (layer TEXT NOT NULL, coin TEXT NOT NULL, instrument TEXT NOT NULL, interval TEXT NOT NULL,
-        time INTEGER NOT NULL, series TEXT NOT NULL, open REAL, high REAL, low REAL, close REAL, long_usd REAL,
-        short_usd REAL, buy_usd REAL, sell_usd REAL, total_usd REAL, price_usd REAL, payload TEXT NOT NULL,
-        fetched_at INTEGER NOT NULL, PRIMARY KEY (layer, coin, instrument, interval, time)) WITHOUT ROWID;
-    CREATE INDEX bars_series_time ON bars (series, time);
-    CREATE TABLE cursors (series TEXT PRIMARY KEY, last_closed INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-    CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at INTEGER NOT NULL, ended_at INTEGER,
-        exit_code INTEGER, requests INTEGER NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0,
-        rate_limited INTEGER NOT NULL DEFAULT 0, rate_wait_seconds REAL NOT NULL DEFAULT 0, outcomes TEXT);
-"""
-
-
-def test_v1_store_is_migrated(tmp_path: Path) -> None:
-    path = tmp_path / "v1.db"
-    db = sqlite3.connect(path)
-    db.executescript(V1_SCHEMA + """
-        INSERT INTO runs (started_at) VALUES (1);
-        PRAGMA user_version = 1;
-    """)
-    db.close()
-    with SQLiteStore(path) as store:
-        run = store.start_run()
-        store.finish_run(run, exit_code=130, totals={}, outcomes={}, status="interrupted")
-        old, new = store.runs()
-        assert old["status"] is None and (new["status"], new["exit_code"]) == ("interrupted", 130)
