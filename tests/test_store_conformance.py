@@ -324,7 +324,7 @@ def test_a_store_holding_another_applications_tables_is_refused_and_left_as_it_w
 
 def test_four_processes_writing_their_own_series_into_a_fresh_store_create_it_once(location: str) -> None:
     procs = [worker(location, f"C{n}", 0, 15, 10) for n in range(4)]  # each opens the fresh store first
-    assert [p.wait(60) for p in procs] == [0, 0, 0, 0], [p.stderr.read() for p in procs if p.stderr]
+    assert [p.wait(120) for p in procs] == [0, 0, 0, 0], [p.stderr.read() for p in procs if p.stderr]
     with open_store(location, readonly=True) as store:
         assert store.cursors() == {f"open_interest/C{n}/all/1h": 149 * H for n in range(4)}
         assert store.count() == 4 * 150
