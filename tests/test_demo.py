@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from cgpreset.cli import cli
-from tests.test_store import stored_rows
+from tests.store_pages import stored_rows
 
 
 def test_demo_twice(tmp_path: Path) -> None:

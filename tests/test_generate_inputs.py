@@ -1,4 +1,4 @@
-"""Which preset, watchlist and templates `generate` used, and configs from another preset kept (issue 15 item 4)."""
+"""Which preset, watchlist and templates `generate` used, and configs from another preset kept."""
 
 from __future__ import annotations
 

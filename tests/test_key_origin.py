@@ -1,4 +1,4 @@
-"""The key goes only to a URL set in the same place as the key (issue "Data you can trust", item 5):
+"""The key goes only to a URL set in the same place as the key:
 a `.env` in the working directory must not send the environment's key to a host of its choosing."""
 
 from __future__ import annotations

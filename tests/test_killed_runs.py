@@ -1,6 +1,6 @@
 """After kill -9: a run row or a stream row left `running` is marked `abandoned` by the next run (its
-process is gone), and `health` shows a killed stream as abandoned, on SQLite and PostgreSQL
-(issue 15 item 14). The rerun loses and doubles nothing."""
+process is gone), and `health` shows a killed stream as abandoned, on SQLite and PostgreSQL.
+The rerun loses and doubles nothing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The workflow a team follows to add a layer, exactly as the issue spells it, with no package change:
+"""The workflow a team follows to add a layer, step by step as the README tells it, with no package change:
 `cgpreset layers show basis > layers/my_basis.yaml`, rename it, name it in the preset with basis's
 settings, then generate, validate, run-preset, export my_basis and report."""
 

@@ -1,4 +1,4 @@
-"""No key, no synthetic data by accident (issue "Data you can trust", item 4): a command that calls
+"""No key, no synthetic data by accident: a command that calls
 the API with no key exits 3 with one line and writes nothing; the embedded emulator answers only
 when asked (`--emulator`, before or after the command name, or `demo`)."""
 

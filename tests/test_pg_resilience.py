@@ -1,4 +1,4 @@
-"""A PostgreSQL store that blocks or goes away (a real server; issue "Data you can trust" items 8, 9).
+"""A PostgreSQL store that blocks or goes away (a real server).
 
 Blocked: another session holds a lock on a table the run needs, or the server stops answering
 (a frozen relay, tests/pg_proxy.py): `--deadline` still ends the run on time, and SIGTERM within
@@ -26,10 +26,10 @@ from cgpreset.store.dsn import parse_dsn
 from cgpreset.store.postgres import PostgresStore
 from tests.conftest import REPO
 from tests.pg_proxy import pg_proxy
+from tests.store_pages import page, write
 from tests.test_cli_postgres import pg_integrity
 from tests.test_run_e2e import FAST, write_configs
 from tests.test_signals import LIMIT_S, _wait_for
-from tests.test_store import page, write
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 H = 3_600_000

@@ -1,4 +1,4 @@
-"""Whose discovery a config was made from (issue "Data you can trust", item 4): the snapshot and every
+"""Whose discovery a config was made from: the snapshot and every
 config's provenance record their source, and a run against the API refuses configs made from the
 embedded emulator's invented venues."""
 

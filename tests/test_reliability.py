@@ -127,7 +127,7 @@ def test_a_body_cut_every_time_fails_after_one_retry(emu: Any, clock: FakeClock)
     assert len(emu.recorded()) == 2
 
 
-# -- generate: a short ranking or an empty coin list is the API's problem (items 2, 12) -----------
+# -- generate: a short ranking or an empty coin list is the API's problem --------------------------
 
 
 @pytest.fixture
@@ -167,7 +167,7 @@ def test_plan_override_refused_before_any_request(gitops: Path, emulator: Any, e
     assert emulator.recorded() == []
 
 
-# -- health: its own short budget and --deadline (item 11) -----------------------------------------
+# -- health: its own short budget and --deadline ---------------------------------------------------
 
 
 def _health_env(emu_env: dict[str, str], **extra: str) -> dict[str, str]:

@@ -20,8 +20,8 @@ from cgpreset.cli import cli
 from cgpreset.plans import HOUR_MS, bar_open
 from cgpreset.store.schema import table_name
 from tests.conftest import REPO
+from tests.store_pages import stored_rows
 from tests.test_series import make_config
-from tests.test_store import stored_rows
 
 FAST = {"CGPRESET_MAX_ATTEMPTS": "2", "CGPRESET_BACKOFF_MAX": "0"}
 

@@ -1,5 +1,5 @@
 """Every run row, report, metrics file and health verdict names its data's source; a store never mixes
-sources (issue 15 item 3)."""
+sources."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""An SQLite store that is locked, full or damaged (issue "Data you can trust" items 8, 9 and 15).
+"""An SQLite store that is locked, full or damaged.
 
 Locked by another process past the wait allowed, or on a full disk: exit 75 (retry later), whole
 pages only. Locked under `--deadline`: the deadline still ends the run; SIGTERM within 2 s. Damaged

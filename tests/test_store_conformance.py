@@ -1,8 +1,10 @@
 """One behaviour for every store backend: each test runs on SQLite and on PostgreSQL.
 
-Idempotent re-upsert, a cursor that moves only with its data, the forming bar rewritten, a writer
-SIGKILLed mid-batch, four writer processes at once, schema versions, and the analyst views:
-the same run into both backends gives the same rows in every view.
+Idempotent re-upsert, a cursor that moves only with its data, the forming bar rewritten, a failed
+write that leaves nothing, a writer SIGKILLed mid-batch, writer threads and processes at once, the
+runs table, schema versions, and the analyst views: the same run into both
+backends gives the same rows in every view. What only SQLite's file does is in test_sqlite_store.py,
+test_store_damage.py and test_store_v3.py.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ import pytest
 from cgpreset.errors import ConfigError
 from cgpreset.layers import catalogue
 from cgpreset.store import open_store
-from cgpreset.store.base import Page, SeriesRef, Store
+from cgpreset.store.base import Cursor, Page, SeriesRef, Store
 from cgpreset.store.schema import SCHEMA_VERSION, layer_views
 from tests.conftest import REPO
 from tests.store_worker import H, page_rows
@@ -165,14 +168,27 @@ def test_the_cursor_moves_only_with_its_data_and_never_back(location: str) -> No
         assert store.positions()[OI.key].last_closed == H
 
 
+def test_a_failed_first_write_leaves_no_rows_cursor_or_series(location: str) -> None:
+    with open_store(location) as store:
+        good = bars([0, H], closed_upto=H)
+        broken = Page(OI, [*good, (2 * H, 1.0, 2.0, 0.5, object(), 1)], closed_upto=H)  # not a number
+        with pytest.raises(ConfigError, match="store write failed") as err:
+            store.write(broken)
+        assert "\n" not in str(err.value)
+        assert store.count() == 0 and store.cursor(OI.key) is None and store.positions() == {}
+
+
 def test_the_forming_bar_is_rewritten_when_it_closes(location: str) -> None:
     with open_store(location) as store:
-        store.write(Page(OI, bars([0, H], close=5.0, closed_upto=0), closed_upto=0))  # H still forming
+        first = store.write(Page(OI, bars([0, H], close=5.0, closed_upto=0), closed_upto=0))  # H still forming
+        assert (first.received, first.new_rows, first.cursor) == (2, 2, 0)
         assert [(r["close"], r["closed"]) for r in store.rows(OI.key)] == [(5.0, 1), (5.0, 0)]
-        store.write(Page(OI, bars([H, 2 * H], close=7.0, closed_upto=H), closed_upto=H))
+        closing = store.write(Page(OI, bars([H, 2 * H], close=7.0, closed_upto=H), closed_upto=H))
+        assert (closing.received, closing.new_rows, closing.cursor) == (2, 1, H)  # H rewritten, not added
         assert [(r["time"], r["close"], r["closed"]) for r in store.rows(OI.key)] == [
             (0, 5.0, 1), (H, 7.0, 1), (2 * H, 7.0, 0)]
         assert store.count() == 3 and store.cursor(OI.key) == H
+        assert store.positions()[OI.key] == Cursor(H, 0, 2 * H)  # the oldest and newest bars stored too
 
 
 def test_a_writer_killed_mid_batch_leaves_whole_pages_and_a_rerun_completes_it(location: str) -> None:
@@ -208,6 +224,44 @@ def test_four_writer_processes_at_once_lose_and_double_nothing(location: str) ->
         assert [r["time"] for r in store.rows(key)] == [i * H for i in range(12 * rows)]
         assert store.cursor(key) == (12 * rows - 1) * H
         assert len([k for k in store.cursors() if k == key]) == 1
+
+
+def test_writer_threads_each_with_its_own_store_lose_and_double_nothing(location: str) -> None:
+    open_store(location).close()
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            with open_store(location) as store:
+                for n_page in range(20):
+                    times = [(n_page * 10 + i) * H for i in range(10)]
+                    store.write(Page(SeriesRef(f"s{n % 3}", "open_interest", "SOL", None, None, "1h", "{}"),
+                                     bars(times, closed_upto=times[-1]), closed_upto=times[-1]))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with open_store(location) as store:  # three series, each written whole by two threads: 200 bars each
+        assert store.count() == 3 * 200
+        assert [store.cursor(f"s{n}") for n in range(3)] == [199 * H] * 3
+
+
+# -- runs --------------------------------------------------------------------------------------
+
+def test_a_finished_run_keeps_its_totals_exit_code_and_outcomes(location: str) -> None:
+    with open_store(location) as store:
+        run = store.start_run()
+        store.finish_run(run, exit_code=1, totals={"requests": 5, "retries": 1, "rate_limited": 0,
+                                                   "rate_wait_seconds": 0.5},
+                         outcomes={"a": {"outcome": "ok"}})
+        (row,) = store.runs()
+        assert (row["id"], row["requests"], row["retries"], row["exit_code"]) == (run, 5, 1, 1)
+        assert row["outcomes"] == {"a": {"outcome": "ok"}} and row["ended_at"] >= row["started_at"]
 
 
 # -- schema versions ---------------------------------------------------------------------------
@@ -268,12 +322,12 @@ def test_a_store_holding_another_applications_tables_is_refused_and_left_as_it_w
     assert tables() == ["customers"]
 
 
-def test_a_store_created_by_four_processes_at_once_is_created_once(location: str) -> None:
-    procs = [worker(location, f"C{n}", 0, 1, 10) for n in range(4)]  # each opens the fresh store first
-    assert [p.wait(60) for p in procs] == [0, 0, 0, 0], [p.stderr.read() for p in procs if p.stderr]
+def test_four_processes_writing_their_own_series_into_a_fresh_store_create_it_once(location: str) -> None:
+    procs = [worker(location, f"C{n}", 0, 15, 10) for n in range(4)]  # each opens the fresh store first
+    assert [p.wait(120) for p in procs] == [0, 0, 0, 0], [p.stderr.read() for p in procs if p.stderr]
     with open_store(location, readonly=True) as store:
-        assert sorted(store.cursors()) == [f"open_interest/C{n}/all/1h" for n in range(4)]
-        assert store.count() == 40
+        assert store.cursors() == {f"open_interest/C{n}/all/1h": 149 * H for n in range(4)}
+        assert store.count() == 4 * 150
 
 
 # -- the analyst views -------------------------------------------------------------------------

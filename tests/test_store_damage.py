@@ -23,8 +23,9 @@ from cgpreset.store.schema import SCHEMA_VERSION
 from cgpreset.store.sqlite import SQLiteStore
 from cgpreset.store.stream_tables import StreamStore, latest_liveness
 from cgpreset.stream.events import LiquidationEvent
+from tests.store_pages import write
 from tests.test_run_e2e import write_configs
-from tests.test_store import V1_SCHEMA, write
+from tests.test_store_v3 import V1_SCHEMA
 
 H = 3_600_000
 PAGE = 4096
@@ -66,7 +67,7 @@ def real_store(path: Path) -> Path:
 
 
 def damage(path: Path, *, keep_schema: bool = False) -> bytes:
-    """The reviewer's recipe: random bytes from offset 4096 on (the header page stays intact).
+    """Random bytes from offset 4096 on (the header page stays intact).
 
     keep_schema: spare the schema's own pages (v3's schema spans several), so that statements
     still compile and only the tables' pages are damaged.
@@ -275,6 +276,24 @@ def test_a_failed_post_migration_check_leaves_the_file_as_it_was(tmp_path: Path,
     assert "status" not in [r[1] for r in con.execute("PRAGMA table_info(runs)")]
     assert con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'series'").fetchone()[0] == 0
     con.close()
+
+
+def _open_fds() -> int:
+    import os
+
+    return len(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").exists() else 0
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_not_a_database_is_one_line_and_leaks_nothing(tmp_path: Path, readonly: bool) -> None:
+    path = tmp_path / "c.db"
+    path.write_text("garbage\n")
+    fds = _open_fds()
+    with pytest.raises(ConfigError) as err:
+        SQLiteStore(path, readonly=readonly)
+    assert str(err.value) == f"{path}: not a cgpreset store (file is not a database)"
+    assert _open_fds() == fds  # the connection was closed
+    assert path.read_text() == "garbage\n" and sorted(p.name for p in tmp_path.iterdir()) == ["c.db"]
 
 
 # -- the commands -------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Schema v3: a v2 store (made by cgpreset's v2 code) migrates in place; the analyst views' columns."""
+"""Schema v3: a v1 or v2 store (made by cgpreset's own older code) migrates in place; the analyst
+views' columns."""
 
 from __future__ import annotations
 
@@ -13,6 +14,19 @@ from cgpreset.store.sqlite import SQLiteStore
 from tests.conftest import FIXTURES
 
 V2 = FIXTURES / "store-v2.db"  # written by run-preset and stream --store of schema v2 (2 coins, 2 days)
+
+#: The schema cgpreset wrote as v1 (before runs.status), as it shipped.
+V1_SCHEMA = """
+    CREATE TABLE bars (layer TEXT NOT NULL, coin TEXT NOT NULL, instrument TEXT NOT NULL, interval TEXT NOT NULL,
+        time INTEGER NOT NULL, series TEXT NOT NULL, open REAL, high REAL, low REAL, close REAL, long_usd REAL,
+        short_usd REAL, buy_usd REAL, sell_usd REAL, total_usd REAL, price_usd REAL, payload TEXT NOT NULL,
+        fetched_at INTEGER NOT NULL, PRIMARY KEY (layer, coin, instrument, interval, time)) WITHOUT ROWID;
+    CREATE INDEX bars_series_time ON bars (series, time);
+    CREATE TABLE cursors (series TEXT PRIMARY KEY, last_closed INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+    CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at INTEGER NOT NULL, ended_at INTEGER,
+        exit_code INTEGER, requests INTEGER NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0,
+        rate_limited INTEGER NOT NULL DEFAULT 0, rate_wait_seconds REAL NOT NULL DEFAULT 0, outcomes TEXT);
+"""
 
 VIEW_COLUMNS = {
     "funding": ["coin", "exchange", "instrument", "interval", "time", "ts", "open", "high", "low", "close", "closed"],
@@ -91,3 +105,18 @@ def test_a_run_left_running_by_a_killed_process_is_marked_abandoned_by_the_next(
     assert status[killed] == "abandoned" and status[stale] == "abandoned"
     assert status[alive] == "abandoned"  # same pid, but its heartbeat is as stale
     assert status[nxt] == "running"
+
+
+def test_a_v1_store_migrates_and_its_old_runs_have_no_status(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    db = sqlite3.connect(path)
+    db.executescript(V1_SCHEMA + """
+        INSERT INTO runs (started_at) VALUES (1);
+        PRAGMA user_version = 1;
+    """)
+    db.close()
+    with SQLiteStore(path) as store:
+        run = store.start_run()
+        store.finish_run(run, exit_code=130, totals={}, outcomes={}, status="interrupted")
+        old, new = store.runs()
+        assert old["status"] is None and (new["status"], new["exit_code"]) == ("interrupted", 130)

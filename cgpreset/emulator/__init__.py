@@ -21,6 +21,7 @@ ws.py (WebSocket), faults.py, keybudget.py, recorder.py.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -69,6 +70,7 @@ class Emulator:
         markets_page_cap: int | None = None,
         now_ms: Callable[[], int] | None = None,
         key_budget: int | None = None,
+        ws_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if rate_limit_status not in (200, 429):
             raise ValueError("rate_limit_status must be 200 or 429")
@@ -93,7 +95,7 @@ class Emulator:
         self._ws = WsServer(
             api_key=self.api_key, plan=self._plan, seed=seed, recorder=self._recorder, now_ms=self._now_ms,
             host=host, port=ws_port, drop_after=ws_drop_after, idle_timeout=ws_idle_timeout,
-            event_rate=ws_event_rate, liquidation_channels=ws_liquidation_channels,
+            event_rate=ws_event_rate, liquidation_channels=ws_liquidation_channels, clock=ws_clock,
         )
         self._host = host
 
@@ -176,14 +178,18 @@ def serve(
     now_ms: Callable[[], int] | None = None,
     host: str = "127.0.0.1",
     key_budget: int | None = None,
+    ws_clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[Emulator]:
-    """Run the emulator (REST + WebSocket) in background threads for the `with` block."""
+    """Run the emulator (REST + WebSocket) in background threads for the `with` block.
+
+    `ws_clock` (monotonic seconds) times the WebSocket side's drop_after, idle_timeout and records.
+    """
     emu = Emulator(
         plan=plan, seed=seed, latency_ms=latency_ms, faults=faults, api_key=api_key, host=host, port=port,
         ws_port=ws_port, rate_limit_status=rate_limit_status, ws_drop_after=ws_drop_after,
         ws_idle_timeout=ws_idle_timeout, ws_event_rate=ws_event_rate,
         ws_liquidation_channels=ws_liquidation_channels, markets_page_cap=markets_page_cap, now_ms=now_ms,
-        key_budget=key_budget,
+        key_budget=key_budget, ws_clock=ws_clock,
     )
     with emu:
         yield emu

@@ -54,7 +54,11 @@ _TICK = 0.05  # seconds between push rounds and watchdog checks
 
 
 class WsServer:
-    """Runs the WebSocket endpoint on its own event loop thread."""
+    """Runs the WebSocket endpoint on its own event loop thread.
+
+    `clock` (monotonic seconds) dates the records and drives drop_after and idle_timeout, so that
+    a test can move time instead of waiting for it.
+    """
 
     def __init__(
         self,
@@ -70,6 +74,7 @@ class WsServer:
         idle_timeout: float | None = None,
         event_rate: float = 20.0,
         liquidation_channels: Sequence[str] = LIQ_CHANNELS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         unknown = set(liquidation_channels) - set(LIQ_CHANNELS)
         if unknown or not liquidation_channels:
@@ -85,6 +90,7 @@ class WsServer:
         self.idle_timeout = idle_timeout
         self.event_rate = event_rate
         self.liquidation_channels = tuple(liquidation_channels)
+        self.clock = clock
         self.market = Market(seed)
         self._ids = itertools.count(1)
         self._weights = [c.oi_usd for c in COINS]
@@ -132,7 +138,7 @@ class WsServer:
         url = urlsplit(ws.request.path if ws.request else "/")
         keys = parse_qs(url.query).get("cg-api-key", [])
         key = keys[0] if keys else ""
-        conn = WsConnection(next(self._ids), url.path, bool(key), key == self.api_key, time.monotonic())
+        conn = WsConnection(next(self._ids), url.path, bool(key), key == self.api_key, self.clock())
         self.recorder.add_ws(conn)
         self._live.add(ws)
         try:
@@ -141,7 +147,7 @@ class WsServer:
                 reason, body = refusal
                 if body is not None:
                     await ws.send(json.dumps(body, separators=(",", ":")))
-                self.recorder.ws_close(conn, time.monotonic(), reason)
+                self.recorder.ws_close(conn, self.clock(), reason)
                 await ws.close(1008, body["msg"] if body else "unknown path")
                 return
             await self._serve(ws, conn)
@@ -150,7 +156,7 @@ class WsServer:
         finally:
             self._live.discard(ws)
             reason = "shutdown" if self._stop is not None and self._stop.is_set() else "client"
-            self.recorder.ws_close(conn, time.monotonic(), reason)
+            self.recorder.ws_close(conn, self.clock(), reason)
 
     def _refusal(self, path: str, key: str) -> tuple[str, dict[str, str] | None] | None:
         if path.rstrip("/") != WS_PATH:
@@ -172,7 +178,7 @@ class WsServer:
         try:
             async for message in ws:
                 text = message if isinstance(message, str) else f"<binary {len(message)} bytes>"
-                self.recorder.ws_frame(conn, WsFrame(time.monotonic(), text))
+                self.recorder.ws_frame(conn, WsFrame(self.clock(), text))
                 if text == "ping":
                     await ws.send("pong")
                     continue
@@ -200,7 +206,7 @@ class WsServer:
         """Apply drop_after (abrupt) and idle_timeout (close 1001)."""
         while True:
             await asyncio.sleep(_TICK / 2)
-            now = time.monotonic()
+            now = self.clock()
             if self.drop_after is not None and now - conn.opened >= self.drop_after:
                 self.recorder.ws_close(conn, now, "drop_after")
                 ws.transport.abort()

@@ -1,5 +1,6 @@
-"""Issue 15 items 6, 9 and 13: a deeper history is backfilled, an empty incremental answer is an
-outage, duplicate times and negative USD values are findings."""
+"""What a run does with the history it is given: a deeper `history_days` backfills the older part
+(a part the API does not have becomes a known hole after the runs allowed), an empty incremental
+answer is an outage, duplicate times with other values and negative USD values are findings."""
 
 from __future__ import annotations
 
