@@ -50,7 +50,7 @@ def test_sol_is_the_identity_case() -> None:
         "liquidation_exchanges": {"symbol": "SOL", "range": "1h", "exchanges": ["All", "Binance", "OKX", "Bybit"]},
         "etf_flows": {"asset": "bitcoin"},
     }
-    assert sol.dropped_layers == {} and not sol.funding_fallback
+    assert sol.dropped_layers == {} and not sol.pair_fallback
     assert "funding: OKX SOL-USDT-SWAP, the preset's production pair" in sol.notes
 
 
@@ -65,7 +65,7 @@ def test_top10_by_open_interest_keeps_the_ranking_order() -> None:
 def test_coin_not_on_okx_falls_back_and_says_so() -> None:
     trump = _one("TRUMP")
     assert trump.layers["funding"] == {"exchange": "Binance", "symbol": "TRUMPUSDT"}
-    assert trump.funding_fallback
+    assert trump.pair_fallback
     assert "funding: Binance TRUMPUSDT (USDT perpetual); fallback: OKX does not list TRUMP" in trump.notes
     assert trump.layers["liquidation"]["exchange_list"] == ["Binance", "Bybit"]
     assert "liquidation.exchange_list: dropped OKX (does not list TRUMP)" in trump.notes
@@ -310,5 +310,5 @@ def test_resolution_is_deterministic_and_serialisable() -> None:
     assert set(a) == {"coins", "dropped", "notes"}
     assert set(a["coins"][0]) == {
         "coin", "requested", "selected_by", "rank", "file", "layers", "dropped_layers", "funding_fallback",
-        "fallback_layers", "notes",
+        "pair_fallback", "fallback_layers", "notes",
     }

@@ -472,7 +472,7 @@ def test_options_from_configs() -> None:
     assert explicit.channels == ["liquidationOrders"] and explicit.coins == frozenset({"SOL"})
     default = options_from_configs([], url="ws://h/ws-api", key=None)
     assert default.channels == ["liquidation_orders"] and default.coins is None
-    with pytest.raises(ConfigError, match="layers.funding"):
+    with pytest.raises(ConfigError, match="needs a pair layer"):
         options_from_configs([_config("BTC", ["futures_trades"], funding=False)], url="u", key=None)
 
 

@@ -77,6 +77,6 @@ def test_resolve_and_runs_tables_fit_80_columns(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     table = result.stdout.rsplit("\n", 2)[0]
     assert max(len(line) for line in table.splitlines()) <= 80, table
-    assert "coin" in table.splitlines()[1] and "funding" in table.splitlines()[1]
+    assert "coin" in table.splitlines()[1] and "pair" in table.splitlines()[1]
     wide = CliRunner().invoke(cli, ["resolve", "--snapshot", str(FIXTURES / "discovery-snapshot.json")])
     assert _words(result.stdout) - _words(wide.stdout) == set()

@@ -75,30 +75,10 @@ def _discovery_source(app: App, *, online: bool) -> str | None:
 
 
 def _print_table(result: ResolveResult) -> None:
-    from rich import box
-    from rich.table import Table
+    from cgpreset.cli.present.resolve import resolve_table
 
     snap = result.source
-    table = Table(box=box.SIMPLE, show_lines=False, expand=False)
-    for name in ("#", "coin", "file", "funding", "liq/taker exchanges", "notes"):
-        table.add_column(name, overflow="fold")
-    for c in result.resolution.coins:
-        funding = c.layers.get("funding")
-        liq = c.layers.get("liquidation") or c.layers.get("taker_volume")
-        table.add_row(
-            str(c.rank) if c.rank else "-",
-            c.coin,
-            c.filename,
-            f"{funding['exchange']} {funding['symbol']}" + (" (fallback)" if c.funding_fallback else "")
-            if funding else "dropped",
-            ", ".join(liq["exchange_list"]) if liq else "dropped",
-            "\n".join(n for n in c.notes if not n.startswith("watchlist:")) or "-",
-        )
-    for d in result.resolution.dropped:
-        table.add_row("-", d.requested, "-", "-", "-", f"dropped: {d.reason}")
-    from cgpreset.cli.present.text import droppable
-
-    print_tables(droppable(table, "file", "#", "liq/taker exchanges"), width=160)
+    print_tables(resolve_table(result.resolution), width=160)
     click.echo(
         f"{len(result.resolution.coins)} coin(s), {len(result.resolution.dropped)} dropped; "
         f"plan {result.plan.plan.value} ({result.plan.source}); snapshot {snap.origin} "

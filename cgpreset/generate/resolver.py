@@ -25,7 +25,7 @@ from cgpreset.generate.selection import DroppedCoin as DroppedCoin  # re-exporte
 from cgpreset.generate.selection import filenames as filenames
 from cgpreset.generate.selection import select_coins
 from cgpreset.generate.selection import unknown_coins as unknown_coins
-from cgpreset.layers import spec
+from cgpreset.layers import layer_names, spec
 from cgpreset.models.layers import settings_of
 from cgpreset.models.preset import ALL_ROW, Preset, Watchlist
 from cgpreset.plans import Plan, history_days
@@ -78,8 +78,16 @@ class CoinResolution:
     fallbacks: tuple[str, ...] = ()  # pair layers resolved on a fallback venue or quote
 
     @property
-    def funding_fallback(self) -> bool:
-        return "funding" in self.fallbacks
+    def pair_layer(self) -> str | None:
+        """The coin's own pair layer: its first layer of kind `pair` (catalogue order; funding in the
+        shipped preset), or None when it has none."""
+        order = layer_names()
+        return next((n for n in sorted(self.layers, key=order.index) if spec(n).kind == "pair"), None)
+
+    @property
+    def pair_fallback(self) -> bool:
+        """Whether the coin's own pair was resolved on a fallback venue or quote."""
+        return self.pair_layer is not None and self.pair_layer in self.fallbacks
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,7 +98,8 @@ class CoinResolution:
             "file": self.filename,
             "layers": self.layers,
             "dropped_layers": dict(sorted(self.dropped_layers.items())),
-            "funding_fallback": self.funding_fallback,
+            "funding_fallback": self.pair_fallback,  # the schema's first name for pair_fallback, kept
+            "pair_fallback": self.pair_fallback,
             "fallback_layers": list(self.fallbacks),
             "notes": list(self.notes),
         }

@@ -70,6 +70,11 @@ class _LayersMixin:
     def items(self) -> list[tuple[str, Any]]:
         return [(n, getattr(self, n)) for n in self.enabled()]
 
+    def primary_pair(self) -> tuple[str, Any] | None:
+        """The coin's own pair: the first layer of kind `pair` the config runs, in catalogue order
+        (funding in the shipped preset); what a bare trade channel streams. None without one."""
+        return next(((n, b) for n, b in self.items() if catalogue()[n].kind == "pair"), None)
+
 
 class LayersBase(_LayersMixin, _Strict):
     """The layers a config runs (at least one); a missing layer is not run."""

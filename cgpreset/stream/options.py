@@ -238,9 +238,11 @@ def options_from_configs(
 def _expand_channel(name: str, cfg: CoinConfig, source: str) -> str:
     if name not in BARE_TRADE_CHANNELS:
         return name
-    pair = cfg.layers.get("funding")
-    if pair is None:
-        raise ConfigError(f"{source}: stream channel {name!r} needs layers.funding (exchange and symbol)")
+    primary = cfg.layers.primary_pair()
+    if primary is None:
+        raise ConfigError(f"{source}: stream channel {name!r} needs a pair layer (e.g. funding: exchange and "
+                          "symbol) to take the pair from")
+    pair = primary[1]
     return f"{name}@{pair.exchange}_{pair.symbol}@{int(cfg.stream.min_volume_usd)}"
 
 
