@@ -45,24 +45,14 @@ def layers_cmd(ctx: click.Context, as_json: bool) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from rich import box
-    from rich.table import Table
-
-    from cgpreset.cli.present.text import droppable
+    from cgpreset.cli.present.layers import layers_table
 
     cat = _catalogue()
     if as_json:
         click.echo(json.dumps({"schema": LAYERS_SCHEMA, "layers": [_describe(s) for s in cat.values()]},
                               indent=2, sort_keys=True))
         return
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name in ("layer", "endpoint", "kind", "plan", "fields", "source"):
-        table.add_column(name, overflow="fold")
-    for s in cat.values():
-        fields = ", ".join(f"{c.name} ({c.unit})" if c.unit else c.name for c in s.columns)
-        table.add_row(s.id, s.path, s.kind, f"{s.min_plan.value}+", fields,
-                      "shipped" if s.shipped else s.source)
-    print_tables(droppable(table, "source", "endpoint"))
+    print_tables(layers_table(cat.values()))
 
 
 @layers_cmd.command("show")
