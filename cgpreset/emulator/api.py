@@ -41,9 +41,11 @@ from cgpreset.emulator.rows import (
     CHANGE_WINDOWS,
     CHANGE_WINDOWS_OI,
     exchange_list,
+    joined,
     liq_row,
     ohlc_row,
     oi_total_row,
+    split_at_forming,
     venue_weight,
     window,
 )
@@ -113,6 +115,12 @@ class ApiModel:
         if error is not None:
             return error
         handler: Callable[[Mapping[str, str]], Body] = getattr(self, "_" + ep.id.replace("-", "_"))
+        split = split_at_forming(params, self.now_ms()) if ep.is_history else None
+        if split is not None:  # the closed bars kept, the forming bar computed (a run's newest window)
+            closed, forming = split
+            whole = joined(self._keep(self._closed_key(ep, closed), lambda: handler(closed)), handler(forming))
+            if whole is not None:
+                return whole
         return self._keep(self._closed_key(ep, params), lambda: handler(params))
 
     def clock(self, path: str) -> tuple[str, str] | None:

@@ -47,7 +47,7 @@ from cgpreset.emulator.bodies import (
 )
 from cgpreset.emulator.data import COIN_BY_CODE, COINS, PAIRS, coin_share
 from cgpreset.emulator.market import Market
-from cgpreset.emulator.rows import ceil_bar, exchange_list, listed_ms, venue_weight, window
+from cgpreset.emulator.rows import ceil_bar, exchange_list, joined, listed_ms, split_at_forming, venue_weight, window
 from cgpreset.emulator.synth import RowMaker, Subject, totals
 from cgpreset.layers import LayerSpec
 from cgpreset.plans import INTERVAL_MS, INTERVALS, Plan, bar_open, history_days, interval_ms
@@ -143,6 +143,13 @@ class LayerAnswers:
             return subject
         if ls.whole_history:
             return ok(self.whole(ls, subject))
+        split = split_at_forming(params, self.now_ms())
+        if split is not None:  # the closed bars kept, the forming bar computed (a run's newest window)
+            closed, forming = split
+            whole = joined(self.keep(self.closed_key(ls, closed), lambda: self.windowed(ls, closed, subject)),
+                           self.windowed(ls, forming, subject))
+            if whole is not None:
+                return whole
         return self.keep(self.closed_key(ls, params), lambda: self.windowed(ls, params, subject))
 
     def check(self, ls: LayerSpec, params: Mapping[str, str]) -> Body | None:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from functools import cache
 from typing import Any
 
-from cgpreset.emulator.bodies import DEFAULT_LIMIT
+from cgpreset.emulator.bodies import DEFAULT_LIMIT, Body
 from cgpreset.emulator.data import Coin, coin_share
 from cgpreset.plans import DAY_MS, bar_open, interval_ms
 
@@ -51,6 +51,39 @@ def window(params: Mapping[str, str], *, listed: str, now: int, days: int | None
     if first > last:
         return [], step
     return list(range(first, last + 1, step)), step
+
+
+def split_at_forming(params: Mapping[str, str], now: int) -> tuple[dict[str, str], dict[str, str]] | None:
+    """A start_time/end_time window that holds closed bars and the forming bar, as the params of its
+    two parts: [start, forming bar) and [forming bar, end). None when it is not both, or when `limit`
+    ends the answer before the forming bar.
+
+    The closed part is the same on every call within the bar, so it can be kept; only the forming bar
+    is computed again. Every bar is a function of its own open time (and of now, for the forming
+    one), so the two answers joined are the whole window's (tests/test_emulator_cache.py).
+    """
+    start, end = params.get("start_time"), params.get("end_time")
+    if not start or not end:
+        return None
+    interval = params["interval"]
+    current = bar_open(now, interval)
+    first = ceil_bar(int(start), interval)
+    limit = int(params.get("limit") or DEFAULT_LIMIT)
+    if bar_open(int(end) - 1, interval) < current or first >= current:
+        return None
+    if (current - first) // interval_ms(interval) + 1 > limit:
+        return None
+    return {**params, "end_time": str(current)}, {**params, "start_time": str(current)}
+
+
+def joined(closed: Body, forming: Body) -> Body | None:
+    """One answer of a split window: the closed part's rows, then the forming part's, in the forming
+    part's envelope; None unless both parts are successes with rows in a list."""
+    if closed.get("code") != "0" or forming.get("code") != "0":
+        return None
+    if not isinstance(closed.get("data"), list) or not isinstance(forming.get("data"), list):
+        return None
+    return {**forming, "data": [*closed["data"], *forming["data"]]}
 
 
 def exchange_list(raw: str | None) -> list[str] | None:
