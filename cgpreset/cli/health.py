@@ -23,7 +23,10 @@ from cgpreset.cli.run import (
 )
 
 if TYPE_CHECKING:  # the command imports its machinery when it runs (fast --help, see cli/__init__.py)
+    from prometheus_client import CollectorRegistry
+
     from cgpreset.api.client import CoinGlassClient
+    from cgpreset.run.health import HealthReport
 
 #: The quick sign-off's own budget: a hanging endpoint costs seconds, not 5 attempts x 30 s.
 HEALTH_ATTEMPTS = 2
@@ -81,8 +84,6 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
     from cgpreset.models.config import load_configs
     from cgpreset.run.freshness import read_freshness
     from cgpreset.run.health import run_health
-    from cgpreset.run.metrics import health_registry
-    from cgpreset.run.push import HEALTH_JOB
     from cgpreset.settings import DEFAULT
 
     app.override(concurrency=concurrency)
@@ -114,4 +115,10 @@ def health(app: App, paths: tuple[Path, ...], as_json: bool, store: str | None,
         print_tables(health_table(report))
         click.echo("\n".join(health_summary(report)))
     _exit(report.exit_code, report.error or next((s.error for s in report.shots if s.error is not None), None),
-          metrics=_deliveries(lambda: health_registry(report), metrics_path, gateway, job=HEALTH_JOB))
+          metrics=_deliveries(lambda: _health_registry(report), metrics_path, gateway, command="health"))
+
+
+def _health_registry(report: HealthReport) -> CollectorRegistry:
+    from cgpreset.run.metrics import health_registry
+
+    return health_registry(report)

@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import click
 
@@ -126,9 +126,9 @@ def _exit(code: int, refused: object = None, *, metrics: Sequence[Delivery] = ()
 
 
 def _deliveries(registry: Callable[[], CollectorRegistry], path: Path | None, gateway: str | None, *,
-                job: str, shard: Shard | None = None) -> list[Delivery]:
+                command: Literal["run-preset", "health"], shard: Shard | None = None) -> list[Delivery]:
     """The textfile (`--metrics FILE`) and the push (`--pushgateway URL`) of one registry, built
-    only when one of them is asked for."""
+    only when one of them is asked for (prometheus_client is imported only then)."""
     if path is None and gateway is None:
         return []
     from cgpreset.run import push
@@ -140,8 +140,8 @@ def _deliveries(registry: Callable[[], CollectorRegistry], path: Path | None, ga
         out.append(("metrics not written", lambda: write_atomic(path, exposition(built).encode())))
     if gateway is not None:
         index, count = (None, None) if shard is None else (shard.index, shard.count)
-        out.append(("metrics not pushed", lambda: push.push(built, gateway, job=job, index=index, count=count,
-                                                            timeout=push.TIMEOUT)))
+        out.append(("metrics not pushed", lambda: push.push(built, gateway, job=push.JOBS[command], index=index,
+                                                            count=count, timeout=push.TIMEOUT)))
     return out
 
 
@@ -245,9 +245,7 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     from cgpreset.models.config import load_configs
     from cgpreset.run.budget import Budget
     from cgpreset.run.engine import run_preset
-    from cgpreset.run.metrics import run_registry
     from cgpreset.run.planning import check_plan, key_plan, plan_preset
-    from cgpreset.run.push import RUN_JOB
     from cgpreset.run.select import select_configs, split_names
 
     app.override(concurrency=concurrency)
@@ -314,9 +312,13 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
     except BrokenPipeError:  # `| head`: the process exits 141, and so does the run's row
         record(ExitCode.OUTPUT_CLOSED)
         raise
-    metrics = _deliveries(lambda: run_registry(result, coverage=coverage, end_s=wall_ms() / 1000,
-                                               shards=1 if shard is None else shard.count),
-                          metrics_path, gateway, job=RUN_JOB, shard=shard)
+    def registry() -> CollectorRegistry:
+        from cgpreset.run.metrics import run_registry
+
+        return run_registry(result, coverage=coverage, end_s=wall_ms() / 1000,
+                            shards=1 if shard is None else shard.count)
+
+    metrics = _deliveries(registry, metrics_path, gateway, command="run-preset", shard=shard)
     _exit(result.exit_code, next((r.error for r in result.results if r.error is not None), None),
           metrics=metrics, record=record)
 

@@ -33,6 +33,8 @@ from cgpreset.redact import redact, redact_url
 
 RUN_JOB = "cgpreset-run"
 HEALTH_JOB = "cgpreset-health"
+#: The job each command pushes as.
+JOBS = {"run-preset": RUN_JOB, "health": HEALTH_JOB}
 #: The grouping key's value when a run is not sharded.
 UNSHARDED = "all"
 #: Seconds for each request to the gateway (connect and read).
