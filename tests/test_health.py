@@ -132,6 +132,24 @@ def test_plan_notes_are_kept_together() -> None:
     assert shot.plan_note == "needs standard; 1h below the hobbyist floor; asked 4h"
 
 
+@pytest.mark.parametrize(("floor", "asked", "note"), [
+    ({Plan.HOBBYIST: "1d"}, "1d", "1h below the hobbyist floor; asked 1d"),  # the layer's own, coarser floor
+    (False, "1h", "hobbyist: 1h ok"),  # a layer without a floor keeps its interval
+])
+def test_a_shot_asks_at_the_layers_own_floor(floor: Any, asked: str, note: str) -> None:
+    from dataclasses import replace
+
+    from cgpreset import layers
+
+    own = replace(layers.spec("funding"), id="funding_own", interval_floor=floor is not False,
+                  floor_by_plan={p.value: i for p, i in floor.items()} if floor else {},
+                  source="layers/funding_own.yaml")
+    layers.use(layers.shipped().with_specs([own]))
+    s = next(s for s, _ in plan_shots(configs("SOL"), Plan.STANDARD) if s.layer == "funding")
+    shot = _shot_for(replace(s, layer="funding_own"), Plan.HOBBYIST)
+    assert (shot.params["interval"], shot.plan_note) == (asked, note)
+
+
 def test_store_that_is_not_a_database(tmp_path: Path) -> None:
     bad = tmp_path / "c.db"
     bad.write_text("garbage\n")

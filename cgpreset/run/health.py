@@ -25,7 +25,7 @@ from cgpreset.clock import wall_ms
 from cgpreset.errors import ApiError, DeadlineExceededError, ExitCode, outcome_exit_code
 from cgpreset.layers import spec
 from cgpreset.models.config import CoinConfig
-from cgpreset.plans import Plan, bar_open
+from cgpreset.plans import INTERVAL_MS, Plan, bar_open
 from cgpreset.run.checks import series_checks
 from cgpreset.run.freshness import FreshnessReport
 from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK, Outcome
@@ -113,9 +113,11 @@ def _shot_for(s: Series, plan: Plan) -> Shot:
     if s.endpoint.min_plan.rank > plan.rank:
         notes.append(f"needs {s.endpoint.min_plan.value}")
     if "interval" in params:
-        if not plan.allows_interval(params["interval"]):
-            notes.append(f"{params['interval']} below the {plan.value} floor; asked {plan.interval_floor}")
-            params["interval"] = plan.interval_floor
+        ls, interval = spec(s.layer), params["interval"]
+        floor = ls.floor_for(plan)  # the layer's own floor on this plan, where its definition names one
+        if ls.floor and INTERVAL_MS[interval] < INTERVAL_MS[floor]:
+            notes.append(f"{interval} below the {plan.value} floor; asked {floor}")
+            params["interval"] = floor
         else:
             notes.append(f"{plan.value}: {params['interval']} ok")
         params["limit"] = 2
