@@ -414,3 +414,34 @@ def test_a_deadline_stop_before_the_deadline_says_the_next_budget_wait_would_pas
                         r"\(\d+ s\) would pass the deadline", doc["budget"]), doc["budget"]
     skipped = [s for s in doc["series"] if s["outcome"] == "skipped"]
     assert skipped and all(s["reason"].startswith(doc["budget"] + "; ") for s in skipped)
+
+
+def test_a_run_whose_workers_are_all_busy_keeps_its_heartbeat(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes refresh the runs row's heartbeat; a run that writes nothing for long (budget waits,
+    retries) beats from its main thread, so no other run takes it for a killed one."""
+    import cgpreset.run.engine as engine
+
+    monkeypatch.setattr(engine, "BEAT_EVERY_S", 0.01)
+    ticks = iter(range(NOW, NOW + 10**9, 60_000))  # the store's clock: a minute per reading
+    beats: list[int] = []
+    released = threading.Event()
+
+    class Busy(FakeClient):
+        def request(self, ep: Endpoint, params: dict[str, Any] | None = None, **kw: Any) -> Response:
+            assert released.wait(30), "no heartbeat while the workers were busy"
+            return super().request(ep, params, **kw)
+
+    with SQLiteStore(tmp_path / "run.db", clock=lambda: next(ticks)) as store:
+        beat = store.heartbeat
+
+        def counted(run_id: int, **kw: Any) -> None:
+            beat(run_id, **kw)
+            beats.append(store.runs()[-1]["heartbeat_at"])
+            if len(beats) == 3:
+                released.set()
+
+        monkeypatch.setattr(store, "heartbeat", counted)
+        result = run_preset(configs("SOL"), Busy(), store, now_ms=NOW)
+    assert result.exit_code == ExitCode.OK
+    assert len(beats) >= 3 and beats == sorted(beats) and len(set(beats)) == len(beats)  # each a later time

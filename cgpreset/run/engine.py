@@ -15,7 +15,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -69,13 +69,21 @@ INCREMENTAL_EMPTY_REASON = ("API returned no rows (code 0) for a window that hol
 STOPPED_REASON = "interrupted"
 
 
+#: Seconds between two heartbeats of a run whose workers are all busy: well within the 15 minutes
+#: after which another run takes a `running` row with a stale heartbeat for a killed run's.
+BEAT_EVERY_S = 60.0
+
+
 class Runner:
     """Runs planned series through a client into a store."""
 
     def __init__(self, client: Client, store: Store, *, concurrency: int = 8, budget: Budget | None = None,
                  now_ms: int | None = None, on_result: Callable[[SeriesResult], None] | None = None,
-                 first: Callable[[str], Any] | None = None, keep_raw: bool = False) -> None:
+                 first: Callable[[str], Any] | None = None, keep_raw: bool = False,
+                 beat: Callable[[], None] | None = None, beat_every: float | None = None) -> None:
         self.client = client
+        self.beat = beat  # says the run is alive (the runs row's heartbeat) while the workers are busy
+        self.beat_every = BEAT_EVERY_S if beat_every is None else beat_every
         self.first = first  # a sort key by series id that goes before the longest-first order
         self.keep_raw = keep_raw  # --keep-raw: every answer's page as it came, beside its typed rows
         self.store = store
@@ -218,6 +226,14 @@ class Runner:
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="cgpreset-run")
         try:
             futures = {i: pool.submit(one, plan.plans[i]) for i in order}
+            pending = set(futures.values())
+            while pending:  # a run silent for long (budget waits, retries) still says it is alive
+                done, pending = wait(pending, timeout=self.beat_every, return_when=FIRST_EXCEPTION)
+                if any(f.exception() is not None for f in done):
+                    break
+                if pending and self.beat is not None:
+                    with contextlib.suppress(CgPresetError):  # the workers meet a failing store themselves
+                        self.beat()
             results = [futures[i].result() for i in range(len(plan.plans))]
         except BaseException:  # Ctrl-C: start nothing more; running requests end on their own
             self.budget.exhaust(STOPPED_REASON)
@@ -288,7 +304,8 @@ def run_preset(
     cursors = store.cursors()
     standing = budget.max_requests is not None or budget.time_left() is not None
     runner = Runner(client, store, concurrency=concurrency, budget=budget, now_ms=now, on_result=on_result,
-                    first=starved_first(store.runs(), cursors) if standing else None, keep_raw=keep_raw)
+                    first=starved_first(store.runs(), cursors) if standing else None, keep_raw=keep_raw,
+                    beat=lambda: store.heartbeat(run_id))
     try:
         if plan is None:
             results = [_refused(s, refused, budget) for s in series]
