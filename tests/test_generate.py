@@ -20,7 +20,7 @@ from cgpreset.cli import cli
 from cgpreset.errors import PlanError, UnsupportedPairError
 from cgpreset.generate.discovery import discover, load_snapshot
 from cgpreset.generate.resolver import is_perpetual
-from cgpreset.models.config import load_config
+from cgpreset.models.config import load_config, load_configs
 from cgpreset.models.preset import load_preset
 from cgpreset.plans import Plan
 from tests.conftest import FIXTURES, REPO
@@ -733,3 +733,27 @@ def test_the_diff_applies_with_git_apply_from_the_repo_root(ws: Path, monkeypatc
     assert _git(ws, "apply", "fix.patch").returncode == 0
     monkeypatch.chdir(ws)
     assert gen("--check").exit_code == 0  # applied, the configs are what generate writes
+
+
+# -- a layer without settings ---------------------------------------------------------------------
+
+
+def _with_layer(ws: Path, line: str) -> str:
+    """presets/sol.yaml with one more line under `layers:`; the preset's path."""
+    preset = ws / "presets" / "sol-plus.yaml"
+    text = (ws / "presets" / "sol.yaml").read_text()
+    preset.write_text(text.replace("\nlayers:\n", f"\nlayers:\n  {line}\n", 1))
+    return "presets/sol-plus.yaml"
+
+
+def test_a_layer_without_settings_is_written_as_an_empty_block_and_runs(ws: Path) -> None:
+    """A macro layer with nothing to set (`coinbase_premium: {}`) reaches every config as `{}`:
+    a bare `coinbase_premium:` is null, a layer the config does not run (as its own dump writes
+    one), so the run would leave it out."""
+    result = gen("--preset", _with_layer(ws, "coinbase_premium: {}"))
+    assert result.exit_code == 0, result.output
+    configs = load_configs([ws / "deploy"])
+    assert len(configs) == 10
+    for path, cfg in configs:
+        assert "  coinbase_premium: {}\n" in path.read_text()
+        assert "coinbase_premium" in cfg.layers.enabled(), path

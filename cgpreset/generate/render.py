@@ -152,7 +152,10 @@ def render_coin(
 
 
 def layer_block(name: str, settings: dict[str, Any]) -> str:
-    """One layer's block as the shipped partial writes them: its settings, one per line, inline values."""
+    """One layer's block as the shipped partial writes them: its settings, one per line, inline
+    values; `{}` for a layer without settings (a bare `name:` is null: a layer the config does not run)."""
+    if not settings:
+        return f"  {name}: {{}}\n"
     return f"  {name}:\n" + "".join(f"    {key}: {to_yaml(value)}\n" for key, value in settings.items())
 
 
