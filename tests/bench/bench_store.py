@@ -11,9 +11,9 @@ keeps the answers of closed windows, so it costs little CPU; a warm-up run fills
 anything is timed). Printed side by side: the first run's wall time (start-up included), the same
 requests sent one at a time (a plain HTTP loop, as curl would send them), the client's CPU per
 stored row (user+sys of the run-preset process, start-up included, its modules byte-compiled as
-an install leaves them), bytes per row on disk, the
-run-preset process's own peak RSS, the emulator's CPU while it served the run, and the requests
-of a second (incremental) run.
+an install leaves them), bytes per row on disk (the store's files over its rows, and each layer
+table with its indexes, from dbstat on a VACUUMed copy), the run-preset process's own peak RSS,
+the emulator's CPU while it served the run, and the requests of a second (incremental) run.
 
 sol-analyst differs in one measured way: its 372 requests are more than a Standard key's 300 a
 minute. At that budget the run waits for the window once (63-64 s, 54 s of it waiting), and a loop
@@ -46,20 +46,22 @@ window, whose closed bars the emulator then recomputed (3.5 s of its CPU a run; 
 Measured 2026-12-08 after fd77d39 and lazy metrics (load ~0.9):
 - sol: first run 1.61 s (the run itself 1.10 s), one at a time 13.6 s (8.4x), 11.4 us/row
   (11.7 before byte-compiling the modules here), 49.1 bytes/row, 145 MB, 51 requests for 51 series.
-- sol-analyst: first run 3.34 s (2.85 s), one at a time 38.2 s (11.5x), 7.5 us/row, 51.8 bytes/row,
-  326 MB, 131 requests for 131 series; at the Standard budget 63.7 s (54.2 s of it waiting), no
+- sol-analyst: first run 3.34 s (2.85 s), one at a time 38.2 s (11.5x), 7.5 us/row, 51.8 bytes/row
+  (each layer table 21.9 to 59.7, data_price the widest), 326 MB, 131 requests for 131 series; at the Standard budget 63.7 s (54.2 s of it waiting), no
   rate-limit answer.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import json
 import math
 import os
 import resource
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -81,6 +83,7 @@ SUBSCRIPTION = "/api/user/account/subscription"
 CPU_US_PER_ROW = 12
 SPEEDUP = 8
 BYTES_PER_ROW = 80
+MIN_TABLE_ROWS = 1000
 TIMEOUT_S = 900
 STANDARD_PER_MINUTE = Plan.STANDARD.rate_per_minute
 ANALYST_SLACK_S = 10  # the requests past the window, the limiter's 1 s margin, start-up
@@ -182,6 +185,26 @@ def _store_bytes(db: Path) -> int:
     return sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
 
 
+def _bytes_per_table(db: Path) -> dict[str, tuple[int, float]]:
+    """Every layer table of a VACUUMed copy of the store: (rows, bytes per row, its indexes
+    included), from SQLite's dbstat; tables under MIN_TABLE_ROWS rows are left out (one 4 KiB page
+    over a few rows says nothing)."""
+    copy = db.with_name("measured.db")
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        con.execute("VACUUM INTO ?", (str(copy),))
+    out = {}
+    with contextlib.closing(sqlite3.connect(copy)) as con:
+        tables = [t for (t,) in con.execute("SELECT name FROM sqlite_master "
+                                            "WHERE type = 'table' AND name LIKE 'data_%'")]
+        for table in sorted(tables):
+            rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            size = con.execute("SELECT sum(pgsize) FROM dbstat WHERE name IN (SELECT name FROM sqlite_master "
+                               "WHERE tbl_name = ?)", (table,)).fetchone()[0]
+            if rows >= MIN_TABLE_ROWS:
+                out[table] = (rows, size / rows)
+    return out
+
+
 def _generate(emu: Any, preset: str, configs: Path) -> None:
     """`cgpreset generate` of a shipped preset to the shipped watchlist's coins."""
     proc, _, _, _ = _cgpreset(emu, "generate", "--preset", str(REPO / "presets" / preset), "--out", str(configs))
@@ -210,6 +233,8 @@ def test_bench_work_unit(tmp_path: Path, case: Case) -> None:
     us_per_row = first["cpu"] / rows * 1e6
     speedup = seq["wall"] / first["wall"]
     bytes_per_row = _store_bytes(db) / rows
+    tables = _bytes_per_table(db)
+    widest = max(tables, key=lambda t: tables[t][1])
     budget = f"key budget {case.key_budget}/min" if case.key_budget else f"Standard's {STANDARD_PER_MINUTE}/min"
     print(_table([
         ("work unit", f"{case.preset}: {len(list(configs.glob('*.yaml')))} configs, {series} series, "
@@ -220,6 +245,8 @@ def test_bench_work_unit(tmp_path: Path, case: Case) -> None:
         ("client CPU per stored row", f"{us_per_row:.1f} us (user+sys {first['cpu']:.2f} s, start-up included; "
                                       f"target <= {CPU_US_PER_ROW})"),
         ("bytes per row on disk", f"{bytes_per_row:.1f} ({_store_bytes(db)} bytes; target <= {BYTES_PER_ROW})"),
+        ("bytes per row, each layer table", f"{min(b for _, b in tables.values()):.1f} to {tables[widest][1]:.1f} "
+                                            f"({widest}) over {len(tables)} tables; target <= {BYTES_PER_ROW} each"),
         ("peak RSS (the run-preset process)", f"{first['rss'] / 1e6:.0f} MB"),
         ("emulator CPU (this process)", f"{first['emulator_cpu']:.2f} s during the first run, on the same 2 cores"),
         ("second run", f"{second['requests']} requests for {series} series, {second['wall']:.2f} s "
@@ -229,6 +256,7 @@ def test_bench_work_unit(tmp_path: Path, case: Case) -> None:
     assert seq["data_requests"] == first["data_requests"]
     assert second["requests"] <= series
     assert bytes_per_row <= BYTES_PER_ROW
+    assert {t: b for t, (_, b) in tables.items() if b > BYTES_PER_ROW} == {}
     assert speedup >= SPEEDUP
     assert us_per_row <= CPU_US_PER_ROW
 
