@@ -303,6 +303,18 @@ def test_plan_problems_name_the_preset_field() -> None:
     assert plan_problems(fine, Plan.STARTUP) == ["layers.funding.interval: 1m is below the startup plan's floor (30m)"]
 
 
+def test_a_layer_above_the_plan_is_named_once_not_as_an_interval_problem() -> None:
+    """cvd needs Startup: on Hobbyist its 4h interval is not 'below the floor (4h)' as well."""
+    from cgpreset.layers import spec
+    from cgpreset.models.layers import preset_block_model
+
+    cvd = preset_block_model(spec("cvd"))(exchange_list=["Binance", "OKX"])
+    at_4h = PRESET.model_copy(update={"interval": "4h",
+                                      "layers": PRESET.layers.model_copy(update={"cvd": cvd})})
+    assert plan_problems(at_4h, Plan.HOBBYIST) == ["layers.cvd: needs the startup plan or higher (this is hobbyist)"]
+    assert plan_problems(at_4h, Plan.STARTUP) == []
+
+
 def test_resolution_is_deterministic_and_serialisable() -> None:
     a = _resolve({"top": 10, "pin": ["SOL"]}).as_dict()
     b = _resolve({"top": 10, "pin": ["SOL"]}).as_dict()

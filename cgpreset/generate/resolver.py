@@ -132,6 +132,8 @@ def plan_problems(preset: Preset, plan: Plan) -> list[str]:
             problems.append(f"layers.{name}: needs the {spec(name).min_plan.value} plan or higher "
                             f"(this is {plan.value})")
     for name, where, interval in preset.layer_intervals():
+        if not plan.at_least(spec(name).min_plan):
+            continue  # said above: the floor of a plan that cannot serve the layer says nothing
         if not spec(name).allows(plan, interval):
             problems.append(
                 f"{where}: {interval} is below the {plan.value} plan's floor ({spec(name).floor_for(plan)})"
