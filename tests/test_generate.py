@@ -757,3 +757,13 @@ def test_a_layer_without_settings_is_written_as_an_empty_block_and_runs(ws: Path
     for path, cfg in configs:
         assert "  coinbase_premium: {}\n" in path.read_text()
         assert "coinbase_premium" in cfg.layers.enabled(), path
+
+
+def test_a_preset_layer_with_no_settings_at_all_is_refused_naming_it(ws: Path) -> None:
+    """`coinbase_premium:` with nothing after it (a `{}` forgotten) is refused, not dropped from
+    every config without a word."""
+    result = gen("--preset", _with_layer(ws, "coinbase_premium:"))
+    assert result.exit_code == 2, result.output
+    assert "sol-plus.yaml" in result.output and "coinbase_premium: no settings given: write " \
+        "`coinbase_premium: {}` for its defaults, or remove the line to leave the layer out" in result.output
+    assert not (ws / "deploy").exists()

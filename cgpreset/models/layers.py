@@ -92,6 +92,20 @@ class LayersBase(_LayersMixin, _Strict):
 class PresetLayersBase(_LayersMixin, _Strict):
     """The layers of a preset; names are the catalogue's."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bare_layer(cls, data: Any) -> Any:
+        """A preset's `name:` with nothing after it (YAML null) is refused, not taken to leave the
+        layer out: a `{}` forgotten would drop a layer from every config without a word. (A
+        config's null is a layer it does not run: its own dump writes that.)"""
+        if isinstance(data, Mapping):
+            bare = [str(name) for name, block in data.items() if block is None]
+            if bare:
+                raise PydanticCustomError(
+                    "bare_layer", "{names}: no settings given: write `{first}: {}` for its defaults, or "
+                    "remove the line to leave the layer out", {"names": ", ".join(bare), "first": bare[0]})
+        return data
+
 
 def _interval_field() -> tuple[Any, Any]:
     return (Interval | None, Field(default=None, description="overrides the config interval"))
