@@ -652,12 +652,6 @@ def test_emulator_hobbyist_key_fails_on_a_1h_preset(ws: Path) -> None:
     from cgpreset.emulator import serve
 
     # 30 requests a minute on Hobbyist: rank only the first 12 supported coins (one call each).
-
-
-    # 30 requests a minute on Hobbyist: rank only the first 12 supported coins (one call each).
-    # 30 requests a minute on Hobbyist: rank only the first 12 supported coins (one call each).
-
-    # 30 requests a minute on Hobbyist: rank only the first 12 supported coins (one call each).
     (ws / "presets" / "watchlist.yaml").write_text("top: 10\ncandidates: 12\npin: [SOL]\n", encoding="utf-8")
     with serve(plan="hobbyist", seed=7) as emu:
         env = {"CGPRESET_BASE_URL": emu.base_url, "COINGLASS_API_KEY": emu.api_key}
@@ -767,3 +761,19 @@ def test_a_preset_layer_with_no_settings_at_all_is_refused_naming_it(ws: Path) -
     assert "sol-plus.yaml" in result.output and "coinbase_premium: no settings given: write " \
         "`coinbase_premium: {}` for its defaults, or remove the line to leave the layer out" in result.output
     assert not (ws / "deploy").exists()
+
+
+def test_a_plan_set_by_cgpreset_plan_is_named_as_such_not_as_the_keys_answer(ws: Path) -> None:
+    """CGPRESET_PLAN states the key's plan instead of a lookup: a refusal and the --json document
+    say where the plan came from."""
+    from cgpreset.emulator import serve
+
+    with serve(plan="standard", seed=7) as emu:
+        env = {"CGPRESET_BASE_URL": emu.base_url, "COINGLASS_API_KEY": emu.api_key, "CGPRESET_PLAN": "hobbyist"}
+        refused = run("generate", "--out", "deploy", env=env)
+        env["CGPRESET_PLAN"] = "startup"
+        made = run("generate", "--out", "deploy", "--json", env=env)
+    assert refused.exit_code == 2 and "(plan hobbyist: CGPRESET_PLAN;" in refused.stderr, refused.stderr
+    assert "detected from the key" not in refused.stderr
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["plan"] == {"name": "startup", "source": "CGPRESET_PLAN"}

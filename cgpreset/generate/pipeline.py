@@ -85,6 +85,7 @@ class SnapshotSource:
 
     snapshot: Snapshot
     origin: str  # "discovered" or the file it was read from
+    plan_source: str = "detected from the key"  # a discovered snapshot's plan: how the client knew it
 
     @property
     def discovered(self) -> bool:
@@ -126,7 +127,7 @@ def get_snapshot(
     key_plan = api.plan()
     # Check the preset against the key's plan before spending budget on the ranking calls.
     if not plan_override or plan_override == "auto":
-        check_plan(inputs, PlanChoice(key_plan, "detected from the key"))
+        check_plan(inputs, PlanChoice(key_plan, _key_plan_source(api)))
     snap = discover(api, ranking=wl.top is not None, candidates=wl.candidates, plan=key_plan,
                     source=source or _client_source(api))
     ranking = snap.ranking
@@ -135,7 +136,13 @@ def get_snapshot(
         raise MalformedResponseError(
             f"the open-interest ranking ({ranking.source}) has {len(ranking.coins)} coin(s), fewer than top "
             f"({wl.top}): an incomplete answer; nothing written")
-    return SnapshotSource(snap, "discovered")
+    return SnapshotSource(snap, "discovered", _key_plan_source(api))
+
+
+def _key_plan_source(api: Any) -> str:
+    """How the client knows the key's plan: CGPRESET_PLAN when that sets it, else the API told it."""
+    settings = getattr(api, "settings", None)
+    return "CGPRESET_PLAN" if getattr(settings, "plan", "auto") != "auto" else "detected from the key"
 
 
 def _client_source(api: Any) -> str | None:
@@ -160,7 +167,7 @@ def choose_plan(override: str | None, inputs: Inputs, src: SnapshotSource) -> Pl
     if override and override != "auto":
         return PlanChoice(Plan(override), "--plan")
     if src.snapshot.meta.plan is not None:
-        how = "detected from the key" if src.discovered else f"recorded in {src.origin}"
+        how = src.plan_source if src.discovered else f"recorded in {src.origin}"
         return PlanChoice(src.snapshot.meta.plan, how)
     return PlanChoice(inputs.preset.plan, f"the preset's plan ({inputs.preset_where})")
 
