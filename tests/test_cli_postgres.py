@@ -60,7 +60,7 @@ def test_every_store_command_works_on_postgresql_and_never_shows_the_password(
     dry = invoke(["run-preset", str(cfgs), "--dry-run"], env)
     assert dry.exit_code == 0 and "11 series, 11 requests" in dry.stdout
     quiet = invoke(["health", str(cfgs)], env)
-    assert quiet.exit_code == 0 and "stream: no stream has run against this store" in quiet.stdout
+    assert quiet.exit_code == 0 and "stream: no stream has run against postgresql://" in quiet.stdout
     streamed = invoke(["stream", "--config", str(cfgs), "--max-events", "3", "--store"], env)
     assert streamed.exit_code == 0, streamed.output
     live = invoke(["health", str(cfgs)], env)

@@ -62,7 +62,7 @@ def test_all_ok_signs_off(tmp_path: Path) -> None:
     assert text.splitlines()[0].split() == ["coin", "layer", "endpoint", "outcome", "plan", "latency", "last",
                                             "bar", "note"]
     assert health_summary(report) == ["plan: standard | rate budget: 300/min, used this minute: 12",
-                                      "stream: no stream has run against this store",
+                                      f"stream: no stream has run against {(tmp_path / 'none.db').as_posix()}",
                                       "5/5 shots ok — signed off"]
     assert not (tmp_path / "none.db").exists()
 

@@ -31,7 +31,7 @@ from cgpreset.run.freshness import FreshnessReport
 from cgpreset.run.outcome import EMPTY, EMPTY_REASON, FAILED, OK, Outcome
 from cgpreset.run.series import Series, expand, floor_problems
 from cgpreset.store import stream_liveness as _stored_liveness
-from cgpreset.store.dsn import StoreLocation
+from cgpreset.store.dsn import StoreLocation, display
 
 SCHEMA = "cgpreset.health/1"
 
@@ -77,6 +77,7 @@ class HealthReport:
     problems: list[str] = field(default_factory=list)  # `file: field: problem` against the key's plan
     source: str | None = None  # "emulator" or the API's host (run.source)
     freshness: FreshnessReport | None = None  # the store's data, when a store was named (`--store`)
+    store: str | None = None  # the store the stream's liveness was read from, as messages name it
 
     @property
     def stale(self) -> bool:
@@ -172,17 +173,20 @@ def run_health(configs: Sequence[tuple[Path, CoinConfig]], client: Client, *,
     `freshness` (the store's, read before) joins the verdict."""
     now = wall_ms() if now_ms is None else now_ms
     liveness = stream_liveness(store_path) if store_path is not None else None
+    store = None if store_path is None else display(store_path)
     try:
         plan = client.plan()
     except ApiError as exc:
-        return HealthReport([], None, None, None, now, liveness, error=exc, source=source, freshness=freshness)
+        return HealthReport([], None, None, None, now, liveness, error=exc, source=source, freshness=freshness,
+                            store=store)
     planned = plan_shots(configs, plan)
     if on_plan is not None:  # progress: the requests to expect
         on_plan(len(planned), plan)
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="cgpreset-health") as pool:
         shots = list(pool.map(lambda p: fire(client, p[0], p[1], now), planned))
     return HealthReport(shots, plan, client.rate_max, client.rate_used, now,
-                        liveness, problems=floor_problems(configs, plan), source=source, freshness=freshness)
+                        liveness, problems=floor_problems(configs, plan), source=source, freshness=freshness,
+                        store=store)
 
 
 def stream_liveness(store: StoreLocation) -> dict[str, Any] | None:

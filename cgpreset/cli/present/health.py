@@ -40,7 +40,7 @@ def health_summary(report: HealthReport) -> list[str]:
         lines.append(f"plan: {d['plan']} | rate budget: {d['rate_per_minute']}/min, used this minute: {used}")
     live = report.liveness
     if live is None:
-        lines.append("stream: no stream has run against this store")
+        lines.append(f"stream: no stream has run against {report.store or 'this store'}")
     else:
         age = live.get("last_event_age_s")
         lines.append(
