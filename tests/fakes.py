@@ -116,6 +116,9 @@ class FakeLimiter:
     def wall_waited(self) -> float:
         return self.wall_waited_seconds
 
+    def seconds_for(self, n: int) -> float:
+        return 0.0
+
 
 class FakeClient:
     """Answers like CoinGlass from generated data; `fail` maps endpoint id -> exception to raise.

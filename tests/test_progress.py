@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cgpreset.api.client import ClientStats
 from cgpreset.api.ratelimit import RateLimiter
@@ -27,6 +29,9 @@ class Pace:
     def wall_waited(self) -> float:
         return self.wall_waited_seconds
 
+    def seconds_for(self, n: int) -> float:
+        return 0.0
+
 
 def test_progress_counts_requests_with_eta_at_the_rate_in_force() -> None:
     stats, clock, lines, pace = ClientStats(), FakeClock(), [], Pace(300)
@@ -43,13 +48,50 @@ def test_progress_counts_requests_with_eta_at_the_rate_in_force() -> None:
     assert progress.line() == "run-preset: 150/600 requests, ETA 7m at 60/min, 12.5s waiting for the rate budget"
 
 
+def test_the_eta_waits_for_the_window_when_the_budget_is_spent() -> None:
+    """296 of 300 starts in the first seconds: the other 135 cannot all start before the window's
+    oldest starts leave it (61 s after them), whatever 135 requests at 300/min would take."""
+    clock = FakeClock()
+    limiter = RateLimiter(300, clock=clock, sleep=clock.sleep)
+    stats = ClientStats()
+    progress = RequestProgress("run-preset", stats.as_dict, limiter, clock=clock)
+    progress.expect(431)
+    for _ in range(296):
+        limiter.acquire()
+    stats.add(requests=296)
+    clock.sleep(8.0)
+    assert limiter.seconds_for(4) == 0.0 and limiter.seconds_for(5) == 53.0
+    assert progress.figures()[2] == 53.0  # not 27 s, the 135 requests at 300/min
+    clock.sleep(60.0)  # the window has emptied: the rate in force bounds it again
+    assert progress.figures()[2] == 135 / 300 * 60
+
+
+@settings(max_examples=200, deadline=None)
+@given(starts=st.lists(st.floats(0, 120), max_size=40), limit=st.integers(1, 12), n=st.integers(0, 30))
+def test_seconds_for_is_when_acquire_would_let_the_last_start(starts: list[float], limit: int, n: int) -> None:
+    """Whatever the window holds: acquiring n more on a clock moved only by the waits ends exactly
+    seconds_for(n) later."""
+    clock = FakeClock()
+    limiter = RateLimiter(limit, clock=clock, sleep=clock.sleep)
+    origin = clock()
+    for at in sorted(starts):
+        clock.sleep(max(0.0, origin + at - clock()))
+        limiter.acquire()
+    expected, before = limiter.seconds_for(n), clock()
+    for _ in range(n):
+        limiter.acquire()
+    assert clock() - before == pytest.approx(expected)
+
+
 def test_the_rate_in_force_is_the_keys_advertised_one_times_the_share() -> None:
     limiter = RateLimiter(300)  # the plan's table says 300/min
     progress = RequestProgress("run-preset", ClientStats().as_dict, limiter)
     progress.expect(120)
     assert progress.rate_per_minute == 300
     limiter.observe(max_limit=60, used=1)  # the key's answer: 60/min
-    assert progress.rate_per_minute == 60 and progress.figures()[2] == 120.0
+    # 120 at 60/min: the window lets the 60th start 61 s on (the limiter's 1 s margin; one start of
+    # another process is in it), the 120th 122 s on, a little after 120 requests at 60/min
+    assert progress.rate_per_minute == 60 and progress.figures()[2] == pytest.approx(122.0, abs=0.01)
     limiter.configure(share=0.25)  # shard 0/4
     assert progress.rate_per_minute == 15 and progress.figures()[2] == 480.0
 

@@ -34,6 +34,10 @@ class Waits(Protocol):
         else its plan's, times this process's share)."""
         ...
 
+    def seconds_for(self, n: int) -> float:
+        """Seconds until `n` more requests could all have started, as the budget's window stands."""
+        ...
+
 
 class Client(Protocol):
     """A CoinGlass client as the run engine, its budget and `health` use it."""

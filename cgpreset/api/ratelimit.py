@@ -193,6 +193,23 @@ class RateLimiter:
             ongoing = max(0.0, self._clock() - self._wait_since) if self._waiters else 0.0
             return self.wall_waited_seconds + ongoing
 
+    def seconds_for(self, n: int) -> float:
+        """Seconds from now until `n` more requests could all have started, as the window stands
+        (our starts and others' usage; none made meanwhile): 0 when the budget has room for them."""
+        with self._lock:  # a copy of the window; the walk below holds no lock
+            now = self._clock()
+            self._prune(now)
+            own, every = list(self._own), sorted((*self._own, *self._others))
+            cap, total, t = self.own_limit, self.limit, max(now, self._blocked_until)
+        for _ in range(max(0, n)):  # each start is at or after every earlier one: the logs stay sorted
+            if len(own) >= cap:
+                t = max(t, own[len(own) - cap] + self._span)
+            if len(every) >= total:
+                t = max(t, every[len(every) - total] + self._span)
+            own.append(t)
+            every.append(t)
+        return t - now
+
     def release(self) -> None:
         """A request has ended (answered or not): the probe is over."""
         with self._lock:

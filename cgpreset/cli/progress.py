@@ -80,7 +80,8 @@ class RequestProgress:
         waited = max(0.0, float(self.pace.wall_waited()) - self._waited_before)
         eta = None
         if self.total is not None and self.rate_per_minute:
-            eta = max(0, self.total - done) / self.rate_per_minute * 60
+            left = max(0, self.total - done)  # at the rate in force, and no sooner than the window lets them start
+            eta = max(left / self.rate_per_minute * 60, self.pace.seconds_for(left))
         return done, self.total, eta, waited
 
     def line(self) -> str:
