@@ -9,6 +9,7 @@ run reconnects and finishes; a server that stays away is exit 75. The processes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -196,6 +197,44 @@ def test_a_session_ended_inside_a_page_is_retried_whole_after_a_pause(pg_dsn: st
         assert ended == [True] and pauses == [0.5]
         assert (result.new_rows, result.cursor) == (2, 2 * H)
         assert store.count() == 4
+
+
+READS = {
+    "cursor": lambda store: store.cursor("oi/SOL/all/1h"),
+    "cursors": lambda store: store.cursors(),
+    "coverage": lambda store: {k: (c.spans, c.earliest) for k, c in store.coverage().items()},
+    "rows": lambda store: store.rows("oi/SOL/all/1h"),
+    "count": lambda store: store.count(),
+    "runs": lambda store: [r["id"] for r in store.runs()],
+    "known_plan": lambda store: store.known_plan(),
+    "sources": lambda store: store.sources(),
+}
+
+
+@pytest.mark.parametrize("read", READS)
+def test_a_session_ended_inside_a_read_is_read_again_after_a_pause(pg_dsn: str, monkeypatch: pytest.MonkeyPatch,
+                                                                   read: str) -> None:
+    """Its connection checked, then the session ended before the statement (a failover at that
+    instant): the read is tried again on a fresh connection, not a run failed with exit 75."""
+    pauses: list[float] = []
+    with PostgresStore(parse_dsn(pg_dsn), sleep=pauses.append) as store, _admin(pg_dsn) as admin:
+        store.start_run()
+        write(store, [0, H, 2 * H], closed_upto=H)
+        expected = READS[read](store)
+        real = PostgresStore._on_main
+        ended: list[bool] = []
+
+        @contextlib.contextmanager
+        def main_once_ended(self: PostgresStore, doing: str, *, grace: bool = False) -> Iterator[Any]:
+            with real(self, doing, grace=grace) as db:
+                if not ended:
+                    ended.append(admin.execute("SELECT pg_terminate_backend(%s)",
+                                               (db.info.backend_pid,)).fetchone()[0])
+                yield db
+
+        monkeypatch.setattr(PostgresStore, "_on_main", main_once_ended)
+        assert READS[read](store) == expected
+        assert ended == [True] and pauses == [0.5]
 
 
 def test_the_run_reconnects_after_its_sessions_are_ended_and_finishes_ok(

@@ -206,6 +206,7 @@ class PostgresStore(SharedStore):
 
     # -- cursors ---------------------------------------------------------------------------
 
+    @_reconnecting
     def cursor(self, series: str) -> int | None:
         """Open time of the series' last closed bar in the store, or None before the first run."""
         if self._version != SCHEMA_VERSION:
@@ -215,7 +216,15 @@ class PostgresStore(SharedStore):
                              "WHERE s.key = %s", (series,)).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
+    # Reads, and writes that may run twice (a retire marks the same series again): tried again on a
+    # fresh connection when the session ended between the connection's check and the statement.
     reset_cursor = _reconnecting(SharedStore.reset_cursor)
+    coverage = _reconnecting(SharedStore.coverage)
+    cursors = _reconnecting(SharedStore.cursors)
+    positions = _reconnecting(SharedStore.positions)
+    rows = _reconnecting(SharedStore.rows)
+    count = _reconnecting(SharedStore.count)
+    retire = _reconnecting(SharedStore.retire)
 
     def _columns_of(self, db: Any) -> dict[str, tuple[str, ...]]:
         return found_tables(db)
@@ -378,6 +387,7 @@ class PostgresStore(SharedStore):
             db.execute("UPDATE runs SET plan = %s, plan_at = %s, max_limit = %s WHERE id = %s",
                        (plan, self._clock() if now_ms is None else now_ms, max_limit, run_id))
 
+    @_reconnecting
     def sources(self) -> list[str]:
         """Every source whose data the runs and stream runs recorded ("emulator" or an API host), sorted."""
         if self._version != SCHEMA_VERSION:
@@ -390,6 +400,7 @@ class PostgresStore(SharedStore):
                                                             "WHERE source IS NOT NULL")}
             return sorted(found)
 
+    @_reconnecting
     def known_plan(self) -> KnownPlan | None:
         """The plan the latest run recorded, or None."""
         if self._version != SCHEMA_VERSION:
@@ -421,6 +432,7 @@ class PostgresStore(SharedStore):
         with self._on_main(_WRITE, grace=True) as db, db.transaction():
             db.execute("UPDATE runs SET exit_code = %s WHERE id = %s", (exit_code, run_id))
 
+    @_reconnecting
     def runs(self) -> list[dict[str, Any]]:
         if self._version != SCHEMA_VERSION:
             return []
