@@ -102,6 +102,7 @@ time: {field: time, unit: s}
 fields:
   - {name: premium, type: number, unit: USD, signed: true}
   - {name: premium_rate, type: number, unit: percent, signed: true}
+  - {name: coinbase_price, type: number, unit: USD, required: false}
 """,
     "sol_etf_flows": """
 name: sol_etf_flows
@@ -253,6 +254,10 @@ def test_scales_follow_the_unit_and_the_coin() -> None:
     premium = answer(layers.spec("own_premium"), limit=300)["data"]
     rates = [r["premium_rate"] for r in premium]
     assert min(rates) < 0 < max(rates) and all(abs(x) < 0.2 for x in rates)
+    btc = COIN_BY_CODE["BTC"]
+    for r in premium[:-1]:  # a price is a level (BTC's: the series is the market's), the premium that rate of it
+        assert r["coinbase_price"] == pytest.approx(market.price(btc, r["time"] * 1000), rel=1e-4)
+        assert r["premium"] == pytest.approx(r["coinbase_price"] * r["premium_rate"] / 100, rel=1e-3, abs=1e-3)
 
 
 def test_checks_of_the_shipped_definitions_hold_when_served_from_them() -> None:

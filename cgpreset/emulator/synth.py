@@ -14,6 +14,10 @@ The unit sets the scale, the coin (and the share of its market the series covers
                           forming bar so far); as an OHLC level: the coin's open interest
     index                 around 25-75            none       around 1
 
+Two USD fields are levels, by name: a `price` one (coinbase_price, price_usd) is the coin's price
+(the macro series': BTC's), and a signed `X` beside a percent `X_rate` is that rate of the row's
+price (a premium: its USD gap and the gap as a rate agree).
+
 Every other number is sent as a JSON number; `int` fields as whole numbers, `str` fields as the
 series' symbol (a snapshot's `exchange` as its exchange), `bool` as false, a list as the
 definition's nested rows (`detail`) or empty.
@@ -22,6 +26,7 @@ definition's nested rows (`detail`) or empty.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,6 +40,8 @@ from cgpreset.layers.definition import CHECK_FIELDS
 from cgpreset.plans import HOUR_MS, MINUTE_MS
 
 OHLC = ("open", "high", "low", "close")
+#: A USD field named as a price (coinbase_price, price_usd): a level, not an amount.
+PRICE_FIELD = re.compile(r"(?:^|_)price(?:_|$)")
 #: Units whose values add up over bars, exchanges and coins (the others are levels: averaged).
 AMOUNTS = frozenset({"USD", "coin", "count"})
 #: An OHLC bar's typical high/low excursion in one hour, as a fraction of its level, per unit.
@@ -61,6 +68,8 @@ class Shape:
     ohlc: FieldSpec | None  # the field whose unit the OHLC group takes (its `close`)
     long_short: tuple[tuple[str, str, str], ...]  # (prefix, long field, short field)
     ratio_of: dict[str, str]  # ratio field -> the long/short prefix it divides
+    prices: tuple[str, ...] = ()  # USD fields that are the coin's price
+    gap_of: tuple[tuple[str, str], ...] = ()  # (USD gap field, the percent rate field it is of the price)
 
 
 @lru_cache(maxsize=256)
@@ -72,7 +81,11 @@ def shape(spec: LayerSpec) -> Shape:
     pairs = tuple((p, p + LONG, p + SHORT) for p in prefixes if p + SHORT in by_name)
     ratio_of = {f.name: p for f in spec.fields if f.unit == "ratio"
                 for p, _, _ in pairs if f.name.startswith(p)}
-    return Shape(ohlc, pairs, ratio_of)
+    usd = [f for f in spec.fields if f.unit == "USD" and f.type == "number" and f.name not in OHLC]
+    prices = tuple(f.name for f in usd if PRICE_FIELD.search(f.name))
+    gaps = tuple((f.name, f.name + "_rate") for f in usd
+                 if f.signed and getattr(by_name.get(f.name + "_rate"), "unit", None) == "percent")
+    return Shape(ohlc, pairs, ratio_of, prices, gaps)
 
 
 def elapsed(t: int, step: int, now: int) -> float:
@@ -132,8 +145,13 @@ class RowMaker:
                 raw[f.name] = False
             elif f.type == "list":
                 raw[f.name] = self._nested(f, t, step, now)
+            elif f.name in self.shape.prices:
+                raw[f.name] = self.market.price(self.subject.coin, at)
             else:
                 raw[f.name] = self.amount(f, t, step, now) if f.unit in AMOUNTS else self.level(f, at)
+        for gap, rate in self.shape.gap_of:
+            price = next((raw[p] for p in self.shape.prices), None) or self.market.price(self.subject.coin, at)
+            raw[gap] = price * raw[rate] / 100
         self._sums(raw)
         return {f.name: number(raw[f.name], f) if f.type in ("number", "int") else raw[f.name]
                 for f in self.spec.fields}
