@@ -33,7 +33,7 @@ class ExitCode(IntEnum):
     FINDINGS = 1  # ran, but a check failed, data is missing, or --check found drift
     USAGE = 2  # bad usage, config or input
     API = 3  # the API refused or was unreachable (auth, plan, network after retries)
-    TEMPFAIL = 75  # the store failed for now: try again later (EX_TEMPFAIL of sysexits.h)
+    TEMPFAIL = 75  # the store (or a Pushgateway) failed for now: try again later (EX_TEMPFAIL of sysexits.h)
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports a process killed by it)
     OUTPUT_CLOSED = 141  # stdout's reader went away, e.g. `| head` (128 + SIGPIPE)
     TERMINATED = 143  # SIGTERM: a CI timeout, `kill`, systemd (128 + SIGTERM)
@@ -84,6 +84,14 @@ class PlanMismatchError(ConfigError):
 
 class OutputError(CgPresetError):
     """An output (stdout, a report) cannot be written: disk full, device error."""
+
+
+class PushUnavailableError(OutputError):
+    """A Pushgateway that could not be reached or failed (a timeout, a refused connection, HTTP 5xx):
+    the run's data is stored, and a run again later pushes again (exit 75: retry). A gateway that
+    refuses the push itself (HTTP 4xx: a wrong path, credentials) stays an OutputError (exit 2)."""
+
+    exit_code = ExitCode.TEMPFAIL
 
 
 class StoreUnavailableError(CgPresetError):

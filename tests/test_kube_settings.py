@@ -147,3 +147,21 @@ def test_cron_ranges_steps_and_weekdays() -> None:
     for bad in ("* * *", "a * * * *", "5-1 * * * *", "* 24 * * *", "0 0 * 1 *"):
         with pytest.raises(CronError):
             period_seconds(bad)
+
+
+@pytest.mark.parametrize("url", ["https://ops:s3cretPW@pgw.example:9443/x", "https://ops@pgw.example"])
+def test_a_pushgateway_url_with_credentials_is_refused_and_never_echoed(ws: Path, url: str) -> None:  # noqa: F811
+    """The base is committed: its CronJob env, NetworkPolicy and alerts' text would carry the
+    password. The README's overlay takes the whole URL from the Secret instead."""
+    result = gen("--kubernetes", "--pushgateway", url)
+    assert result.exit_code == ExitCode.USAGE
+    assert "carries credentials" in result.stderr and "s3cretPW" not in result.output
+    assert not (ws / "deploy").exists()
+    assert gen("--kubernetes").exit_code == 0  # a base recorded by hand with them is refused too
+    recorded = ws / "deploy" / "kubernetes" / "cgpreset-base.yaml"
+    text = recorded.read_text(encoding="utf-8")
+    recorded.write_text(text.replace("http://prometheus-pushgateway", "http://ops:s3cretPW@prometheus-pushgateway"),
+                        encoding="utf-8")
+    again = gen()
+    assert again.exit_code == ExitCode.USAGE and "pushgateway: http://ops:<redacted>@" in again.stderr
+    assert "s3cretPW" not in again.output

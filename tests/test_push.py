@@ -5,9 +5,11 @@ is down, refuses or never answers is one `Error:` line, never a traceback or a h
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import socket
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -109,21 +111,50 @@ def test_groups_that_are_not_ours_stay(tmp_path: Path, gateway: str, emu_env: di
                                    (("job", "cgpreset-run"), ("shard", "all"))}
 
 
-def test_a_gateway_that_is_down_is_one_error_line_and_exit_2_after_the_report(
+def test_a_gateway_that_is_down_is_one_error_line_and_exit_75_after_the_report(
         tmp_path: Path, emu_env: dict[str, str]) -> None:
+    """The data is stored; a run again later pushes again: 75, which the podFailurePolicy retries
+    (2 would fail the whole Indexed Job, every shard's pod, for one gateway blip)."""
     cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
     url = f"http://ops:s3cret-pass@127.0.0.1:{_refused_port()}"
     prom = tmp_path / "m.prom"
     result = invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "s.db"), "--json", "--metrics", str(prom),
                      "--pushgateway", url], emu_env)
-    assert result.exit_code == 2
+    assert result.exit_code == 75
     assert json.loads(result.stdout)["exit_code"] == 0  # the report is out, whole
     (line,) = [x for x in result.stderr.splitlines() if not x.startswith("note: ")]  # a new store is noted
     assert line.startswith(f"Error: metrics not pushed: pushgateway http://ops:<redacted>@{url.rpartition('@')[2]}: ")
     assert "refused" in line.lower() and "s3cret" not in result.output
     assert "cgpreset_run_exit_code" in prom.read_text(encoding="utf-8")  # the file went out all the same
     with sqlite3.connect(tmp_path / "s.db") as db:  # the run's row says what the process said
-        assert db.execute("SELECT exit_code FROM runs ORDER BY id DESC LIMIT 1").fetchone() == (2,)
+        assert db.execute("SELECT exit_code FROM runs ORDER BY id DESC LIMIT 1").fetchone() == (75,)
+
+
+class _Refusing(http.server.BaseHTTPRequestHandler):
+    """A gateway that refuses every push: a wrong path or credentials (HTTP 401)."""
+
+    def do_PUT(self) -> None:  # noqa: N802 - http.server's name
+        self.send_response(401, "Unauthorized")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_gateway_that_refuses_the_push_is_exit_2(tmp_path: Path, emu_env: dict[str, str]) -> None:
+    """Running again cannot help a push the gateway refuses (HTTP 4xx): a config error."""
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "s.db"), "--pushgateway", url], emu_env)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == f"Error: metrics not pushed: pushgateway {url}: HTTP 401 Unauthorized"
 
 
 def test_a_run_with_findings_keeps_its_exit_code_when_the_push_fails(
@@ -146,7 +177,7 @@ def test_a_gateway_that_never_answers_is_cut_by_the_timeout(tmp_path: Path, emu_
         silent.listen(8)  # the kernel completes the handshakes; nobody ever reads or answers
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         result = invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "s.db"), "--pushgateway", url], emu_env)
-    assert result.exit_code == 2
+    assert result.exit_code == 75
     errors = [line for line in result.stderr.splitlines() if not line.startswith("note: ")]  # a new store is noted
     assert errors == [f"Error: metrics not pushed: pushgateway {url}: timed out"]
 

@@ -104,8 +104,9 @@ def _exit(code: int, refused: object = None, *, metrics: Sequence[Delivery] = ()
     """Exit with the report's code; when the API refused everything, also one `Error:` line on stderr.
 
     `metrics` are delivered last, after the report is out: a metrics file that cannot be written
-    or a push the gateway did not take is one more `Error:` line each and exit 2 if the run itself
-    was ok, never a lost report.
+    or a push the gateway did not take is one more `Error:` line each, never a lost report; if the
+    run itself was ok, the exit is the failure's: 75 for a gateway unreachable or failing (a run
+    again later pushes again; the podFailurePolicy retries it), 2 otherwise.
     """
     lines, original = [], code
     if code == ExitCode.API and refused is not None:
@@ -118,7 +119,7 @@ def _exit(code: int, refused: object = None, *, metrics: Sequence[Delivery] = ()
             deliver()
         except OutputError as exc:
             lines.append(f"{failing}: {exc}")
-            code = code or OutputError.exit_code
+            code = code or exc.exit_code
     if record is not None and code != original:  # the run's row says what the process says
         record(code)
     if code:  # lines only ever come with a non-zero code

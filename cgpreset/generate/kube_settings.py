@@ -20,6 +20,7 @@ from cgpreset._yaml import MAX_FILE_BYTES, load_text, read_yaml
 from cgpreset.errors import ConfigError, UsageError
 from cgpreset.generate.cron import CronError, period_seconds
 from cgpreset.generate.writer import is_generated
+from cgpreset.redact import redact_url
 
 KUBE_DIR = "kubernetes"
 SETTINGS_FILE = "cgpreset-base.yaml"
@@ -81,10 +82,17 @@ def _image(value: object) -> str:
 
 
 def _pushgateway(value: object) -> str:
+    """The base's Pushgateway URL. One that carries credentials is refused (and never echoed): the
+    base is committed, and the URL goes into the CronJob's env, the NetworkPolicy and the alerts'
+    text; a gateway behind basic auth gets CGPRESET_PUSHGATEWAY from a Secret (README)."""
     text = str(value)
     if text == OFF:
         return OFF
     parts = urlsplit(text)
+    if "@" in parts.netloc:
+        raise ValueError(f"{redact_url(text)} carries credentials, which the base would write into committed "
+                         "manifests: give the URL without them and set CGPRESET_PUSHGATEWAY (with them) from a "
+                         "Secret in your overlay (README: Deploy)")
     try:
         port = parts.port
     except ValueError:

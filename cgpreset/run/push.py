@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from prometheus_client import CollectorRegistry, delete_from_gateway, push_to_gateway
 from prometheus_client.exposition import default_handler
 
-from cgpreset.errors import OutputError
+from cgpreset.errors import OutputError, PushUnavailableError
 from cgpreset.redact import redact, redact_url
 
 RUN_JOB = "cgpreset-run"
@@ -125,11 +125,14 @@ def _shards(gw: Gateway, job: str, timeout: float) -> list[str]:
 
 @contextmanager
 def _talking_to(gw: Gateway) -> Iterator[None]:
-    """Any failure talking to the gateway as one OutputError line (never a traceback)."""
+    """Any failure talking to the gateway as one line (never a traceback): PushUnavailableError
+    when trying again later can help (unreachable, timed out, HTTP 5xx), else OutputError."""
     try:
         yield
     except (OSError, ValueError, HTTPException) as exc:
-        raise OutputError(f"pushgateway {gw.shown}: {redact(_reason(exc), gw.password)}") from None
+        refused = isinstance(exc, urllib.error.HTTPError) and exc.code < 500
+        kind = OutputError if refused or isinstance(exc, ValueError) else PushUnavailableError
+        raise kind(f"pushgateway {gw.shown}: {redact(_reason(exc), gw.password)}") from None
 
 
 def _reason(exc: BaseException) -> str:
