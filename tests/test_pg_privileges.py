@@ -13,8 +13,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from cgpreset.generate.dashboard import dashboard, queries
 from cgpreset.layers import catalogue
+from cgpreset.models.config import load_configs
 from cgpreset.store.schema import views
+from tests.test_kube_monitoring import fill
 from tests.test_run_e2e import invoke, write_configs
 
 GRAFANA_QUERY = """
@@ -65,11 +68,15 @@ def test_a_role_with_create_and_temporary_runs_and_a_select_only_role_reads_the_
     assert refused.exit_code == 2 and "no permission" in refused.stderr, refused.output
     ran = invoke(["run-preset", str(cfgs), "--store", writer], emu_env)
     assert ran.exit_code == 0, ran.output
-    with psycopg.connect(writer, autocommit=True) as db:
+    with psycopg.connect(writer, autocommit=True) as db:  # the README's grants: the views, runs, stream_runs
         for view in (v.name for v in views(catalogue())):
             db.execute(f"GRANT SELECT ON {view} TO {urlsplit(reader).username}")
-    with psycopg.connect(reader) as db:
+        db.execute(f"GRANT SELECT ON runs, stream_runs TO {urlsplit(reader).username}")
+    layers = sorted({layer for _, cfg in load_configs([cfgs]) for layer in cfg.layers.enabled()})
+    with psycopg.connect(reader, autocommit=True) as db:
         rows = db.execute(GRAFANA_QUERY, {"from_ms": 0, "to_ms": 2**53}).fetchall()
         assert len(rows) == 3 * 24 + 1
+        for _title, sql in queries(dashboard(layers)):  # every panel of the dashboard, as Grafana's role
+            db.execute(fill(sql, "SOL", 0, 2**31)).fetchall()  # type: ignore[arg-type]
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             db.execute("SELECT count(*) FROM data_open_interest")
