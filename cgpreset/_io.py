@@ -149,9 +149,11 @@ def _token() -> str:
     return secrets.token_hex(8)
 
 
-def check_target(path: Path) -> None:
-    """OutputError if `path` cannot be a file we write: it is a directory or a symbolic link, or a
-    folder on the way to it is a file. Called before any work, so a run never ends on it."""
+def check_target(path: Path, *, new_folder: bool = False) -> None:
+    """OutputError if `path` cannot be a file we write: it is a directory or a symbolic link, a
+    folder on the way to it is a file, or its folder does not exist (unless `new_folder`: the
+    command makes it, as demo makes --out): a typo'd path never makes folders, it is one line.
+    Called before any work, so a run never ends on it."""
     if path.is_symlink():
         raise OutputError(f"{path}: is a symbolic link; refusing to replace it "
                           "(name the file it points to, or remove the link)")
@@ -162,6 +164,8 @@ def check_target(path: Path) -> None:
             if not folder.is_dir():
                 raise OutputError(f"{path}: {folder} is not a directory")
             break
+    if not new_folder and not path.parent.is_dir():
+        raise OutputError(f"{path}: the folder {path.parent} does not exist (create it first)")
 
 
 def _mode_of(path: Path) -> int | None:

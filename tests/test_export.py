@@ -80,7 +80,7 @@ def test_closed_only_leaves_out_the_forming_bar(db: Path) -> None:
 
 
 def test_parquet_round_trips_with_proper_types(db: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out" / "funding.parquet"
+    out = tmp_path / "funding.parquet"
     result = _invoke("funding", "--store", str(db), "--since", "3650d", "--format", "parquet", "--output", str(out))
     assert result.exit_code == 0, result.output
     assert result.stdout == ""

@@ -38,6 +38,7 @@ def test_run_metrics_are_written_even_when_a_layer_fails(tmp_path: Path, emulato
                                                           emu_env: dict[str, str]) -> None:
     cfgs = write_configs(tmp_path / "configs", coins=("SOL", "BTC"))
     prom = tmp_path / "textfile" / "cgpreset.prom"
+    prom.parent.mkdir()
     ok = invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "m.db"), "--metrics", str(prom)], emu_env)
     assert ok.exit_code == 0, ok.output
     first = parse(prom.read_text(encoding="utf-8"))

@@ -159,6 +159,19 @@ def test_each_output_flag_refuses_a_target_that_is_a_link(
 
 
 @pytest.mark.parametrize("command", WRITERS)
+def test_each_output_flag_refuses_a_folder_that_does_not_exist(
+        tmp_path: Path, store: Path, emu_env: dict[str, str], command: str) -> None:
+    """A typo'd textfile-collector path would be written where no collector looks: one line, exit
+    2, before any work, and no folder made (as a typo'd --store)."""
+    configs = write_configs(tmp_path / "configs", coins=("SOL",), history_days=1)
+    out = tmp_path / "missing" / "deeper" / "file.out"
+    result = WRITERS[command](out, store, configs, emu_env)
+    assert result.exit_code == ExitCode.USAGE
+    assert _only_error(result) == f"Error: {out}: the folder {out.parent} does not exist (create it first)"
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("command", WRITERS)
 @pytest.mark.parametrize("suffix", ["", "-wal", "-shm", "-journal"])
 def test_each_output_flag_refuses_the_store_and_its_side_files(
         tmp_path: Path, store: Path, emu_env: dict[str, str], command: str, suffix: str) -> None:

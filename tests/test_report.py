@@ -55,7 +55,7 @@ def _figures(html: str) -> dict[str, dict[str, object]]:
 
 def test_report_has_a_chart_per_coin_and_layer_with_verdicts(configs_dir: Path, tmp_path: Path) -> None:
     db = make_views_db(tmp_path / "s.db", coins=COINS, bars=BARS)
-    out = tmp_path / "r" / "report.html"
+    out = tmp_path / "report.html"
     result = write_report(load_configs([configs_dir]), db, out, source="emulator", now_ms=NOW)
     html = out.read_text()
     figures = _figures(html)

@@ -257,14 +257,16 @@ def text_width(default: int) -> int:
     return int(columns) if columns.isdigit() and int(columns) >= 20 else default
 
 
-def check_output(path: Path, flag: str, *, store: StoreLocation | None = None, inputs: Iterable[Path] = ()) -> None:
+def check_output(path: Path, flag: str, *, store: StoreLocation | None = None, inputs: Iterable[Path] = (),
+                 new_folder: bool = False) -> None:
     """Before any work: OutputError (exit 2) unless `path` can be written (not a directory or a
-    symbolic link) and is neither the SQLite store, nor one of its side files, nor one of the
-    `inputs` (configs): replacing any of those would destroy what the command reads."""
+    symbolic link, in a folder that exists unless `new_folder`) and is neither the SQLite store,
+    nor one of its side files, nor one of the `inputs` (configs): replacing any of those would
+    destroy what the command reads."""
     from cgpreset._io import check_target, refuse_overwrite
     from cgpreset.store.dsn import store_files
 
-    check_target(path)
+    check_target(path, new_folder=new_folder)
     protected = {p: "an input config" for p in inputs}
     refuse_overwrite(path, {**protected, **(store_files(store) if store is not None else {})}, flag=flag)
 

@@ -356,7 +356,7 @@ def demo(ctx: click.Context, app: App, out_dir: Path, store: str | None, concurr
         raise ConfigError(f"demo --store {display(location)}: the demo's store is an SQLite file, not a URL")
     configs_dir, store_path = out_dir / "configs", location
     report_path = out_dir / "report.html"
-    check_output(report_path, "the report", store=store_path)
+    check_output(report_path, "the report", store=store_path, new_folder=True)  # demo makes --out
     result = run_demo(demo_app.client, configs_dir=configs_dir, store_path=store_path,
                       concurrency=app.settings.concurrency, report_path=report_path)
     changed = sum(1 for c in result.generated.changes if c.status != "unchanged")
