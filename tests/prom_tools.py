@@ -57,7 +57,10 @@ def server() -> Iterator[str]:
     if path is None:
         unavailable(f"no {BINARY} binary (Debian: apt-get install {BINARY})")
         return
-    proc = subprocess.Popen([path, "--web.listen-address=127.0.0.1:0", "--web.enable-admin-api"],
+    # --persistence.file= (empty): in memory. Debian's binary defaults to the shared
+    # /var/lib/prometheus/pushgateway.data, so gateways of parallel tests loaded each other's groups.
+    proc = subprocess.Popen([path, "--web.listen-address=127.0.0.1:0", "--web.enable-admin-api",
+                             "--persistence.file="],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         address = None

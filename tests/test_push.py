@@ -77,6 +77,32 @@ def test_a_run_and_a_sign_off_are_pushed_under_their_jobs_and_read_back(
     assert emulator.api_key not in pgw.get(gateway, "/metrics")  # the key is in no metric
 
 
+def test_a_run_stopped_by_a_config_or_store_error_pushes_its_exit_code_beside_the_last_metrics(
+        tmp_path: Path, gateway: str, emu_env: dict[str, str]) -> None:
+    """CgpresetRunFailed (exit > 1) must see a broken config or a store that is down at once, not
+    two schedules later: such a run pushes its exit code and end time; the series' last values stay."""
+    cfgs = write_configs(tmp_path / "configs", coins=("SOL",))
+    env = {**emu_env, "CGPRESET_PUSHGATEWAY": gateway}
+    assert invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "s.db")], env).exit_code == 0
+    ours = {"job": "cgpreset-run", "shard": "all"}
+    before = scraped(gateway)
+    sol = cfgs / "sol.yaml"
+    sol.write_text(sol.read_text().replace("interval: 1h", "interval: 7h", 1))
+    broken = invoke(["run-preset", str(cfgs), "--store", str(tmp_path / "s.db")], env)
+    assert broken.exit_code == 2 and "interval" in broken.stderr
+    after = scraped(gateway)
+    assert pick(after, "cgpreset_run_exit_code", **ours) == [2]
+    ended = pick(after, "cgpreset_run_end_timestamp_seconds", **ours)[0]
+    assert ended > pick(before, "cgpreset_run_end_timestamp_seconds", **ours)[0]
+    assert pick(after, "cgpreset_series_age_bars", layer="funding", **ours) == \
+        pick(before, "cgpreset_series_age_bars", layer="funding", **ours)  # kept, not wiped
+    sol.write_text(sol.read_text().replace("interval: 7h", "interval: 1h", 1))
+    down = invoke(["run-preset", str(cfgs), "--store", f"postgresql://u:p@127.0.0.1:{_refused_port()}/db"], env)
+    assert down.exit_code == 75, down.output
+    assert pick(scraped(gateway), "cgpreset_run_exit_code", **ours) == [75]
+    assert pgw.groups(gateway) == {(("job", "cgpreset-run"), ("shard", "all"))}
+
+
 def test_a_shard_count_that_shrank_leaves_no_stale_group(tmp_path: Path, gateway: str,
                                                          emu_env: dict[str, str]) -> None:
     cfgs = write_configs(tmp_path / "configs", coins=("SOL", "BTC"))

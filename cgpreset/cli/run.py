@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -23,7 +24,7 @@ from cgpreset.cli.app import (
 )
 from cgpreset.cli.logs import quiet
 from cgpreset.clock import wall_ms
-from cgpreset.errors import ConfigError, ExitCode, OutputError
+from cgpreset.errors import CgPresetError, ConfigError, ExitCode, OutputError
 from cgpreset.plans import Plan
 from cgpreset.store import open_store
 from cgpreset.store.dsn import StoreLocation, display, store_location
@@ -146,6 +147,27 @@ def _deliveries(registry: Callable[[], CollectorRegistry], path: Path | None, ga
     return out
 
 
+@contextmanager
+def _stop_pushed(gateway: str | None, shard: Shard | None) -> Iterator[None]:
+    """A run that stops on an error before its report (a config, the key, the store: exit 2, 3 or
+    75) pushes its exit code and end time to `gateway` beside the group's last metrics, so
+    CgpresetRunFailed sees it at once (not two schedules later, as a run that never pushed)."""
+    try:
+        yield
+    except CgPresetError as exc:
+        if gateway is not None:
+            from cgpreset.run import push
+            from cgpreset.run.metrics import stopped_registry
+
+            index, count = (None, None) if shard is None else (shard.index, shard.count)
+            try:
+                push.push(stopped_registry(exc.exit_code, end_s=wall_ms() / 1000), gateway, job=push.RUN_JOB,
+                          index=index, count=count, timeout=push.TIMEOUT, add=True)
+            except OutputError as failed:  # the run's own error is the one that counts: said last
+                click.echo(f"Error: metrics not pushed: {failed}", err=True)
+        raise
+
+
 #: Seconds by which a shard delays its first request, at most (uniformly random).
 START_JITTER = 3.0
 
@@ -251,52 +273,53 @@ def run_preset_cmd(app: App, paths: tuple[Path, ...], as_json: bool, store: str 
 
     app.override(concurrency=concurrency)
     shard = _shard(app, shard_spec)
-    loaded = load_configs(list(paths))
-    configs = select_configs(loaded, coins=split_names(coins), layers=split_names(layers))
-    _check_sources(app, configs)
-    location = _location(app, store)
-    refuse_file_store_in_pod(location)
-    if metrics_path is not None:  # before the run, not after its data is fetched
-        check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in loaded])
     gateway = pushgateway or app.settings.pushgateway
-    if dry_run:
-        coverage, known = _peek(location)
-        rp = plan_preset(configs, plan=_dry_plan(app, configs, known), now_ms=wall_ms(), coverage=coverage,
-                         shard=shard, full_refresh=full_refresh, backfill_days=backfill_days)
-        if as_json:
-            click.echo(json.dumps(plan_json(rp), indent=2, sort_keys=True))
-        else:
-            print_tables(plan_table(rp))
-            click.echo(plan_summary(rp))
-        return
-    app.check_target()  # no key: exit 3 before the store is created
-    created = new_store(location, store)  # a missing folder is refused before any call
-    budget = Budget(max_requests=max_requests, deadline_s=deadline)
-    share = budget_share if budget_share is not None else 1 / shard.count if shard is not None else 1.0
-    # shards started at the same second: a random delay first, so they do not all probe at once
-    app.client.limiter.configure(share=share, jitter=START_JITTER if shard is not None and shard.count > 1 else 0)
-    budget.arm(app.client.clock)  # the plan lookup below is held to --deadline too
-    # The key's plan, and the configs checked against it, before the store is opened: configs the
-    # plan cannot serve are refused (exit 2) before a store file exists.
-    known = _peek(location, source=app.source, time_left=budget.time_left)[1]
-    key = key_plan(app.client, known=known, budget=budget, now_ms=wall_ms())
-    if key.plan is not None:
-        check_plan(configs, key.plan)
-    with open_store(location, time_left=budget.time_left) as st, \
-            show_progress("run-preset", app.client) as progress:
-        def on_plan(run_plan: RunPlan) -> None:  # the plan checks passed: the run starts
-            if created:
-                click.echo(f"note: {location} does not exist: creating a new store "
-                           f"({_backfill(run_plan, backfill_days)} of history to backfill)", err=True)
-            if progress is not None:
-                progress.expect_run(run_plan)
+    with _stop_pushed(None if dry_run else gateway, shard):  # a config, key or store error: its exit code
+        loaded = load_configs(list(paths))
+        configs = select_configs(loaded, coins=split_names(coins), layers=split_names(layers))
+        _check_sources(app, configs)
+        location = _location(app, store)
+        refuse_file_store_in_pod(location)
+        if metrics_path is not None:  # before the run, not after its data is fetched
+            check_output(metrics_path, "--metrics", store=location, inputs=[p for p, _ in loaded])
+        if dry_run:
+            coverage, known = _peek(location)
+            rp = plan_preset(configs, plan=_dry_plan(app, configs, known), now_ms=wall_ms(), coverage=coverage,
+                             shard=shard, full_refresh=full_refresh, backfill_days=backfill_days)
+            if as_json:
+                click.echo(json.dumps(plan_json(rp), indent=2, sort_keys=True))
+            else:
+                print_tables(plan_table(rp))
+                click.echo(plan_summary(rp))
+            return
+        app.check_target()  # no key: exit 3 before the store is created
+        created = new_store(location, store)  # a missing folder is refused before any call
+        budget = Budget(max_requests=max_requests, deadline_s=deadline)
+        share = budget_share if budget_share is not None else 1 / shard.count if shard is not None else 1.0
+        # shards started at the same second: a random delay first, so they do not all probe at once
+        app.client.limiter.configure(share=share, jitter=START_JITTER if shard is not None and shard.count > 1 else 0)
+        budget.arm(app.client.clock)  # the plan lookup below is held to --deadline too
+        # The key's plan, and the configs checked against it, before the store is opened: configs the
+        # plan cannot serve are refused (exit 2) before a store file exists.
+        known = _peek(location, source=app.source, time_left=budget.time_left)[1]
+        key = key_plan(app.client, known=known, budget=budget, now_ms=wall_ms())
+        if key.plan is not None:
+            check_plan(configs, key.plan)
+        with open_store(location, time_left=budget.time_left) as st, \
+                show_progress("run-preset", app.client) as progress:
+            def on_plan(run_plan: RunPlan) -> None:  # the plan checks passed: the run starts
+                if created:
+                    click.echo(f"note: {location} does not exist: creating a new store "
+                               f"({_backfill(run_plan, backfill_days)} of history to backfill)", err=True)
+                if progress is not None:
+                    progress.expect_run(run_plan)
 
-        result = run_preset(configs, app.client, st, key=key, concurrency=app.settings.concurrency,
-                            full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
-                            source=app.source, shard=shard, keep_raw=keep_raw, on_plan=on_plan,
-                            job=app.settings.job,
-                            retire="all" if coins is None and layers is None else "covered")
-        coverage = st.coverage() if metrics_path is not None or gateway is not None else {}
+            result = run_preset(configs, app.client, st, key=key, concurrency=app.settings.concurrency,
+                                full_refresh=full_refresh, backfill_days=backfill_days, budget=budget,
+                                source=app.source, shard=shard, keep_raw=keep_raw, on_plan=on_plan,
+                                job=app.settings.job,
+                                retire="all" if coins is None and layers is None else "covered")
+            coverage = st.coverage() if metrics_path is not None or gateway is not None else {}
 
     def record(code: int) -> None:
         if result.run_id is not None:

@@ -127,6 +127,17 @@ def _age_bars(r: SeriesResult, end_ms: int) -> float | None:
     return max(0.0, (end_ms - r.last_closed) / interval_ms(r.series.interval))
 
 
+EXIT_CODE_HELP = "Exit code of the latest run (0 ok, 1 findings, 2 config, 3 refused, 75 store or gateway down)."
+END_HELP = "When the latest run ended (Unix seconds)."
+
+
+def stopped_registry(exit_code: int, *, end_s: float) -> CollectorRegistry:
+    """A run-preset that ended before it had a result (a config, key or store error): its exit code
+    and end time only, pushed beside the group's last metrics (the series' stay as they were)."""
+    return registry_of([gauge("cgpreset_run_exit_code", EXIT_CODE_HELP, one(exit_code)),
+                        gauge("cgpreset_run_end_timestamp_seconds", END_HELP, one(end_s))])
+
+
 def run_registry(result: RunResult, *, coverage: Mapping[str, Coverage], end_s: float,
                  shards: int = 1) -> CollectorRegistry:
     """The metrics of one run-preset run that ended at `end_s` (Unix seconds).
@@ -148,11 +159,10 @@ def run_registry(result: RunResult, *, coverage: Mapping[str, Coverage], end_s: 
     return registry_of([
         gauge("cgpreset_run_source", "Where the latest run's data came from (emulator, or the API host).",
               [({"source": result.source}, 1.0)] if result.source else []),
-        gauge("cgpreset_run_exit_code", "Exit code of the latest run (0 ok, 1 findings, 3 refused).",
-              one(int(result.exit_code))),
+        gauge("cgpreset_run_exit_code", EXIT_CODE_HELP, one(int(result.exit_code))),
         gauge("cgpreset_run_start_timestamp_seconds", "When the latest run started (Unix seconds).",
               one(result.now_ms / 1000)),
-        gauge("cgpreset_run_end_timestamp_seconds", "When the latest run ended (Unix seconds).", one(end_s)),
+        gauge("cgpreset_run_end_timestamp_seconds", END_HELP, one(end_s)),
         gauge("cgpreset_run_duration_seconds", "Duration of the latest run.", one(t["seconds"])),
         gauge("cgpreset_run_requests", "HTTP requests the latest run made (retries included).", one(t["requests"])),
         gauge("cgpreset_run_retries", "Retried requests in the latest run.", one(t["retries"])),
@@ -226,7 +236,7 @@ def health_registry(report: HealthReport) -> CollectorRegistry:
               per_shot(lambda s: 1.0 if s.outcome == OK else 0.0)),
         gauge("cgpreset_health_shot_latency_seconds", "Latency of the layer's shot.",
               per_shot(lambda s: None if s.latency_ms is None else s.latency_ms / 1000)),
-        gauge("cgpreset_health_shot_last_bar_age_seconds", "Seconds since the shot's last bar opened.",
+        gauge("cgpreset_health_shot_last_bar_age_seconds", "Seconds since the shot's last closed bar opened.",
               per_shot(lambda s: None if s.last_bar is None else max(0.0, (report.now_ms - s.last_bar) / 1000))),
         gauge("cgpreset_stream_events", "Events of the latest stream run.", one(live.get("events"))),
         gauge("cgpreset_stream_events_per_minute", "Events per minute of the latest stream run.",

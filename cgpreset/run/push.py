@@ -25,7 +25,7 @@ from http.client import HTTPException
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from prometheus_client import CollectorRegistry, delete_from_gateway, push_to_gateway
+from prometheus_client import CollectorRegistry, delete_from_gateway, push_to_gateway, pushadd_to_gateway
 from prometheus_client.exposition import default_handler
 
 from cgpreset.errors import OutputError, PushUnavailableError
@@ -91,8 +91,10 @@ def stale(value: str, count: int | None) -> bool:
 
 
 def push(registry: CollectorRegistry, url: str, *, job: str, index: int | None = None, count: int | None = None,
-         timeout: float = TIMEOUT, handler: Handler = default_handler) -> list[str]:
-    """PUT the registry as the group (job, shard=index), then delete the job's stale groups.
+         timeout: float = TIMEOUT, handler: Handler = default_handler, add: bool = False) -> list[str]:
+    """PUT the registry as the group (job, shard=index), then delete the job's stale groups; `add`:
+    POST it instead (its metrics replace those of the same names; the group's others stay) and
+    delete nothing (a run that stopped early pushes its exit code so).
 
     Returns the shard labels of the groups deleted. Raises OutputError (one line) when the gateway
     cannot be reached or refuses; the first request that fails ends it.
@@ -100,7 +102,10 @@ def push(registry: CollectorRegistry, url: str, *, job: str, index: int | None =
     gw = Gateway.parse(url)
     send = gw.handler(handler)
     with _talking_to(gw):
-        push_to_gateway(gw.url, job, registry, grouping_key=grouping_key(index), timeout=timeout, handler=send)
+        put = pushadd_to_gateway if add else push_to_gateway
+        put(gw.url, job, registry, grouping_key=grouping_key(index), timeout=timeout, handler=send)
+    if add:
+        return []
     with _talking_to(gw):
         gone = sorted(v for v in _shards(gw, job, timeout) if stale(v, count))
         for value in gone:
