@@ -34,7 +34,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
                                               "findings": [], "error_kind": None},
                                 OI.key: {"outcome": "failed", "reason": "503 from GET /oi", "rows": 0,
                                          "new_rows": 0, "findings": [], "error_kind": "server_error"}})
-        second = st.start_run(now_ms=T0 + H)
+        second = st.start_run(now_ms=T0 + H, source="api.example.com")
         st.finish_run(second, exit_code=0, totals={"requests": 2},
                       outcomes={FUNDING.key: {"outcome": "ok", "rows": 1, "new_rows": 1},
                                 OI.key: {"outcome": "ok", "rows": 1, "new_rows": 1}})
@@ -59,6 +59,7 @@ def test_runs_lists_each_run_with_requests_rate_limits_and_outcomes(store: str) 
     assert (one["id"], one["exit_code"], one["requests"], one["rate_limited"]) == (1, 1, 7, 2)
     assert one["outcomes"] == {"ok": 1, "failed": 1}
     assert one["duration_seconds"] is not None and one["started_at"] == T0
+    assert [r["source"] for r in doc["runs"]] == [None, "api.example.com"]  # where each run's data came from
 
 
 def test_runs_show_gives_each_series_outcome_and_reason(store: str) -> None:
@@ -66,6 +67,7 @@ def test_runs_show_gives_each_series_outcome_and_reason(store: str) -> None:
     assert code == 0, err
     assert "run 1: finished, exit 1" in out
     assert "2 rate-limit answers" in out
+    assert "plan -, source -" in out and "source api.example.com" in invoke("runs", "show", "2", "--store", store)[1]
     oi = next(line for line in out.splitlines() if line.startswith("BTC"))
     assert "open_interest" in oi and "failed" in oi and "server_error: 503 from GET /oi" in oi
     doc = json.loads(invoke("runs", "--store", store, "show", "1", "--json")[1])
@@ -188,7 +190,7 @@ def test_an_interrupted_runs_row_says_what_it_fetched(tmp_path: Path) -> None:
     assert code == 0
     first, second, third = out.splitlines()[:3]
     assert first.startswith("run 1: interrupted, exit 130")
-    assert second.endswith("plan standard")
+    assert second.endswith("plan standard, source -")  # a library run names no source
     assert third.startswith("series: ") and "skipped; " in third and "rows stored" in third  # not "series: -"
     assert int(third.split("; ")[1].split()[0]) >= 1000
     funding = next(line for line in out.splitlines() if line.startswith("SOL") and "funding" in line)

@@ -74,6 +74,7 @@ def run_dict(row: Mapping[str, Any]) -> dict[str, Any]:
         "rate_limited": int(row.get("rate_limited") or 0),
         "rate_wait_seconds": float(row.get("rate_wait_seconds") or 0.0),
         "plan": row.get("plan"),
+        "source": row.get("source"),  # where the data came from: "emulator" or the API's host
         "outcomes": outcome_counts(row.get("outcomes")),
         "shard": _label(row, "shard"),
         "job": _label(row, "job"),
@@ -143,7 +144,8 @@ def run_detail_lines(row: Mapping[str, Any]) -> list[str]:
         f"run {d['id']}: {d['status']}, exit {'-' if d['exit_code'] is None else d['exit_code']}, "
         f"started {format_time(d['started_at'])}, took {_duration(d)}{where}",
         f"{d['requests']} requests, {d['retries']} retries, {d['rate_limited']} rate-limit answers, "
-        f"{d['rate_wait_seconds']:.1f}s waiting for the rate budget; plan {d['plan'] or '-'}",
+        f"{d['rate_wait_seconds']:.1f}s waiting for the rate budget; plan {d['plan'] or '-'}, "
+        f"source {d['source'] or '-'}",
         f"series: {_counts_cell(d['outcomes'])}; {d['rows']} rows stored ({d['new_rows']} new)",
     ]
 
